@@ -1,0 +1,107 @@
+/** `resumable serve`: runs the server until SIGINT/SIGTERM. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { startServer } from '../server/app.js';
+import { DEFAULT_CONFIG } from '../server/config.js';
+import { parseCount, parseDuration, parsePort, parseSize } from './parse.js';
+
+/** The page built by `npm install` (web/dist at the package root), if present. */
+function defaultWebDir(): string | null {
+  const dir = fileURLToPath(new URL('../../web/dist', import.meta.url));
+  return existsSync(dir) ? dir : null;
+}
+
+export function serveCommand(): Command {
+  const env = (flag: string, name: string, description: string) => new Option(flag, description).env(name);
+  return new Command('serve')
+    .description('serve downloads (HTTP Range), the chunked upload API and the web page')
+    .addOption(
+      env('-p, --port <port>', 'RESUMABLE_PORT', 'port to listen on')
+        .argParser(parsePort)
+        .default(DEFAULT_CONFIG.port),
+    )
+    .addOption(
+      env('--host <host>', 'RESUMABLE_HOST', 'address to bind (0.0.0.0 for all)').default(
+        DEFAULT_CONFIG.host,
+      ),
+    )
+    .addOption(
+      env('-d, --data <dir>', 'RESUMABLE_DATA', 'data folder (uploads, published files)').default(
+        DEFAULT_CONFIG.dataDir,
+      ),
+    )
+    .addOption(
+      env('--public-url <url>', 'RESUMABLE_PUBLIC_URL', 'base of the links handed out (behind a proxy)'),
+    )
+    .addOption(
+      env('--cors-origin <origins>', 'RESUMABLE_CORS_ORIGIN', '* or a comma-separated origin list').default(
+        '*',
+      ),
+    )
+    .addOption(
+      env('--max-chunk-size <size>', 'RESUMABLE_MAX_CHUNK_SIZE', 'largest accepted chunk')
+        .argParser(parseSize)
+        .default(DEFAULT_CONFIG.maxChunkSize, '64MiB'),
+    )
+    .addOption(
+      env('--max-chunks <n>', 'RESUMABLE_MAX_CHUNKS', 'most chunks per file')
+        .argParser(parseCount)
+        .default(DEFAULT_CONFIG.maxChunks),
+    )
+    .addOption(
+      env('--expire-after <duration>', 'RESUMABLE_EXPIRE_AFTER', 'delete incomplete uploads idle this long')
+        .argParser(parseDuration)
+        .default(DEFAULT_CONFIG.expireAfterMs, '24h'),
+    )
+    .addOption(
+      env(
+        '--library <dirs>',
+        'RESUMABLE_LIBRARY',
+        'folders served under /download, comma-separated (default: <data>/library with the sample wallpapers)',
+      ),
+    )
+    .addOption(env('--web-dir <dir>', 'RESUMABLE_WEB_DIR', 'the built web page to serve at /'))
+    .addOption(
+      env('--log-level <level>', 'RESUMABLE_LOG_LEVEL', 'fatal|error|warn|info|debug|silent').default('info'),
+    )
+    .action(async (o: Record<string, unknown>) => {
+      const running = await startServer({
+        port: o.port as number,
+        host: o.host as string,
+        dataDir: o.data as string,
+        publicUrl: (o.publicUrl as string | undefined) ?? null,
+        corsOrigin: o.corsOrigin as string,
+        maxChunkSize: o.maxChunkSize as number,
+        maxChunks: o.maxChunks as number,
+        expireAfterMs: o.expireAfter as number,
+        libraryDirs: typeof o.library === 'string' ? o.library.split(',').filter(Boolean) : null,
+        webDir: (o.webDir as string | undefined) ?? defaultWebDir(),
+        logLevel: o.logLevel as string,
+      });
+      const base = running.config.publicUrl ?? running.url;
+      process.stdout.write(
+        [
+          `resumable-transfer listening on ${running.url}`,
+          `  web page    ${base}/${running.config.webDir ? '' : ' (not built: run npm run build:web)'}`,
+          `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
+          `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
+          `  uploaded    ${base}/upload/<fileId><ext>`,
+          `  data        ${running.config.dataDir}`,
+          '',
+        ].join('\n'),
+      );
+      let signals = 0;
+      const stop = (signal: string) => {
+        signals++;
+        if (signals > 1) process.exit(130);
+        running.logger.info({ signal }, 'stopping: finishing running requests');
+        running.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

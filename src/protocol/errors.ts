@@ -1,0 +1,231 @@
+/**
+ * The one error type of the project and its table of stable codes. The server turns a
+ * TransferError into the envelope `{code, msg, data: null, error}`; the client turns an error
+ * envelope back into a TransferError, so callers switch on `error.code` on both sides.
+ * docs/errors.md is generated from this table (npm run docs:errors) and must match it.
+ */
+
+export interface ErrorSpec {
+  status: number;
+  zh: string;
+  en: string;
+  /** What a user or operator should do about it (docs only). */
+  action: string;
+}
+
+export const ERRORS = {
+  MISSING_FILE_ID: {
+    status: 403,
+    zh: '请携带文件编号',
+    en: 'Send the file id (fileId).',
+    action: 'Send fileId, the MD5 of the whole file.',
+  },
+  MISSING_EXT: {
+    status: 403,
+    zh: '请携带文件后缀，例如 .mp4',
+    en: 'Send the file extension (ext), for example .mp4.',
+    action: 'Send ext.',
+  },
+  MISSING_CHUNK_IDS: {
+    status: 403,
+    zh: '请按顺序设置文件的分片编号数组',
+    en: 'Send chunkIds: the array of chunk ids, in file order.',
+    action: 'Send chunkIds as a non-empty array.',
+  },
+  MISSING_CHUNK_ID: {
+    status: 403,
+    zh: '请携带分片编号',
+    en: 'Send the chunk id (chunkId).',
+    action: 'Send chunkId with every chunk.',
+  },
+  MISSING_CHUNK_DATA: {
+    status: 403,
+    zh: '请携带分片文件',
+    en: 'Send the chunk bytes in the "file" field.',
+    action: 'Send the chunk as the multipart field "file" (or as a raw body).',
+  },
+  INVALID_FILE_ID: {
+    status: 400,
+    zh: '文件编号无效：应为 32 位十六进制的 MD5',
+    en: 'Invalid fileId: it must be the MD5 of the file as 32 hex digits.',
+    action: 'Compute the MD5 of the whole file and send it as 32 hex digits.',
+  },
+  INVALID_EXT: {
+    status: 400,
+    zh: '文件后缀无效：只能是点后 1–16 个字母或数字，例如 .mp4',
+    en: 'Invalid ext: use a dot and 1–16 letters or digits, for example .mp4.',
+    action: 'Send a plain extension such as .jpg; no slashes, dots or spaces inside.',
+  },
+  INVALID_CHUNK_ID: {
+    status: 400,
+    zh: '分片编号无效：应为 32 位十六进制的 MD5，后面可接最多 10 位数字序号',
+    en: 'Invalid chunk id: it must be 32 hex digits (the MD5), optionally followed by up to 10 digits.',
+    action: 'Send each chunk id as the chunk MD5 (optionally followed by its index).',
+  },
+  INVALID_FIELD: {
+    status: 400,
+    zh: '请求字段无效',
+    en: 'A request field is invalid.',
+    action: 'Check size, chunkSize and name against the protocol.',
+  },
+  MALFORMED_BODY: {
+    status: 400,
+    zh: '请求体格式错误或不完整',
+    en: 'The request body is malformed or incomplete.',
+    action: 'Send valid JSON, urlencoded or multipart data, and the whole body.',
+  },
+  NOT_FOUND: {
+    status: 404,
+    zh: '没有这个地址',
+    en: 'No such resource.',
+    action: 'Check the URL.',
+  },
+  UPLOAD_NOT_FOUND: {
+    status: 404,
+    zh: '没有这个文件的上传记录，请先握手',
+    en: 'No upload is in progress for this fileId: start with a handshake.',
+    action: 'POST /api/upload/handshake first (the upload may also have expired).',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    zh: '不支持这个请求方法',
+    en: 'Method not allowed on this resource.',
+    action: 'See the Allow header.',
+  },
+  CHUNK_NOT_IN_PLAN: {
+    status: 409,
+    zh: '这个分片不在本文件的分片列表中',
+    en: 'This chunk id is not in the chunk list of the last handshake.',
+    action: 'Send only chunk ids listed in the handshake, or handshake again.',
+  },
+  CHUNK_TOO_LARGE: {
+    status: 413,
+    zh: '分片太大，超过服务器限制或声明的分片大小',
+    en: 'The chunk is larger than the server limit or the declared chunk size.',
+    action: 'Use smaller chunks (see the server max chunk size).',
+  },
+  TOO_MANY_CHUNKS: {
+    status: 413,
+    zh: '分片数量超过服务器限制',
+    en: 'Too many chunks for this server.',
+    action: 'Use larger chunks so the count stays under the limit.',
+  },
+  BODY_TOO_LARGE: {
+    status: 413,
+    zh: '请求体太大',
+    en: 'The request body is too large.',
+    action: 'Send a smaller request.',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    zh: '不支持的 Content-Type',
+    en: 'Unsupported Content-Type.',
+    action:
+      'Use application/json, application/x-www-form-urlencoded, multipart/form-data or application/octet-stream.',
+  },
+  CHUNK_MD5_MISMATCH: {
+    status: 422,
+    zh: '分片内容与分片编号的 MD5 不符，未保存',
+    en: 'The chunk bytes do not match the MD5 in its id; nothing was stored.',
+    action: 'Re-read the chunk and send it again; the data was corrupted on the way.',
+  },
+  FILE_MD5_MISMATCH: {
+    status: 422,
+    zh: '合并后的文件 MD5 与文件编号不符，未发布',
+    en: 'The assembled file does not match fileId; nothing was published.',
+    action: 'Check that fileId is the MD5 of the whole file and that the chunk list is in file order.',
+  },
+  SIZE_MISMATCH: {
+    status: 422,
+    zh: '合并后的文件大小与声明的大小不符，未发布',
+    en: 'The assembled file size differs from the declared size; nothing was published.',
+    action: 'Send the right size in the handshake.',
+  },
+  INTERNAL: {
+    status: 500,
+    zh: '服务器内部错误',
+    en: 'Internal server error.',
+    action: 'Retry; if it persists, see the server log.',
+  },
+  SHUTTING_DOWN: {
+    status: 503,
+    zh: '服务器正在关闭，请稍后重试',
+    en: 'The server is shutting down; retry shortly.',
+    action: 'Retry (clients do this automatically).',
+  },
+  INSUFFICIENT_STORAGE: {
+    status: 507,
+    zh: '服务器磁盘空间不足，请稍后重试',
+    en: 'The server is out of storage space; retry later.',
+    action: 'Operator: free space. Clients: retry later; held chunks are kept.',
+  },
+  // Client-side codes (never sent by the server).
+  NETWORK: {
+    status: 0,
+    zh: '网络错误',
+    en: 'Network error.',
+    action: 'Check the connection; the client retries with backoff.',
+  },
+  ABORTED: {
+    status: 0,
+    zh: '已取消',
+    en: 'Aborted.',
+    action: 'Call again to resume.',
+  },
+  BAD_RESPONSE: {
+    status: 0,
+    zh: '服务器的回答不符合协议',
+    en: 'The server answered something the protocol does not allow.',
+    action: 'Check the server URL; it may not be a resumable-transfer server.',
+  },
+  REMOTE_CHANGED: {
+    status: 0,
+    zh: '服务器上的文件已变化',
+    en: 'The file changed on the server during the download.',
+    action: 'Nothing: the download restarts from zero by itself.',
+  },
+  RETRIES_EXHAUSTED: {
+    status: 0,
+    zh: '多次重试后仍然失败',
+    en: 'Still failing after all retries.',
+    action: 'Run the same command again later: it resumes.',
+  },
+  LOCAL_IO: {
+    status: 0,
+    zh: '读写本地文件失败',
+    en: 'Reading or writing a local file failed.',
+    action: 'Check the path, permissions and free space.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+export type Lang = 'zh' | 'en';
+
+export class TransferError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status (0 for client-side errors that never crossed the wire). */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; status?: number }) {
+    super(message ?? ERRORS[code].en, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TransferError';
+    this.code = code;
+    this.status = options?.status ?? ERRORS[code].status;
+  }
+
+  /** The message for a language; a custom message is English and is kept for 'en' only. */
+  localized(lang: Lang): string {
+    return lang === 'zh' ? ERRORS[this.code].zh : this.message;
+  }
+
+  /** Whether a client should try the same request again later. */
+  get retryable(): boolean {
+    if (this.code === 'NETWORK' || this.code === 'REMOTE_CHANGED') return true;
+    return this.status >= 500 || this.status === 408 || this.status === 429;
+  }
+}

@@ -1,0 +1,40 @@
+/** Shapes of the requests and answers of the upload API, shared by server, clients and page. */
+
+export interface HandshakeRequest {
+  fileId: string;
+  ext: string;
+  chunkIds: string[];
+  /** Extension: total bytes. */
+  size?: number;
+  /** Extension: bytes of every chunk but the last. */
+  chunkSize?: number;
+  /** Extension: the original file name, used for Content-Disposition. */
+  name?: string;
+}
+
+/** `data` of a handshake: the URL (instant upload) or the chunk ids still needed. */
+export type HandshakeData = string | string[];
+
+/** `data` of GET /api/upload/<fileId> (extension). */
+export interface UploadState {
+  fileId: string;
+  ext: string;
+  /** 'uploading' while chunks are missing; 'complete' once published. */
+  status: 'uploading' | 'complete';
+  chunkIds: string[];
+  held: string[];
+  needed: string[];
+  bytesHeld: number;
+  size: number | null;
+  url: string | null;
+}
+
+export interface LibraryEntry {
+  name: string;
+  size: number;
+  url: string;
+  type: string;
+  mtime: string;
+}
+
+export const INSTANT_UPLOAD_MSG = '秒传成功';

@@ -1,0 +1,210 @@
+/**
+ * The HTTP server: a thin router over node:http. node:http rather than a framework because
+ * every route here streams (multipart chunks in, ranges out) and the Range route competes with
+ * nginx; a framework's body parsing and reply helpers would be bypassed on every route anyway.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { ok } from '../protocol/envelope.js';
+import { TransferError } from '../protocol/errors.js';
+import { LocalDiskStorage } from '../storage/local-disk.js';
+import type { Storage } from '../storage/storage.js';
+import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { Cors } from './http/cors.js';
+import { sendError, sendJson } from './http/respond.js';
+import { Library } from './library.js';
+import { createLogger, type Logger } from './logger.js';
+import { downloadRoute, uploadedFileRoute } from './routes/files.js';
+import {
+  abandonRoute,
+  chunkRoute,
+  handshakeRoute,
+  stateRoute,
+  type UploadApiContext,
+} from './routes/upload-api.js';
+import { webRoute } from './routes/web.js';
+import { UploadService } from './upload-service.js';
+import { ensureWallpapers } from './wallpapers.js';
+
+export interface RunningServer {
+  server: Server;
+  service: UploadService;
+  storage: Storage;
+  config: ServerConfig;
+  logger: Logger;
+  /** http://host:port of the listening socket. */
+  url: string;
+  port: number;
+  /** Graceful stop: no new requests, running ones finish (or are cut after the grace time). */
+  close(): Promise<void>;
+}
+
+const HOST_HEADER = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+export async function startServer(
+  overrides: Partial<ServerConfig> = {},
+  options: { storage?: Storage; logger?: Logger } = {},
+): Promise<RunningServer> {
+  const config: ServerConfig = { ...DEFAULT_CONFIG, ...overrides };
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const dataDir = resolve(config.dataDir);
+  const storage = options.storage ?? new LocalDiskStorage(dataDir);
+  await storage.init();
+  let libraryDirs = config.libraryDirs;
+  if (!libraryDirs) {
+    const dir = join(dataDir, 'library');
+    const created = await ensureWallpapers(dir);
+    if (created.length > 0) logger.info({ dir, created: created.length }, 'generated sample wallpapers');
+    libraryDirs = [dir];
+  }
+  const library = new Library(libraryDirs.map((d) => resolve(d)));
+  await library.init();
+  const service = new UploadService(storage, {
+    maxChunkSize: config.maxChunkSize,
+    maxChunks: config.maxChunks,
+  });
+  const cors = new Cors(config.corsOrigin);
+  let listening: AddressInfo | undefined;
+  let stopping = false;
+
+  const baseUrl = (req: IncomingMessage): string => {
+    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '');
+    const host = req.headers.host;
+    if (host && HOST_HEADER.test(host)) return `http://${host}`;
+    return `http://${config.host}:${listening?.port ?? config.port}`;
+  };
+  const ctx: UploadApiContext = {
+    service,
+    fileUrl: (req, fileId, ext) => `${baseUrl(req)}/upload/${fileId}${ext}`,
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const isApi = path.startsWith('/api/');
+    if (isApi || path.startsWith('/download/') || path.startsWith('/upload/')) {
+      if (method === 'OPTIONS') {
+        cors.preflight(req, res);
+        return;
+      }
+      cors.apply(req, res);
+    }
+    if (stopping) {
+      res.setHeader('Connection', 'close');
+      throw new TransferError('SHUTTING_DOWN');
+    }
+    const read = method === 'GET' || method === 'HEAD';
+    if (path.startsWith('/download/')) {
+      if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
+      return downloadRoute(library, req, res, path.slice('/download/'.length));
+    }
+    if (path.startsWith('/upload/')) {
+      if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
+      return uploadedFileRoute(storage, req, res, path.slice('/upload/'.length));
+    }
+    if (path === '/api/upload/handshake') {
+      if (method !== 'POST') throw new TransferError('METHOD_NOT_ALLOWED');
+      return handshakeRoute(ctx, req, res);
+    }
+    if (path === '/api/upload') {
+      if (method !== 'POST') throw new TransferError('METHOD_NOT_ALLOWED');
+      return chunkRoute(ctx, req, res, query);
+    }
+    if (path.startsWith('/api/upload/')) {
+      const id = path.slice('/api/upload/'.length);
+      if (method === 'GET') return stateRoute(ctx, req, res, id);
+      if (method === 'DELETE') return abandonRoute(ctx, res, id);
+      throw new TransferError('METHOD_NOT_ALLOWED');
+    }
+    if (path === '/api/files') {
+      if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
+      sendJson(res, 200, ok(await library.list(baseUrl(req))));
+      return;
+    }
+    if (path === '/api/health') {
+      sendJson(res, 200, ok({ status: 'ok' }));
+      return;
+    }
+    if (!isApi && read && (await webRoute(config.webDir, req, res, path))) return;
+    throw new TransferError('NOT_FOUND');
+  }
+
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 },
+    (req, res) => {
+      const started = performance.now();
+      res.on('close', () => {
+        logger.info(
+          {
+            method: req.method,
+            url: (req.url ?? '').slice(0, 300),
+            status: res.statusCode,
+            ms: Math.round(performance.now() - started),
+            bytes: Number(res.getHeader('content-length') ?? 0),
+            complete: res.writableFinished,
+          },
+          'request',
+        );
+      });
+      route(req, res).catch((err: unknown) => {
+        // An error before the whole body was read leaves bytes on the wire: close after answering.
+        if (!req.complete) res.setHeader('Connection', 'close');
+        const te = sendError(req, res, err);
+        if (te.code === 'INTERNAL') logger.error({ err, url: req.url }, 'unexpected error');
+      });
+    },
+  );
+  // Slow-loris bodies: a request must make progress; 2 minutes of silence ends it.
+  server.setTimeout(120_000, (socket) => socket.destroy());
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  listening = server.address() as AddressInfo;
+  const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
+
+  const sweepEvery = Math.max(1000, Math.min(config.expireAfterMs / 4, 10 * 60 * 1000));
+  const sweeper = setInterval(() => {
+    service
+      .sweep(config.expireAfterMs)
+      .then((r) => {
+        if (r.uploads || r.temp) logger.info(r, 'swept expired uploads and temp files');
+      })
+      .catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+  }, sweepEvery);
+  sweeper.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      stopping = true;
+      clearInterval(sweeper);
+      const done = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await done;
+      clearTimeout(timer);
+      await storage.close();
+    })();
+    return closing;
+  };
+
+  return {
+    server,
+    service,
+    storage,
+    config,
+    logger,
+    url: `http://${host}:${listening.port}`,
+    port: listening.port,
+    close,
+  };
+}

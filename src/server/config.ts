@@ -1,0 +1,36 @@
+/** Server configuration with its defaults (CLI flags and environment variables map onto this). */
+export interface ServerConfig {
+  port: number;
+  /** Loopback by default: exposing the server is a deliberate choice (--host 0.0.0.0). */
+  host: string;
+  dataDir: string;
+  /** Base of the links handed out (behind a proxy); otherwise taken from the request's Host. */
+  publicUrl: string | null;
+  corsOrigin: string;
+  maxChunkSize: number;
+  maxChunks: number;
+  /** Incomplete uploads idle longer than this are deleted. */
+  expireAfterMs: number;
+  /** Folders served under /download; null: <dataDir>/library, with the sample wallpapers. */
+  libraryDirs: string[] | null;
+  /** The built web page; null: none. */
+  webDir: string | null;
+  logLevel: string;
+  /** How long a graceful stop waits for running requests before cutting them. */
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  port: 8000,
+  host: '127.0.0.1',
+  dataDir: './data',
+  publicUrl: null,
+  corsOrigin: '*',
+  maxChunkSize: 64 * 1024 * 1024,
+  maxChunks: 100_000,
+  expireAfterMs: 24 * 60 * 60 * 1000,
+  libraryDirs: null,
+  webDir: null,
+  logLevel: 'info',
+  shutdownGraceMs: 10_000,
+};

@@ -1,0 +1,97 @@
+/**
+ * Receives one chunk: multipart/form-data with `file`, `chunkId` and `fileId` in ANY order (the
+ * course's client sends `file` first, so the bytes are staged before we know whose they are), or
+ * a raw application/octet-stream body with the ids in the query string. Bytes stream to storage
+ * while they are hashed; nothing is buffered whole.
+ */
+import type { IncomingMessage } from 'node:http';
+import busboy from 'busboy';
+import { TransferError } from '../../protocol/errors.js';
+import type { StagedChunk, Storage } from '../../storage/storage.js';
+
+export interface ReceivedChunk {
+  fileId: string | undefined;
+  chunkId: string | undefined;
+  staged: StagedChunk | undefined;
+}
+
+export function receiveMultipartChunk(
+  req: IncomingMessage,
+  storage: Storage,
+  maxBytes: number,
+): Promise<ReceivedChunk> {
+  return new Promise((resolve, reject) => {
+    const fields = new Map<string, string>();
+    let staging: Promise<StagedChunk> | undefined;
+    let settled = false;
+    let bb: busboy.Busboy;
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(bb);
+      // A chunk staged before the failure is not anyone's: remove it.
+      staging?.then(
+        (s) => storage.discardChunk(s),
+        () => undefined,
+      );
+      reject(err);
+    };
+
+    try {
+      bb = busboy({
+        headers: req.headers,
+        // fileSize one past the limit, so the stager sees the overflow and refuses it.
+        limits: { files: 1, fields: 16, fieldSize: 4096, parts: 32, fileSize: maxBytes + 1 },
+      });
+    } catch {
+      reject(new TransferError('MALFORMED_BODY', 'Expected multipart/form-data with a boundary.'));
+      return;
+    }
+    bb.on('field', (name, value) => {
+      if (!fields.has(name)) fields.set(name, value);
+    });
+    bb.on('file', (name, stream) => {
+      if (name !== 'file' || staging) {
+        stream.resume();
+        return;
+      }
+      staging = storage.stageChunk(stream, maxBytes);
+      staging.catch(fail);
+    });
+    bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
+    bb.on('close', () => {
+      if (settled) return;
+      const done = staging ?? Promise.resolve(undefined);
+      done.then((staged) => {
+        if (settled) {
+          if (staged) void storage.discardChunk(staged);
+          return;
+        }
+        settled = true;
+        resolve({ fileId: fields.get('fileId'), chunkId: fields.get('chunkId'), staged });
+      }, fail);
+    });
+    req.on('close', () => {
+      if (!req.complete) fail(new TransferError('MALFORMED_BODY', 'The request body was cut off.'));
+    });
+    req.pipe(bb);
+  });
+}
+
+export async function receiveRawChunk(
+  req: IncomingMessage,
+  storage: Storage,
+  maxBytes: number,
+): Promise<StagedChunk> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
+  try {
+    return await storage.stageChunk(req, maxBytes);
+  } catch (err: unknown) {
+    if (err instanceof TransferError) throw err;
+    if (!req.complete)
+      throw new TransferError('MALFORMED_BODY', 'The request body was cut off.', { cause: err });
+    throw err;
+  }
+}

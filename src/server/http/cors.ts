@@ -1,0 +1,52 @@
+/** CORS for /api, /download and /upload (PROTOCOL.md §Cross-origin). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const EXPOSED_HEADERS =
+  'Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges, Last-Modified';
+const ALLOWED_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+const ALLOWED_HEADERS =
+  'Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, Accept-Language';
+
+export class Cors {
+  private readonly any: boolean;
+  private readonly origins: Set<string>;
+
+  /** `spec` is `*` or a comma-separated list of origins. */
+  constructor(spec: string) {
+    const list = spec
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    this.any = list.length === 0 || list.includes('*');
+    this.origins = new Set(list);
+  }
+
+  /** Adds the CORS headers to a response; returns false if the origin is not allowed. */
+  apply(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (this.any) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+    } else {
+      res.setHeader('Vary', 'Origin');
+      if (!origin || !this.origins.has(origin)) return false;
+      res.setHeader('Access-Control-Allow-Origin', origin);
+    }
+    res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+    return true;
+  }
+
+  /** Answers an OPTIONS preflight. */
+  preflight(req: IncomingMessage, res: ServerResponse): void {
+    this.apply(req, res);
+    res.setHeader('Access-Control-Allow-Methods', ALLOWED_METHODS);
+    const asked = req.headers['access-control-request-headers'];
+    res.setHeader(
+      'Access-Control-Allow-Headers',
+      typeof asked === 'string' && asked ? asked : ALLOWED_HEADERS,
+    );
+    res.setHeader('Access-Control-Max-Age', '86400');
+    res.statusCode = 204;
+    res.setHeader('Content-Length', '0');
+    res.end();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Serves one version of a file with complete HTTP Range semantics (PROTOCOL.md §Range rules):
+ * conditionals, single ranges, multipart/byteranges, 416, HEAD. Shared by /download and /upload.
+ *
+ * Every response reads through the one ByteSource it was given (one open descriptor), and sends
+ * exactly the Content-Length it announced: if the bytes run short the connection is cut rather
+ * than ending a response early.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { type ByteRange, formatContentRange, parseRange } from '../../protocol/range.js';
+import type { ByteSource } from '../../storage/byte-source.js';
+import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
+
+export interface ServeOptions {
+  source: ByteSource;
+  etag: string;
+  contentType: string;
+  contentDisposition: string;
+  cacheControl: string;
+  /** Security or other headers for this route. */
+  headers?: Record<string, string>;
+}
+
+/** Ranges up to this size are read into memory and sent in one write (faster than a stream). */
+const SMALL_READ = 256 * 1024;
+
+function setCommon(res: ServerResponse, o: ServeOptions): void {
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', o.etag);
+  res.setHeader('Last-Modified', o.source.mtime.toUTCString());
+  res.setHeader('Cache-Control', o.cacheControl);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  for (const [k, v] of Object.entries(o.headers ?? {})) res.setHeader(k, v);
+}
+
+async function sendRange(res: ServerResponse, source: ByteSource, r: ByteRange): Promise<number> {
+  const length = r.end - r.start + 1;
+  if (length <= SMALL_READ) {
+    const buf = await source.read(r.start, r.end);
+    if (buf.length > 0 && !res.write(buf)) await new Promise((resolve) => res.once('drain', resolve));
+    return buf.length;
+  }
+  let sent = 0;
+  const stream = source.stream(r.start, r.end);
+  stream.on('data', (b: Buffer) => {
+    sent += b.length;
+  });
+  await pipeline(stream, res, { end: false });
+  return sent;
+}
+
+export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: ServeOptions): Promise<void> {
+  const { source } = o;
+  const method = req.method ?? 'GET';
+  setCommon(res, o);
+  const pre = evaluatePreconditions(req.headers, method, o.etag, source.mtime);
+  if (pre === 'not-modified') {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  if (pre === 'failed') {
+    res.statusCode = 412;
+    res.setHeader('Content-Length', '0');
+    res.end();
+    return;
+  }
+
+  const size = source.size;
+  const rangeHeader =
+    method === 'GET' && ifRangeAllows(req.headers, o.etag, source.mtime) ? req.headers.range : undefined;
+  const range = parseRange(rangeHeader, size);
+
+  if (range.kind === 'unsatisfiable') {
+    res.statusCode = 416;
+    res.setHeader('Content-Range', `bytes */${size}`);
+    res.setHeader('Content-Length', '0');
+    res.end();
+    return;
+  }
+
+  let plan: { status: number; parts: { range: ByteRange; head: string }[]; tail: string; length: number };
+  if (range.kind === 'ranges' && range.ranges.length > 1) {
+    const boundary = randomBytes(12).toString('hex');
+    const parts = range.ranges.map((r) => ({
+      range: r,
+      head: `\r\n--${boundary}\r\nContent-Type: ${o.contentType}\r\nContent-Range: ${formatContentRange(r, size)}\r\n\r\n`,
+    }));
+    const tail = `\r\n--${boundary}--\r\n`;
+    let length = Buffer.byteLength(tail);
+    for (const p of parts) length += Buffer.byteLength(p.head) + p.range.end - p.range.start + 1;
+    res.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+    plan = { status: 206, parts, tail, length };
+  } else {
+    const r = range.kind === 'ranges' ? range.ranges[0]! : { start: 0, end: size - 1 };
+    res.setHeader('Content-Type', o.contentType);
+    res.setHeader('Content-Disposition', o.contentDisposition);
+    if (range.kind === 'ranges') res.setHeader('Content-Range', formatContentRange(r, size));
+    plan = {
+      status: range.kind === 'ranges' ? 206 : 200,
+      parts: size > 0 ? [{ range: r, head: '' }] : [],
+      tail: '',
+      length: size > 0 ? r.end - r.start + 1 : 0,
+    };
+  }
+  if (plan.status === 206 && plan.parts.length > 1)
+    res.setHeader('Content-Disposition', o.contentDisposition);
+  res.statusCode = plan.status;
+  res.setHeader('Content-Length', String(plan.length));
+  if (method === 'HEAD') {
+    res.end();
+    return;
+  }
+
+  let sent = 0;
+  try {
+    for (const p of plan.parts) {
+      if (p.head) {
+        res.write(p.head);
+        sent += Buffer.byteLength(p.head);
+      }
+      sent += await sendRange(res, source, p.range);
+    }
+    if (plan.tail) {
+      res.write(plan.tail);
+      sent += Buffer.byteLength(plan.tail);
+    }
+  } catch {
+    // The client went away or the read failed: nothing more can be said on this connection.
+    res.destroy();
+    return;
+  }
+  if (sent !== plan.length) {
+    // The bytes ran short (file truncated in place): never end a response early.
+    res.destroy();
+    return;
+  }
+  res.end();
+}

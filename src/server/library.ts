@@ -1,0 +1,110 @@
+/**
+ * The download library: one or more operator folders served under /download/<name>.
+ * Only regular files directly inside a folder are served; dotfiles, sub-folders, and symlinks
+ * that resolve outside their folder are 404. Names are single path segments: no separators,
+ * no NUL, no leading dot, so a name can never walk out of its folder.
+ */
+import { constants, type Dirent } from 'node:fs';
+import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import mime from 'mime-types';
+import type { LibraryEntry } from '../protocol/types.js';
+import { FileHandleSource } from '../storage/byte-source.js';
+
+export interface LibraryFile {
+  source: FileHandleSource;
+  name: string;
+  etag: string;
+  contentType: string;
+}
+
+export function contentTypeFor(name: string): string {
+  return mime.contentType(name) || 'application/octet-stream';
+}
+
+function validName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    name.length <= 255 &&
+    !name.startsWith('.') &&
+    !name.includes('/') &&
+    !name.includes('\\') &&
+    !name.includes('\0')
+  );
+}
+
+export class Library {
+  private roots: string[] = [];
+
+  constructor(private readonly dirs: readonly string[]) {}
+
+  async init(): Promise<void> {
+    this.roots = await Promise.all(this.dirs.map((d) => realpath(d)));
+  }
+
+  /** The real path of a servable file called `name` inside root, or undefined. */
+  private async resolve(root: string, name: string): Promise<string | undefined> {
+    const path = join(root, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st) return undefined;
+    if (st.isFile()) return path;
+    if (!st.isSymbolicLink()) return undefined;
+    const target = await realpath(path).catch(() => undefined);
+    if (!target?.startsWith(root + sep)) return undefined;
+    const tst = await lstat(target).catch(() => undefined);
+    return tst?.isFile() ? target : undefined;
+  }
+
+  async open(name: string): Promise<LibraryFile | undefined> {
+    if (!validName(name)) return undefined;
+    for (const root of this.roots) {
+      const path = await this.resolve(root, name);
+      if (!path) continue;
+      // O_NOFOLLOW: a symlink swapped in after the check is refused; O_NONBLOCK: never hang on a FIFO.
+      const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+        () => undefined,
+      );
+      if (!fh) continue;
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) {
+        await fh.close();
+        continue;
+      }
+      const source = await FileHandleSource.open(fh);
+      // Strong validator from the inode, size and nanosecond mtime: it changes when the content
+      // is rewritten or replaced, and is the same after a restart.
+      const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`;
+      return { source, name, etag, contentType: contentTypeFor(name) };
+    }
+    return undefined;
+  }
+
+  async list(baseUrl: string): Promise<LibraryEntry[]> {
+    const seen = new Set<string>();
+    const out: LibraryEntry[] = [];
+    for (const root of this.roots) {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(root, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (seen.has(e.name) || !validName(e.name)) continue;
+        const path = await this.resolve(root, e.name);
+        if (!path) continue;
+        const st = await lstat(path).catch(() => undefined);
+        if (!st) continue;
+        seen.add(e.name);
+        out.push({
+          name: e.name,
+          size: st.size,
+          url: `${baseUrl}/download/${encodeURIComponent(e.name)}`,
+          type: contentTypeFor(e.name),
+          mtime: st.mtime.toISOString(),
+        });
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  }
+}

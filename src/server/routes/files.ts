@@ -1,0 +1,86 @@
+/** Byte-serving routes: /download/<name> (the library) and /upload/<fileId><ext> (uploads). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import mime from 'mime-types';
+import { formatContentDisposition } from '../../protocol/content-disposition.js';
+import { parseUploadName } from '../../protocol/ids.js';
+import type { Storage } from '../../storage/storage.js';
+import { serveBytes } from '../http/serve-bytes.js';
+import type { Library } from '../library.js';
+
+function notFound(res: ServerResponse): void {
+  res.statusCode = 404;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', '10');
+  res.end('Not found\n');
+}
+
+function decodeSegment(raw: string): string | undefined {
+  try {
+    const name = decodeURIComponent(raw);
+    return name.includes('/') || name.includes('\\') ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function downloadRoute(
+  library: Library,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawName: string,
+) {
+  const name = decodeSegment(rawName);
+  const file = name === undefined ? undefined : await library.open(name);
+  if (!file) {
+    notFound(res);
+    return;
+  }
+  try {
+    await serveBytes(req, res, {
+      source: file.source,
+      etag: file.etag,
+      contentType: file.contentType,
+      contentDisposition: formatContentDisposition('attachment', file.name),
+      // Library files may change: caches must revalidate (ETag) before reuse.
+      cacheControl: 'no-cache, no-transform',
+    });
+  } finally {
+    await file.source.close();
+  }
+}
+
+export async function uploadedFileRoute(
+  storage: Storage,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawName: string,
+) {
+  const parsed = parseUploadName(rawName);
+  const source = parsed && (await storage.openFile(parsed.fileId));
+  if (!parsed || !source) {
+    notFound(res);
+    return;
+  }
+  try {
+    const meta = await storage.statFile(parsed.fileId);
+    const ext = parsed.ext;
+    const original = meta?.name;
+    const name =
+      original && ext && original.toLowerCase().endsWith(ext.toLowerCase())
+        ? original
+        : `${parsed.fileId}${ext}`;
+    await serveBytes(req, res, {
+      source,
+      // The content's MD5 is its name: the perfect strong validator, stable forever.
+      etag: `"${parsed.fileId}"`,
+      contentType: (ext && mime.contentType(ext)) || 'application/octet-stream',
+      contentDisposition: formatContentDisposition('inline', name),
+      // Content-addressed and immutable.
+      cacheControl: 'public, max-age=31536000, immutable, no-transform',
+      // An uploaded HTML or SVG must never run script on our origin.
+      headers: { 'Content-Security-Policy': 'sandbox' },
+    });
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The one storage interface. The upload service talks only to this; every backend (local disk
+ * now, an S3-compatible bucket next) implements it and passes test/storage-conformance.ts.
+ *
+ * Contract every backend keeps:
+ * - Identifiers arrive already validated (src/protocol/ids.ts); a backend never sees raw input.
+ * - A chunk is "held" only once its bytes are complete, verified against their MD5 and durably
+ *   committed. Chunks are content-addressed per upload: two ids with the same MD5 share bytes.
+ * - Nothing is ever visible through statFile/openFile before its whole-file MD5 was verified.
+ * - No state lives only in one process's memory: caches must be rebuildable from the store.
+ */
+import type { Readable } from 'node:stream';
+import type { ByteSource } from './byte-source.js';
+
+export interface UploadPlan {
+  fileId: string;
+  ext: string;
+  /** Chunk ids in file order, as the last handshake sent them (lower-cased). */
+  chunkIds: string[];
+  size: number | null;
+  chunkSize: number | null;
+  name: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Chunk bytes written to a temporary place, hashed, and not yet part of any upload. */
+export interface StagedChunk {
+  readonly md5: string;
+  readonly size: number;
+}
+
+export interface PublishedFile {
+  fileId: string;
+  size: number;
+  /** Publication time; served as Last-Modified. */
+  mtime: Date;
+  /** Original name from the handshake, if the client sent one. */
+  name: string | null;
+}
+
+export interface UploadSummary {
+  fileId: string;
+  /** Last time a plan or chunk of this upload was written (ms since epoch). */
+  lastActivity: number;
+}
+
+export interface AssembleOptions {
+  /** Chunk MD5s in file order (may repeat). */
+  md5s: readonly string[];
+  expectedSize: number | null;
+  name: string | null;
+}
+
+export interface Storage {
+  /** Creates what is missing and removes leftovers of a crash (stray temp data). */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  readPlan(fileId: string): Promise<UploadPlan | undefined>;
+  /** Atomically replaces the plan (durable before it resolves). */
+  writePlan(plan: UploadPlan): Promise<void>;
+
+  /**
+   * Streams `body` to a temporary place while computing its MD5. Rejects with CHUNK_TOO_LARGE as
+   * soon as more than maxBytes arrive (nothing kept), INSUFFICIENT_STORAGE when out of space.
+   */
+  stageChunk(body: Readable, maxBytes: number): Promise<StagedChunk>;
+  /** Makes a staged chunk held by the upload (durably). Resolves false if it already was. */
+  commitChunk(staged: StagedChunk, fileId: string): Promise<boolean>;
+  discardChunk(staged: StagedChunk): Promise<void>;
+  /** MD5 → size of every chunk the upload holds. */
+  heldChunks(fileId: string): Promise<ReadonlyMap<string, number>>;
+
+  /**
+   * Concatenates the chunks, verifies the whole-file MD5 equals fileId (FILE_MD5_MISMATCH) and the
+   * size (SIZE_MISMATCH), publishes atomically, then removes the upload. Idempotent: if the file
+   * is already published it resolves with it.
+   */
+  assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile>;
+  statFile(fileId: string): Promise<PublishedFile | undefined>;
+  /** Opens a published file for reading; one handle serves the whole response. */
+  openFile(fileId: string): Promise<ByteSource | undefined>;
+
+  /** Deletes an incomplete upload (plan and chunks). Published files are untouched. */
+  removeUpload(fileId: string): Promise<void>;
+  listUploads(): AsyncIterable<UploadSummary>;
+  /** Deletes temporary data older than the given age that no running request owns. */
+  sweepTemp(olderThanMs: number): Promise<number>;
+}
