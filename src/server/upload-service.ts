@@ -163,7 +163,7 @@ export class UploadService {
         throw err;
       }
     });
-    const ext = outcome.plan?.ext ?? '';
+    const ext = outcome.plan?.ext ?? outcome.file?.ext ?? '';
     if (outcome.file) return { needed: [], file: outcome.file, stored: false, ext };
     if (outcome.needed.length > 0 || !outcome.plan)
       return { needed: outcome.needed, stored: outcome.stored, ext };
@@ -178,6 +178,7 @@ export class UploadService {
         md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
         expectedSize: plan.size,
         name: plan.name,
+        ext: plan.ext,
       })
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order) can never assemble: drop the upload so
@@ -204,7 +205,7 @@ export class UploadService {
         file: published,
         state: {
           fileId,
-          ext: plan?.ext ?? '',
+          ext: plan?.ext ?? published.ext ?? '',
           status: 'complete',
           chunkIds: plan?.chunkIds ?? [],
           held: [],

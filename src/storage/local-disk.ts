@@ -250,7 +250,7 @@ export class LocalDiskStorage implements Storage {
         join(this.filesDir, `${fileId}.json`),
         this.filesDir,
         this.tmpDir,
-        JSON.stringify({ name: options.name, size, publishedAt }),
+        JSON.stringify({ name: options.name, ext: options.ext, size, publishedAt }),
       );
       await rename(tmp, join(this.filesDir, fileId));
       await fsyncDir(this.filesDir);
@@ -269,21 +269,26 @@ export class LocalDiskStorage implements Storage {
   async statFile(fileId: string): Promise<PublishedFile | undefined> {
     try {
       const st = await stat(join(this.filesDir, fileId));
-      return { fileId, size: st.size, mtime: st.mtime, name: await this.readName(fileId) };
+      const meta = await this.readMeta(fileId);
+      return { fileId, size: st.size, mtime: st.mtime, name: meta.name, ext: meta.ext };
     } catch (err: unknown) {
       if (errno(err) === 'ENOENT') return undefined;
       throw err;
     }
   }
 
-  private async readName(fileId: string): Promise<string | null> {
+  private async readMeta(fileId: string): Promise<{ name: string | null; ext: string | null }> {
     try {
       const meta = JSON.parse(await readFile(join(this.filesDir, `${fileId}.json`), 'utf8')) as {
         name?: unknown;
+        ext?: unknown;
       };
-      return typeof meta.name === 'string' ? meta.name : null;
+      return {
+        name: typeof meta.name === 'string' ? meta.name : null,
+        ext: typeof meta.ext === 'string' ? meta.ext : null,
+      };
     } catch {
-      return null;
+      return { name: null, ext: null };
     }
   }
 

@@ -37,6 +37,8 @@ export interface PublishedFile {
   mtime: Date;
   /** Original name from the handshake, if the client sent one. */
   name: string | null;
+  /** Extension of the upload that published it (links may use any other). */
+  ext: string | null;
 }
 
 export interface UploadSummary {
@@ -50,6 +52,7 @@ export interface AssembleOptions {
   md5s: readonly string[];
   expectedSize: number | null;
   name: string | null;
+  ext: string;
 }
 
 export interface Storage {
