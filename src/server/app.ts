@@ -40,6 +40,25 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * An answer sent before the whole body was read (413, 404 on a raw chunk...) is lost if the
+ * socket closes with unread input: the kernel answers the sender's next bytes with RST and the
+ * client (browsers, fetch) reports a network error instead of our 4xx. So read and discard what
+ * follows, as nginx's lingering close does, but only up to a bound in bytes and time.
+ */
+function lingerOnUnreadBody(req: IncomingMessage): void {
+  const maxBytes = 32 * 1024 * 1024;
+  let extra = 0;
+  const timer = setTimeout(() => req.socket.destroy(), 10_000);
+  timer.unref();
+  req.on('data', (b: Buffer) => {
+    extra += b.length;
+    if (extra > maxBytes) req.socket.destroy();
+  });
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 const HOST_HEADER = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 
 export async function startServer(
@@ -151,8 +170,7 @@ export async function startServer(
         );
       });
       route(req, res).catch((err: unknown) => {
-        // An error before the whole body was read leaves bytes on the wire: close after answering.
-        if (!req.complete) res.setHeader('Connection', 'close');
+        if (!req.complete) lingerOnUnreadBody(req);
         const te = sendError(req, res, err);
         if (te.code === 'INTERNAL') logger.error({ err, url: req.url }, 'unexpected error');
       });

@@ -5,6 +5,7 @@
  * while they are hashed; nothing is buffered whole.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { TransferError } from '../../protocol/errors.js';
 import type { StagedChunk, Storage } from '../../storage/storage.js';
@@ -23,6 +24,7 @@ export function receiveMultipartChunk(
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
     let staging: Promise<StagedChunk> | undefined;
+    let fileStream: Readable | undefined;
     let settled = false;
     let bb: busboy.Busboy;
 
@@ -30,6 +32,8 @@ export function receiveMultipartChunk(
       if (settled) return;
       settled = true;
       req.unpipe(bb);
+      // Without more input the part never ends: end it, so staging fails and removes its temp file.
+      fileStream?.destroy();
       // A chunk staged before the failure is not anyone's: remove it.
       staging?.then(
         (s) => storage.discardChunk(s),
@@ -56,6 +60,9 @@ export function receiveMultipartChunk(
         stream.resume();
         return;
       }
+      fileStream = stream;
+      // busboy also errors the part on a truncated form, possibly after staging let go of it.
+      stream.on('error', () => undefined);
       staging = storage.stageChunk(stream, maxBytes);
       staging.catch(fail);
     });

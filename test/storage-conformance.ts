@@ -1,0 +1,170 @@
+/**
+ * The storage conformance suite: every backend's test file calls runStorageConformance() with a
+ * factory, so a new backend inherits every behaviour check (the tus DataStore pattern).
+ */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { TransferError } from '../src/protocol/errors.js';
+import type { Storage, UploadPlan } from '../src/storage/storage.js';
+import { md5, randomBytesSeeded } from './helpers/bytes.js';
+
+export interface StorageFixture {
+  storage: Storage;
+  /** Called after the suite: remove what the backend wrote. */
+  dispose(): Promise<void>;
+}
+
+function plan(fileId: string, chunkIds: string[], extra: Partial<UploadPlan> = {}): UploadPlan {
+  return {
+    fileId,
+    ext: '.bin',
+    chunkIds,
+    size: null,
+    chunkSize: null,
+    name: null,
+    createdAt: 1,
+    updatedAt: 1,
+    ...extra,
+  };
+}
+
+async function readAll(s: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of s) parts.push(b as Buffer);
+  return Buffer.concat(parts);
+}
+
+export function runStorageConformance(name: string, create: () => Promise<StorageFixture>): void {
+  describe(`storage conformance: ${name}`, () => {
+    let fx: StorageFixture;
+    let s: Storage;
+    before(async () => {
+      fx = await create();
+      s = fx.storage;
+      await s.init();
+    });
+    after(async () => {
+      await s.close();
+      await fx.dispose();
+    });
+
+    it('writes, replaces and reads plans', async () => {
+      const id = md5('plan-test');
+      assert.equal(await s.readPlan(id), undefined);
+      await s.writePlan(plan(id, ['a'.repeat(32)]));
+      assert.deepEqual((await s.readPlan(id))?.chunkIds, ['a'.repeat(32)]);
+      await s.writePlan(plan(id, ['b'.repeat(32), `${'c'.repeat(32)}1`], { name: 'x.bin' }));
+      const p = await s.readPlan(id);
+      assert.deepEqual(p?.chunkIds, ['b'.repeat(32), `${'c'.repeat(32)}1`]);
+      assert.equal(p?.name, 'x.bin');
+      await s.removeUpload(id);
+      assert.equal(await s.readPlan(id), undefined);
+    });
+
+    it('stages a chunk while hashing it, and commits it once', async () => {
+      const id = md5('commit-test');
+      await s.writePlan(plan(id, ['x'.repeat(0) + md5('abc')]));
+      const data = randomBytesSeeded(300_000, 1);
+      const staged = await s.stageChunk(
+        Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+        1_000_000,
+      );
+      assert.equal(staged.md5, md5(data));
+      assert.equal(staged.size, data.length);
+      assert.equal((await s.heldChunks(id)).size, 0, 'a staged chunk is not held');
+      assert.equal(await s.commitChunk(staged, id), true);
+      assert.equal((await s.heldChunks(id)).get(md5(data)), data.length);
+      const again = await s.stageChunk(Readable.from([data]), 1_000_000);
+      assert.equal(await s.commitChunk(again, id), false, 'already held');
+      assert.equal((await s.heldChunks(id)).size, 1);
+      await s.removeUpload(id);
+      assert.equal((await s.heldChunks(id)).size, 0);
+    });
+
+    it('refuses a chunk over the limit while streaming, keeping nothing', async () => {
+      let produced = 0;
+      const endless = new Readable({
+        read() {
+          produced += 65536;
+          this.push(produced > 50 * 1024 * 1024 ? null : Buffer.alloc(65536));
+        },
+      });
+      await assert.rejects(s.stageChunk(endless, 1024 * 1024), (e: unknown) => {
+        return e instanceof TransferError && e.code === 'CHUNK_TOO_LARGE';
+      });
+      assert.ok(produced < 10 * 1024 * 1024, 'stopped reading soon after the limit');
+    });
+
+    it('discards staged chunks', async () => {
+      const staged = await s.stageChunk(Readable.from([Buffer.from('bye')]), 100);
+      await s.discardChunk(staged);
+      assert.equal(await s.sweepTemp(0), 0, 'nothing left to sweep');
+    });
+
+    it('assembles in plan order (repeats allowed), verifies, publishes, removes the upload', async () => {
+      const a = randomBytesSeeded(200_000, 2);
+      const b = randomBytesSeeded(123_456, 3);
+      const whole = Buffer.concat([a, b, a]);
+      const id = md5(whole);
+      await s.writePlan(plan(id, [md5(a) + 0, md5(b) + 1, md5(a) + 2]));
+      for (const part of [a, b]) await s.commitChunk(await s.stageChunk(Readable.from([part]), 1e6), id);
+      assert.equal(await s.statFile(id), undefined);
+      const file = await s.assemble(id, {
+        md5s: [md5(a), md5(b), md5(a)],
+        expectedSize: whole.length,
+        name: 'n.bin',
+        ext: '.bin',
+      });
+      assert.equal(file.size, whole.length);
+      assert.equal(file.name, 'n.bin');
+      assert.equal(file.ext, '.bin');
+      assert.equal(await s.readPlan(id), undefined, 'the upload is gone once published');
+      const src = await s.openFile(id);
+      assert.ok(src);
+      try {
+        assert.equal(src.size, whole.length);
+        assert.equal(md5(await readAll(src.stream(0, src.size - 1))), id);
+        assert.deepEqual(await src.read(199_990, 200_009), whole.subarray(199_990, 200_010));
+      } finally {
+        await src.close();
+      }
+      const again = await s.assemble(id, { md5s: [], expectedSize: null, name: null, ext: '.x' });
+      assert.equal(again.size, whole.length, 'assemble is idempotent once published');
+    });
+
+    it('refuses to publish when the whole MD5 or the size differs', async () => {
+      const a = randomBytesSeeded(10_000, 4);
+      const forged = md5('not these bytes');
+      await s.writePlan(plan(forged, [md5(a)]));
+      await s.commitChunk(await s.stageChunk(Readable.from([a]), 1e6), forged);
+      await assert.rejects(
+        s.assemble(forged, { md5s: [md5(a)], expectedSize: null, name: null, ext: '.bin' }),
+        {
+          code: 'FILE_MD5_MISMATCH',
+        },
+      );
+      assert.equal(await s.statFile(forged), undefined);
+      assert.equal(await s.openFile(forged), undefined);
+      const real = md5(a);
+      await s.writePlan(plan(real, [md5(a)]));
+      await s.commitChunk(await s.stageChunk(Readable.from([a]), 1e6), real);
+      await assert.rejects(s.assemble(real, { md5s: [md5(a)], expectedSize: 5, name: null, ext: '.bin' }), {
+        code: 'SIZE_MISMATCH',
+      });
+      assert.equal(await s.statFile(real), undefined);
+    });
+
+    it('lists uploads with their last activity', async () => {
+      const id = md5('listing');
+      const before = Date.now() - 5000;
+      await s.writePlan(plan(id, [md5('q')]));
+      const found: { fileId: string; lastActivity: number }[] = [];
+      for await (const u of s.listUploads()) found.push(u);
+      const mine = found.find((u) => u.fileId === id);
+      assert.ok(mine);
+      assert.ok(mine.lastActivity >= before);
+      await s.removeUpload(id);
+    });
+  });
+}
