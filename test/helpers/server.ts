@@ -1,5 +1,5 @@
 /** Starts the real server on port 0 over a fresh temp data folder. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, type ServerConfig, startServer } from '../../src/server/index.js';
@@ -17,10 +17,10 @@ export async function tempDir(prefix = 'rt-test-'): Promise<string> {
 
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
-  const libraryDirs = overrides.libraryDirs ?? [join(dataDir, 'lib-empty')];
-  await import('node:fs/promises').then((fs) =>
-    Promise.all(libraryDirs.map((d) => fs.mkdir(d, { recursive: true }))),
-  );
+  // An empty library unless the test asks for one (null: the default, with the wallpapers).
+  const libraryDirs =
+    'libraryDirs' in overrides ? (overrides.libraryDirs ?? null) : [join(dataDir, 'lib-empty')];
+  for (const d of libraryDirs ?? []) await mkdir(d, { recursive: true });
   const running = await startServer({ port: 0, logLevel: 'silent', ...overrides, dataDir, libraryDirs });
   return {
     url: running.url,
