@@ -56,13 +56,13 @@ async function interruptThenResume(
   slow: (url: string, rate: string) => ChildProcess,
   fast: (url: string) => ChildProcess,
   partial: (path: string) => Promise<boolean>,
+  waitMs = 1500,
 ) {
   const { size, md5 } = files[name]!;
   const url = `${srv.url}/download/${encodeURIComponent(name)}`;
-  const rate = size > 10 * 1024 * 1024 ? '8M' : '128K';
+  const rate = size > 10 * 1024 * 1024 ? '8M' : '64K';
   const first = slow(url, rate);
-  // Long enough for aria2 to have saved its control file (every second with --auto-save-interval=1).
-  await sleep(3000);
+  await sleep(waitMs);
   first.kill('SIGKILL');
   await exited(first);
   const path = join(out, name);
@@ -127,6 +127,8 @@ for (const name of ['Wallpaper3.jpg', 'big.bin']) {
             () => true,
             () => false,
           )),
+        // Long enough for aria2 to have saved its control file (every second with --auto-save-interval=1).
+        3000,
       ),
     );
   });

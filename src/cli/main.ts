@@ -1,12 +1,21 @@
 #!/usr/bin/env node
 /** The `resumable` command. */
 import { Command } from 'commander';
+import { downloadCommand } from './download.js';
 import { serveCommand } from './serve.js';
+import { uploadCommand } from './upload.js';
 
 const program = new Command('resumable')
   .description('Resumable downloads and chunked uploads over plain HTTP')
   .version('0.1.0')
-  .addCommand(serveCommand());
+  .addCommand(serveCommand())
+  .addCommand(uploadCommand())
+  .addCommand(downloadCommand());
+
+// Usage errors exit 2 (help and --version 0), in every subcommand too.
+for (const cmd of [program, ...program.commands]) {
+  cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`resumable: ${err instanceof Error ? err.message : String(err)}\n`);

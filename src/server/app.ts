@@ -49,11 +49,11 @@ export interface RunningServer {
 function lingerOnUnreadBody(req: IncomingMessage): void {
   const maxBytes = 32 * 1024 * 1024;
   let extra = 0;
-  const timer = setTimeout(() => req.socket.destroy(), 10_000);
+  const timer = setTimeout(() => req.socket?.destroy(), 10_000);
   timer.unref();
   req.on('data', (b: Buffer) => {
     extra += b.length;
-    if (extra > maxBytes) req.socket.destroy();
+    if (extra > maxBytes) req.socket?.destroy();
   });
   req.once('close', () => clearTimeout(timer));
   req.resume();

@@ -1,0 +1,53 @@
+/** `resumable download <url...>` */
+import { stat } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { download } from '../client/node/index.js';
+import { parseCount } from './parse.js';
+import { chooseMode, createReporter } from './progress.js';
+import { errorLine, runTransfers } from './run-transfers.js';
+
+export function downloadCommand(): Command {
+  return new Command('download')
+    .description('download URLs with parallel ranges; resumes after any interruption, even kill -9')
+    .argument('<url...>', 'URLs to download (any HTTP server)')
+    .option('-o, --output <path>', 'file path (one URL) or folder (default: current folder)')
+    .addOption(
+      new Option('-c, --connections <n>', 'parallel connections per file').argParser(parseCount).default(4),
+    )
+    .addOption(new Option('--retries <n>', 'retries per request').argParser(parseCount).default(8))
+    .option('-q, --quiet', 'no progress output')
+    .option('--json', 'print one JSON object per file on stdout')
+    .action(async (urls: string[], o: Record<string, unknown>) => {
+      const output = o.output as string | undefined;
+      if (
+        output &&
+        urls.length > 1 &&
+        !(await stat(output).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      ) {
+        process.stderr.write('resumable: with several URLs, -o must be an existing folder\n');
+        process.exitCode = 2;
+        return;
+      }
+      const reporter = createReporter(chooseMode(o));
+      process.exitCode = await runTransfers(
+        urls,
+        (url, signal) =>
+          download(url, {
+            destination: output,
+            connections: o.connections as number,
+            retries: o.retries as number,
+            signal,
+            onProgress: reporter.track(url.split('/').pop() || url),
+          }),
+        (url, path) => {
+          if (o.json) process.stdout.write(`${JSON.stringify({ url, path })}\n`);
+          else process.stdout.write(`${path}\n`);
+        },
+        (url, err) => process.stderr.write(`resumable: ${url}: ${errorLine(err)}\n`),
+        () => reporter.stop(),
+      );
+    });
+}

@@ -1,0 +1,63 @@
+/** fetch with the protocol's error mapping: envelopes → TransferError, failures → NETWORK. */
+import { type Envelope, errorFromEnvelope } from '../../protocol/envelope.js';
+import { TransferError } from '../../protocol/errors.js';
+import { abortError } from './backoff.js';
+
+export async function send(
+  fetchImpl: typeof fetch,
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  if (signal?.aborted) throw abortError();
+  try {
+    return await fetchImpl(url, { ...init, signal: signal ?? null });
+  } catch (err: unknown) {
+    if (signal?.aborted) throw abortError();
+    throw new TransferError('NETWORK', `Cannot reach ${new URL(url).origin}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function errorText(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return err instanceof Error ? `${err.message}${cause}` : String(err);
+}
+
+/** Calls an /api route; resolves with the success envelope, rejects with the server's error. */
+export async function callApi<T>(
+  fetchImpl: typeof fetch,
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+): Promise<{ data: T; msg: string; url?: string }> {
+  const res = await send(fetchImpl, url, init, signal);
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err: unknown) {
+    // The connection broke while the answer was read: a network failure, retried.
+    if (signal?.aborted) throw abortError();
+    throw new TransferError('NETWORK', `Connection lost reading the answer from ${url}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+  let body: Envelope<T> | undefined;
+  try {
+    body = JSON.parse(text) as Envelope<T>;
+  } catch (err: unknown) {
+    const code = res.status >= 500 || res.status === 0 ? 'INTERNAL' : 'BAD_RESPONSE';
+    throw new TransferError(code, `HTTP ${res.status} from ${url} is not a protocol answer`, {
+      status: res.status || 502,
+      cause: err,
+    });
+  }
+  const error = errorFromEnvelope(body, res.status);
+  if (error) throw error;
+  if (!res.ok)
+    throw new TransferError('BAD_RESPONSE', `HTTP ${res.status} with a success envelope`, {
+      status: res.status,
+    });
+  return body as { data: T; msg: string; url?: string };
+}

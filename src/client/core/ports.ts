@@ -1,0 +1,64 @@
+/** What the core needs from a platform: bytes in, bytes out, hashing, and a place to remember. */
+
+/** A file to upload. */
+export interface ByteSource {
+  name: string;
+  size: number;
+  /** Identity for the hash cache (path+size+mtime, or name+size+lastModified); undefined: no cache. */
+  cacheKey: string | undefined;
+  /** The whole file, in order (read once for hashing). */
+  stream(): AsyncIterable<Uint8Array>;
+  /** Bytes start..end-1. */
+  slice(start: number, end: number): Promise<Uint8Array>;
+}
+
+export interface Md5 {
+  update(data: Uint8Array): void;
+  digest(): string;
+}
+
+export type Md5Factory = () => Md5 | Promise<Md5>;
+
+export interface FileHashes {
+  fileId: string;
+  chunkSize: number;
+  /** MD5 + index per chunk, in order (PROTOCOL.md). */
+  chunkIds: string[];
+}
+
+/** Computes the hashes of a source in ONE pass (the browser runs it in a worker). */
+export type Hasher = (
+  source: ByteSource,
+  chunkSize: number,
+  onBytes: (done: number) => void,
+  signal?: AbortSignal,
+) => Promise<FileHashes>;
+
+export interface HashCache {
+  get(key: string): Promise<FileHashes | undefined>;
+  set(key: string, hashes: FileHashes): Promise<void>;
+}
+
+/** Persisted progress of one download (aria2-style control data). */
+export interface DownloadState {
+  url: string;
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** Byte ranges; `next` is the first byte not yet written of [start, end]. */
+  segments: { start: number; end: number; next: number }[];
+}
+
+/** Where a download's bytes go, and where its progress is remembered. */
+export interface DownloadTarget<Result> {
+  loadState(): Promise<DownloadState | undefined>;
+  saveState(state: DownloadState): Promise<void>;
+  /** Creates or reopens the partial file; `fresh` discards what it held. */
+  open(size: number, fresh: boolean): Promise<void>;
+  write(position: number, data: Uint8Array): Promise<void>;
+  /** Makes written bytes durable before the state that claims them is saved. */
+  flush(): Promise<void>;
+  /** Checks the size, publishes the file (atomic rename), removes the state. */
+  complete(size: number): Promise<Result>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,78 @@
+/**
+ * The client's public API, shared by the Node and the browser entries: each entry's exports are
+ * checked against ResumableClient, so the two can never drift apart.
+ */
+
+export type TransferPhase = 'hashing' | 'uploading' | 'downloading' | 'done';
+
+export interface Progress {
+  phase: TransferPhase;
+  /** Bytes hashed, held by the server, or written, depending on the phase. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second over the last few seconds. */
+  speed: number;
+  /** Seconds left at the current speed, or null when unknown. */
+  eta: number | null;
+  /** Upload: the server already had the file (秒传). */
+  instant?: boolean;
+  /** Download: the file changed on the server and the download started over. */
+  restarted?: boolean;
+}
+
+export interface RetryOptions {
+  /** Attempts per request after the first (default 8). */
+  retries?: number;
+  /** First backoff delay in ms, doubled each time up to maxDelay (default 300). */
+  minDelay?: number;
+  maxDelay?: number;
+}
+
+export interface CommonOptions extends RetryOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** The HTTP transport (default: globalThis.fetch). Tests inject a fake one. */
+  fetch?: typeof fetch;
+}
+
+export interface UploadOptions extends CommonOptions {
+  /** Base URL of the server, e.g. http://localhost:8000. */
+  server: string;
+  /** Bytes per chunk (default: 4 MiB, grown so a file never needs more than 10,000 chunks). */
+  chunkSize?: number;
+  /** Chunks in flight at once (default 4). */
+  concurrency?: number;
+  /** File extension with its dot (default: taken from the name). */
+  ext?: string;
+}
+
+export interface UploadResult {
+  url: string;
+  fileId: string;
+  /** The server already had the file: nothing was sent. */
+  instant: boolean;
+  /** Chunk bytes sent in this call (0 on an instant upload). */
+  bytesSent: number;
+  /** Whether the hashes came from the cache (the file was not read again). */
+  hashCached: boolean;
+}
+
+export interface DownloadOptions extends CommonOptions {
+  /** Parallel ranged connections (default 4). */
+  connections?: number;
+}
+
+export interface DownloadInfo {
+  size: number;
+  /** Strong ETag, or null when the server has none. */
+  etag: string | null;
+  lastModified: string | null;
+  acceptRanges: boolean;
+  /** From Content-Disposition, else the URL's last segment. */
+  name: string;
+}
+
+export interface ResumableClient<Source, DownloadOpts extends DownloadOptions, DownloadResult> {
+  upload(source: Source, options: UploadOptions): Promise<UploadResult>;
+  download(url: string, options: DownloadOpts): Promise<DownloadResult>;
+}

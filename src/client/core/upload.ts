@@ -1,0 +1,154 @@
+/**
+ * upload(): hash once (or take the hashes from the cache), handshake, send what the server still
+ * needs with a few chunks in flight, and finish when an answer carries the file's URL. Calling it
+ * again after any interruption resumes: the handshake tells what is already held.
+ */
+import { TransferError } from '../../protocol/errors.js';
+import { withRetry } from './backoff.js';
+import { chunkCount } from './hashing.js';
+import { callApi } from './http.js';
+import { Meter, throttle } from './meter.js';
+import type { ByteSource, FileHashes, HashCache, Hasher } from './ports.js';
+import type { Progress, UploadOptions, UploadResult } from './types.js';
+
+const MiB = 1024 * 1024;
+
+/** 4 MiB, grown (in whole MiB) so that a file never needs more than 10,000 chunks. */
+export function defaultChunkSize(size: number): number {
+  return Math.max(4 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
+}
+
+export function extensionOf(name: string): string {
+  const m = /\.([A-Za-z0-9]{1,16})$/.exec(name);
+  return m ? `.${m[1]}` : '.bin';
+}
+
+export interface UploadDeps {
+  hasher: Hasher;
+  hashCache?: HashCache | undefined;
+}
+
+/** A handshake or chunk answer that says the plan is gone or was replaced: handshake again. */
+function planLost(err: unknown): boolean {
+  return (
+    err instanceof TransferError && (err.code === 'UPLOAD_NOT_FOUND' || err.code === 'CHUNK_NOT_IN_PLAN')
+  );
+}
+
+export async function uploadSource(
+  source: ByteSource,
+  options: UploadOptions,
+  deps: UploadDeps,
+): Promise<UploadResult> {
+  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const signal = options.signal;
+  const base = options.server.replace(/\/+$/, '');
+  const chunkSize = options.chunkSize ?? defaultChunkSize(source.size);
+  const ext = options.ext ?? extensionOf(source.name);
+  const meter = new Meter();
+  const tick = throttle(100);
+  const emit = (p: Omit<Progress, 'speed' | 'eta'>, force = false) => {
+    const speed = meter.sample(p.bytesDone);
+    if (options.onProgress && tick(force)) {
+      options.onProgress({ ...p, speed, eta: Meter.eta(p.bytesDone, p.bytesTotal, speed) });
+    }
+  };
+
+  // 1. Hashes: from the cache when the file is unchanged, else one pass over the file.
+  const key = source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
+  let hashes: FileHashes | undefined = key ? await deps.hashCache?.get(key) : undefined;
+  if (
+    hashes &&
+    (hashes.chunkSize !== chunkSize || hashes.chunkIds.length !== chunkCount(source.size, chunkSize))
+  ) {
+    hashes = undefined;
+  }
+  const hashCached = hashes !== undefined;
+  if (!hashes) {
+    hashes = await deps.hasher(
+      source,
+      chunkSize,
+      (done) => emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size }),
+      signal,
+    );
+    emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
+    if (key) await deps.hashCache?.set(key, hashes);
+  }
+  const { fileId, chunkIds } = hashes;
+  const indexOf = new Map(chunkIds.map((id, i) => [id, i]));
+  const lengthOf = (i: number) => Math.min(source.size, (i + 1) * chunkSize) - i * chunkSize;
+  const retry = { retries: options.retries, minDelay: options.minDelay, maxDelay: options.maxDelay, signal };
+
+  let bytesSent = 0;
+  for (let round = 0; round < 6; round++) {
+    // 2. Handshake: the URL at once (instant upload), or the ids still needed.
+    const hs = await withRetry(
+      () =>
+        callApi<string | string[]>(
+          fetchImpl,
+          `${base}/api/upload/handshake`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ fileId, ext, chunkIds, size: source.size, chunkSize, name: source.name }),
+          },
+          signal,
+        ),
+      retry,
+    );
+    if (typeof hs.data === 'string') {
+      const instant = round === 0 && bytesSent === 0;
+      emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant }, true);
+      return { url: hs.data, fileId, instant, bytesSent, hashCached };
+    }
+    if (!Array.isArray(hs.data) || hs.data.some((id) => !indexOf.has(id))) {
+      throw new TransferError('BAD_RESPONSE', 'The handshake asked for chunks this file does not have.');
+    }
+    const queue = hs.data.map((id) => indexOf.get(id)!);
+    let held = source.size - queue.reduce((sum, i) => sum + lengthOf(i), 0);
+    emit({ phase: 'uploading', bytesDone: held, bytesTotal: source.size }, true);
+
+    // 3. Chunks, `concurrency` at a time, each retried with backoff on its own.
+    let url: string | undefined;
+    let lost = false;
+    const worker = async () => {
+      for (let i = queue.shift(); i !== undefined && !url && !lost; i = queue.shift()) {
+        const index = i;
+        const bytes = await source.slice(index * chunkSize, index * chunkSize + lengthOf(index));
+        try {
+          const answer = await withRetry(
+            () =>
+              callApi<string[]>(
+                fetchImpl,
+                `${base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}`,
+                {
+                  method: 'POST',
+                  headers: { 'content-type': 'application/octet-stream' },
+                  body: bytes as Uint8Array<ArrayBuffer>,
+                },
+                signal,
+              ),
+            retry,
+          );
+          bytesSent += bytes.length;
+          held += bytes.length;
+          if (answer.url) url = answer.url;
+          emit({ phase: 'uploading', bytesDone: held, bytesTotal: source.size });
+        } catch (err: unknown) {
+          if (!planLost(err)) throw err;
+          lost = true;
+        }
+      }
+    };
+    const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker);
+    const results = await Promise.allSettled(workers);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (url) {
+      emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
+      return { url, fileId, instant: false, bytesSent, hashCached };
+    }
+    // No answer carried the URL (another client finished it, or the plan was replaced): ask again.
+  }
+  throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
+}

@@ -1,0 +1,94 @@
+/**
+ * A download written in place into `<dest>.part`, with its progress in `<dest>.part.json`
+ * (the control file, like aria2's .aria2). On completion the size is checked, `.part` is renamed
+ * onto `<dest>` atomically and the control file removed.
+ */
+import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { TransferError } from '../../protocol/errors.js';
+import type { DownloadState, DownloadTarget } from '../core/ports.js';
+
+function localError(err: unknown, what: string): TransferError {
+  return new TransferError('LOCAL_IO', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+export class FileTarget implements DownloadTarget<string> {
+  private fh: FileHandle | undefined;
+  readonly partPath: string;
+  readonly statePath: string;
+
+  constructor(readonly dest: string) {
+    this.partPath = `${dest}.part`;
+    this.statePath = `${dest}.part.json`;
+  }
+
+  async loadState(): Promise<DownloadState | undefined> {
+    try {
+      const s = JSON.parse(await readFile(this.statePath, 'utf8')) as DownloadState;
+      const valid =
+        typeof s.url === 'string' &&
+        Number.isSafeInteger(s.size) &&
+        Array.isArray(s.segments) &&
+        s.segments.every((g) => g.start <= g.next && g.next <= g.end + 1);
+      // Progress is only trusted if the partial file is still there.
+      if (
+        !valid ||
+        !(await stat(this.partPath).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return undefined;
+      return s;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async saveState(state: DownloadState): Promise<void> {
+    try {
+      await writeFile(`${this.statePath}.tmp`, JSON.stringify(state));
+      await rename(`${this.statePath}.tmp`, this.statePath);
+    } catch (err: unknown) {
+      throw localError(err, `Cannot write ${this.statePath}`);
+    }
+  }
+
+  async open(size: number, fresh: boolean): Promise<void> {
+    try {
+      this.fh = fresh ? await open(this.partPath, 'w+') : await open(this.partPath, 'r+');
+      if (fresh) await this.fh.truncate(size);
+    } catch (err: unknown) {
+      throw localError(err, `Cannot open ${this.partPath}`);
+    }
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh!.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.fh?.datasync();
+  }
+
+  async complete(size: number): Promise<string> {
+    await this.fh!.datasync();
+    const st = await this.fh!.stat();
+    if (st.size !== size)
+      throw new TransferError('LOCAL_IO', `${this.partPath} is ${st.size} bytes, expected ${size}`);
+    await this.fh!.close();
+    this.fh = undefined;
+    await rename(this.partPath, this.dest);
+    await rm(this.statePath, { force: true });
+    return this.dest;
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,72 @@
+/** The Node build of the client: files on disk, node:crypto MD5, a hash cache under ~/.cache. */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { downloadTo } from '../core/download.js';
+import { hashSource } from '../core/hashing.js';
+import type { ByteSource, HashCache, Hasher, Md5 } from '../core/ports.js';
+import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
+import { uploadSource } from '../core/upload.js';
+import { fileSource } from './file-source.js';
+import { FileTarget } from './file-target.js';
+import { FileHashCache } from './hash-cache.js';
+
+export { TransferError } from '../../protocol/errors.js';
+export type { ByteSource, HashCache } from '../core/ports.js';
+export type * from '../core/types.js';
+export { defaultChunkSize } from '../core/upload.js';
+export { FileHashCache } from './hash-cache.js';
+
+function nodeMd5(): Md5 {
+  const h = createHash('md5');
+  return {
+    update: (data) => {
+      h.update(data);
+    },
+    digest: () => h.digest('hex'),
+  };
+}
+
+export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
+  hashSource(source, chunkSize, nodeMd5, onBytes, signal);
+
+export interface NodeUploadOptions extends UploadOptions {
+  /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
+  hashCache?: HashCache | false;
+}
+
+export interface NodeDownloadOptions extends DownloadOptions {
+  /** A file path, or an existing folder (the server's file name is used). Default: the current folder. */
+  destination?: string;
+}
+
+/** Uploads a file (path) and resolves with its URL. Call again after any interruption to resume. */
+export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
+  const src = typeof source === 'string' ? await fileSource(source) : source;
+  const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
+  return uploadSource(src, options, { hasher: nodeHasher, hashCache });
+}
+
+/** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */
+export async function download(url: string, options: NodeDownloadOptions = {}): Promise<string> {
+  return downloadTo(
+    url,
+    async (info) => {
+      const dest = options.destination ?? '.';
+      const isDir =
+        dest.endsWith('/') ||
+        (await stat(dest).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ));
+      return new FileTarget(isDir ? join(dest, info.name) : dest);
+    },
+    options,
+  );
+}
+
+export const client = { upload, download } satisfies ResumableClient<
+  string | ByteSource,
+  NodeDownloadOptions,
+  string
+>;
