@@ -59,7 +59,12 @@ it('acknowledged chunks survive SIGKILL; the upload resumes and finishes', async
       break;
     }
     const queue = [...(hs.body.data as string[])];
-    const killAt = round < 3 ? 50 + Math.floor(Math.random() * 250) : Number.POSITIVE_INFINITY;
+    // Kill after a random number of acknowledged chunks (plus a random few ms), in the first rounds.
+    const killAfter = round < 3 ? acked.size + 3 + Math.floor(Math.random() * 8) : Number.POSITIVE_INFINITY;
+    let reached: () => void = () => undefined;
+    const killPoint = new Promise<void>((r) => {
+      reached = r;
+    });
     const uploading = Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
@@ -67,6 +72,7 @@ it('acknowledged chunks survive SIGKILL; the upload resumes and finishes', async
           try {
             const a = await sendChunk(url, { fileId: c.fileId, chunkId: id, file: c.chunks[i]! });
             if (a.status === 200) acked.add(id);
+            if (acked.size >= killAfter) reached();
             if (a.body.url) finished = true;
           } catch {
             return; // the server died under us
@@ -74,8 +80,8 @@ it('acknowledged chunks survive SIGKILL; the upload resumes and finishes', async
         }
       }),
     );
-    if (Number.isFinite(killAt)) {
-      await Promise.race([uploading, sleep(killAt)]);
+    if (Number.isFinite(killAfter)) {
+      await Promise.race([uploading, killPoint.then(() => sleep(Math.random() * 20))]);
       if (queue.length > 0) interrupted++;
       await server!.kill();
     }

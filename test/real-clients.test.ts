@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { md5File, writeRandomFile } from './helpers/bytes.js';
+import { startProxy } from './helpers/flaky-proxy.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 import { needTool } from './helpers/tools.js';
 
@@ -59,17 +60,21 @@ async function interruptThenResume(
   waitMs = 1500,
 ) {
   const { size, md5 } = files[name]!;
-  const url = `${srv.url}/download/${encodeURIComponent(name)}`;
-  const rate = size > 10 * 1024 * 1024 ? '8M' : '64K';
-  const first = slow(url, rate);
+  // Throttled by a proxy on the way: a client's own rate limit lets a small file through in its
+  // first burst. The same URL (through the proxy, unthrottled) is used to resume.
+  const proxy = await startProxy(srv.url, { rate: size > 10 * 1024 * 1024 ? 2 * 1024 * 1024 : 128 * 1024 });
+  const url = `${proxy.url}/download/${encodeURIComponent(name)}`;
+  const first = slow(url, '100M');
   await sleep(waitMs);
   first.kill('SIGKILL');
   await exited(first);
   const path = join(out, name);
   assert.ok(await partial(path), `${name} was interrupted part-way (${(await readdir(out)).join(', ')})`);
   served = 0;
+  proxy.options.rate = 0;
   const second = fast(url);
   assert.equal(await exited(second), 0, 'the resumed run succeeded');
+  await proxy.close();
   // Counted from the responses the server finished. A small file fits in the socket buffers, so a
   // response a client drops after its headers (aria2 probes with a plain GET) still "finishes":
   // the count only proves a resume for a file much larger than those buffers.

@@ -13,6 +13,8 @@ export interface ChildServer {
 }
 
 export const ROOT = join(import.meta.dirname, '..', '..');
+/** tsx's loader by URL, so a child started in any folder can run TypeScript. */
+export const TSX = import.meta.resolve('tsx');
 
 const spawned = new Set<ChildProcess>();
 /** Kills every server a test file started (call from after()). */
@@ -26,7 +28,7 @@ export async function spawnServer(dataDir: string, args: string[] = []): Promise
     process.execPath,
     [
       '--import',
-      'tsx',
+      TSX,
       join(ROOT, 'src/cli/main.ts'),
       'serve',
       '--port',

@@ -5,7 +5,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface ProxyOptions {
-  /** Throttle server→client bytes per second per connection (0: none). */
+  /** Throttle to this many bytes per second per connection and direction (0: none). */
   rate?: number;
   /** Probability that a connection is cut, checked every 64 KiB relayed (0..1). */
   cutChance?: number;
@@ -47,8 +47,15 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
     client.on('data', (b: Buffer) => {
       if (maybeCut(b.length)) return;
       if (!up.write(b)) client.pause();
+      const rate = state.options.rate ?? 0;
+      if (rate > 0) {
+        client.pause();
+        setTimeout(() => client.resume(), (b.length / rate) * 1000);
+      }
     });
-    up.on('drain', () => client.resume());
+    up.on('drain', () => {
+      if (!(state.options.rate ?? 0)) client.resume();
+    });
     up.on('data', (b: Buffer) => {
       if (maybeCut(b.length)) return;
       if (!client.write(b)) up.pause();

@@ -127,7 +127,13 @@ export async function uploadSource(
                   body: bytes as Uint8Array<ArrayBuffer>,
                 },
                 signal,
-              ),
+              ).catch((err: unknown) => {
+                // A raw body cannot be malformed: the server saw it cut short on the way. Retry.
+                if (err instanceof TransferError && err.code === 'MALFORMED_BODY') {
+                  throw new TransferError('NETWORK', 'the chunk arrived incomplete', { cause: err });
+                }
+                throw err;
+              }),
             retry,
           );
           bytesSent += bytes.length;

@@ -1,0 +1,175 @@
+/** The `resumable` command as a user runs it: a real child process, real files, real servers. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { md5File, writeRandomFile } from './helpers/bytes.js';
+import { ROOT, TSX } from './helpers/child-server.js';
+import { startProxy } from './helpers/flaky-proxy.js';
+import { freePort } from './helpers/ports.js';
+import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { needTool } from './helpers/tools.js';
+
+let srv: TestServer;
+let work: string;
+let lib: string;
+let served206 = 0;
+
+before(async () => {
+  work = await tempDir('rt-cli-');
+  lib = join(work, 'lib');
+  await mkdir(lib);
+  srv = await startTestServer({ libraryDirs: [lib] });
+  srv.running.server.on('request', (req, res) => {
+    res.on('finish', () => {
+      if (res.statusCode === 206) served206 += Number(res.getHeader('content-length') ?? 0);
+    });
+  });
+});
+after(async () => {
+  await srv.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  proc: ChildProcess;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Run {
+  const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: work,
+    env: { ...process.env, RESUMABLE_CACHE_DIR: join(work, 'cache'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout?.on('data', (b: Buffer) => {
+    stdout += b;
+  });
+  proc.stderr?.on('data', (b: Buffer) => {
+    stderr += b;
+  });
+  const done = once(proc, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  return { proc, done };
+}
+
+async function controlBytes(path: string): Promise<number> {
+  try {
+    const s = JSON.parse(await readFile(path, 'utf8')) as { segments: { start: number; next: number }[] };
+    return s.segments.reduce((sum, g) => sum + g.next - g.start, 0);
+  } catch {
+    return 0;
+  }
+}
+
+describe('resumable download', () => {
+  it('killed with SIGKILL mid-download, run again: right MD5, finished segments not fetched again', async () => {
+    const size = 48 * 1024 * 1024;
+    const sum = await writeRandomFile(join(lib, 'big.bin'), size, 201);
+    const proxy = await startProxy(srv.url, { rate: 3 * 1024 * 1024 });
+    const dest = join(work, 'big.out');
+    const first = cli(['download', '-q', '-c', '4', '-o', dest, `${proxy.url}/download/big.bin`]);
+    let saved = 0;
+    for (let i = 0; i < 200 && saved < size / 5; i++) {
+      await sleep(100);
+      saved = await controlBytes(`${dest}.part.json`);
+    }
+    first.proc.kill('SIGKILL');
+    await first.done;
+    saved = await controlBytes(`${dest}.part.json`);
+    assert.ok(saved >= size / 5 && saved < size, `progress on disk after kill -9: ${saved}`);
+    proxy.options.rate = 0;
+    served206 = 0;
+    const second = cli(['download', '-q', '-c', '4', '-o', dest, `${proxy.url}/download/big.bin`]);
+    const r = await second.done;
+    await proxy.close();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), dest);
+    assert.equal(await md5File(dest), sum);
+    assert.ok(
+      served206 <= size - saved,
+      `second run fetched ${served206} bytes, ${size - saved} were missing`,
+    );
+    await assert.rejects(readFile(`${dest}.part.json`), 'the control file is removed');
+  });
+
+  it('downloads from nginx (sendfile), 4 connections', {
+    skip: needTool('nginx', 'nginx-light'),
+  }, async () => {
+    const root = join(work, 'www');
+    await mkdir(root, { recursive: true });
+    const sum = await writeRandomFile(join(root, 'n.bin'), 20 * 1024 * 1024, 202);
+    const port = await freePort();
+    const conf = join(work, 'nginx.conf');
+    await writeFile(
+      conf,
+      `${process.getuid?.() === 0 ? 'user root;' : ''} daemon off; pid ${work}/nginx.pid; error_log ${work}/nginx.err; worker_processes 1;
+events {} http { access_log off; sendfile on; client_body_temp_path ${work}/nb; proxy_temp_path ${work}/np;
+fastcgi_temp_path ${work}/nf; uwsgi_temp_path ${work}/nu; scgi_temp_path ${work}/ns;
+server { listen 127.0.0.1:${port}; root ${root}; } }`,
+    );
+    const nginx = spawn('nginx', ['-c', conf, '-p', work], { stdio: 'ignore' });
+    try {
+      await sleep(500);
+      const r = await cli(['download', '-q', '-c', '4', '-o', work, `http://127.0.0.1:${port}/n.bin`]).done;
+      assert.equal(
+        r.code,
+        0,
+        `${r.stderr}\n${await readFile(join(work, 'nginx.err'), 'utf8').catch(() => '')}`,
+      );
+      assert.equal(await md5File(join(work, 'n.bin')), sum);
+    } finally {
+      nginx.kill('SIGKILL');
+    }
+  });
+
+  it('errors are one clear line and exit 1; usage errors exit 2', async () => {
+    const r = await cli(['download', '--retries', '1', `${srv.url}/download/missing.bin`]).done;
+    assert.equal(r.code, 1);
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('resumable:'));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /HTTP 404/);
+    assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+    const u = await cli(['download', '--bogus']).done;
+    assert.equal(u.code, 2);
+  });
+});
+
+describe('resumable upload', () => {
+  it('prints the URL; Ctrl-C exits 130; the same command resumes; then instant upload is marked', async () => {
+    const path = join(work, 'up.bin');
+    const size = 24 * 1024 * 1024;
+    const sum = await writeRandomFile(path, size, 203);
+    const proxy = await startProxy(srv.url, { rate: 0 });
+    // Slow the uploads down (the proxy throttles answers; 1 MiB chunks, one at a time).
+    proxy.options.rate = 1024 * 1024;
+    const first = cli(['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--concurrency', '1', path]);
+    await sleep(2500);
+    first.proc.kill('SIGINT');
+    const r1 = await first.done;
+    assert.equal(r1.code, 130, r1.stderr);
+    assert.match(r1.stderr, /interrupted: run the same command again to resume/);
+    await proxy.close();
+    const r2 = await cli(['upload', '-s', srv.url, '--chunk-size', '1MiB', '--json', path]).done;
+    assert.equal(r2.code, 0, r2.stderr);
+    const j = JSON.parse(r2.stdout) as {
+      url: string;
+      bytesSent: number;
+      hashCached: boolean;
+      instant: boolean;
+    };
+    assert.equal(j.url, `${srv.url}/upload/${sum}.bin`);
+    assert.equal(j.hashCached, true, 'not hashed again');
+    assert.ok(j.bytesSent < size, `resumed: sent ${j.bytesSent} of ${size}`);
+    const r3 = await cli(['upload', '-s', srv.url, '--chunk-size', '1MiB', path]).done;
+    assert.equal(r3.code, 0);
+    assert.match(r3.stdout, new RegExp(`${sum}\\.bin  \\(instant upload`));
+  });
+});
