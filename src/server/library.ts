@@ -4,15 +4,15 @@
  * that resolve outside their folder are 404. Names are single path segments: no separators,
  * no NUL, no leading dot, so a name can never walk out of its folder.
  */
-import { constants, type Dirent } from 'node:fs';
-import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import mime from 'mime-types';
 import type { LibraryEntry } from '../protocol/types.js';
-import { FileHandleSource } from '../storage/byte-source.js';
+import { FdSource } from '../storage/byte-source.js';
 
 export interface LibraryFile {
-  source: FileHandleSource;
+  source: FdSource;
   name: string;
   etag: string;
   contentType: string;
@@ -58,25 +58,21 @@ export class Library {
   async open(name: string): Promise<LibraryFile | undefined> {
     if (!validName(name)) return undefined;
     for (const root of this.roots) {
-      const path = await this.resolve(root, name);
-      if (!path) continue;
-      // O_NOFOLLOW: a symlink swapped in after the check is refused; O_NONBLOCK: never hang on a FIFO.
-      const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
-        () => undefined,
-      );
-      if (!fh) continue;
-      const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) {
-        await fh.close();
-        continue;
-      }
-      const source = await FileHandleSource.open(fh);
+      // A regular file opens directly (O_NOFOLLOW refuses a symlink); only a symlink takes the
+      // slower path that checks where it leads.
+      const opened = FdSource.open(join(root, name)) ?? (await this.openLink(root, name));
+      if (!opened) continue;
       // Strong validator from the inode, size and nanosecond mtime: it changes when the content
       // is rewritten or replaced, and is the same after a restart.
-      const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`;
-      return { source, name, etag, contentType: contentTypeFor(name) };
+      const etag = `"${opened.ino.toString(16)}-${opened.source.size.toString(16)}-${opened.mtimeNs.toString(16)}"`;
+      return { source: opened.source, name, etag, contentType: contentTypeFor(name) };
     }
     return undefined;
+  }
+
+  private async openLink(root: string, name: string) {
+    const path = await this.resolve(root, name);
+    return path && path !== join(root, name) ? FdSource.open(path) : undefined;
   }
 
   async list(baseUrl: string): Promise<LibraryEntry[]> {

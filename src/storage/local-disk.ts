@@ -38,7 +38,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TransferError } from '../protocol/errors.js';
 import { isMd5Hex } from '../protocol/ids.js';
-import { type ByteSource, FileHandleSource } from './byte-source.js';
+import { type ByteSource, FdSource } from './byte-source.js';
 import { errno, fsyncDir, mapFsError, randomName, writeFileAtomic } from './fs-util.js';
 import type {
   AssembleOptions,
@@ -293,12 +293,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async openFile(fileId: string): Promise<ByteSource | undefined> {
-    try {
-      return await FileHandleSource.open(await open(join(this.filesDir, fileId), 'r'));
-    } catch (err: unknown) {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw err;
-    }
+    return FdSource.open(join(this.filesDir, fileId))?.source;
   }
 
   async removeUpload(fileId: string): Promise<void> {

@@ -1,0 +1,71 @@
+/** Timing, statistics and peak-RSS sampling for the benchmark. */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export function stat(values: number[]): Stat {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, runs: s.length };
+}
+
+export async function repeat(runs: number, fn: () => Promise<number>): Promise<Stat> {
+  const values: number[] = [];
+  for (let i = 0; i < runs; i++) values.push(await fn());
+  return stat(values);
+}
+
+/** Peak resident memory (VmHWM) of a live process, in bytes; 0 if it is gone. */
+export async function peakRss(pid: number): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+    return kb * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+export interface Finished {
+  code: number | null;
+  ms: number;
+  /** Highest VmHWM seen while it ran (sampled every 20 ms). */
+  peakRss: number;
+  stderr: string;
+}
+
+/** Runs a command to the end, timing it and sampling its peak RSS. */
+export async function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Finished> {
+  const started = performance.now();
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr += b;
+  });
+  let peak = 0;
+  const timer = setInterval(() => {
+    if (child.pid) void peakRss(child.pid).then((r) => (peak = Math.max(peak, r)));
+  }, 20);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearInterval(timer);
+  return { code, ms: performance.now() - started, peakRss: peak, stderr };
+}
+
+export function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const MB = 1e6;
+export const MiB = 1024 * 1024;

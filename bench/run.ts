@@ -1,0 +1,473 @@
+/**
+ * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB]
+ * Every measurement next to its peer in the same run, on this machine: a table on stdout, JSON and
+ * an SVG chart in bench/results/. Peers missing from the machine are named with their apt-get line
+ * and their rows skipped, never faked.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { upload } from '../src/client/node/index.js';
+import { hasCommand, MB, MiB, peakRss, repeat, type Stat, stat, timed } from './measure.js';
+import { machine, type Row, renderTable, writeResults } from './report.js';
+import { ROOT, startNginx, startOurs, startTus } from './servers.js';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, size: { type: 'string' } },
+});
+const QUICK = args.quick ?? false;
+const RUNS = Number(args.runs ?? (QUICK ? 1 : 3));
+const SIZE = args.size ? Number(args.size) : QUICK ? 64 * MiB : 1024 * MiB;
+const WORK = join(ROOT, 'bench', 'work');
+const LIB = join(WORK, 'lib');
+const FILE = join(LIB, 'bench.bin');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const rows: Row[] = [];
+const missing: string[] = [];
+
+function need(cmd: string, apt: string): boolean {
+  if (hasCommand(cmd)) return true;
+  missing.push(`${cmd}: apt-get install -y ${apt}`);
+  return false;
+}
+
+function log(msg: string) {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+async function makeFile(path: string, size: number) {
+  const fh = await open(path, 'w');
+  const block = Buffer.alloc(8 * MiB);
+  let seed = 12345;
+  for (let done = 0; done < size; done += block.length) {
+    for (let i = 0; i < block.length; i += 4) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      block.writeUInt32LE(seed, i);
+    }
+    await fh.write(block, 0, Math.min(block.length, size - done));
+  }
+  await fh.close();
+}
+
+/** A minimal raw-chunk client on node:http, so the client is not what limits the server figure. */
+async function ingest(
+  url: string,
+  path: string,
+  chunkSize: number,
+  concurrency: number,
+  chunks: string[],
+  fileId: string,
+) {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const post = (p: string, body: Buffer | string, type: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = request(
+        `${url}${p}`,
+        { method: 'POST', agent, headers: { 'content-type': type } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            text += d;
+          });
+          res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(text))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  await post(
+    '/api/upload/handshake',
+    JSON.stringify({ fileId, ext: '.bin', chunkIds: chunks }),
+    'application/json',
+  );
+  const fh = await open(path, 'r');
+  const queue = chunks.map((_, i) => i);
+  let finalUrl = '';
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        const buf = Buffer.allocUnsafe(chunkSize);
+        const { bytesRead } = await fh.read(buf, 0, chunkSize, i * chunkSize);
+        const answer = JSON.parse(
+          await post(
+            `/api/upload?fileId=${fileId}&chunkId=${chunks[i]}`,
+            buf.subarray(0, bytesRead),
+            'application/octet-stream',
+          ),
+        ) as { url?: string };
+        if (answer.url) finalUrl = answer.url;
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  await fh.close();
+  agent.destroy();
+  if (!finalUrl) throw new Error('ingest did not complete');
+  return ms;
+}
+
+function hashChunks(path: string, chunkSize: number): Promise<{ fileId: string; chunks: string[] }> {
+  return (async () => {
+    const fh = await open(path, 'r');
+    const whole = createHash('md5');
+    const chunks: string[] = [];
+    const buf = Buffer.allocUnsafe(chunkSize);
+    for (let i = 0; ; i++) {
+      const { bytesRead } = await fh.read(buf, 0, chunkSize, i * chunkSize);
+      if (bytesRead === 0) break;
+      whole.update(buf.subarray(0, bytesRead));
+      chunks.push(createHash('md5').update(buf.subarray(0, bytesRead)).digest('hex') + i);
+    }
+    await fh.close();
+    return { fileId: whole.digest('hex'), chunks };
+  })();
+}
+
+async function serverIngest() {
+  const chunkSize = 8 * MiB;
+  const { fileId, chunks } = await hashChunks(FILE, chunkSize);
+  for (const concurrency of [4, 32]) {
+    const rss: number[] = [];
+    const speed = await repeat(RUNS, async () => {
+      const data = join(WORK, 'ingest-data');
+      await rm(data, { recursive: true, force: true });
+      const ours = await startOurs(data, LIB);
+      try {
+        const ms = await ingest(ours.url, FILE, chunkSize, concurrency, chunks, fileId);
+        rss.push((await peakRss(ours.pid)) / MB);
+        return SIZE / MB / (ms / 1000);
+      } finally {
+        await ours.stop();
+      }
+    });
+    rows.push({
+      issue: '#2',
+      measurement: `server ingest, 8 MiB chunks × ${concurrency} concurrent`,
+      unit: 'MB/s',
+      ours: speed,
+      peer: null,
+      peerName: '—',
+      ratio: null,
+      goal: 'figure only',
+    });
+    const r = stat(rss);
+    rows.push({
+      issue: '#2',
+      measurement: `server peak RSS, ${concurrency} concurrent chunks`,
+      unit: 'MB',
+      ours: r,
+      peer: null,
+      peerName: '—',
+      ratio: null,
+      goal: 'under 200 MB',
+      note: r.max < 200 ? 'met' : 'NOT met',
+    });
+  }
+}
+
+async function downloads() {
+  if (!need('nginx', 'nginx-light') || !need('curl', 'curl')) return;
+  const ours = await startOurs(join(WORK, 'dl-data'), LIB);
+  const nginx = await startNginx(join(WORK, 'nginx'), LIB);
+  try {
+    const curl = async (url: string) => {
+      const r = await timed('curl', ['-s', '-f', '-o', '/dev/null', url]);
+      if (r.code !== 0) throw new Error(`curl failed: ${r.stderr}`);
+      return SIZE / MB / (r.ms / 1000);
+    };
+    const o = await repeat(RUNS, () => curl(`${ours.url}/download/bench.bin`));
+    const n = await repeat(RUNS, () => curl(`${nginx.url}/bench.bin`));
+    rows.push({
+      issue: '#3',
+      measurement: 'one-connection download (curl → /dev/null)',
+      unit: 'MB/s',
+      ours: o,
+      peer: n,
+      peerName: 'nginx sendfile',
+      ratio: o.median / n.median,
+      goal: '≥ 0.8× nginx',
+      note: o.median / n.median >= 0.8 ? 'met' : 'NOT met',
+    });
+    if (need('wrk', 'wrk')) {
+      const script = join(WORK, 'ranges.lua');
+      await writeFile(
+        script,
+        `math.randomseed(42)\nrequest = function()\n  local s = math.random(0, ${SIZE - 65536})\n  return wrk.format("GET", nil, { Range = "bytes=" .. s .. "-" .. (s + 65535) })\nend\n`,
+      );
+      const wrk = async (url: string) => {
+        const out = execFileSync('wrk', ['-t2', '-c32', `-d${QUICK ? 3 : 8}s`, '-s', script, url], {
+          encoding: 'utf8',
+        });
+        return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+      };
+      const wo = await repeat(RUNS, () => wrk(`${ours.url}/download/bench.bin`));
+      const wn = await repeat(RUNS, () => wrk(`${nginx.url}/bench.bin`));
+      rows.push({
+        issue: '#3',
+        measurement: 'random 64 KiB ranges, 32 connections (wrk)',
+        unit: 'req/s',
+        ours: wo,
+        peer: wn,
+        peerName: 'nginx sendfile',
+        ratio: wo.median / wn.median,
+        goal: '≥ 0.5× nginx',
+        note: wo.median / wn.median >= 0.5 ? 'met' : 'NOT met',
+      });
+    }
+    if (need('aria2c', 'aria2')) {
+      const out = join(WORK, 'dl-out');
+      const rssOurs: number[] = [];
+      const ourTime = await repeat(RUNS, async () => {
+        await rm(out, { recursive: true, force: true });
+        await mkdir(out, { recursive: true });
+        const r = await timed(process.execPath, [
+          CLI,
+          'download',
+          '-q',
+          '-c',
+          '8',
+          '-o',
+          out,
+          `${nginx.url}/bench.bin`,
+        ]);
+        if (r.code !== 0) throw new Error(`resumable download failed: ${r.stderr}`);
+        rssOurs.push(r.peakRss / MB);
+        return r.ms / 1000;
+      });
+      const ariaTime = await repeat(RUNS, async () => {
+        await rm(out, { recursive: true, force: true });
+        await mkdir(out, { recursive: true });
+        const r = await timed('aria2c', [
+          '-q',
+          '-x8',
+          '-s8',
+          '--allow-overwrite=true',
+          '-d',
+          out,
+          '-o',
+          'bench.bin',
+          `${nginx.url}/bench.bin`,
+        ]);
+        if (r.code !== 0) throw new Error(`aria2c failed: ${r.stderr}`);
+        return r.ms / 1000;
+      });
+      await rm(out, { recursive: true, force: true });
+      rows.push({
+        issue: '#4',
+        measurement: 'segmented download to disk, 8 connections (from nginx)',
+        unit: 's',
+        ours: ourTime,
+        peer: ariaTime,
+        peerName: 'aria2c -x8 -s8',
+        ratio: ourTime.median / ariaTime.median,
+        goal: '≤ 0.6× aria2 time',
+        note: ourTime.median / ariaTime.median <= 0.6 ? 'met' : 'NOT met',
+      });
+      const r = stat(rssOurs);
+      rows.push({
+        issue: '#4',
+        measurement: 'client peak RSS, download',
+        unit: 'MB',
+        ours: r,
+        peer: null,
+        peerName: '—',
+        ratio: null,
+        goal: 'under 150 MB',
+        note: r.max < 150 ? 'met' : 'NOT met',
+      });
+    }
+  } finally {
+    await ours.stop();
+    await nginx.stop();
+  }
+}
+
+async function uploadVsTus() {
+  const rss: number[] = [];
+  const ourTime = await repeat(RUNS, async () => {
+    const data = join(WORK, 'up-data');
+    await rm(data, { recursive: true, force: true });
+    const ours = await startOurs(data, LIB);
+    try {
+      const cache = join(WORK, 'hash-cache');
+      await rm(cache, { recursive: true, force: true });
+      const r = await timed(process.execPath, [CLI, 'upload', '-q', '-s', ours.url, FILE], {
+        ...process.env,
+        RESUMABLE_CACHE_DIR: cache,
+      });
+      if (r.code !== 0) throw new Error(`resumable upload failed: ${r.stderr}`);
+      rss.push(r.peakRss / MB);
+      return r.ms / 1000;
+    } finally {
+      await ours.stop();
+    }
+  });
+  const tusTime = await repeat(RUNS, async () => {
+    const dir = join(WORK, 'tus-data');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const tus = await startTus(dir);
+    try {
+      const r = await timed(process.execPath, [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench/tus-upload.ts'),
+        `${tus.url}/files`,
+        FILE,
+      ]);
+      if (r.code !== 0) throw new Error(`tus upload failed: ${r.stderr}`);
+      return r.ms / 1000;
+    } finally {
+      await tus.stop();
+    }
+  });
+  rows.push({
+    issue: '#4',
+    measurement: 'upload end to end (hash + send + verify)',
+    unit: 's',
+    ours: ourTime,
+    peer: tusTime,
+    peerName: 'tus-js-client → @tus/server',
+    ratio: ourTime.median / tusTime.median,
+    goal: '≤ 1.0× tus time',
+    note: ourTime.median / tusTime.median <= 1 ? 'met' : 'NOT met',
+  });
+  const r = stat(rss);
+  rows.push({
+    issue: '#4',
+    measurement: 'client peak RSS, upload',
+    unit: 'MB',
+    ours: r,
+    peer: null,
+    peerName: '—',
+    ratio: null,
+    goal: 'under 150 MB',
+    note: r.max < 150 ? 'met' : 'NOT met',
+  });
+}
+
+async function handshakeAndSmallFiles() {
+  const data = join(WORK, 'small-data');
+  await rm(data, { recursive: true, force: true });
+  const ours = await startOurs(data, LIB);
+  try {
+    const ids = Array.from(
+      { length: 100_000 },
+      (_, i) => createHash('md5').update(`c${i}`).digest('hex') + i,
+    );
+    const latency = await repeat(RUNS, async () => {
+      const fileId = createHash('md5').update(`plan${Math.random()}`).digest('hex');
+      const t = performance.now();
+      const res = await fetch(`${ours.url}/api/upload/handshake`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ fileId, ext: '.bin', chunkIds: ids }),
+      });
+      await res.json();
+      return performance.now() - t;
+    });
+    rows.push({
+      issue: '#6',
+      measurement: 'handshake with 100,000 chunk ids',
+      unit: 'ms',
+      ours: latency,
+      peer: null,
+      peerName: '—',
+      ratio: null,
+      goal: 'figure only',
+    });
+    const dir = join(WORK, 'small');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const count = QUICK ? 200 : 1000;
+    for (let i = 0; i < count; i++)
+      await writeFile(join(dir, `f${i}.bin`), `${i}:`.padEnd(4096, String(i % 10)));
+    const names = await readdir(dir);
+    const rate = await repeat(RUNS, async () => {
+      const queue = [...names];
+      const salt = Math.random().toString(36);
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          for (let n = queue.shift(); n; n = queue.shift()) {
+            const path = join(dir, n);
+            await writeFile(path, `${salt}:${n}`.padEnd(4096, '.'));
+            await upload(path, { server: ours.url, hashCache: false });
+          }
+        }),
+      );
+      return count / ((performance.now() - t) / 1000);
+    });
+    rows.push({
+      issue: '#6',
+      measurement: `${count} small files (4 KiB), concurrency 16`,
+      unit: 'files/s',
+      ours: rate,
+      peer: null,
+      peerName: '—',
+      ratio: null,
+      goal: 'figure only',
+    });
+  } finally {
+    await ours.stop();
+  }
+}
+
+async function main() {
+  await mkdir(LIB, { recursive: true });
+  log(`machine: ${machine()}; file ${SIZE / MiB} MiB; ${RUNS} run(s) per figure`);
+  log('writing the test file');
+  await makeFile(FILE, SIZE);
+  const cases: [string, () => Promise<void>][] = [
+    ['server ingest', serverIngest],
+    ['downloads vs nginx and aria2', downloads],
+    ['upload vs tus', uploadVsTus],
+    ['handshake and small files', handshakeAndSmallFiles],
+  ];
+  for (const [name, fn] of cases) {
+    log(name);
+    await fn();
+  }
+  const skipped: Row[] = [
+    {
+      issue: '#5',
+      measurement: 'browser hashing vs spark-md5',
+      unit: 'MB/s',
+      ours: null,
+      peer: null,
+      peerName: 'spark-md5',
+      ratio: null,
+      goal: '≥ 400 MB/s',
+      note: 'not measured: the web page is not built yet',
+    },
+    {
+      issue: '#7',
+      measurement: 'S3 backend vs local disk',
+      unit: 's',
+      ours: null,
+      peer: null,
+      peerName: 'local disk',
+      ratio: null,
+      goal: 'figure only',
+      note: 'not measured: no S3 backend yet',
+    },
+  ];
+  rows.push(...skipped);
+  const date = new Date().toISOString();
+  process.stdout.write(
+    `\nresumable-transfer bench — ${date}\n${machine()}; ${SIZE / MiB} MiB file; median of ${RUNS} (min–max)\n\n`,
+  );
+  process.stdout.write(renderTable(rows));
+  if (missing.length) process.stdout.write(`\nskipped (missing tools): ${missing.join('; ')}\n`);
+  const dir = await writeResults(rows, { date, machine: machine(), sizeBytes: SIZE, runs: RUNS, missing });
+  process.stdout.write(`\nresults: ${dir}/latest.{json,md,svg}\n`);
+  await rm(WORK, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,102 @@
+/** The servers under test: ours (the built CLI), nginx (sendfile on) and @tus/server (FileStore). */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = join(import.meta.dirname, '..');
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface Running {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitHttp(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await fetch(url, { method: 'HEAD' });
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function stopper(proc: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = once(proc, 'exit');
+    proc.kill('SIGKILL');
+    await exited;
+  };
+}
+
+export async function startOurs(dataDir: string, libraryDir: string): Promise<Running> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'dist/cli/main.js'),
+      'serve',
+      '--port',
+      String(port),
+      '--data',
+      dataDir,
+      '--library',
+      libraryDir,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/api/health`);
+  return { url, pid: proc.pid!, stop: stopper(proc) };
+}
+
+export async function startNginx(workDir: string, root: string): Promise<Running> {
+  const port = await freePort();
+  await mkdir(workDir, { recursive: true });
+  const conf = join(workDir, 'nginx.conf');
+  const user = process.getuid?.() === 0 ? 'user root;' : '';
+  await writeFile(
+    conf,
+    `${user} daemon off; worker_processes 2; pid ${workDir}/nginx.pid; error_log ${workDir}/error.log;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; keepalive_requests 100000;
+  client_body_temp_path ${workDir}/b; proxy_temp_path ${workDir}/p; fastcgi_temp_path ${workDir}/f;
+  uwsgi_temp_path ${workDir}/u; scgi_temp_path ${workDir}/s;
+  server { listen 127.0.0.1:${port}; root ${root}; } }`,
+  );
+  const proc = spawn('nginx', ['-c', conf, '-p', workDir], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(url);
+  return { url, pid: proc.pid!, stop: stopper(proc) };
+}
+
+export async function startTus(dir: string): Promise<Running> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/tus-server.ts'), String(port), dir],
+    {
+      stdio: 'ignore',
+      cwd: ROOT,
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/files`);
+  return { url, pid: proc.pid!, stop: stopper(proc) };
+}
