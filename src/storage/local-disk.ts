@@ -30,12 +30,10 @@
  * equivalent in an object store; the page cache absorbs most of the extra read.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { TransferError } from '../protocol/errors.js';
 import { isMd5Hex } from '../protocol/ids.js';
 import { type ByteSource, FdSource } from './byte-source.js';
@@ -53,21 +51,12 @@ interface LocalStagedChunk extends StagedChunk {
   readonly path: string;
 }
 
-/** Counts and hashes bytes as they pass; fails the stream as soon as the limit is passed. */
-class HashLimit extends Transform {
-  readonly hash = createHash('md5');
-  size = 0;
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-  override _transform(buf: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void) {
-    this.size += buf.length;
-    if (this.size > this.maxBytes) {
-      cb(new TransferError('CHUNK_TOO_LARGE'));
-      return;
-    }
-    this.hash.update(buf);
-    cb(null, buf);
+/** Writes all of buf at the handle's current position. */
+async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done);
+    done += bytesWritten;
   }
 }
 
@@ -140,21 +129,29 @@ export class LocalDiskStorage implements Storage {
   async stageChunk(body: Readable, maxBytes: number): Promise<StagedChunk> {
     const path = join(this.tmpDir, `${randomName()}.chunk`);
     this.inFlight.add(path);
-    const meter = new HashLimit(maxBytes);
+    const hash = createHash('md5');
+    let size = 0;
     try {
+      // The handle alone owns the descriptor (a write stream on a borrowed fd closes it on error).
       const fh = await open(path, 'w');
       try {
-        await pipeline(body, meter, createWriteStream('', { fd: fh.fd, autoClose: false }));
+        for await (const buf of body) {
+          size += (buf as Buffer).length;
+          if (size > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
+          hash.update(buf as Buffer);
+          await writeAll(fh, buf as Buffer);
+        }
         await fh.sync();
       } finally {
-        await fh.close();
+        // Never let a failing close hide the error that matters (ENOSPC, CHUNK_TOO_LARGE).
+        await fh.close().catch(() => undefined);
       }
     } catch (err: unknown) {
       this.inFlight.delete(path);
       await rm(path, { force: true });
       throw mapFsError(err);
     }
-    const staged: LocalStagedChunk = { md5: meter.hash.digest('hex'), size: meter.size, path };
+    const staged: LocalStagedChunk = { md5: hash.digest('hex'), size, path };
     return staged;
   }
 
@@ -225,21 +222,18 @@ export class LocalDiskStorage implements Storage {
       let size = 0;
       const fh = await open(tmp, 'w');
       try {
-        const out = createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: 1024 * 1024 });
-        const chunksDir = this.chunksDir(fileId);
-        async function* concatenated(): AsyncGenerator<Buffer> {
-          for (const md5 of options.md5s) {
-            for await (const buf of createReadStream(join(chunksDir, md5), { highWaterMark: 1024 * 1024 })) {
-              hash.update(buf as Buffer);
-              size += (buf as Buffer).length;
-              yield buf as Buffer;
-            }
+        for (const md5 of options.md5s) {
+          for await (const buf of createReadStream(join(this.chunksDir(fileId), md5), {
+            highWaterMark: 1024 * 1024,
+          })) {
+            hash.update(buf as Buffer);
+            size += (buf as Buffer).length;
+            await writeAll(fh, buf as Buffer);
           }
         }
-        await pipeline(concatenated, out);
         await fh.sync();
       } finally {
-        await fh.close();
+        await fh.close().catch(() => undefined);
       }
       if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
       if (options.expectedSize !== null && options.expectedSize !== size) {

@@ -5,7 +5,7 @@
  * while they are hashed; nothing is buffered whole.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import { TransferError } from '../../protocol/errors.js';
 import type { StagedChunk, Storage } from '../../storage/storage.js';
@@ -94,7 +94,18 @@ export async function receiveRawChunk(
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
   try {
-    return await storage.stageChunk(req, maxBytes);
+    // Through a PassThrough: if the chunk is refused, the request itself is left intact so the
+    // answer (413) can still be written on its socket while the rest is drained.
+    const body = new PassThrough();
+    req.pipe(body);
+    req.once('close', () => {
+      if (!req.complete) body.destroy(new Error('aborted'));
+    });
+    try {
+      return await storage.stageChunk(body, maxBytes);
+    } finally {
+      req.unpipe(body);
+    }
   } catch (err: unknown) {
     if (err instanceof TransferError) throw err;
     if (!req.complete)
