@@ -12,7 +12,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { upload } from '../src/client/node/index.js';
-import { hasCommand, MB, MiB, peakRss, repeat, type Stat, stat, timed } from './measure.js';
+import { hasCommand, MB, MiB, peakRss, repeat, stat, timed } from './measure.js';
 import { machine, type Row, renderTable, writeResults } from './report.js';
 import { ROOT, startNginx, startOurs, startTus } from './servers.js';
 

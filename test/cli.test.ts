@@ -23,7 +23,7 @@ before(async () => {
   lib = join(work, 'lib');
   await mkdir(lib);
   srv = await startTestServer({ libraryDirs: [lib] });
-  srv.running.server.on('request', (req, res) => {
+  srv.running.server.on('request', (_req, res) => {
     res.on('finish', () => {
       if (res.statusCode === 206) served206 += Number(res.getHeader('content-length') ?? 0);
     });
