@@ -97,9 +97,12 @@ export async function receiveRawChunk(
     // Through a PassThrough: if the chunk is refused, the request itself is left intact so the
     // answer (413) can still be written on its socket while the rest is drained.
     const body = new PassThrough();
+    // Staging may be over (refused, or failed) before the request closes: an error emitted then
+    // has nobody listening, and must not become an uncaught exception that stops the server.
+    body.on('error', () => undefined);
     req.pipe(body);
     req.once('close', () => {
-      if (!req.complete) body.destroy(new Error('aborted'));
+      if (!req.complete && !body.destroyed) body.destroy(new Error('aborted'));
     });
     try {
       return await storage.stageChunk(body, maxBytes);
