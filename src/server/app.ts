@@ -16,6 +16,7 @@ import { sendError, sendJson } from './http/respond.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
 import { downloadRoute, uploadedFileRoute } from './routes/files.js';
+import { homeRoute } from './routes/home.js';
 import {
   abandonRoute,
   chunkRoute,
@@ -149,6 +150,10 @@ export async function startServer(
       return;
     }
     if (!isApi && read && (await webRoute(config.webDir, req, res, path))) return;
+    if (path === '/' && read) {
+      homeRoute(res, await library.list(baseUrl(req)), method);
+      return;
+    }
     throw new TransferError('NOT_FOUND');
   }
 
