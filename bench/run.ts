@@ -12,7 +12,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { upload } from '../src/client/node/index.js';
-import { hasCommand, MB, MiB, peakRss, repeat, stat, timed } from './measure.js';
+import { hasCommand, MB, MiB, peakRss, repeat, type Stat, stat, timed } from './measure.js';
 import { machine, type Row, renderTable, writeResults } from './report.js';
 import { ROOT, startNginx, startOurs, startTus } from './servers.js';
 
@@ -28,6 +28,40 @@ const FILE = join(LIB, 'bench.bin');
 const CLI = join(ROOT, 'dist/cli/main.js');
 const rows: Row[] = [];
 const missing: string[] = [];
+
+/** A row compared with a peer; `lowerIsBetter` for times, else higher is better. */
+function compared(
+  issue: string,
+  measurement: string,
+  unit: string,
+  ours: Stat,
+  peer: Stat,
+  peerName: string,
+  limit: number,
+  lowerIsBetter: boolean,
+  goal: string,
+) {
+  const ratio = ours.median / peer.median;
+  const met = lowerIsBetter ? ratio <= limit : ratio >= limit;
+  rows.push({ issue, measurement, unit, ours, peer, peerName, ratio, goal, note: met ? 'met' : 'NOT met' });
+}
+
+/** A figure of ours alone; with `maxMb`, a memory goal checked against the worst run. */
+function alone(issue: string, measurement: string, unit: string, ours: Stat, maxMb?: number) {
+  const goal = maxMb === undefined ? 'figure only' : `under ${maxMb} MB`;
+  const note = maxMb === undefined ? undefined : ours.max < maxMb ? 'met' : 'NOT met';
+  rows.push({
+    issue,
+    measurement,
+    unit,
+    ours,
+    peer: null,
+    peerName: '—',
+    ratio: null,
+    goal,
+    ...(note ? { note } : {}),
+  });
+}
 
 function need(cmd: string, apt: string): boolean {
   if (hasCommand(cmd)) return true;
@@ -146,28 +180,8 @@ async function serverIngest() {
         await ours.stop();
       }
     });
-    rows.push({
-      issue: '#2',
-      measurement: `server ingest, 8 MiB chunks × ${concurrency} concurrent`,
-      unit: 'MB/s',
-      ours: speed,
-      peer: null,
-      peerName: '—',
-      ratio: null,
-      goal: 'figure only',
-    });
-    const r = stat(rss);
-    rows.push({
-      issue: '#2',
-      measurement: `server peak RSS, ${concurrency} concurrent chunks`,
-      unit: 'MB',
-      ours: r,
-      peer: null,
-      peerName: '—',
-      ratio: null,
-      goal: 'under 200 MB',
-      note: r.max < 200 ? 'met' : 'NOT met',
-    });
+    alone('#2', `server ingest, 8 MiB chunks × ${concurrency} concurrent`, 'MB/s', speed);
+    alone('#2', `server peak RSS, ${concurrency} concurrent chunks`, 'MB', stat(rss), 200);
   }
 }
 
@@ -183,17 +197,17 @@ async function downloads() {
     };
     const o = await repeat(RUNS, () => curl(`${ours.url}/download/bench.bin`));
     const n = await repeat(RUNS, () => curl(`${nginx.url}/bench.bin`));
-    rows.push({
-      issue: '#3',
-      measurement: 'one-connection download (curl → /dev/null)',
-      unit: 'MB/s',
-      ours: o,
-      peer: n,
-      peerName: 'nginx sendfile',
-      ratio: o.median / n.median,
-      goal: '≥ 0.8× nginx',
-      note: o.median / n.median >= 0.8 ? 'met' : 'NOT met',
-    });
+    compared(
+      '#3',
+      'one-connection download (curl → /dev/null)',
+      'MB/s',
+      o,
+      n,
+      'nginx sendfile',
+      0.8,
+      false,
+      '≥ 0.8× nginx',
+    );
     if (need('wrk', 'wrk')) {
       const script = join(WORK, 'ranges.lua');
       await writeFile(
@@ -208,17 +222,17 @@ async function downloads() {
       };
       const wo = await repeat(RUNS, () => wrk(`${ours.url}/download/bench.bin`));
       const wn = await repeat(RUNS, () => wrk(`${nginx.url}/bench.bin`));
-      rows.push({
-        issue: '#3',
-        measurement: 'random 64 KiB ranges, 32 connections (wrk)',
-        unit: 'req/s',
-        ours: wo,
-        peer: wn,
-        peerName: 'nginx sendfile',
-        ratio: wo.median / wn.median,
-        goal: '≥ 0.5× nginx',
-        note: wo.median / wn.median >= 0.5 ? 'met' : 'NOT met',
-      });
+      compared(
+        '#3',
+        'random 64 KiB ranges, 32 connections (wrk)',
+        'req/s',
+        wo,
+        wn,
+        'nginx sendfile',
+        0.5,
+        false,
+        '≥ 0.5× nginx',
+      );
     }
     if (need('aria2c', 'aria2')) {
       const out = join(WORK, 'dl-out');
@@ -258,29 +272,18 @@ async function downloads() {
         return r.ms / 1000;
       });
       await rm(out, { recursive: true, force: true });
-      rows.push({
-        issue: '#4',
-        measurement: 'segmented download to disk, 8 connections (from nginx)',
-        unit: 's',
-        ours: ourTime,
-        peer: ariaTime,
-        peerName: 'aria2c -x8 -s8',
-        ratio: ourTime.median / ariaTime.median,
-        goal: '≤ 0.6× aria2 time',
-        note: ourTime.median / ariaTime.median <= 0.6 ? 'met' : 'NOT met',
-      });
-      const r = stat(rssOurs);
-      rows.push({
-        issue: '#4',
-        measurement: 'client peak RSS, download',
-        unit: 'MB',
-        ours: r,
-        peer: null,
-        peerName: '—',
-        ratio: null,
-        goal: 'under 150 MB',
-        note: r.max < 150 ? 'met' : 'NOT met',
-      });
+      compared(
+        '#4',
+        'segmented download to disk, 8 connections (from nginx)',
+        's',
+        ourTime,
+        ariaTime,
+        'aria2c -x8 -s8',
+        0.6,
+        true,
+        '≤ 0.6× aria2 time',
+      );
+      alone('#4', 'client peak RSS, download', 'MB', stat(rssOurs), 150);
     }
   } finally {
     await ours.stop();
@@ -327,29 +330,18 @@ async function uploadVsTus() {
       await tus.stop();
     }
   });
-  rows.push({
-    issue: '#4',
-    measurement: 'upload end to end (hash + send + verify)',
-    unit: 's',
-    ours: ourTime,
-    peer: tusTime,
-    peerName: 'tus-js-client → @tus/server',
-    ratio: ourTime.median / tusTime.median,
-    goal: '≤ 1.0× tus time',
-    note: ourTime.median / tusTime.median <= 1 ? 'met' : 'NOT met',
-  });
-  const r = stat(rss);
-  rows.push({
-    issue: '#4',
-    measurement: 'client peak RSS, upload',
-    unit: 'MB',
-    ours: r,
-    peer: null,
-    peerName: '—',
-    ratio: null,
-    goal: 'under 150 MB',
-    note: r.max < 150 ? 'met' : 'NOT met',
-  });
+  compared(
+    '#4',
+    'upload end to end (hash + send + verify)',
+    's',
+    ourTime,
+    tusTime,
+    'tus-js-client → @tus/server',
+    1,
+    true,
+    '≤ 1.0× tus time',
+  );
+  alone('#4', 'client peak RSS, upload', 'MB', stat(rss), 150);
 }
 
 async function handshakeAndSmallFiles() {
@@ -372,16 +364,7 @@ async function handshakeAndSmallFiles() {
       await res.json();
       return performance.now() - t;
     });
-    rows.push({
-      issue: '#6',
-      measurement: 'handshake with 100,000 chunk ids',
-      unit: 'ms',
-      ours: latency,
-      peer: null,
-      peerName: '—',
-      ratio: null,
-      goal: 'figure only',
-    });
+    alone('#6', 'handshake with 100,000 chunk ids', 'ms', latency);
     const dir = join(WORK, 'small');
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
@@ -404,16 +387,7 @@ async function handshakeAndSmallFiles() {
       );
       return count / ((performance.now() - t) / 1000);
     });
-    rows.push({
-      issue: '#6',
-      measurement: `${count} small files (4 KiB), concurrency 16`,
-      unit: 'files/s',
-      ours: rate,
-      peer: null,
-      peerName: '—',
-      ratio: null,
-      goal: 'figure only',
-    });
+    alone('#6', `${count} small files (4 KiB), concurrency 16`, 'files/s', rate);
   } finally {
     await ours.stop();
   }

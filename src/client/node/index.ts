@@ -10,6 +10,7 @@ import { uploadSource } from '../core/upload.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
+import { parallelHasher } from './parallel-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
 export type { ByteSource, HashCache } from '../core/ports.js';
@@ -27,8 +28,11 @@ function nodeMd5(): Md5 {
   };
 }
 
+/** One pass; files over 16 MiB hash the chunks on a second thread (see parallel-hasher.ts). */
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
-  hashSource(source, chunkSize, nodeMd5, onBytes, signal);
+  source.size > 16 * 1024 * 1024
+    ? parallelHasher(source, chunkSize, onBytes, signal)
+    : hashSource(source, chunkSize, nodeMd5, onBytes, signal);
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */

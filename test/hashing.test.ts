@@ -1,0 +1,76 @@
+/** Hashing: one pass, the same ids whichever hasher runs, the protocol's id format. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { hashSource } from '../src/client/core/hashing.js';
+import { defaultChunkSize } from '../src/client/core/upload.js';
+import { fileSource } from '../src/client/node/file-source.js';
+import { nodeHasher } from '../src/client/node/index.js';
+import { parallelHasher } from '../src/client/node/parallel-hasher.js';
+import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
+import { tempDir } from './helpers/server.js';
+
+let dir: string;
+before(async () => {
+  dir = await tempDir('rt-hash-');
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const MiB = 1024 * 1024;
+
+for (const [label, size, chunk] of [
+  ['uneven size', 40 * MiB + 12345, 4 * MiB],
+  ['exact multiple of the chunk size', 24 * MiB, 4 * MiB],
+  ['one chunk', 17 * MiB, 32 * MiB],
+] as const) {
+  it(`the parallel hasher gives exactly the single-thread result (${label})`, async () => {
+    const path = join(dir, `${size}.bin`);
+    const fileId = await writeRandomFile(path, size, size % 97);
+    const src = await fileSource(path);
+    const calls: number[] = [];
+    const a = await parallelHasher(src, chunk, (d) => calls.push(d));
+    const b = await hashSource(src, chunk, md5Hasher, () => undefined);
+    assert.equal(a.fileId, fileId);
+    assert.deepEqual(a, b);
+    assert.equal(a.chunkIds.length, Math.max(1, Math.ceil(size / chunk)));
+    assert.equal(calls.at(-1), size, 'progress reaches the size');
+    const viaEntry = await nodeHasher(src, chunk, () => undefined);
+    assert.deepEqual(viaEntry, a);
+  });
+}
+
+it('chunk ids are the chunk MD5 followed by the index; an empty file is one empty chunk', async () => {
+  const data = randomBytesSeeded(10, 1);
+  const path = join(dir, 'small.bin');
+  await import('node:fs/promises').then((fs) => fs.writeFile(path, data));
+  const h = await nodeHasher(await fileSource(path), 4, () => undefined);
+  assert.deepEqual(h.chunkIds, [
+    md5(data.subarray(0, 4)) + 0,
+    md5(data.subarray(4, 8)) + 1,
+    md5(data.subarray(8)) + 2,
+  ]);
+  const empty = join(dir, 'empty.bin');
+  await import('node:fs/promises').then((fs) => fs.writeFile(empty, ''));
+  const e = await nodeHasher(await fileSource(empty), 4, () => undefined);
+  assert.deepEqual(e, { fileId: md5(''), chunkSize: 4, chunkIds: [`${md5('')}0`] });
+});
+
+it('the default chunk size is 4 MiB, grown so no file needs more than 10,000 chunks', () => {
+  assert.equal(defaultChunkSize(0), 4 * MiB);
+  assert.equal(defaultChunkSize(1024 * MiB), 4 * MiB);
+  const huge = 200 * 1024 * MiB;
+  assert.ok(Math.ceil(huge / defaultChunkSize(huge)) <= 10_000);
+  assert.equal(defaultChunkSize(huge) % MiB, 0);
+});
+
+function md5Hasher() {
+  const h = createHash('md5');
+  return {
+    update: (d: Uint8Array) => {
+      h.update(d);
+    },
+    digest: () => h.digest('hex'),
+  };
+}
