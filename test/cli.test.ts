@@ -70,11 +70,12 @@ describe('resumable download', () => {
   it('killed with SIGKILL mid-download, run again: right MD5, finished segments not fetched again', async () => {
     const size = 48 * 1024 * 1024;
     const sum = await writeRandomFile(join(lib, 'big.bin'), size, 201);
-    const proxy = await startProxy(srv.url, { rate: 3 * 1024 * 1024 });
+    // Slow enough that the first progress checkpoint (every 5 s) comes well before the end.
+    const proxy = await startProxy(srv.url, { rate: 1024 * 1024 });
     const dest = join(work, 'big.out');
     const first = cli(['download', '-q', '-c', '4', '-o', dest, `${proxy.url}/download/big.bin`]);
     let saved = 0;
-    for (let i = 0; i < 200 && saved < size / 5; i++) {
+    for (let i = 0; i < 300 && saved < size / 5; i++) {
       await sleep(100);
       saved = await controlBytes(`${dest}.part.json`);
     }

@@ -16,6 +16,17 @@ import type { DownloadState, DownloadTarget } from './ports.js';
 import type { DownloadInfo, DownloadOptions, Progress } from './types.js';
 
 const MiB = 1024 * 1024;
+const WRITE_BATCH = MiB;
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 function statusError(res: Response, url: string): TransferError {
   const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
@@ -156,7 +167,10 @@ async function runSegments<R>(
 ): Promise<void> {
   const meter = new Meter();
   const tick = throttle(100);
-  const saveTick = throttle(1000);
+  // Progress is made durable (datasync, then the control file) every few seconds: after kill -9 at
+  // most that much is fetched again, and the control file never claims bytes not yet on disk. A
+  // datasync every second forced writeback mid-transfer and cost a third of the throughput.
+  const saveTick = throttle(5000);
   const inner = new AbortController();
   const onAbort = () => inner.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -225,18 +239,31 @@ async function runSegments<R>(
     }
     if (!res.body) throw new TransferError('NETWORK', 'empty response body');
     const reader = res.body.getReader();
+    // Network reads arrive in ~64 KiB pieces; writing them 1 MiB at a time costs 16× fewer calls.
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    const writeBatch = async () => {
+      if (batched === 0) return;
+      const data = batch.length === 1 ? batch[0]! : concat(batch, batched);
+      batch = [];
+      batched = 0;
+      await target.write(seg.next, data);
+      seg.next += data.length;
+      report();
+      void checkpoint();
+    };
     try {
       for (;;) {
         const { done: end, value } = await reader.read();
         if (end) break;
-        const room = seg.end + 1 - seg.next;
+        const room = seg.end + 1 - (seg.next + batched);
         const data = value.length > room ? value.subarray(0, room) : value;
-        await target.write(seg.next, data);
-        seg.next += data.length;
-        report();
-        void checkpoint();
+        batch.push(data);
+        batched += data.length;
+        if (batched >= WRITE_BATCH || seg.next + batched > seg.end) await writeBatch();
         if (seg.next > seg.end) break;
       }
+      await writeBatch();
     } catch (err: unknown) {
       if (inner.signal.aborted) throw options.signal?.aborted ? abortError() : err;
       throw new TransferError('NETWORK', `connection lost at byte ${seg.next}`, { cause: err });

@@ -2,7 +2,7 @@
  * Hashing on two cores: this thread computes the whole-file MD5 while a worker thread computes
  * the chunk MD5s from copies of the same buffers. Still ONE read of the file. MD5 cannot be
  * combined from parts, so the two digests are two full passes of CPU; side by side they take the
- * time of one. At most 32 MiB are in flight to the worker, so memory stays flat.
+ * time of one. At most 8 MiB are in flight to the worker, so memory stays flat.
  *
  * The worker's code is a string (eval) so it runs the same from the built package and from the
  * TypeScript sources under test, without a loader.
@@ -42,7 +42,7 @@ parentPort.on('message', (msg) => {
 });
 `;
 
-const MAX_IN_FLIGHT = 32 * 1024 * 1024;
+const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 
 export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal) => {
   const worker = new Worker(WORKER, { eval: true, workerData: { chunkSize } });
