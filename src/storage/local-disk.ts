@@ -68,6 +68,8 @@ export class LocalDiskStorage implements Storage {
   private readonly index = new Map<string, Promise<Map<string, number>>>();
   /** Temp files owned by running requests (never swept). */
   private readonly inFlight = new Set<string>();
+  /** Sidecars of published files (immutable once written), so serving a range reads no JSON. */
+  private readonly metaCache = new Map<string, { name: string | null; ext: string | null }>();
   /** Plans as last written or read; this process is the only writer of the folder. */
   private readonly plans = new Map<string, UploadPlan>();
 
@@ -272,6 +274,15 @@ export class LocalDiskStorage implements Storage {
   }
 
   private async readMeta(fileId: string): Promise<{ name: string | null; ext: string | null }> {
+    const cached = this.metaCache.get(fileId);
+    if (cached) return cached;
+    const meta = await this.readMetaFile(fileId);
+    if (this.metaCache.size >= 10_000) this.metaCache.clear();
+    this.metaCache.set(fileId, meta);
+    return meta;
+  }
+
+  private async readMetaFile(fileId: string): Promise<{ name: string | null; ext: string | null }> {
     try {
       const meta = JSON.parse(await readFile(join(this.filesDir, `${fileId}.json`), 'utf8')) as {
         name?: unknown;
