@@ -8,7 +8,7 @@
  * range request made six pool round trips and the event loop sat idle 40% of the time waiting for
  * them (profiled with wrk, 32 connections).
  */
-import { closeSync, constants, createReadStream, fstatSync, openSync, read } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, open, openSync, read } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 export interface ByteSource {
@@ -65,7 +65,18 @@ export class FdSource implements ByteSource {
   }
 
   stream(start: number, end: number): Readable {
-    return createReadStream('', { fd: this.fd, start, end, autoClose: false, highWaterMark: 1024 * 1024 });
+    // An fs stream closes its descriptor when destroyed (a client going away mid-response), even
+    // with autoClose:false. Closing it again here would then hit whatever reused that number, a
+    // socket libuv polls included (seen as SIGABRT). So the stream gets a close that does nothing:
+    // this source alone owns the descriptor.
+    return createReadStream('', {
+      fd: this.fd,
+      start,
+      end,
+      autoClose: false,
+      highWaterMark: 1024 * 1024,
+      fs: { open, read, close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null) },
+    });
   }
 
   async read(start: number, end: number): Promise<Buffer> {

@@ -47,7 +47,13 @@ async function sendRange(res: ServerResponse, source: ByteSource, r: ByteRange):
   stream.on('data', (b: Buffer) => {
     sent += b.length;
   });
-  await pipeline(stream, res, { end: false });
+  try {
+    await pipeline(stream, res, { end: false });
+  } finally {
+    // A destroyed fs stream may still have a read in flight; its 'close' comes after that read.
+    // Only then may the caller close the descriptor.
+    if (stream.destroyed && !stream.closed) await new Promise((resolve) => stream.once('close', resolve));
+  }
   return sent;
 }
 
