@@ -42,7 +42,7 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs a command to the end, timing it and sampling its peak RSS. */
+/** Runs a command to the end, timing it and sampling its peak RSS; a non-zero exit throws. */
 export async function timed(
   cmd: string,
   args: string[],
@@ -60,6 +60,7 @@ export async function timed(
   }, 20);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr.trim()}`);
   return { code, ms: performance.now() - started, peakRss: peak, stderr };
 }
 

@@ -44,30 +44,23 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
       }
       return false;
     };
-    client.on('data', (b: Buffer) => {
-      if (maybeCut(b.length)) return;
-      if (!up.write(b)) client.pause();
-      const rate = state.options.rate ?? 0;
-      if (rate > 0) {
-        client.pause();
-        setTimeout(() => client.resume(), (b.length / rate) * 1000);
-      }
-    });
-    up.on('drain', () => {
-      if (!(state.options.rate ?? 0)) client.resume();
-    });
-    up.on('data', (b: Buffer) => {
-      if (maybeCut(b.length)) return;
-      if (!client.write(b)) up.pause();
-      const rate = state.options.rate ?? 0;
-      if (rate > 0) {
-        up.pause();
-        setTimeout(() => up.resume(), (b.length / rate) * 1000);
-      }
-    });
-    client.on('drain', () => {
-      if (!(state.options.rate ?? 0)) up.resume();
-    });
+    /** Relays one direction: cut at random, throttled to the rate, with backpressure. */
+    const relay = (from: Socket, to: Socket) => {
+      from.on('data', (b: Buffer) => {
+        if (maybeCut(b.length)) return;
+        if (!to.write(b)) from.pause();
+        const rate = state.options.rate ?? 0;
+        if (rate > 0) {
+          from.pause();
+          setTimeout(() => from.resume(), (b.length / rate) * 1000);
+        }
+      });
+      to.on('drain', () => {
+        if (!(state.options.rate ?? 0)) from.resume();
+      });
+    };
+    relay(client, up);
+    relay(up, client);
     const end = () => {
       client.destroy();
       up.destroy();

@@ -87,6 +87,7 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
     return;
   }
 
+  res.setHeader('Content-Disposition', o.contentDisposition);
   let plan: { status: number; parts: { range: ByteRange; head: string }[]; tail: string; length: number };
   if (range.kind === 'ranges' && range.ranges.length > 1) {
     const boundary = randomBytes(12).toString('hex');
@@ -102,7 +103,6 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
   } else {
     const r = range.kind === 'ranges' ? range.ranges[0]! : { start: 0, end: size - 1 };
     res.setHeader('Content-Type', o.contentType);
-    res.setHeader('Content-Disposition', o.contentDisposition);
     if (range.kind === 'ranges') res.setHeader('Content-Range', formatContentRange(r, size));
     plan = {
       status: range.kind === 'ranges' ? 206 : 200,
@@ -111,8 +111,6 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
       length: size > 0 ? r.end - r.start + 1 : 0,
     };
   }
-  if (plan.status === 206 && plan.parts.length > 1)
-    res.setHeader('Content-Disposition', o.contentDisposition);
   res.statusCode = plan.status;
   res.setHeader('Content-Length', String(plan.length));
   if (method === 'HEAD') {
