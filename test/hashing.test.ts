@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { wasmMd5 } from '../src/client/browser/wasm-md5.js';
 import { hashSource } from '../src/client/core/hashing.js';
 import { defaultChunkSize } from '../src/client/core/upload.js';
 import { fileSource } from '../src/client/node/file-source.js';
@@ -38,6 +39,8 @@ for (const [label, size, chunk] of [
     assert.equal(calls.at(-1), size, 'progress reaches the size');
     const viaEntry = await nodeHasher(src, chunk, () => undefined);
     assert.deepEqual(viaEntry, a);
+    // The browser build's MD5 (hash-wasm) through the same one-pass code.
+    assert.deepEqual(await hashSource(src, chunk, wasmMd5, () => undefined), a);
   });
 }
 
@@ -66,11 +69,15 @@ it('the default chunk size is 4 MiB, grown so no file needs more than 10,000 chu
 });
 
 function md5Hasher() {
-  const h = createHash('md5');
+  let h = createHash('md5');
   return {
     update: (d: Uint8Array) => {
       h.update(d);
     },
-    digest: () => h.digest('hex'),
+    digest: () => {
+      const hex = h.digest('hex');
+      h = createHash('md5');
+      return hex;
+    },
   };
 }

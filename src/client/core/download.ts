@@ -170,7 +170,7 @@ async function runSegments<R>(
   // Progress is made durable (datasync, then the control file) every few seconds: after kill -9 at
   // most that much is fetched again, and the control file never claims bytes not yet on disk. A
   // datasync every second forced writeback mid-transfer and cost a third of the throughput.
-  const saveTick = throttle(5000);
+  const saveTick = throttle(options.checkpointInterval ?? 5000);
   const inner = new AbortController();
   const onAbort = () => inner.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -242,6 +242,7 @@ async function runSegments<R>(
     // Network reads arrive in ~64 KiB pieces; writing them 1 MiB at a time costs 16× fewer calls.
     let batch: Uint8Array[] = [];
     let batched = 0;
+    let lastWrite = Date.now();
     const writeBatch = async () => {
       if (batched === 0) return;
       const data = batch.length === 1 ? batch[0]! : concat(batch, batched);
@@ -260,7 +261,11 @@ async function runSegments<R>(
         const data = value.length > room ? value.subarray(0, room) : value;
         batch.push(data);
         batched += data.length;
-        if (batched >= WRITE_BATCH || seg.next + batched > seg.end) await writeBatch();
+        // On a slow link, a batch is also written after 250 ms, so progress and checkpoints move.
+        if (batched >= WRITE_BATCH || seg.next + batched > seg.end || Date.now() - lastWrite > 250) {
+          lastWrite = Date.now();
+          await writeBatch();
+        }
         if (seg.next > seg.end) break;
       }
       await writeBatch();

@@ -1,9 +1,44 @@
 /** One pass over the file: the whole-file MD5 and every chunk's MD5 from the same bytes. */
 import { abortError } from './backoff.js';
-import type { ByteSource, FileHashes, Md5Factory } from './ports.js';
+import type { ByteSource, FileHashes, Md5, Md5Factory } from './ports.js';
 
 export function chunkCount(size: number, chunkSize: number): number {
   return Math.max(1, Math.ceil(size / chunkSize));
+}
+
+/**
+ * Chunk ids (MD5 + index, PROTOCOL.md) from bytes fed in order, in pieces of any size. Used by
+ * the one-thread hasher here and by the hashing workers (Node thread, browser Worker).
+ */
+export class ChunkIdHasher {
+  readonly ids: string[] = [];
+  private inPart = 0;
+
+  constructor(
+    private readonly chunkSize: number,
+    private readonly md5: Md5,
+  ) {}
+
+  update(buf: Uint8Array): void {
+    let off = 0;
+    while (off < buf.length) {
+      const take = Math.min(this.chunkSize - this.inPart, buf.length - off);
+      this.md5.update(off === 0 && take === buf.length ? buf : buf.subarray(off, off + take));
+      this.inPart += take;
+      off += take;
+      if (this.inPart === this.chunkSize) {
+        this.ids.push(this.md5.digest() + this.ids.length);
+        this.inPart = 0;
+      }
+    }
+  }
+
+  /** The ids of all chunks; the last partial chunk counts, and an empty file is one empty chunk. */
+  finish(): string[] {
+    if (this.inPart > 0 || this.ids.length === 0) this.ids.push(this.md5.digest() + this.ids.length);
+    this.inPart = 0;
+    return this.ids;
+  }
 }
 
 export async function hashSource(
@@ -14,29 +49,14 @@ export async function hashSource(
   signal?: AbortSignal,
 ): Promise<FileHashes> {
   const whole = await createMd5();
-  let part = await createMd5();
-  let inPart = 0;
+  const chunks = new ChunkIdHasher(chunkSize, await createMd5());
   let done = 0;
-  const chunkIds: string[] = [];
   for await (const buf of source.stream()) {
     if (signal?.aborted) throw abortError();
     whole.update(buf);
-    let off = 0;
-    while (off < buf.length) {
-      const take = Math.min(chunkSize - inPart, buf.length - off);
-      part.update(off === 0 && take === buf.length ? buf : buf.subarray(off, off + take));
-      inPart += take;
-      off += take;
-      if (inPart === chunkSize) {
-        chunkIds.push(part.digest() + chunkIds.length);
-        part = await createMd5();
-        inPart = 0;
-      }
-    }
+    chunks.update(buf);
     done += buf.length;
     onBytes(done);
   }
-  // The last partial chunk; an empty file is one empty chunk.
-  if (inPart > 0 || chunkIds.length === 0) chunkIds.push(part.digest() + chunkIds.length);
-  return { fileId: whole.digest(), chunkSize, chunkIds };
+  return { fileId: whole.digest(), chunkSize, chunkIds: chunks.finish() };
 }

@@ -11,7 +11,9 @@ export async function send(
 ): Promise<Response> {
   if (signal?.aborted) throw abortError();
   try {
-    return await fetchImpl(url, { ...init, signal: signal ?? null });
+    // no-store: a browser must not answer a ranged resume from its HTTP cache (a cached 200 of
+    // the thumbnail, say), and no API answer may be cached.
+    return await fetchImpl(url, { cache: 'no-store', ...init, signal: signal ?? null });
   } catch (err: unknown) {
     if (signal?.aborted) throw abortError();
     throw new TransferError('NETWORK', `Cannot reach ${new URL(url).origin}: ${errorText(err)}`, {

@@ -12,6 +12,7 @@ export interface ByteSource {
   slice(start: number, end: number): Promise<Uint8Array>;
 }
 
+/** An incremental MD5; digest() returns lowercase hex and starts the next digest afresh. */
 export interface Md5 {
   update(data: Uint8Array): void;
   digest(): string;

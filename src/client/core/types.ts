@@ -60,6 +60,8 @@ export interface UploadResult {
 export interface DownloadOptions extends CommonOptions {
   /** Parallel ranged connections (default 4). */
   connections?: number;
+  /** How often progress is made durable, in ms (default 5000): at most this much is fetched again after a crash. */
+  checkpointInterval?: number;
 }
 
 export interface DownloadInfo {

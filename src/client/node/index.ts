@@ -19,12 +19,16 @@ export { defaultChunkSize } from '../core/upload.js';
 export { FileHashCache } from './hash-cache.js';
 
 function nodeMd5(): Md5 {
-  const h = createHash('md5');
+  let h = createHash('md5');
   return {
     update: (data) => {
       h.update(data);
     },
-    digest: () => h.digest('hex'),
+    digest: () => {
+      const hex = h.digest('hex');
+      h = createHash('md5');
+      return hex;
+    },
   };
 }
 

@@ -1,0 +1,36 @@
+/**
+ * Builds the web page into web/dist (run by `npm run build`, hence by `npm install`): the page
+ * and the two workers of the browser client as separate ES modules side by side, so the client's
+ * `new URL('./hash-worker.js', import.meta.url)` finds them, plus the HTML and CSS.
+ */
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url);
+const out = new URL('web/dist/', root);
+
+export async function buildWeb(): Promise<void> {
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  await build({
+    absWorkingDir: root.pathname,
+    entryPoints: {
+      main: 'web/src/main.ts',
+      'hash-worker': 'src/client/browser/hash-worker.ts',
+      'download-worker': 'src/client/browser/download-worker.ts',
+    },
+    outdir: 'web/dist',
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    minify: true,
+    sourcemap: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  for (const f of ['index.html', 'styles.css'])
+    await copyFile(new URL(`web/src/${f}`, root), new URL(f, out));
+}
+
+if (process.argv[1]?.endsWith('build-web.ts')) await buildWeb();

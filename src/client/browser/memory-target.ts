@@ -1,0 +1,51 @@
+/**
+ * The fallback where a browser has no OPFS: the download is held in memory (so only files that
+ * fit, see maxMemoryBytes) and cannot survive a reload; within one page it still retries and
+ * resumes from the bytes it holds.
+ */
+import { TransferError } from '../../protocol/errors.js';
+import type { DownloadState, DownloadTarget } from '../core/ports.js';
+
+export class MemoryTarget implements DownloadTarget<File> {
+  private bytes: Uint8Array | undefined;
+  private state: DownloadState | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly type: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  async loadState(): Promise<DownloadState | undefined> {
+    return this.state;
+  }
+
+  async saveState(state: DownloadState): Promise<void> {
+    this.state = state;
+  }
+
+  async open(size: number, fresh: boolean): Promise<void> {
+    if (size > this.maxBytes) {
+      throw new TransferError(
+        'LOCAL_IO',
+        `This browser cannot store downloads on disk (no OPFS), and ${size} bytes is more than the ${this.maxBytes} it may hold in memory.`,
+      );
+    }
+    if (fresh || this.bytes?.length !== size) this.bytes = new Uint8Array(size);
+  }
+
+  async write(position: number, data: Uint8Array): Promise<void> {
+    this.bytes!.set(data, position);
+  }
+
+  async flush(): Promise<void> {}
+
+  async complete(size: number): Promise<File> {
+    const bytes = this.bytes!;
+    if (bytes.length !== size)
+      throw new TransferError('LOCAL_IO', `held ${bytes.length} bytes, expected ${size}`);
+    return new File([bytes as Uint8Array<ArrayBuffer>], this.name, { type: this.type });
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,137 @@
+/** Chinese and English: the browser's language by default, a switch that is remembered. */
+import { ERRORS, type Lang, TransferError } from '../../src/protocol/errors.js';
+
+const en = {
+  title: 'Resumable transfer',
+  tagline: 'Uploads and downloads that survive pauses, failures and reloads.',
+  uploadHeading: 'Upload',
+  dropHint: 'Drop files or a folder here',
+  choose: 'Choose files',
+  or: 'or',
+  overall: '{done} of {total} files · {bytes} of {size}',
+  downloadHeading: 'Download',
+  libraryEmpty: 'No files to download.',
+  libraryError: 'Cannot list the files: {msg}',
+  download: 'Download',
+  save: 'Save',
+  hashing: 'Checking file {pct}',
+  uploading: 'Uploading {pct} · {speed} · {eta} left',
+  uploadingNoEta: 'Uploading {pct}',
+  downloading: 'Downloading {pct} · {speed} · {eta} left',
+  downloadingNoEta: 'Downloading {pct}',
+  waiting: 'Waiting…',
+  paused: 'Paused at {pct}',
+  done: 'Uploaded',
+  instant: 'Instant upload — the server already had this file',
+  downloaded: 'Downloaded and saved',
+  ready: 'Downloaded — ready to save',
+  restarted: 'The file changed on the server; started over',
+  resumedFrom: 'Continued from {bytes}',
+  error: 'Failed: {msg}',
+  pause: 'Pause',
+  resume: 'Resume',
+  cancel: 'Cancel',
+  retry: 'Retry',
+  copy: 'Copy link',
+  copied: 'Copied',
+  open: 'Open',
+  remove: 'Remove',
+  memoryFallback:
+    'This browser has no private file storage: downloads are kept in memory (up to 512 MB) and do not survive a reload.',
+  language: '中文',
+  unknownEta: '—',
+} as const;
+
+type Key = keyof typeof en;
+
+const zh: Record<Key, string> = {
+  title: '断点续传',
+  tagline: '上传和下载可以暂停、出错重试、刷新页面后继续。',
+  uploadHeading: '上传',
+  dropHint: '把文件或文件夹拖到这里',
+  choose: '选择文件',
+  or: '或',
+  overall: '{done} / {total} 个文件 · {bytes} / {size}',
+  downloadHeading: '下载',
+  libraryEmpty: '没有可下载的文件。',
+  libraryError: '无法列出文件：{msg}',
+  download: '下载',
+  save: '保存',
+  hashing: '正在校验文件 {pct}',
+  uploading: '正在上传 {pct} · {speed} · 剩余 {eta}',
+  uploadingNoEta: '正在上传 {pct}',
+  downloading: '正在下载 {pct} · {speed} · 剩余 {eta}',
+  downloadingNoEta: '正在下载 {pct}',
+  waiting: '等待中…',
+  paused: '已暂停，完成 {pct}',
+  done: '上传完成',
+  instant: '秒传 — 服务器已有这个文件',
+  downloaded: '下载完成，已保存',
+  ready: '下载完成，可以保存',
+  restarted: '服务器上的文件已变化，已重新开始',
+  resumedFrom: '从 {bytes} 处继续',
+  error: '失败：{msg}',
+  pause: '暂停',
+  resume: '继续',
+  cancel: '取消',
+  retry: '重试',
+  copy: '复制链接',
+  copied: '已复制',
+  open: '打开',
+  remove: '移除',
+  memoryFallback: '此浏览器没有私有文件存储：下载保存在内存中（最多 512 MB），刷新页面后无法继续。',
+  language: 'English',
+  unknownEta: '—',
+};
+
+const STORAGE_KEY = 'resumable-transfer.lang';
+
+function initialLang(): Lang {
+  const saved = globalThis.localStorage?.getItem(STORAGE_KEY);
+  if (saved === 'zh' || saved === 'en') return saved;
+  return (navigator.languages?.[0] ?? navigator.language ?? 'en').toLowerCase().startsWith('zh')
+    ? 'zh'
+    : 'en';
+}
+
+let lang: Lang = initialLang();
+const listeners = new Set<() => void>();
+
+export function currentLang(): Lang {
+  return lang;
+}
+
+export function setLang(next: Lang): void {
+  lang = next;
+  localStorage.setItem(STORAGE_KEY, next);
+  document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
+  for (const fn of listeners) fn();
+}
+
+export function onLangChange(fn: () => void): void {
+  listeners.add(fn);
+}
+
+export function t(key: Key, params: Record<string, string | number> = {}): string {
+  const text = (lang === 'zh' ? zh : en)[key];
+  return text.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? ''));
+}
+
+/** The server's message for its stable code, in the page's language; client-side details kept. */
+export function errorText(err: unknown): string {
+  if (err instanceof TransferError) {
+    const spec = ERRORS[err.code];
+    const base = lang === 'zh' ? spec.zh : spec.en;
+    // Client-side errors (status 0) carry a specific English detail worth showing.
+    return err.status === 0 && err.message !== spec.en ? `${base} (${err.message})` : base;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Fills every element with data-i18n="key". */
+export function applyStaticTexts(root: ParentNode = document): void {
+  for (const el of root.querySelectorAll<HTMLElement>('[data-i18n]')) {
+    el.textContent = t(el.dataset.i18n as Key);
+  }
+  document.title = t('title');
+}
