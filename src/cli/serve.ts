@@ -83,7 +83,7 @@ export function serveCommand(): Command {
       process.stdout.write(
         [
           `resumable-transfer listening on ${running.url}`,
-          `  home        ${base}/${running.config.webDir ? '' : '   (an index of the files and the API; the web page is not built yet)'}`,
+          `  home        ${base}/${running.config.webDir ? '' : '   (an index of the files and the API: the web page is not built, run npm run build)'}`,
           `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
           `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
           `  uploaded    ${base}/upload/<fileId><ext>`,

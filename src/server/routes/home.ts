@@ -23,7 +23,7 @@ export function homeRoute(res: ServerResponse, files: LibraryEntry[], method: st
 </head><body>
 <h1>resumable-transfer</h1>
 <p>Resumable downloads (HTTP Range) and chunked uploads with MD5 handshake and instant upload (秒传).
-The web page is not part of this build yet; use the command line: <code>resumable upload FILE</code>,
+The web page is not built here (run <code>npm run build</code>); meanwhile use the command line: <code>resumable upload FILE</code>,
 <code>resumable download URL</code>, or any resuming client (<code>curl -C -</code>, <code>wget -c</code>, aria2).</p>
 <h2>Downloads</h2>
 <ul>
