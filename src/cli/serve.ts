@@ -50,6 +50,24 @@ export function serveCommand(): Command {
         .default(DEFAULT_CONFIG.maxChunks),
     )
     .addOption(
+      env(
+        '--min-body-rate <size>',
+        'RESUMABLE_MIN_BODY_RATE',
+        'bytes per second a request body must average (0: off)',
+      )
+        .argParser((v) => (v === '0' ? 0 : parseSize(v)))
+        .default(DEFAULT_CONFIG.minBodyRate, '512'),
+    )
+    .addOption(
+      env(
+        '--body-rate-window <duration>',
+        'RESUMABLE_BODY_RATE_WINDOW',
+        'the window over which --min-body-rate is checked',
+      )
+        .argParser(parseDuration)
+        .default(DEFAULT_CONFIG.bodyRateWindowMs, '60s'),
+    )
+    .addOption(
       env('--expire-after <duration>', 'RESUMABLE_EXPIRE_AFTER', 'delete incomplete uploads idle this long')
         .argParser(parseDuration)
         .default(DEFAULT_CONFIG.expireAfterMs, '24h'),
@@ -75,6 +93,8 @@ export function serveCommand(): Command {
         maxChunkSize: o.maxChunkSize as number,
         maxChunks: o.maxChunks as number,
         expireAfterMs: o.expireAfter as number,
+        minBodyRate: o.minBodyRate as number,
+        bodyRateWindowMs: o.bodyRateWindow as number,
         libraryDirs: typeof o.library === 'string' ? o.library.split(',').filter(Boolean) : null,
         webDir: (o.webDir as string | undefined) ?? defaultWebDir(),
         logLevel: o.logLevel as string,

@@ -74,6 +74,18 @@ export const ERRORS = {
     en: 'The request body is malformed or incomplete.',
     action: 'Send valid JSON, urlencoded or multipart data, and the whole body.',
   },
+  MALFORMED_REQUEST: {
+    status: 400,
+    zh: '请求不是有效的 HTTP',
+    en: 'The request is not valid HTTP.',
+    action: 'Fix the client (request line, headers, chunked encoding).',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    zh: '请求头或 URL 太长',
+    en: 'The request headers or URL are too large.',
+    action: 'Send shorter headers and URLs (16 KiB in all).',
+  },
   NOT_FOUND: {
     status: 404,
     zh: '没有这个地址',
@@ -115,6 +127,12 @@ export const ERRORS = {
     zh: '请求体太大',
     en: 'The request body is too large.',
     action: 'Send a smaller request.',
+  },
+  BODY_TOO_SLOW: {
+    status: 408,
+    zh: '请求体传输太慢，连接已关闭，请重试',
+    en: 'The request body arrived too slowly; the connection was closed. Try again.',
+    action: 'Retry (clients do). Operators: --min-body-rate and --body-rate-window set the bar.',
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -3,11 +3,18 @@
  * every route here streams (multipart chunks in, ranges out) and the Range route competes with
  * nginx; a framework's body parsing and reply helpers would be bypassed on every route anyway.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ok } from '../protocol/envelope.js';
-import { TransferError } from '../protocol/errors.js';
+import type { Duplex } from 'node:stream';
+import { fail, ok } from '../protocol/envelope.js';
+import { type ErrorCode, TransferError } from '../protocol/errors.js';
 import { LocalDiskStorage } from '../storage/local-disk.js';
 import type { Storage } from '../storage/storage.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
@@ -58,6 +65,58 @@ function lingerOnUnreadBody(req: IncomingMessage): void {
   });
   req.once('close', () => clearTimeout(timer));
   req.resume();
+}
+
+/**
+ * Slow-loris bodies: a trickle of bytes defeats an idle timeout. Every window, the socket must
+ * have received minRate bytes per second (Apache's mod_reqtimeout minrate); else 408 and close.
+ * It watches socket.bytesRead, so it never touches the body stream the route is reading.
+ */
+function guardBodyRate(req: IncomingMessage, res: ServerResponse, config: ServerConfig): void {
+  if (config.minBodyRate <= 0 || req.method === 'GET' || req.method === 'HEAD' || req.complete) return;
+  const socket = req.socket;
+  let last = socket.bytesRead;
+  const timer = setInterval(() => {
+    if (req.complete || res.writableEnded) {
+      clearInterval(timer);
+      return;
+    }
+    const now = socket.bytesRead;
+    if (now - last < (config.minBodyRate * config.bodyRateWindowMs) / 1000) {
+      clearInterval(timer);
+      res.setHeader('Connection', 'close');
+      sendError(req, res, new TransferError('BODY_TOO_SLOW'));
+      res.once('finish', () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }
+    last = now;
+  }, config.bodyRateWindowMs);
+  timer.unref();
+  res.once('close', () => clearInterval(timer));
+}
+
+/**
+ * Requests node:http cannot parse never reach a route; it would answer them with a bare 400.
+ * Answer with the envelope instead (Chinese: no headers could be read to choose a language).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'BODY_TOO_SLOW'
+        : 'MALFORMED_REQUEST';
+  const te = new TransferError(code);
+  const body = JSON.stringify(fail(te, 'zh'));
+  socket.end(
+    `HTTP/1.1 ${te.status} ${STATUS_CODES[te.status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 const HOST_HEADER = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
@@ -174,6 +233,7 @@ export async function startServer(
           'request',
         );
       });
+      guardBodyRate(req, res, config);
       route(req, res).catch((err: unknown) => {
         if (!req.complete) lingerOnUnreadBody(req);
         const te = sendError(req, res, err);
@@ -181,7 +241,8 @@ export async function startServer(
       });
     },
   );
-  // Slow-loris bodies: a request must make progress; 2 minutes of silence ends it.
+  server.on('clientError', answerClientError);
+  // Silent connections: 2 minutes without a byte ends them (trickles: guardBodyRate).
   server.setTimeout(120_000, (socket) => socket.destroy());
 
   await new Promise<void>((resolveListen, reject) => {

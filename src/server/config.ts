@@ -18,6 +18,9 @@ export interface ServerConfig {
   logLevel: string;
   /** How long a graceful stop waits for running requests before cutting them. */
   shutdownGraceMs: number;
+  /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
+  minBodyRate: number;
+  bodyRateWindowMs: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -33,4 +36,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   webDir: null,
   logLevel: 'info',
   shutdownGraceMs: 10_000,
+  // Like Apache's mod_reqtimeout minrate: fewer than 30 KiB in a minute is a slow-loris, not a
+  // slow link (a 2G phone does several KB/s).
+  minBodyRate: 512,
+  bodyRateWindowMs: 60_000,
 };

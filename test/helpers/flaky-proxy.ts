@@ -9,24 +9,46 @@ export interface ProxyOptions {
   rate?: number;
   /** Probability that a connection is cut, checked every 64 KiB relayed (0..1). */
   cutChance?: number;
+  /** Probability that a connection stalls (relays nothing for stallMs), checked every 64 KiB. */
+  stallChance?: number;
+  stallMs?: number;
+  /** Probability that a new connection is slowed to slowRate bytes per second for its life. */
+  slowChance?: number;
+  slowRate?: number;
 }
 
 export interface FlakyProxy {
   url: string;
   options: ProxyOptions;
   cuts: number;
+  stalls: number;
+  slowed: number;
+  connections: number;
   close(): Promise<void>;
 }
 
 export async function startProxy(upstream: string, options: ProxyOptions = {}): Promise<FlakyProxy> {
   const { hostname, port } = new URL(upstream);
   const sockets = new Set<Socket>();
-  const state: FlakyProxy = { url: '', options, cuts: 0, close: async () => undefined };
+  const state: FlakyProxy = {
+    url: '',
+    options,
+    cuts: 0,
+    stalls: 0,
+    slowed: 0,
+    connections: 0,
+    close: async () => undefined,
+  };
   const server: Server = createServer((client) => {
     const up = connect(Number(port), hostname);
     sockets.add(client);
     sockets.add(up);
+    state.connections++;
     let relayed = 0;
+    let stalledUntil = 0;
+    const slow = Math.random() < (state.options.slowChance ?? 0);
+    if (slow) state.slowed++;
+    const rateOf = () => (slow ? (state.options.slowRate ?? 64 * 1024) : (state.options.rate ?? 0));
     const cut = () => {
       state.cuts++;
       client.destroy();
@@ -41,6 +63,10 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
           cut();
           return true;
         }
+        if (Math.random() < (state.options.stallChance ?? 0)) {
+          state.stalls++;
+          stalledUntil = Date.now() + (state.options.stallMs ?? 2000);
+        }
       }
       return false;
     };
@@ -49,14 +75,15 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
       from.on('data', (b: Buffer) => {
         if (maybeCut(b.length)) return;
         if (!to.write(b)) from.pause();
-        const rate = state.options.rate ?? 0;
-        if (rate > 0) {
+        const rate = rateOf();
+        const stall = Math.max(0, stalledUntil - Date.now());
+        if (rate > 0 || stall > 0) {
           from.pause();
-          setTimeout(() => from.resume(), (b.length / rate) * 1000);
+          setTimeout(() => from.resume(), stall + (rate > 0 ? (b.length / rate) * 1000 : 0));
         }
       });
       to.on('drain', () => {
-        if (!(state.options.rate ?? 0)) from.resume();
+        if (!rateOf() && stalledUntil <= Date.now()) from.resume();
       });
     };
     relay(client, up);

@@ -2,16 +2,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import mime from 'mime-types';
 import { formatContentDisposition } from '../../protocol/content-disposition.js';
+import { TransferError } from '../../protocol/errors.js';
 import { parseUploadName } from '../../protocol/ids.js';
 import type { Storage } from '../../storage/storage.js';
 import { serveBytes } from '../http/serve-bytes.js';
 import type { Library } from '../library.js';
 
-function notFound(res: ServerResponse): void {
-  res.statusCode = 404;
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Content-Length', '10');
-  res.end('Not found\n');
+/** A missing file answers the same envelope as the API (the router sends it). */
+function notFound(): never {
+  throw new TransferError('NOT_FOUND');
 }
 
 function decodeSegment(raw: string): string | undefined {
@@ -32,8 +31,7 @@ export async function downloadRoute(
   const name = decodeSegment(rawName);
   const file = name === undefined ? undefined : await library.open(name);
   if (!file) {
-    notFound(res);
-    return;
+    notFound();
   }
   try {
     await serveBytes(req, res, {
@@ -58,8 +56,7 @@ export async function uploadedFileRoute(
   const parsed = parseUploadName(rawName);
   const source = parsed && (await storage.openFile(parsed.fileId));
   if (!parsed || !source) {
-    notFound(res);
-    return;
+    notFound();
   }
   try {
     const meta = await storage.statFile(parsed.fileId);
