@@ -6,12 +6,13 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { upload } from '../src/client/node/index.js';
+import { emptyPrefix, s3Endpoint, s3Storage } from '../test/helpers/s3.js';
 import { browserHashing } from './browser-hash.js';
 import { hasCommand, MB, MiB, peakRss, repeat, type Stat, stat, timed } from './measure.js';
 import { machine, type Row, renderTable, writeResults } from './report.js';
@@ -412,6 +413,81 @@ async function browserHash() {
   });
 }
 
+/** 1 GiB through the S3 backend (Ceph RGW, or $S3_ENDPOINT) vs the local-disk backend, same run. */
+async function s3VsLocal() {
+  const ep = s3Endpoint();
+  if (typeof ep === 'string') {
+    missing.push(`S3 rows: ${ep}`);
+    return;
+  }
+  if (!need('curl', 'curl')) return;
+  const fileId = createHash('md5');
+  for await (const b of (await import('node:fs')).createReadStream(FILE)) fileId.update(b as Buffer);
+  const id = fileId.digest('hex');
+  const times = {
+    upLocal: [] as number[],
+    upS3: [] as number[],
+    downLocal: [] as number[],
+    downS3: [] as number[],
+  };
+  for (let run = 0; run < RUNS; run++) {
+    for (const kind of ['local', 's3'] as const) {
+      const data = join(WORK, `s3-bench-${kind}`);
+      await rm(data, { recursive: true, force: true });
+      const prefix = `bench-${randomBytes(6).toString('hex')}/`;
+      const extra =
+        kind === 's3'
+          ? [
+              ...[
+                '--storage',
+                's3',
+                '--s3-endpoint',
+                ep.endpoint,
+                '--s3-bucket',
+                ep.bucket,
+                '--s3-prefix',
+                prefix,
+              ],
+              ...['--s3-access-key', ep.accessKeyId, '--s3-secret-key', ep.secretAccessKey],
+            ]
+          : [];
+      const server = await startOurs(data, LIB, extra);
+      try {
+        const cache = join(WORK, 'hash-cache-s3');
+        await rm(cache, { recursive: true, force: true });
+        const env = { ...process.env, RESUMABLE_CACHE_DIR: cache };
+        const up = await timed(process.execPath, [CLI, 'upload', '-q', '-s', server.url, FILE], env);
+        const down = await timed('curl', ['-s', '-f', '-o', '/dev/null', `${server.url}/upload/${id}.bin`]);
+        (kind === 's3' ? times.upS3 : times.upLocal).push(up.ms / 1000);
+        (kind === 's3' ? times.downS3 : times.downLocal).push(SIZE / MB / (down.ms / 1000));
+      } finally {
+        await server.stop();
+        if (kind === 's3') {
+          const store = s3Storage(ep, prefix);
+          await emptyPrefix(store);
+          await store.close();
+        }
+      }
+    }
+  }
+  const row = (measurement: string, unit: string, ours: number[], peer: number[]) => {
+    const a = stat(ours);
+    const b = stat(peer);
+    rows.push({
+      issue: '#7',
+      measurement,
+      unit,
+      ours: a,
+      peer: b,
+      peerName: 'local disk',
+      ratio: a.median / b.median,
+      goal: 'figure only',
+    });
+  };
+  row('upload end to end through the S3 backend (Ceph RGW, memstore)', 's', times.upS3, times.upLocal);
+  row('one-connection download from the S3 backend (curl)', 'MB/s', times.downS3, times.downLocal);
+}
+
 async function main() {
   await mkdir(LIB, { recursive: true });
   log(`machine: ${machine()}; file ${SIZE / MiB} MiB; ${RUNS} run(s) per figure`);
@@ -423,25 +499,12 @@ async function main() {
     ['upload vs tus', uploadVsTus],
     ['handshake and small files', handshakeAndSmallFiles],
     ['browser hashing', browserHash],
+    ['S3 backend vs local disk', s3VsLocal],
   ];
   for (const [name, fn] of cases) {
     log(name);
     await fn();
   }
-  const skipped: Row[] = [
-    {
-      issue: '#7',
-      measurement: 'S3 backend vs local disk',
-      unit: 's',
-      ours: null,
-      peer: null,
-      peerName: 'local disk',
-      ratio: null,
-      goal: 'figure only',
-      note: 'not measured: no S3 backend yet',
-    },
-  ];
-  rows.push(...skipped);
   const date = new Date().toISOString();
   process.stdout.write(
     `\nresumable-transfer bench — ${date}\n${machine()}; ${SIZE / MiB} MiB file; median of ${RUNS} (min–max)\n\n`,

@@ -35,7 +35,7 @@ function stopper(proc: ChildProcess): () => Promise<void> {
   };
 }
 
-export async function startOurs(dataDir: string, libraryDir: string): Promise<Running> {
+export async function startOurs(dataDir: string, libraryDir: string, extra: string[] = []): Promise<Running> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
@@ -50,6 +50,7 @@ export async function startOurs(dataDir: string, libraryDir: string): Promise<Ru
       libraryDir,
       '--log-level',
       'warn',
+      ...extra,
     ],
     { stdio: 'ignore' },
   );

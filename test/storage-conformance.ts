@@ -133,6 +133,49 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       assert.equal(again.size, whole.length, 'assemble is idempotent once published');
     });
 
+    // Large files: with 5 MiB chunks an object store can build the file server-side (part copy);
+    // with small chunks it must stream them into parts. Both must give the same bytes, and a
+    // forged id must publish nothing on either path.
+    for (const [label, chunkSize, count] of [
+      ['5 MiB chunks', 5 * 1024 * 1024, 3],
+      ['1 MiB chunks', 1024 * 1024, 11],
+    ] as const) {
+      it(`assembles a large file from ${label}; ranges read back; a forged id publishes nothing`, async () => {
+        const parts = Array.from({ length: count }, (_, i) => randomBytesSeeded(chunkSize, 40 + i));
+        parts.push(randomBytesSeeded(777_777, 39));
+        const whole = Buffer.concat(parts);
+        const id = md5(whole);
+        const md5s = parts.map((p) => md5(p));
+        const forged = md5(`forged ${label}`);
+        for (const fileId of [id, forged]) {
+          await s.writePlan(
+            plan(
+              fileId,
+              md5s.map((m, i) => m + i),
+            ),
+          );
+          for (const part of parts)
+            await s.commitChunk(await s.stageChunk(Readable.from([part]), 64 * 1024 * 1024), fileId);
+        }
+        await assert.rejects(s.assemble(forged, { md5s, expectedSize: null, name: null, ext: '.bin' }), {
+          code: 'FILE_MD5_MISMATCH',
+        });
+        assert.equal(await s.statFile(forged), undefined, 'nothing visible under a forged id');
+        const file = await s.assemble(id, { md5s, expectedSize: whole.length, name: 'big.bin', ext: '.bin' });
+        assert.equal(file.size, whole.length);
+        const src = await s.openFile(id);
+        assert.ok(src);
+        try {
+          assert.equal(md5(await readAll(src.stream(0, src.size - 1))), id);
+          const at = chunkSize - 10;
+          assert.deepEqual(await readAll(src.stream(at, at + 99)), whole.subarray(at, at + 100));
+        } finally {
+          await src.close();
+        }
+        await s.removeUpload(forged);
+      });
+    }
+
     it('refuses to publish when the whole MD5 or the size differs', async () => {
       const a = randomBytesSeeded(10_000, 4);
       const forged = md5('not these bytes');

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
+import { S3Storage } from '../storage/s3.js';
 import { parseCount, parseDuration, parsePort, parseSize } from './parse.js';
 
 /** The page built by `npm install` (web/dist at the package root), if present. */
@@ -79,26 +80,73 @@ export function serveCommand(): Command {
         'folders served under /download, comma-separated (default: <data>/library with the sample wallpapers)',
       ),
     )
+    .addOption(
+      env('--storage <kind>', 'RESUMABLE_STORAGE', 'where uploads live: local (the data folder) or s3')
+        .choices(['local', 's3'])
+        .default('local'),
+    )
+    .addOption(
+      env(
+        '--s3-endpoint <url>',
+        'RESUMABLE_S3_ENDPOINT',
+        'S3-compatible endpoint (Ceph, MinIO); default AWS',
+      ),
+    )
+    .addOption(env('--s3-bucket <name>', 'RESUMABLE_S3_BUCKET', 'bucket (created at start if missing)'))
+    .addOption(env('--s3-region <region>', 'RESUMABLE_S3_REGION', 'region').default('us-east-1'))
+    .addOption(
+      env('--s3-prefix <prefix>', 'RESUMABLE_S3_PREFIX', 'key prefix').default('resumable-transfer/'),
+    )
+    .addOption(
+      env(
+        '--s3-access-key <id>',
+        'RESUMABLE_S3_ACCESS_KEY',
+        'access key id (default: AWS_ACCESS_KEY_ID and the AWS chain)',
+      ),
+    )
+    .addOption(
+      env(
+        '--s3-secret-key <secret>',
+        'RESUMABLE_S3_SECRET_KEY',
+        'secret key (default: AWS_SECRET_ACCESS_KEY)',
+      ),
+    )
     .addOption(env('--web-dir <dir>', 'RESUMABLE_WEB_DIR', 'the built web page to serve at /'))
     .addOption(
       env('--log-level <level>', 'RESUMABLE_LOG_LEVEL', 'fatal|error|warn|info|debug|silent').default('info'),
     )
     .action(async (o: Record<string, unknown>) => {
-      const running = await startServer({
-        port: o.port as number,
-        host: o.host as string,
-        dataDir: o.data as string,
-        publicUrl: (o.publicUrl as string | undefined) ?? null,
-        corsOrigin: o.corsOrigin as string,
-        maxChunkSize: o.maxChunkSize as number,
-        maxChunks: o.maxChunks as number,
-        expireAfterMs: o.expireAfter as number,
-        minBodyRate: o.minBodyRate as number,
-        bodyRateWindowMs: o.bodyRateWindow as number,
-        libraryDirs: typeof o.library === 'string' ? o.library.split(',').filter(Boolean) : null,
-        webDir: (o.webDir as string | undefined) ?? defaultWebDir(),
-        logLevel: o.logLevel as string,
-      });
+      let storage: S3Storage | undefined;
+      if (o.storage === 's3') {
+        if (!o.s3Bucket) throw new Error('--storage s3 needs --s3-bucket (or RESUMABLE_S3_BUCKET)');
+        storage = new S3Storage({
+          bucket: o.s3Bucket as string,
+          endpoint: o.s3Endpoint as string | undefined,
+          region: o.s3Region as string,
+          prefix: o.s3Prefix as string,
+          accessKeyId: o.s3AccessKey as string | undefined,
+          secretAccessKey: o.s3SecretKey as string | undefined,
+          onBucketCreated: (bucket) => process.stdout.write(`created bucket ${bucket}\n`),
+        });
+      }
+      const running = await startServer(
+        {
+          port: o.port as number,
+          host: o.host as string,
+          dataDir: o.data as string,
+          publicUrl: (o.publicUrl as string | undefined) ?? null,
+          corsOrigin: o.corsOrigin as string,
+          maxChunkSize: o.maxChunkSize as number,
+          maxChunks: o.maxChunks as number,
+          expireAfterMs: o.expireAfter as number,
+          minBodyRate: o.minBodyRate as number,
+          bodyRateWindowMs: o.bodyRateWindow as number,
+          libraryDirs: typeof o.library === 'string' ? o.library.split(',').filter(Boolean) : null,
+          webDir: (o.webDir as string | undefined) ?? defaultWebDir(),
+          logLevel: o.logLevel as string,
+        },
+        storage ? { storage } : {},
+      );
       const base = running.config.publicUrl ?? running.url;
       process.stdout.write(
         [
@@ -107,7 +155,9 @@ export function serveCommand(): Command {
           `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
           `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
           `  uploaded    ${base}/upload/<fileId><ext>`,
-          `  data        ${running.config.dataDir}`,
+          storage
+            ? `  storage     s3://${storage.bucket}/${storage.prefix} at ${o.s3Endpoint ?? 'AWS'}`
+            : `  data        ${running.config.dataDir}`,
           '',
         ].join('\n'),
       );
