@@ -120,8 +120,10 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       assert.equal(file.name, 'n.bin');
       assert.equal(file.ext, '.bin');
       assert.equal(await s.readPlan(id), undefined, 'the upload is gone once published');
-      const src = await s.openFile(id);
-      assert.ok(src);
+      const opened = await s.openFile(id);
+      assert.ok(opened);
+      assert.deepEqual(opened.file, await s.statFile(id));
+      const src = opened.source;
       try {
         assert.equal(src.size, whole.length);
         assert.equal(md5(await readAll(src.stream(0, src.size - 1))), id);
@@ -163,7 +165,7 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
         assert.equal(await s.statFile(forged), undefined, 'nothing visible under a forged id');
         const file = await s.assemble(id, { md5s, expectedSize: whole.length, name: 'big.bin', ext: '.bin' });
         assert.equal(file.size, whole.length);
-        const src = await s.openFile(id);
+        const src = (await s.openFile(id))?.source;
         assert.ok(src);
         try {
           assert.equal(md5(await readAll(src.stream(0, src.size - 1))), id);

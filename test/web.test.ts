@@ -216,6 +216,54 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     await context.close();
   });
 
+  it('a refused upload shows the server message on its row, with retry and cancel', async () => {
+    // A second server that refuses our 4 MiB chunks (its limit is 1 MiB).
+    const strict = await startTestServer({ webDir, maxChunkSize: 1024 * 1024 });
+    const context = await browser.newContext({ locale: 'en-US' });
+    try {
+      const page = await context.newPage();
+      await page.goto(strict.url);
+      await page.waitForSelector('body[data-ready="true"]');
+      const path = join(dir, 'refused.bin');
+      await writeRandomFile(path, 6 * MB, 15);
+      await page.setInputFiles('#file-input', path);
+      assert.equal(await waitState(page, 'refused.bin', ['error', 'done']), 'error');
+      const status = (await row(page, 'refused.bin').locator('.row-status').textContent()) ?? '';
+      assert.equal(status, 'Failed: The chunk is larger than the server limit or the declared chunk size.');
+      assert.equal(await row(page, 'refused.bin').locator('[data-action="retry"]').count(), 1);
+      await screenshot(page, 'upload-error-en');
+      await row(page, 'refused.bin').locator('[data-action="cancel"]').click();
+      assert.equal(await page.locator('#upload-list .row').count(), 0, 'cancel removes the row');
+    } finally {
+      await context.close();
+      await strict.close();
+    }
+  });
+
+  it('without OPFS, downloads go to memory and the page says so', async () => {
+    const context = await browser.newContext({ locale: 'en-US', acceptDownloads: true });
+    try {
+      // A browser without the Origin Private File System.
+      await context.addInitScript(() => {
+        Object.defineProperty(StorageManager.prototype, 'getDirectory', { value: undefined });
+      });
+      const page = await context.newPage();
+      await page.goto(proxy.url);
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.locator('#download-note').isVisible(), true);
+      assert.match((await page.locator('#download-note').textContent()) ?? '', /kept in memory/);
+      const name = 'Wallpaper5.jpg';
+      const expected = await md5File(join(server.dataDir, 'library', name));
+      const saved = page.waitForEvent('download', { timeout: 30_000 });
+      await page.locator(`.card[data-name="${name}"] [data-action="download"]`).click();
+      const bytes = await readFile((await (await saved).path())!);
+      assert.equal(md5(bytes), expected);
+      await screenshot(page, 'download-memory-en');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('speaks Chinese to a Chinese browser and English to others, with a switch', async () => {
     const zh = await open('zh-CN');
     assert.equal(await zh.page.locator('#upload-heading').textContent(), '上传');

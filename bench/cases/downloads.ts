@@ -1,0 +1,110 @@
+/** Downloads: one connection vs nginx, random 64 KiB ranges vs nginx (wrk), segmented vs aria2. */
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { alone, CLI, compared, LIB, need, QUICK, RUNS, SIZE, WORK } from '../context.js';
+import { MB, repeat, stat, timed } from '../measure.js';
+import { startNginx, startOurs } from '../servers.js';
+
+export async function downloads() {
+  if (!need('nginx', 'nginx-light') || !need('curl', 'curl')) return;
+  const ours = await startOurs(join(WORK, 'dl-data'), LIB);
+  const nginx = await startNginx(join(WORK, 'nginx'), LIB);
+  try {
+    const curl = async (url: string) => {
+      const r = await timed('curl', ['-s', '-f', '-o', '/dev/null', url]);
+      return SIZE / MB / (r.ms / 1000);
+    };
+    const o = await repeat(RUNS, () => curl(`${ours.url}/download/bench.bin`));
+    const n = await repeat(RUNS, () => curl(`${nginx.url}/bench.bin`));
+    compared(
+      '#3',
+      'one-connection download (curl → /dev/null)',
+      'MB/s',
+      o,
+      n,
+      'nginx sendfile',
+      0.8,
+      false,
+      '≥ 0.8× nginx',
+    );
+    if (need('wrk', 'wrk')) {
+      const script = join(WORK, 'ranges.lua');
+      await writeFile(
+        script,
+        `math.randomseed(42)\nrequest = function()\n  local s = math.random(0, ${SIZE - 65536})\n  return wrk.format("GET", nil, { Range = "bytes=" .. s .. "-" .. (s + 65535) })\nend\n`,
+      );
+      const wrk = async (url: string) => {
+        const out = execFileSync('wrk', ['-t2', '-c32', `-d${QUICK ? 3 : 8}s`, '-s', script, url], {
+          encoding: 'utf8',
+        });
+        return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+      };
+      const wo = await repeat(RUNS, () => wrk(`${ours.url}/download/bench.bin`));
+      const wn = await repeat(RUNS, () => wrk(`${nginx.url}/bench.bin`));
+      compared(
+        '#3',
+        'random 64 KiB ranges, 32 connections (wrk)',
+        'req/s',
+        wo,
+        wn,
+        'nginx sendfile',
+        0.5,
+        false,
+        '≥ 0.5× nginx',
+      );
+    }
+    if (need('aria2c', 'aria2')) {
+      const out = join(WORK, 'dl-out');
+      const rssOurs: number[] = [];
+      const ourTime = await repeat(RUNS, async () => {
+        await rm(out, { recursive: true, force: true });
+        await mkdir(out, { recursive: true });
+        const r = await timed(process.execPath, [
+          CLI,
+          'download',
+          '-q',
+          '-c',
+          '8',
+          '-o',
+          out,
+          `${nginx.url}/bench.bin`,
+        ]);
+        rssOurs.push(r.peakRss / MB);
+        return r.ms / 1000;
+      });
+      const ariaTime = await repeat(RUNS, async () => {
+        await rm(out, { recursive: true, force: true });
+        await mkdir(out, { recursive: true });
+        const r = await timed('aria2c', [
+          '-q',
+          '-x8',
+          '-s8',
+          '--allow-overwrite=true',
+          '-d',
+          out,
+          '-o',
+          'bench.bin',
+          `${nginx.url}/bench.bin`,
+        ]);
+        return r.ms / 1000;
+      });
+      await rm(out, { recursive: true, force: true });
+      compared(
+        '#4',
+        'segmented download to disk, 8 connections (from nginx)',
+        's',
+        ourTime,
+        ariaTime,
+        'aria2c -x8 -s8',
+        0.6,
+        true,
+        '≤ 0.6× aria2 time',
+      );
+      alone('#4', 'client peak RSS, download', 'MB', stat(rssOurs), 150);
+    }
+  } finally {
+    await ours.stop();
+    await nginx.stop();
+  }
+}
