@@ -51,6 +51,11 @@ mon data avail warn = 1
 mon data avail crit = 0
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
+# Deleted multipart objects are freed by RGW's garbage collector, by default hours later: with
+# objects in memory that fills the OSD after a few 1 GiB bench runs. Collect within seconds.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
+rgw gc processor max time = 10
 CONF
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   monmaptool --create --addv a v1:127.0.0.1:6789 --fsid "$fsid" "$DIR/monmap" >/dev/null
