@@ -13,7 +13,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { upload } from '../src/client/node/index.js';
 import { md5, writeRandomFile } from './helpers/bytes.js';
 import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
-import { emptyPrefix, s3Endpoint, s3Storage } from './helpers/s3.js';
+import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from './helpers/s3.js';
 import { tempDir } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
@@ -30,24 +30,7 @@ describe('three server processes, one bucket', {
     const lib = join(dir, 'lib');
     await mkdir(lib);
     const store = s3Storage(ep);
-    const args = [
-      '--storage',
-      's3',
-      '--s3-endpoint',
-      ep.endpoint,
-      '--s3-bucket',
-      ep.bucket,
-      '--s3-prefix',
-      store.prefix,
-      '--s3-access-key',
-      ep.accessKeyId,
-      '--s3-secret-key',
-      ep.secretAccessKey,
-      '--library',
-      lib,
-      '--log-level',
-      'error',
-    ];
+    const args = [...s3ServeArgs(ep, store.prefix), '--library', lib, '--log-level', 'error'];
     const servers: ChildServer[] = await Promise.all(
       [0, 1, 2].map((i) => spawnServer(join(dir, `d${i}`), args)),
     );

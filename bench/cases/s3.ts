@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { emptyPrefix, s3Endpoint, s3Storage } from '../../test/helpers/s3.js';
+import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from '../../test/helpers/s3.js';
 import { CLI, FILE, LIB, missing, need, RUNS, rows, SIZE, WORK } from '../context.js';
 import { MB, stat, timed } from '../measure.js';
 import { startOurs } from '../servers.js';
@@ -28,22 +28,7 @@ export async function s3VsLocal() {
       const data = join(WORK, `s3-bench-${kind}`);
       await rm(data, { recursive: true, force: true });
       const prefix = `bench-${randomBytes(6).toString('hex')}/`;
-      const extra =
-        kind === 's3'
-          ? [
-              ...[
-                '--storage',
-                's3',
-                '--s3-endpoint',
-                ep.endpoint,
-                '--s3-bucket',
-                ep.bucket,
-                '--s3-prefix',
-                prefix,
-              ],
-              ...['--s3-access-key', ep.accessKeyId, '--s3-secret-key', ep.secretAccessKey],
-            ]
-          : [];
+      const extra = kind === 's3' ? s3ServeArgs(ep, prefix) : [];
       const server = await startOurs(data, LIB, extra);
       try {
         const cache = join(WORK, 'hash-cache-s3');

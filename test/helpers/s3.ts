@@ -71,3 +71,11 @@ export async function emptyPrefix(s: S3Storage): Promise<void> {
     await Promise.all(keys.map((Key) => s.client.send(new DeleteObjectCommand({ Bucket: s.bucket, Key }))));
   }
 }
+
+/** `resumable serve` options for the S3 backend at this endpoint under `prefix`. */
+export function s3ServeArgs(ep: S3Endpoint, prefix: string): string[] {
+  return [
+    ...['--storage', 's3', '--s3-endpoint', ep.endpoint, '--s3-bucket', ep.bucket, '--s3-prefix', prefix],
+    ...['--s3-access-key', ep.accessKeyId, '--s3-secret-key', ep.secretAccessKey],
+  ];
+}
