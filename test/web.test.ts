@@ -212,6 +212,18 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     assert.equal(md5(bytes), expected);
     await page.waitForSelector(`${rowSel}[data-state="done"]`);
     await screenshot(page, 'download-done-en');
+    // Saved: a later visit does not list it again, and its stored copy is removed.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.locator(rowSel).count(), 0);
+    const stored = await page.waitForFunction(async () => {
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle('resumable-transfer-downloads');
+      const names: string[] = [];
+      for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+      return names.length === 0 ? 'empty' : false;
+    });
+    assert.equal(await stored.jsonValue(), 'empty');
     proxy.rule = () => 0;
     await context.close();
   });

@@ -154,6 +154,11 @@ class S3Source implements ByteSource {
     this.get(start, end).then(
       (res) => {
         const body = res.Body as Readable;
+        // The client may have gone while the GET was on its way: release the store's connection.
+        if (out.destroyed) {
+          body.destroy();
+          return;
+        }
         body.on('error', (err) => out.destroy(err));
         out.on('close', () => body.destroy());
         body.pipe(out);

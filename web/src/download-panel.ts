@@ -26,23 +26,28 @@ import { Row } from './row.js';
 type State = 'downloading' | 'paused' | 'ready' | 'done' | 'error';
 
 const PAUSED_KEY = 'resumable-transfer.paused';
+const SAVED_KEY = 'resumable-transfer.saved';
 /** Chrome reads a blob URL's bytes into the saved file after the click; give it time before removing. */
 const REMOVE_AFTER_SAVE_MS = 60_000;
 
-function pausedKeys(): Set<string> {
+/** Keys of downloads the user paused, or already saved (remembered across reloads). */
+function keySet(name: string): Set<string> {
   try {
-    return new Set(JSON.parse(localStorage.getItem(PAUSED_KEY) ?? '[]') as string[]);
+    return new Set(JSON.parse(localStorage.getItem(name) ?? '[]') as string[]);
   } catch {
     return new Set();
   }
 }
 
-function markPaused(key: string, paused: boolean): void {
-  const keys = pausedKeys();
-  if (paused) keys.add(key);
+function markKey(name: string, key: string, on: boolean): void {
+  const keys = keySet(name);
+  if (on) keys.add(key);
   else keys.delete(key);
-  localStorage.setItem(PAUSED_KEY, JSON.stringify([...keys]));
+  localStorage.setItem(name, JSON.stringify([...keys]));
 }
+
+const pausedKeys = () => keySet(PAUSED_KEY);
+const markPaused = (key: string, paused: boolean) => markKey(PAUSED_KEY, key, paused);
 
 class DownloadItem {
   readonly row: Row;
@@ -76,6 +81,7 @@ class DownloadItem {
     this.state = 'downloading';
     this.error = undefined;
     markPaused(this.key, false);
+    markKey(SAVED_KEY, this.key, false);
     this.render();
     try {
       const d = await download(this.url, {
@@ -114,10 +120,12 @@ class DownloadItem {
     a.remove();
     this.state = 'done';
     this.row.el.dataset.saved = 'true';
+    // If the page is closed before the stored copy is removed, the next visit removes it.
+    markKey(SAVED_KEY, this.key, true);
     this.render();
     setTimeout(() => {
       URL.revokeObjectURL(href);
-      void (d ? d.remove() : removeStoredDownload(this.key));
+      void (d ? d.remove() : removeStoredDownload(this.key)).then(() => markKey(SAVED_KEY, this.key, false));
     }, REMOVE_AFTER_SAVE_MS);
   }
 
@@ -199,7 +207,13 @@ export class DownloadPanel {
     this.library = files;
     this.renderLibrary();
     const paused = pausedKeys();
+    const saved = keySet(SAVED_KEY);
     for (const s of stored) {
+      if (s.complete && saved.has(s.key)) {
+        // Saved on an earlier visit; only its stored copy was left.
+        void removeStoredDownload(s.key).then(() => markKey(SAVED_KEY, s.key, false));
+        continue;
+      }
       const item = this.item(s.url, s.key, s.name, s.size);
       item.restore(s);
       if (!s.complete && !paused.has(s.key)) void item.run();
