@@ -7,9 +7,16 @@ import type { Row } from './report.js';
 import { ROOT } from './servers.js';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, runs: { type: 'string' }, size: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    size: { type: 'string' },
+    only: { type: 'string' },
+  },
 });
 export const QUICK = args.quick ?? false;
+/** Run only the cases whose name contains this (results are printed, not written). */
+export const ONLY = args.only;
 export const RUNS = Number(args.runs ?? (QUICK ? 1 : 3));
 export const SIZE = args.size ? Number(args.size) : QUICK ? 64 * MiB : 1024 * MiB;
 export const WORK = join(ROOT, 'bench', 'work');

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB]
+ * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB] [-- --only 'upload vs tus']
  * Every measurement next to its peer in the same run, on this machine: a table on stdout, JSON and
  * an SVG chart in bench/results/. Peers missing from the machine are named with their apt-get line
  * and their rows skipped, never faked.
@@ -12,7 +12,7 @@ import { serverIngest } from './cases/ingest.js';
 import { s3VsLocal } from './cases/s3.js';
 import { handshakeAndSmallFiles } from './cases/small-files.js';
 import { uploadVsTus } from './cases/upload-vs-tus.js';
-import { FILE, LIB, log, makeFile, missing, RUNS, rows, SIZE, WORK } from './context.js';
+import { FILE, LIB, log, makeFile, missing, ONLY, RUNS, rows, SIZE, WORK } from './context.js';
 import { MiB } from './measure.js';
 import { machine, renderTable, writeResults } from './report.js';
 
@@ -30,6 +30,7 @@ async function main() {
     ['S3 backend vs local disk', s3VsLocal],
   ];
   for (const [name, fn] of cases) {
+    if (ONLY && !name.includes(ONLY)) continue;
     log(name);
     await fn();
   }
@@ -39,8 +40,10 @@ async function main() {
   );
   process.stdout.write(renderTable(rows));
   if (missing.length) process.stdout.write(`\nskipped (missing tools): ${missing.join('; ')}\n`);
-  const dir = await writeResults(rows, { date, machine: machine(), sizeBytes: SIZE, runs: RUNS, missing });
-  process.stdout.write(`\nresults: ${dir}/latest.{json,md,svg}\n`);
+  if (!ONLY) {
+    const dir = await writeResults(rows, { date, machine: machine(), sizeBytes: SIZE, runs: RUNS, missing });
+    process.stdout.write(`\nresults: ${dir}/latest.{json,md,svg}\n`);
+  }
   await rm(WORK, { recursive: true, force: true });
 }
 

@@ -10,6 +10,7 @@ import { uploadSource } from '../core/upload.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
+import { httpFetch } from './http-fetch.js';
 import { parallelHasher } from './parallel-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
@@ -52,7 +53,7 @@ export interface NodeDownloadOptions extends DownloadOptions {
 export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
-  return uploadSource(src, options, { hasher: nodeHasher, hashCache });
+  return uploadSource(src, { fetch: httpFetch, ...options }, { hasher: nodeHasher, hashCache });
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */
@@ -69,7 +70,7 @@ export async function download(url: string, options: NodeDownloadOptions = {}): 
         ));
       return new FileTarget(isDir ? join(dest, info.name) : dest);
     },
-    options,
+    { fetch: httpFetch, ...options },
   );
 }
 
