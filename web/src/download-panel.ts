@@ -233,7 +233,9 @@ export class DownloadPanel {
   async start(entry: LibraryEntry): Promise<void> {
     const url = new URL(entry.url, location.href).href;
     const item = this.item(url, await storedKeyOf(url), entry.name, entry.size);
-    if (item.state !== 'downloading') await item.run();
+    // Already complete and stored: save it rather than fetch it again.
+    if (item.state === 'ready') await item.save();
+    else if (item.state !== 'downloading') await item.run();
   }
 
   remove(item: DownloadItem): void {
