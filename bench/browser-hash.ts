@@ -1,13 +1,12 @@
 /**
  * Browser hashing throughput in headless Chromium (Debian's): our hash-worker pipeline vs
- * spark-md5, same Blob, same page. The page and the worker are bundled with esbuild into a temp
- * folder and served by a few lines of node:http.
+ * spark-md5, same File, same page. The page and the worker are bundled with esbuild into a temp
+ * folder, served as the web folder of our own server.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { startServer } from '../src/server/index.js';
 import { launchChromium } from '../test/helpers/browser.js';
 import { ROOT } from './servers.js';
 
@@ -27,7 +26,7 @@ export async function browserHashing(
   await build({
     absWorkingDir: ROOT,
     entryPoints: { page: 'bench/browser-hash-page.ts', 'hash-worker': 'src/client/browser/hash-worker.ts' },
-    outdir: dir,
+    outdir: join(dir, 'web'),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -35,26 +34,22 @@ export async function browserHashing(
     logLevel: 'warning',
   });
   await writeFile(
-    join(dir, 'index.html'),
+    join(dir, 'web', 'index.html'),
     '<!doctype html><body><input type="file"><script type="module" src="page.js"></script>',
   );
-  const types: Record<string, string> = { html: 'text/html', js: 'text/javascript' };
-  const server = createServer((req, res) => {
-    const name = (req.url ?? '/') === '/' ? 'index.html' : (req.url ?? '').slice(1);
-    if (!/^[a-z-]+\.(html|js)$/.test(name)) {
-      res.writeHead(404).end();
-      return;
-    }
-    readFile(join(dir, name)).then(
-      (body) => res.writeHead(200, { 'content-type': types[name.split('.').pop()!]! }).end(body),
-      () => res.writeHead(404).end(),
-    );
+  const web = join(dir, 'web');
+  await mkdir(join(dir, 'lib'), { recursive: true });
+  const server = await startServer({
+    port: 0,
+    dataDir: join(dir, 'data'),
+    libraryDirs: [join(dir, 'lib')],
+    webDir: web,
+    logLevel: 'silent',
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.goto(`${server.url}/`);
     await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
     await page.setInputFiles('input', file);
     const ours: number[] = [];
@@ -69,7 +64,7 @@ export async function browserHashing(
     return { ours, spark };
   } finally {
     await browser.close();
-    server.close();
+    await server.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -22,13 +22,13 @@ import { keyOf, opfsAvailable, removeStoredDownload, storedFile } from './opfs-s
 import { workerHasher } from './worker-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
+export { bytesDone } from '../core/download-state.js';
 export type { ByteSource, HashCache } from '../core/ports.js';
 export type * from '../core/types.js';
 export { defaultChunkSize } from '../core/upload.js';
 export { blobSource } from './blob-source.js';
 export { IdbHashCache } from './idb-hash-cache.js';
 export {
-  bytesDone,
   listStoredDownloads,
   opfsAvailable,
   removeStoredDownload,

@@ -1,14 +1,13 @@
 /**
  * The fallback where a browser has no OPFS: the download is held in memory (so only files that
- * fit, see maxMemoryBytes) and cannot survive a reload; within one page it still retries and
- * resumes from the bytes it holds.
+ * fit, see maxMemoryBytes) and cannot survive a reload, so there is no state to keep: a failed
+ * range is still retried from where it stopped (the segments live in the running download).
  */
 import { TransferError } from '../../protocol/errors.js';
 import type { DownloadState, DownloadTarget } from '../core/ports.js';
 
 export class MemoryTarget implements DownloadTarget<File> {
   private bytes: Uint8Array | undefined;
-  private state: DownloadState | undefined;
 
   constructor(
     private readonly name: string,
@@ -17,21 +16,19 @@ export class MemoryTarget implements DownloadTarget<File> {
   ) {}
 
   async loadState(): Promise<DownloadState | undefined> {
-    return this.state;
+    return undefined;
   }
 
-  async saveState(state: DownloadState): Promise<void> {
-    this.state = state;
-  }
+  async saveState(): Promise<void> {}
 
-  async open(size: number, fresh: boolean): Promise<void> {
+  async open(size: number): Promise<void> {
     if (size > this.maxBytes) {
       throw new TransferError(
         'LOCAL_IO',
         `This browser cannot store downloads on disk (no OPFS), and ${size} bytes is more than the ${this.maxBytes} it may hold in memory.`,
       );
     }
-    if (fresh || this.bytes?.length !== size) this.bytes = new Uint8Array(size);
+    this.bytes = new Uint8Array(size);
   }
 
   async write(position: number, data: Uint8Array): Promise<void> {

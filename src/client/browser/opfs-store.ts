@@ -6,6 +6,7 @@
  * finished-but-unsaved downloads from here after a reload.
  */
 import { md5 } from 'hash-wasm';
+import { isDownloadState } from '../core/download-state.js';
 import type { DownloadState } from '../core/ports.js';
 
 export const DOWNLOADS_DIR = 'resumable-transfer-downloads';
@@ -30,22 +31,9 @@ export function keyOf(url: string): Promise<string> {
   return md5(url);
 }
 
-export function bytesDone(s: DownloadState): number {
-  return s.segments.reduce((sum, g) => sum + (g.next - g.start), 0);
-}
-
 function validState(v: unknown): v is StoredDownload {
   const s = v as StoredDownload;
-  return (
-    typeof s === 'object' &&
-    s !== null &&
-    typeof s.url === 'string' &&
-    typeof s.key === 'string' &&
-    typeof s.name === 'string' &&
-    Number.isSafeInteger(s.size) &&
-    Array.isArray(s.segments) &&
-    s.segments.every((g) => g.start <= g.next && g.next <= g.end + 1)
-  );
+  return isDownloadState(v) && typeof s.key === 'string' && typeof s.name === 'string';
 }
 
 export function parseStored(text: string): StoredDownload | undefined {

@@ -10,6 +10,7 @@ import { parseContentDispositionName, safeFileName } from '../../protocol/conten
 import { TransferError } from '../../protocol/errors.js';
 import { parseContentRange } from '../../protocol/range.js';
 import { abortError, withRetry } from './backoff.js';
+import { bytesDone } from './download-state.js';
 import { send } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { DownloadState, DownloadTarget } from './ports.js';
@@ -174,7 +175,6 @@ async function runSegments<R>(
   const inner = new AbortController();
   const onAbort = () => inner.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const done = () => state.segments.reduce((sum, s) => sum + (s.next - s.start), 0);
   let saving: Promise<void> = Promise.resolve();
   const checkpoint = (force = false) => {
     if (!saveTick(force)) return saving;
@@ -187,7 +187,7 @@ async function runSegments<R>(
     return saving;
   };
   const report = () => {
-    const bytes = done();
+    const bytes = bytesDone(state);
     const speed = meter.sample(bytes);
     if (options.onProgress && tick()) {
       options.onProgress({

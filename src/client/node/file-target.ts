@@ -5,6 +5,7 @@
  */
 import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { TransferError } from '../../protocol/errors.js';
+import { isDownloadState } from '../core/download-state.js';
 import type { DownloadState, DownloadTarget } from '../core/ports.js';
 
 function localError(err: unknown, what: string): TransferError {
@@ -23,15 +24,10 @@ export class FileTarget implements DownloadTarget<string> {
 
   async loadState(): Promise<DownloadState | undefined> {
     try {
-      const s = JSON.parse(await readFile(this.statePath, 'utf8')) as DownloadState;
-      const valid =
-        typeof s.url === 'string' &&
-        Number.isSafeInteger(s.size) &&
-        Array.isArray(s.segments) &&
-        s.segments.every((g) => g.start <= g.next && g.next <= g.end + 1);
+      const s: unknown = JSON.parse(await readFile(this.statePath, 'utf8'));
       // Progress is only trusted if the partial file is still there.
       if (
-        !valid ||
+        !isDownloadState(s) ||
         !(await stat(this.partPath).then(
           () => true,
           () => false,
