@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { TransferError } from '../src/protocol/errors.js';
-import type { Storage, UploadPlan } from '../src/storage/storage.js';
+import type { ChunkTarget, Storage, UploadPlan } from '../src/storage/storage.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 
 export interface StorageFixture {
   storage: Storage;
+  /** Another instance over the same stored data (what a restarted process sees). */
+  reopen(): Storage;
   /** Called after the suite: remove what the backend wrote. */
   dispose(): Promise<void>;
 }
@@ -27,6 +29,29 @@ function plan(fileId: string, chunkIds: string[], extra: Partial<UploadPlan> = {
     updatedAt: 1,
     ...extra,
   };
+}
+
+/** A file cut into chunks of a fixed size, with its plan fields and each chunk's target. */
+function layout(whole: Buffer, chunkSize: number) {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < whole.length; at += chunkSize) parts.push(whole.subarray(at, at + chunkSize));
+  const fileId = md5(whole);
+  const md5s = parts.map((p) => md5(p));
+  const target = (index: number): ChunkTarget => ({
+    fileId,
+    index,
+    offset: index * chunkSize,
+    length: parts[index]!.length,
+    size: whole.length,
+    chunkSize,
+  });
+  const planned = (extra: Partial<UploadPlan> = {}) =>
+    plan(
+      fileId,
+      md5s.map((m, i) => m + i),
+      { size: whole.length, chunkSize, ...extra },
+    );
+  return { parts, fileId, md5s, target, planned };
 }
 
 async function readAll(s: Readable): Promise<Buffer> {
@@ -177,6 +202,170 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
         await s.removeUpload(forged);
       });
     }
+
+    // Chunks sent with a target may be written straight into their place (the local disk does);
+    // whatever a backend does with it, the observable behaviour must be the same.
+    it('takes chunks with targets, mixed with plain ones, and assembles the same bytes', async () => {
+      const whole = randomBytesSeeded(3 * 65_536 + 1234, 50);
+      const f = layout(whole, 65_536);
+      await s.writePlan(f.planned());
+      const stage = (i: number, withTarget: boolean) =>
+        s.stageChunk(
+          Readable.from([f.parts[i]!.subarray(0, 1000), f.parts[i]!.subarray(1000)]),
+          1e6,
+          withTarget ? f.target(i) : undefined,
+        );
+      for (const [i, withTarget] of [
+        [3, true],
+        [1, false],
+        [0, true],
+      ] as const) {
+        const staged = await stage(i, withTarget);
+        assert.equal(staged.md5, f.md5s[i]);
+        assert.equal(staged.size, f.parts[i]!.length);
+        assert.equal(await s.commitChunk(staged, f.fileId), true);
+      }
+      // The same chunk twice at once: both staged, one commit stores it.
+      const [a, b] = await Promise.all([stage(2, true), stage(2, true)]);
+      const stored = [await s.commitChunk(a, f.fileId), await s.commitChunk(b, f.fileId)];
+      assert.deepEqual(stored.sort(), [false, true]);
+      const held = await s.heldChunks(f.fileId);
+      assert.deepEqual(
+        f.md5s.map((m) => held.get(m)),
+        f.parts.map((p) => p.length),
+      );
+      const file = await s.assemble(f.fileId, {
+        md5s: f.md5s,
+        expectedSize: whole.length,
+        name: null,
+        ext: '.bin',
+      });
+      assert.equal(file.size, whole.length);
+      const src = (await s.openFile(f.fileId))?.source;
+      assert.ok(src);
+      try {
+        assert.ok((await readAll(src.stream(0, src.size - 1))).equals(whole));
+      } finally {
+        await src.close();
+      }
+      assert.equal(await s.readPlan(f.fileId), undefined);
+    });
+
+    it('keeps a chunk that does not fit its target, a target the plan no longer has, and held chunks across a new plan', async () => {
+      const whole = randomBytesSeeded(4 * 50_000, 51);
+      const f = layout(whole, 50_000);
+      await s.writePlan(f.planned());
+      // Bytes shorter than their place: still a held chunk (under their own MD5).
+      const short = randomBytesSeeded(777, 52);
+      const staged = await s.stageChunk(Readable.from([short]), 1e6, f.target(1));
+      assert.equal(await s.commitChunk(staged, f.fileId), true);
+      assert.equal((await s.heldChunks(f.fileId)).get(md5(short)), 777);
+      // Chunks 0 and 2 held at their places; chunk 3 staged, then the plan changes layout under it.
+      for (const i of [0, 2])
+        await s.commitChunk(await s.stageChunk(Readable.from([f.parts[i]!]), 1e6, f.target(i)), f.fileId);
+      const inFlight = await s.stageChunk(Readable.from([f.parts[3]!]), 1e6, f.target(3));
+      const g = layout(whole, 100_000);
+      await s.writePlan(g.planned());
+      assert.equal(await s.commitChunk(inFlight, f.fileId), true);
+      const held = await s.heldChunks(f.fileId);
+      for (const i of [0, 2, 3])
+        assert.equal(held.get(f.md5s[i]!), 50_000, `chunk ${i} of the old layout is still held`);
+      // The new layout's chunks arrive at their places; the file assembles right.
+      for (const i of [0, 1])
+        await s.commitChunk(await s.stageChunk(Readable.from([g.parts[i]!]), 1e6, g.target(i)), g.fileId);
+      await s.assemble(g.fileId, { md5s: g.md5s, expectedSize: whole.length, name: null, ext: '.bin' });
+      const src = (await s.openFile(g.fileId))?.source;
+      assert.ok(src);
+      try {
+        assert.ok((await readAll(src.stream(0, src.size - 1))).equals(whole));
+      } finally {
+        await src.close();
+      }
+    });
+
+    it('a plan that moves chunks around the same layout fills places from held chunks', async () => {
+      const a = randomBytesSeeded(40_000, 53);
+      const b = randomBytesSeeded(40_000, 54);
+      const first = layout(Buffer.concat([a, b, a]), 40_000);
+      await s.writePlan(first.planned());
+      for (const i of [0, 1])
+        await s.commitChunk(
+          await s.stageChunk(Readable.from([first.parts[i]!]), 1e6, first.target(i)),
+          first.fileId,
+        );
+      // Same fileId (a client that got its list wrong, then right): b a a at the same places.
+      const right = Buffer.concat([b, a, a]);
+      const second = layout(right, 40_000);
+      await s.writePlan({ ...second.planned(), fileId: first.fileId });
+      const held = await s.heldChunks(first.fileId);
+      assert.equal(held.get(md5(a)), 40_000);
+      assert.equal(held.get(md5(b)), 40_000);
+      // Every chunk is held, but the bytes are not the fileId's: refused, nothing published.
+      await assert.rejects(
+        s.assemble(first.fileId, { md5s: second.md5s, expectedSize: right.length, name: null, ext: '.bin' }),
+        { code: 'FILE_MD5_MISMATCH' },
+      );
+      assert.equal(await s.statFile(first.fileId), undefined);
+      await s.removeUpload(first.fileId);
+      // The honest version of the same moves publishes the right bytes.
+      await s.writePlan(layout(right, 40_000).planned({ chunkIds: [md5(a) + 0, md5(b) + 1, md5(a) + 2] }));
+      for (const i of [0, 1])
+        await s.commitChunk(
+          await s.stageChunk(Readable.from([first.parts[i]!]), 1e6, {
+            ...first.target(i),
+            fileId: second.fileId,
+          }),
+          second.fileId,
+        );
+      await s.writePlan(second.planned());
+      await s.assemble(second.fileId, {
+        md5s: second.md5s,
+        expectedSize: right.length,
+        name: null,
+        ext: '.bin',
+      });
+      const src = (await s.openFile(second.fileId))?.source;
+      assert.ok(src);
+      try {
+        assert.ok((await readAll(src.stream(0, src.size - 1))).equals(right));
+      } finally {
+        await src.close();
+      }
+    });
+
+    it('what was committed is held after a restart, and the upload completes there', async () => {
+      const whole = randomBytesSeeded(3 * 30_000, 55);
+      const f = layout(whole, 30_000);
+      await s.writePlan(f.planned());
+      await s.commitChunk(await s.stageChunk(Readable.from([f.parts[0]!]), 1e6, f.target(0)), f.fileId);
+      await s.commitChunk(await s.stageChunk(Readable.from([f.parts[2]!]), 1e6), f.fileId);
+      // Staged but never committed (the process dies before the answer): not held afterwards.
+      const lost = await s.stageChunk(Readable.from([f.parts[1]!]), 1e6, f.target(1));
+      const again = fx.reopen();
+      await again.init();
+      try {
+        const held = await again.heldChunks(f.fileId);
+        assert.deepEqual(
+          [held.get(f.md5s[0]!), held.get(f.md5s[1]!), held.get(f.md5s[2]!)],
+          [30_000, undefined, 30_000],
+        );
+        await again.commitChunk(
+          await again.stageChunk(Readable.from([f.parts[1]!]), 1e6, f.target(1)),
+          f.fileId,
+        );
+        await again.assemble(f.fileId, { md5s: f.md5s, expectedSize: whole.length, name: null, ext: '.bin' });
+        const src = (await again.openFile(f.fileId))?.source;
+        assert.ok(src);
+        try {
+          assert.ok((await readAll(src.stream(0, src.size - 1))).equals(whole));
+        } finally {
+          await src.close();
+        }
+      } finally {
+        await again.close();
+        await s.discardChunk(lost);
+      }
+    });
 
     it('refuses to publish when the whole MD5 or the size differs', async () => {
       const a = randomBytesSeeded(10_000, 4);

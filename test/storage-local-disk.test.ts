@@ -1,16 +1,21 @@
 /** The local-disk backend against the storage conformance suite, plus its crash recovery. */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { LocalDiskStorage } from '../src/storage/local-disk.js';
-import { md5 } from './helpers/bytes.js';
+import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
 import { runStorageConformance } from './storage-conformance.js';
 
 runStorageConformance('local disk', async () => {
   const dir = await tempDir('rt-store-');
-  return { storage: new LocalDiskStorage(dir), dispose: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    storage: new LocalDiskStorage(dir),
+    reopen: () => new LocalDiskStorage(dir),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
 });
 
 it('local disk: start-up removes crash leftovers (temp files, uploads already published)', async () => {
@@ -25,6 +30,70 @@ it('local disk: start-up removes crash leftovers (temp files, uploads already pu
     await writeFile(join(dir, 'uploads', id, 'plan.json'), '{}');
     await new LocalDiskStorage(dir).init();
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+    assert.deepEqual(await readdir(join(dir, 'uploads')), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('local disk: chunks with a place are written into the upload file; a torn regions line is dropped; a chunk bigger than its place is refused', async () => {
+  const dir = await tempDir('rt-store-');
+  try {
+    const parts = [
+      randomBytesSeeded(10_000, 60),
+      randomBytesSeeded(10_000, 61),
+      randomBytesSeeded(5_000, 62),
+    ];
+    const whole = Buffer.concat(parts);
+    const id = md5(whole);
+    const chunkIds = parts.map((p, i) => md5(p) + i);
+    const target = (index: number) => ({
+      fileId: id,
+      index,
+      offset: index * 10_000,
+      length: parts[index]!.length,
+      size: whole.length,
+      chunkSize: 10_000,
+    });
+    const s = new LocalDiskStorage(dir);
+    await s.init();
+    await s.writePlan({
+      fileId: id,
+      ext: '.bin',
+      chunkIds,
+      size: whole.length,
+      chunkSize: 10_000,
+      name: null,
+      createdAt: 1,
+      updatedAt: 1,
+    });
+    await s.commitChunk(await s.stageChunk(Readable.from([parts[0]!]), 1e6, target(0)), id);
+    assert.deepEqual(
+      await readdir(join(dir, 'uploads', id, 'chunks')),
+      [],
+      'no chunk file: it went in place',
+    );
+    assert.ok((await readFile(join(dir, 'uploads', id, 'data'))).subarray(0, 10_000).equals(parts[0]!));
+    // A crash in the middle of appending a record.
+    await appendFile(join(dir, 'uploads', id, 'regions'), `1 ${md5(parts[1]!).slice(0, 10)}`);
+    const s2 = new LocalDiskStorage(dir);
+    await s2.init();
+    assert.deepEqual([...(await s2.heldChunks(id)).keys()], [md5(parts[0]!)]);
+    await assert.rejects(s2.stageChunk(Readable.from([randomBytesSeeded(6_000, 63)]), 1e6, target(2)), {
+      code: 'CHUNK_TOO_LARGE',
+    });
+    await s2.commitChunk(await s2.stageChunk(Readable.from([parts[1]!]), 1e6, target(1)), id);
+    const s3 = new LocalDiskStorage(dir);
+    await s3.init();
+    assert.deepEqual([...(await s3.heldChunks(id)).keys()].sort(), [md5(parts[0]!), md5(parts[1]!)].sort());
+    await s3.commitChunk(await s3.stageChunk(Readable.from([parts[2]!]), 1e6, target(2)), id);
+    await s3.assemble(id, {
+      md5s: parts.map((p) => md5(p)),
+      expectedSize: whole.length,
+      name: null,
+      ext: '.bin',
+    });
+    assert.ok((await readFile(join(dir, 'files', id))).equals(whole));
     assert.deepEqual(await readdir(join(dir, 'uploads')), []);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ if (typeof ep === 'string') {
     const storage = s3Storage(ep);
     return {
       storage,
+      reopen: () => s3Storage(ep, storage.prefix),
       dispose: async () => {
         const cleaner = s3Storage(ep, storage.prefix);
         await emptyPrefix(cleaner);

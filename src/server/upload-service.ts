@@ -8,7 +8,7 @@
 import { TransferError } from '../protocol/errors.js';
 import { type ChunkId, parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
 import type { UploadState } from '../protocol/types.js';
-import type { PublishedFile, StagedChunk, Storage, UploadPlan } from '../storage/storage.js';
+import type { ChunkTarget, PublishedFile, StagedChunk, Storage, UploadPlan } from '../storage/storage.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 export interface UploadLimits {
@@ -121,6 +121,28 @@ export class UploadService {
     if (needed.length > 0) return { kind: 'needed', needed };
     // Everything is held already (e.g. a crash came between the last chunk and the publish).
     return { kind: 'complete', file: await this.assembleOnce(plan), ext };
+  }
+
+  /**
+   * Where a chunk's bytes belong, when the storage can write them there and the plan fixes the
+   * layout (size and chunkSize declared); undefined otherwise. Read before the body, without the
+   * lock: receiveChunk checks everything again.
+   */
+  async chunkTarget(rawFileId: unknown, rawChunkId: unknown): Promise<ChunkTarget | undefined> {
+    if (!this.storage.placesChunks) return undefined;
+    try {
+      const fileId = parseFileId(rawFileId);
+      const { id } = parseChunkId(rawChunkId);
+      const plan = await this.storage.readPlan(fileId);
+      if (!plan || plan.size === null || plan.chunkSize === null) return undefined;
+      const index = plan.chunkIds.indexOf(id);
+      if (index < 0) return undefined;
+      const offset = index * plan.chunkSize;
+      const length = Math.min(plan.chunkSize, plan.size - offset);
+      return { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize };
+    } catch {
+      return undefined;
+    }
   }
 
   /**

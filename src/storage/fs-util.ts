@@ -1,6 +1,6 @@
 /** Small durable-file helpers for the local-disk backend. */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { TransferError } from '../protocol/errors.js';
 
 /** fsync a directory so that a rename or unlink inside it survives a power cut. */
@@ -52,4 +52,52 @@ export function mapFsError(err: unknown): unknown {
     return new TransferError('INSUFFICIENT_STORAGE', undefined, { cause: err });
   }
   return err;
+}
+
+/**
+ * Gathers the small buffers a request body arrives in (64 KiB from a socket) and writes them
+ * 1 MiB at a time with writev: one thread-pool round trip per MiB instead of one per buffer
+ * (the per-write cost was a sixth of the event loop's time while receiving chunks).
+ */
+export class GatherWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+    private readonly batch = 1024 * 1024,
+  ) {}
+
+  async push(buf: Buffer): Promise<void> {
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes >= this.batch) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    let bufs = this.pending;
+    let left = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (left > 0) {
+      const { bytesWritten } = await this.fh.writev(bufs, this.position);
+      this.position += bytesWritten;
+      left -= bytesWritten;
+      if (left > 0) bufs = dropBytes(bufs, bytesWritten);
+    }
+  }
+}
+
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
 }

@@ -176,6 +176,8 @@ class S3Source implements ByteSource {
 }
 
 export class S3Storage implements Storage {
+  /** Chunks are objects of their own; a target is ignored. */
+  readonly placesChunks = false;
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;

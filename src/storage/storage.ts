@@ -24,6 +24,21 @@ export interface UploadPlan {
   updatedAt: number;
 }
 
+/**
+ * Where a chunk's bytes belong when the plan fixes the layout (it declared size and chunkSize):
+ * chunk `index` covers bytes offset..offset+length-1 of the file. A backend MAY write the bytes
+ * straight there (the local disk does, saving the second write of assembly) or ignore it.
+ */
+export interface ChunkTarget {
+  fileId: string;
+  index: number;
+  offset: number;
+  length: number;
+  /** The plan's layout, which the placement is only valid for. */
+  size: number;
+  chunkSize: number;
+}
+
 /** Chunk bytes written to a temporary place, hashed, and not yet part of any upload. */
 export interface StagedChunk {
   readonly md5: string;
@@ -61,6 +76,8 @@ export interface AssembleOptions {
 }
 
 export interface Storage {
+  /** Whether stageChunk writes to a ChunkTarget (the service only looks one up if so). */
+  readonly placesChunks: boolean;
   /** Creates what is missing and removes leftovers of a crash (stray temp data). */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -72,8 +89,10 @@ export interface Storage {
   /**
    * Streams `body` to a temporary place while computing its MD5. Rejects with CHUNK_TOO_LARGE as
    * soon as more than maxBytes arrive (nothing kept), INSUFFICIENT_STORAGE when out of space.
+   * With a target, the bytes may go to their place in the file instead; the chunk is still held
+   * only once committed, and a staged chunk that cannot stay there is kept as a plain chunk.
    */
-  stageChunk(body: Readable, maxBytes: number): Promise<StagedChunk>;
+  stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk>;
   /** Makes a staged chunk held by the upload (durably). Resolves false if it already was. */
   commitChunk(staged: StagedChunk, fileId: string): Promise<boolean>;
   discardChunk(staged: StagedChunk): Promise<void>;

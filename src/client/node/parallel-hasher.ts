@@ -70,16 +70,19 @@ export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal)
     for await (const buf of source.stream()) {
       if (signal?.aborted) throw abortError();
       if (failure) throw failure;
+      const length = buf.length;
       whole.update(buf);
-      // A copy goes to the worker (the stream may reuse its buffers).
-      worker.postMessage(buf);
-      inFlight += buf.length;
+      // A buffer that owns its memory is handed over (no copy); a view into a shared pool is copied.
+      const owned = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
+      if (owned) worker.postMessage(buf, [buf.buffer as ArrayBuffer]);
+      else worker.postMessage(buf);
+      inFlight += length;
       while (inFlight > MAX_IN_FLIGHT && !failure) {
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
       }
-      done += buf.length;
+      done += length;
       onBytes(done);
     }
     if (failure) throw failure;

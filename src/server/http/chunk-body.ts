@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import { TransferError } from '../../protocol/errors.js';
-import type { StagedChunk, Storage } from '../../storage/storage.js';
+import type { ChunkTarget, StagedChunk, Storage } from '../../storage/storage.js';
 
 export interface ReceivedChunk {
   fileId: string | undefined;
@@ -16,10 +16,17 @@ export interface ReceivedChunk {
   staged: StagedChunk | undefined;
 }
 
+/** Where a chunk with these (raw) ids belongs, if the storage can write it in place. */
+export type TargetLookup = (
+  fileId: string | undefined,
+  chunkId: string | undefined,
+) => Promise<ChunkTarget | undefined>;
+
 export function receiveMultipartChunk(
   req: IncomingMessage,
   storage: Storage,
   maxBytes: number,
+  targetOf: TargetLookup,
 ): Promise<ReceivedChunk> {
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
@@ -63,7 +70,12 @@ export function receiveMultipartChunk(
       fileStream = stream;
       // busboy also errors the part on a truncated form, possibly after staging let go of it.
       stream.on('error', () => undefined);
-      staging = storage.stageChunk(stream, maxBytes);
+      // Ids sent before the bytes (not the course's order) let the bytes go straight to their place.
+      const fileId = fields.get('fileId');
+      const chunkId = fields.get('chunkId');
+      staging = (fileId && chunkId ? targetOf(fileId, chunkId) : Promise.resolve(undefined)).then((target) =>
+        storage.stageChunk(stream, maxBytes, target),
+      );
       staging.catch(fail);
     });
     bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
@@ -90,6 +102,7 @@ export async function receiveRawChunk(
   req: IncomingMessage,
   storage: Storage,
   maxBytes: number,
+  target?: ChunkTarget,
 ): Promise<StagedChunk> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
@@ -105,7 +118,7 @@ export async function receiveRawChunk(
       if (!req.complete && !body.destroyed) body.destroy(new Error('aborted'));
     });
     try {
-      return await storage.stageChunk(body, maxBytes);
+      return await storage.stageChunk(body, maxBytes, target);
     } finally {
       req.unpipe(body);
     }

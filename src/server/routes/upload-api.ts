@@ -36,7 +36,9 @@ export async function chunkRoute(
   let chunkId: unknown;
   let staged: Awaited<ReturnType<typeof receiveRawChunk>> | undefined;
   if (type.startsWith('multipart/form-data')) {
-    const got = await receiveMultipartChunk(req, service.storage, service.limits.maxChunkSize);
+    const got = await receiveMultipartChunk(req, service.storage, service.limits.maxChunkSize, (f, c) =>
+      service.chunkTarget(f, c),
+    );
     ({ fileId, chunkId, staged } = got);
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
@@ -44,7 +46,8 @@ export async function chunkRoute(
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
-    staged = await receiveRawChunk(req, service.storage, service.limits.maxChunkSize);
+    const target = await service.chunkTarget(fileId, chunkId);
+    staged = await receiveRawChunk(req, service.storage, service.limits.maxChunkSize, target);
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }
