@@ -31,8 +31,12 @@ export class MemoryTarget implements DownloadTarget<File> {
     this.bytes = new Uint8Array(size);
   }
 
-  async write(position: number, data: Uint8Array): Promise<void> {
-    this.bytes!.set(data, position);
+  async write(position: number, parts: readonly Uint8Array[]): Promise<void> {
+    let at = position;
+    for (const p of parts) {
+      this.bytes!.set(p, at);
+      at += p.length;
+    }
   }
 
   async flush(): Promise<void> {}

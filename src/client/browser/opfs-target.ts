@@ -99,11 +99,15 @@ export class OpfsTarget implements DownloadTarget<StoredResult> {
     }
   }
 
-  async write(position: number, data: Uint8Array): Promise<void> {
+  async write(position: number, parts: readonly Uint8Array[]): Promise<void> {
     try {
-      let done = 0;
-      while (done < data.length) {
-        done += this.data!.write(data.subarray(done), { at: position + done });
+      let at = position;
+      for (const data of parts) {
+        let done = 0;
+        while (done < data.length) {
+          done += this.data!.write(data.subarray(done), { at: at + done });
+        }
+        at += data.length;
       }
     } catch (err: unknown) {
       throw localError(err, 'Cannot store the download');

@@ -19,16 +19,6 @@ import type { DownloadInfo, DownloadOptions, Progress } from './types.js';
 const MiB = 1024 * 1024;
 const WRITE_BATCH = MiB;
 
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function statusError(res: Response, url: string): TransferError {
   const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
   return new TransferError(code, `HTTP ${res.status} for ${url}`, { status: res.status });
@@ -245,11 +235,12 @@ async function runSegments<R>(
     let lastWrite = Date.now();
     const writeBatch = async () => {
       if (batched === 0) return;
-      const data = batch.length === 1 ? batch[0]! : concat(batch, batched);
+      const parts = batch;
+      const length = batched;
       batch = [];
       batched = 0;
-      await target.write(seg.next, data);
-      seg.next += data.length;
+      await target.write(seg.next, parts);
+      seg.next += length;
       report();
       void checkpoint();
     };

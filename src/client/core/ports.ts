@@ -56,7 +56,8 @@ export interface DownloadTarget<Result> {
   saveState(state: DownloadState): Promise<void>;
   /** Creates or reopens the partial file; `fresh` discards what it held. */
   open(size: number, fresh: boolean): Promise<void>;
-  write(position: number, data: Uint8Array): Promise<void>;
+  /** Writes the parts back to back from `position` (network reads, gathered without a copy). */
+  write(position: number, parts: readonly Uint8Array[]): Promise<void>;
   /** Makes written bytes durable before the state that claims them is saved. */
   flush(): Promise<void>;
   /** Checks the size, publishes the file (atomic rename), removes the state. */

@@ -58,11 +58,23 @@ export class FileTarget implements DownloadTarget<string> {
     }
   }
 
-  async write(position: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh!.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
+  /** One writev per batch (a short write continues where it stopped). */
+  async write(position: number, parts: readonly Uint8Array[]): Promise<void> {
+    let left = parts.filter((p) => p.length > 0);
+    let at = position;
+    while (left.length > 0) {
+      const { bytesWritten } = await this.fh!.writev(left as Uint8Array[], at);
+      at += bytesWritten;
+      let skip = bytesWritten;
+      const rest: Uint8Array[] = [];
+      for (const p of left) {
+        if (skip >= p.length) skip -= p.length;
+        else {
+          rest.push(skip > 0 ? p.subarray(skip) : p);
+          skip = 0;
+        }
+      }
+      left = rest;
     }
   }
 

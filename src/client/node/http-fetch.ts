@@ -7,13 +7,55 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
 
 const httpAgent = new HttpAgent({ keepAlive: true });
 const httpsAgent = new HttpsAgent({ keepAlive: true });
 
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/**
+ * The response body as a web stream, without copying: Readable.toWeb (Node 20) copies every
+ * buffer into a new Uint8Array, which for a 1 GiB download was a sixth of the client's time in
+ * copies and garbage collection. Backpressure: the response is paused while the stream's queue
+ * is full and resumed on pull.
+ */
+function toWebStream(res: IncomingMessage): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const fail = (err: unknown) => {
+          if (settled) return;
+          settled = true;
+          controller.error(err);
+        };
+        res.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 0) <= 0) res.pause();
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          controller.close();
+        });
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(new Error('aborted: the response ended early'));
+        });
+      },
+      pull() {
+        res.resume();
+      },
+      cancel(reason) {
+        settled = true;
+        res.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: 4 },
+  );
 }
 
 function toHeaders(res: IncomingMessage): Headers {
@@ -47,7 +89,7 @@ export const httpFetch = ((input: string | URL, init: RequestInit = {}): Promise
         const status = res.statusCode ?? 502;
         const empty = init.method === 'HEAD' || status === 204 || status === 304;
         if (empty) res.resume();
-        const stream = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+        const stream = empty ? null : toWebStream(res);
         resolve(
           new Response(stream, { status, statusText: res.statusMessage ?? '', headers: toHeaders(res) }),
         );
