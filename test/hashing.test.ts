@@ -39,6 +39,9 @@ for (const [label, size, chunk] of [
     assert.equal(calls.at(-1), size, 'progress reaches the size');
     const viaEntry = await nodeHasher(src, chunk, () => undefined);
     assert.deepEqual(viaEntry, a);
+    // A source that can only stream (no readInto) takes the copying path to the same result.
+    const { readInto: _, ...streamOnly } = src;
+    assert.deepEqual(await parallelHasher(streamOnly, chunk, () => undefined), a);
     // The browser build's MD5 (hash-wasm) through the same one-pass code.
     assert.deepEqual(await hashSource(src, chunk, wasmMd5, () => undefined), a);
   });

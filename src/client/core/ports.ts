@@ -10,6 +10,8 @@ export interface ByteSource {
   stream(): AsyncIterable<Uint8Array>;
   /** Bytes start..end-1. */
   slice(start: number, end: number): Promise<Uint8Array>;
+  /** Optional: reads up to target.length bytes at `position` into the caller's memory (0 at the end). */
+  readInto?(target: Uint8Array, position: number): Promise<number>;
 }
 
 /** An incremental MD5; digest() returns lowercase hex and starts the next digest afresh. */

@@ -23,6 +23,14 @@ export async function fileSource(path: string): Promise<ByteSource> {
     async *stream() {
       for await (const buf of createReadStream(path, { highWaterMark: 1024 * 1024 })) yield buf as Buffer;
     },
+    async readInto(target: Uint8Array, position: number) {
+      const fh = await open(path, 'r');
+      try {
+        return (await fh.read(target, 0, target.length, position)).bytesRead;
+      } finally {
+        await fh.close();
+      }
+    },
     async slice(start: number, end: number) {
       const fh = await open(path, 'r');
       try {
