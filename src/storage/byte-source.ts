@@ -54,7 +54,9 @@ export class FdSource implements ByteSource {
         return undefined;
       }
       return {
-        source: new FdSource(fd, Number(st.size), new Date(Number(st.mtimeMs))),
+        // Rounded to the millisecond like fs.stat's own Date (bigint mtimeMs is truncated), so a
+        // file's time is the same whichever way it was looked up (statFile vs openFile).
+        source: new FdSource(fd, Number(st.size), new Date(Math.round(Number(st.mtimeNs / 1000n) / 1000))),
         ino: st.ino,
         mtimeNs: st.mtimeNs,
       };
