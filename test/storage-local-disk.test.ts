@@ -99,3 +99,36 @@ it('local disk: chunks with a place are written into the upload file; a torn reg
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it('local disk: a regions log without its data file holds nothing', async () => {
+  const dir = await tempDir('rt-store-');
+  try {
+    const part = randomBytesSeeded(10_000, 64);
+    const id = md5(part);
+    const s = new LocalDiskStorage(dir);
+    await s.init();
+    await s.writePlan({
+      fileId: id,
+      ext: '.bin',
+      chunkIds: [md5(part) + 0],
+      size: 10_000,
+      chunkSize: 10_000,
+      name: null,
+      createdAt: 1,
+      updatedAt: 1,
+    });
+    const target = { fileId: id, index: 0, offset: 0, length: 10_000, size: 10_000, chunkSize: 10_000 };
+    await s.commitChunk(await s.stageChunk(Readable.from([part]), 1e6, target), id);
+    assert.equal((await s.heldChunks(id)).get(md5(part)), 10_000);
+    await rm(join(dir, 'uploads', id, 'data'));
+    const again = new LocalDiskStorage(dir);
+    await again.init();
+    assert.equal((await again.heldChunks(id)).size, 0);
+    // Sent again, it goes in place and the file publishes.
+    await again.commitChunk(await again.stageChunk(Readable.from([part]), 1e6, target), id);
+    await again.assemble(id, { md5s: [md5(part)], expectedSize: 10_000, name: null, ext: '.bin' });
+    assert.ok((await readFile(join(dir, 'files', id))).equals(part));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMd5Hex } from '../protocol/ids.js';
 import { WorkerFold } from './fold-worker.js';
@@ -59,8 +59,12 @@ export class RegionSet {
   /** Regions 0..foldNext-1 were sent to the fold. */
   private foldNext = 0;
 
+  /** An append failed part-way: the log is rewritten whole before the next record. */
+  private tornTail = false;
+
   private constructor(
     readonly dir: string,
+    private readonly tmpDir: string,
     readonly size: number,
     readonly chunkSize: number,
   ) {
@@ -105,34 +109,43 @@ export class RegionSet {
     const lines = text.split('\n');
     const layout = /^layout (\d{1,16}) (\d{1,16})$/.exec(lines[0] ?? '');
     if (!layout) return undefined;
-    const set = new RegionSet(dir, Number(layout[1]), Number(layout[2]));
+    const set = new RegionSet(dir, tmpDir, Number(layout[1]), Number(layout[2]));
     if (!(set.chunkSize > 0)) return undefined;
+    // Regions are only meaningful with their data file (created, and its entry made durable,
+    // before the log): without it, nothing is held.
+    const hasData = await stat(set.dataPath).then(
+      () => true,
+      () => false,
+    );
     // Every complete line but the first is a record; the text after the last newline is torn.
-    for (const line of lines.slice(1, -1)) {
+    for (const line of hasData ? lines.slice(1, -1) : []) {
       const m = RECORD.exec(line);
       if (!m?.[1] || !m[2] || !isMd5Hex(m[2])) continue;
       const index = Number(m[1]);
       if (index < set.count) set.held.set(index, m[2]);
     }
-    if (!text.endsWith('\n')) await set.rewrite(tmpDir);
+    if (!text.endsWith('\n') || !hasData) await set.rewrite();
     return set;
   }
 
   static async create(dir: string, tmpDir: string, size: number, chunkSize: number): Promise<RegionSet> {
-    const set = new RegionSet(dir, size, chunkSize);
-    await set.rewrite(tmpDir);
+    const set = new RegionSet(dir, tmpDir, size, chunkSize);
+    // The data file first: the log's atomic write then fsyncs the folder, so both entries last.
+    await (await set.openData()).close();
+    await set.rewrite();
     return set;
   }
 
   /** Replaces the log with the layout and the held regions (atomically, durably). */
-  async rewrite(tmpDir: string): Promise<void> {
+  async rewrite(): Promise<void> {
     const records = [...this.held].map(([i, m]) => `${i} ${m}\n`).join('');
     await writeFileAtomic(
       this.logPath,
       this.dir,
-      tmpDir,
+      this.tmpDir,
       `layout ${this.size} ${this.chunkSize}\n${records}`,
     );
+    this.tornTail = false;
   }
 
   /** Claims a region for one writer; undefined if it is held, being written, or assembly began. */
@@ -158,10 +171,16 @@ export class RegionSet {
 
   /** Records a region whose bytes are durable as held (durable before it resolves). */
   async record(index: number, md5: string): Promise<void> {
+    // After a failed append (ENOSPC mid-line), appending again could glue a new record onto the
+    // torn one ("1" + "2 <md5>" reads as region 12): the log is first rewritten from memory.
+    if (this.tornTail) await this.rewrite();
     const fh = await open(this.logPath, constants.O_WRONLY | constants.O_APPEND);
     try {
       await fh.write(`${index} ${md5}\n`);
       await fh.datasync();
+    } catch (err: unknown) {
+      this.tornTail = true;
+      throw err;
     } finally {
       await fh.close();
     }
@@ -170,12 +189,12 @@ export class RegionSet {
   }
 
   /** Forgets held regions (their bytes were kept elsewhere) and rewrites the log. */
-  async forget(indexes: readonly number[], tmpDir: string): Promise<void> {
+  async forget(indexes: readonly number[]): Promise<void> {
     for (const i of indexes) {
       this.held.delete(i);
       if (i < this.foldNext) this.resetFold();
     }
-    await this.rewrite(tmpDir);
+    await this.rewrite();
   }
 
   /** Removes the set's files; in-flight writers keep their own descriptors. */

@@ -185,7 +185,7 @@ export class LocalDiskStorage implements Storage {
       await set.destroy();
       this.regionSets.set(plan.fileId, Promise.resolve(undefined));
     } else if (evict.length > 0) {
-      await set.forget(evict, this.tmpDir);
+      await set.forget(evict);
     }
   }
 
