@@ -10,6 +10,7 @@
  */
 import { closeSync, constants, createReadStream, fstatSync, open, openSync, read } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { nativeSendfile } from './native-sendfile.js';
 
 export interface ByteSource {
   readonly size: number;
@@ -18,6 +19,12 @@ export interface ByteSource {
   stream(start: number, end: number): Readable;
   /** Reads a small range into memory (used for small ranges, where a stream costs more). */
   read(start: number, end: number): Promise<Buffer>;
+  /**
+   * Optional: sends up to `count` bytes from `position` straight to a socket descriptor (kernel
+   * sendfile, never blocking on the socket). Returns the bytes sent (0: the socket is full, or the
+   * file ended); throws on a socket error (the peer left).
+   */
+  sendTo?(socketFd: number, position: number, count: number): number;
   close(): Promise<void>;
 }
 
@@ -96,6 +103,14 @@ export class FdSource implements ByteSource {
     }
     return done === length ? buf : buf.subarray(0, done);
   }
+
+  readonly sendTo = nativeSendfile
+    ? (socketFd: number, position: number, count: number): number => {
+        const n = nativeSendfile!(socketFd, this.fd, position, count);
+        if (n < 0) throw Object.assign(new Error(`sendfile failed (errno ${-n})`), { errno: -n });
+        return n;
+      }
+    : undefined;
 
   async close(): Promise<void> {
     if (this.closed) return;
