@@ -69,15 +69,6 @@ interface LocalStagedChunk extends StagedChunk {
   readonly inPlace?: InPlace;
 }
 
-/** Writes all of buf at the handle's current position. */
-async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done);
-    done += bytesWritten;
-  }
-}
-
 export class LocalDiskStorage implements Storage {
   readonly placesChunks = true;
   private readonly filesDir: string;
@@ -433,8 +424,8 @@ export class LocalDiskStorage implements Storage {
             highWaterMark: 1024 * 1024,
           })) {
             hash.update(buf as Buffer);
+            await writeAt(fh, buf as Buffer, size);
             size += (buf as Buffer).length;
-            await writeAll(fh, buf as Buffer);
           }
         }
         await fh.sync();
@@ -445,21 +436,30 @@ export class LocalDiskStorage implements Storage {
       if (options.expectedSize !== null && options.expectedSize !== size) {
         throw new TransferError('SIZE_MISMATCH');
       }
-      const publishedAt = Date.now();
-      await writeFileAtomic(
-        join(this.filesDir, `${fileId}.json`),
-        this.filesDir,
-        this.tmpDir,
-        JSON.stringify({ name: options.name, ext: options.ext, size, publishedAt }),
-      );
-      await rename(tmp, join(this.filesDir, fileId));
-      await fsyncDir(this.filesDir);
+      await this.publish(tmp, fileId, options, size);
     } catch (err: unknown) {
       await rm(tmp, { force: true });
       throw mapFsError(err);
     } finally {
       this.inFlight.delete(tmp);
     }
+    return this.finishUpload(fileId);
+  }
+
+  /** Makes a verified, fsynced file visible: sidecar first, then the data file's rename. */
+  private async publish(path: string, fileId: string, options: AssembleOptions, size: number): Promise<void> {
+    await writeFileAtomic(
+      join(this.filesDir, `${fileId}.json`),
+      this.filesDir,
+      this.tmpDir,
+      JSON.stringify({ name: options.name, ext: options.ext, size, publishedAt: Date.now() }),
+    );
+    await rename(path, join(this.filesDir, fileId));
+    await fsyncDir(this.filesDir);
+  }
+
+  /** After publication: the upload's folder goes, and the published file is what it answers. */
+  private async finishUpload(fileId: string): Promise<PublishedFile> {
     await this.removeUpload(fileId);
     const published = await this.statFile(fileId);
     if (!published) throw new Error(`published file ${fileId} vanished`);
@@ -515,23 +515,13 @@ export class LocalDiskStorage implements Storage {
       } finally {
         await fh.close().catch(() => undefined);
       }
-      await writeFileAtomic(
-        join(this.filesDir, `${fileId}.json`),
-        this.filesDir,
-        this.tmpDir,
-        JSON.stringify({ name: options.name, ext: options.ext, size: set.size, publishedAt: Date.now() }),
-      );
-      await rename(set.dataPath, join(this.filesDir, fileId));
-      await fsyncDir(this.filesDir);
+      await this.publish(set.dataPath, fileId, options, set.size);
       set.markDead();
     } catch (err: unknown) {
       set.sealed = false;
       throw mapFsError(err);
     }
-    await this.removeUpload(fileId);
-    const published = await this.statFile(fileId);
-    if (!published) throw new Error(`published file ${fileId} vanished`);
-    return published;
+    return this.finishUpload(fileId);
   }
 
   async statFile(fileId: string): Promise<PublishedFile | undefined> {
