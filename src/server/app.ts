@@ -179,25 +179,32 @@ export async function startServer(
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
     const isApi = path.startsWith('/api/');
-    if (isApi || path.startsWith('/download/') || path.startsWith('/upload/')) {
+    const bytes = path.startsWith('/download/') || path.startsWith('/upload/');
+    if (isApi || bytes) {
       if (method === 'OPTIONS') {
         cors.preflight(req, res);
         return;
       }
-      cors.apply(req, res);
+      // The byte routes write their CORS headers with all the others in one writeHead.
+      if (!bytes) cors.apply(req, res);
     }
     if (stopping) {
       res.setHeader('Connection', 'close');
       throw new TransferError('SHUTTING_DOWN');
     }
     const read = method === 'GET' || method === 'HEAD';
-    if (path.startsWith('/download/')) {
-      if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
-      return downloadRoute(library, req, res, path.slice('/download/'.length));
-    }
-    if (path.startsWith('/upload/')) {
-      if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
-      return uploadedFileRoute(storage, req, res, path.slice('/upload/'.length));
+    if (bytes) {
+      try {
+        if (!read) throw new TransferError('METHOD_NOT_ALLOWED');
+        const corsHeaders = cors.headers(req);
+        return path.startsWith('/download/')
+          ? await downloadRoute(library, req, res, path.slice('/download/'.length), corsHeaders)
+          : await uploadedFileRoute(storage, req, res, path.slice('/upload/'.length), corsHeaders);
+      } catch (err: unknown) {
+        // An error answer (404, 405...) carries CORS too, unless the answer had already begun.
+        if (!res.headersSent) cors.apply(req, res);
+        throw err;
+      }
     }
     if (path === '/api/upload/handshake') {
       if (method !== 'POST') throw new TransferError('METHOD_NOT_ALLOWED');

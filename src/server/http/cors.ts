@@ -21,18 +21,22 @@ export class Cors {
     this.origins = new Set(list);
   }
 
-  /** Adds the CORS headers to a response; returns false if the origin is not allowed. */
-  apply(req: IncomingMessage, res: ServerResponse): boolean {
+  /** The CORS headers for a request (only `Vary` when its origin is not allowed). */
+  headers(req: IncomingMessage): Record<string, string> {
     const origin = req.headers.origin;
-    if (this.any) {
-      res.setHeader('Access-Control-Allow-Origin', '*');
-    } else {
-      res.setHeader('Vary', 'Origin');
-      if (!origin || !this.origins.has(origin)) return false;
-      res.setHeader('Access-Control-Allow-Origin', origin);
-    }
-    res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-    return true;
+    if (this.any)
+      return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED_HEADERS };
+    if (!origin || !this.origins.has(origin)) return { Vary: 'Origin' };
+    return {
+      Vary: 'Origin',
+      'Access-Control-Allow-Origin': origin,
+      'Access-Control-Expose-Headers': EXPOSED_HEADERS,
+    };
+  }
+
+  /** Adds the CORS headers to a response. */
+  apply(req: IncomingMessage, res: ServerResponse): void {
+    for (const [k, v] of Object.entries(this.headers(req))) res.setHeader(k, v);
   }
 
   /** Answers an OPTIONS preflight. */

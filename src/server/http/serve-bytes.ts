@@ -26,13 +26,19 @@ export interface ServeOptions {
 /** Ranges up to this size are read into memory and sent in one write (faster than a stream). */
 const SMALL_READ = 256 * 1024;
 
-function setCommon(res: ServerResponse, o: ServeOptions): void {
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('ETag', o.etag);
-  res.setHeader('Last-Modified', o.source.mtime.toUTCString());
-  res.setHeader('Cache-Control', o.cacheControl);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  for (const [k, v] of Object.entries(o.headers ?? {})) res.setHeader(k, v);
+/**
+ * The headers every answer carries. They are collected in one object and written with one
+ * writeHead: setting them one by one (setHeader) cost ~20% of the small-range rate.
+ */
+function commonHeaders(o: ServeOptions): Record<string, string> {
+  return {
+    'Accept-Ranges': 'bytes',
+    ETag: o.etag,
+    'Last-Modified': o.source.mtime.toUTCString(),
+    'Cache-Control': o.cacheControl,
+    'X-Content-Type-Options': 'nosniff',
+    ...o.headers,
+  };
 }
 
 /** Most bytes one sendfile call may send before other connections get a turn. */
@@ -97,7 +103,9 @@ async function sendRangeDirect(
   source: ByteSource & { sendTo: NonNullable<ByteSource['sendTo']> },
   r: ByteRange,
 ): Promise<number> {
-  if (!res.headersSent) res.flushHeaders();
+  // The head must be on the socket before the first byte sendfile puts there (writeHead only
+  // stores it, and headersSent is already true then); after the first range this writes nothing.
+  res.flushHeaders();
   let at = r.start;
   while (at <= r.end) {
     if (gone(res)) throw new Error('the client went away');
@@ -148,17 +156,14 @@ async function sendRange(res: ServerResponse, source: ByteSource, r: ByteRange):
 export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: ServeOptions): Promise<void> {
   const { source } = o;
   const method = req.method ?? 'GET';
-  setCommon(res, o);
+  const h = commonHeaders(o);
   const pre = evaluatePreconditions(req.headers, method, o.etag, source.mtime);
   if (pre === 'not-modified') {
-    res.statusCode = 304;
-    res.end();
+    res.writeHead(304, h).end();
     return;
   }
   if (pre === 'failed') {
-    res.statusCode = 412;
-    res.setHeader('Content-Length', '0');
-    res.end();
+    res.writeHead(412, { ...h, 'Content-Length': '0' }).end();
     return;
   }
 
@@ -168,14 +173,11 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
   const range = parseRange(rangeHeader, size);
 
   if (range.kind === 'unsatisfiable') {
-    res.statusCode = 416;
-    res.setHeader('Content-Range', `bytes */${size}`);
-    res.setHeader('Content-Length', '0');
-    res.end();
+    res.writeHead(416, { ...h, 'Content-Range': `bytes */${size}`, 'Content-Length': '0' }).end();
     return;
   }
 
-  res.setHeader('Content-Disposition', o.contentDisposition);
+  h['Content-Disposition'] = o.contentDisposition;
   let plan: { status: number; parts: { range: ByteRange; head: string }[]; tail: string; length: number };
   if (range.kind === 'ranges' && range.ranges.length > 1) {
     const boundary = randomBytes(12).toString('hex');
@@ -186,12 +188,12 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
     const tail = `\r\n--${boundary}--\r\n`;
     let length = Buffer.byteLength(tail);
     for (const p of parts) length += Buffer.byteLength(p.head) + p.range.end - p.range.start + 1;
-    res.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+    h['Content-Type'] = `multipart/byteranges; boundary=${boundary}`;
     plan = { status: 206, parts, tail, length };
   } else {
     const r = range.kind === 'ranges' ? range.ranges[0]! : { start: 0, end: size - 1 };
-    res.setHeader('Content-Type', o.contentType);
-    if (range.kind === 'ranges') res.setHeader('Content-Range', formatContentRange(r, size));
+    h['Content-Type'] = o.contentType;
+    if (range.kind === 'ranges') h['Content-Range'] = formatContentRange(r, size);
     plan = {
       status: range.kind === 'ranges' ? 206 : 200,
       parts: size > 0 ? [{ range: r, head: '' }] : [],
@@ -199,8 +201,8 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
       length: size > 0 ? r.end - r.start + 1 : 0,
     };
   }
-  res.statusCode = plan.status;
-  res.setHeader('Content-Length', String(plan.length));
+  h['Content-Length'] = String(plan.length);
+  res.writeHead(plan.status, h);
   if (method === 'HEAD') {
     res.end();
     return;

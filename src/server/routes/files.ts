@@ -27,6 +27,7 @@ export async function downloadRoute(
   req: IncomingMessage,
   res: ServerResponse,
   rawName: string,
+  headers: Record<string, string> = {},
 ) {
   const name = decodeSegment(rawName);
   const file = name === undefined ? undefined : await library.open(name);
@@ -41,6 +42,7 @@ export async function downloadRoute(
       contentDisposition: formatContentDisposition('attachment', file.name),
       // Library files may change: caches must revalidate (ETag) before reuse.
       cacheControl: 'no-cache, no-transform',
+      headers,
     });
   } finally {
     await file.source.close();
@@ -52,6 +54,7 @@ export async function uploadedFileRoute(
   req: IncomingMessage,
   res: ServerResponse,
   rawName: string,
+  headers: Record<string, string> = {},
 ) {
   const parsed = parseUploadName(rawName);
   const opened = parsed && (await storage.openFile(parsed.fileId));
@@ -75,7 +78,7 @@ export async function uploadedFileRoute(
       // Content-addressed and immutable.
       cacheControl: 'public, max-age=31536000, immutable, no-transform',
       // An uploaded HTML or SVG must never run script on our origin.
-      headers: { 'Content-Security-Policy': 'sandbox' },
+      headers: { ...headers, 'Content-Security-Policy': 'sandbox' },
     });
   } finally {
     await source.close();
