@@ -18,9 +18,18 @@ runStorageConformance('local disk', async () => {
   };
 });
 
-it('local disk: start-up removes crash leftovers (temp files, uploads already published)', async () => {
+/** Runs `fn` with a fresh data folder, removed afterwards. */
+async function inStoreDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await tempDir('rt-store-');
   try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+it('local disk: start-up removes crash leftovers (temp files, uploads already published)', () =>
+  inStoreDir(async (dir) => {
     const id = md5('published before the crash');
     await mkdir(join(dir, 'tmp'), { recursive: true });
     await writeFile(join(dir, 'tmp', 'half-written.chunk'), 'partial');
@@ -31,14 +40,10 @@ it('local disk: start-up removes crash leftovers (temp files, uploads already pu
     await new LocalDiskStorage(dir).init();
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
     assert.deepEqual(await readdir(join(dir, 'uploads')), []);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-it('local disk: chunks with a place are written into the upload file; a torn regions line is dropped; a chunk bigger than its place is refused', async () => {
-  const dir = await tempDir('rt-store-');
-  try {
+it('local disk: chunks with a place are written into the upload file; a torn regions line is dropped; a chunk bigger than its place is refused', () =>
+  inStoreDir(async (dir) => {
     const parts = [
       randomBytesSeeded(10_000, 60),
       randomBytesSeeded(10_000, 61),
@@ -95,14 +100,10 @@ it('local disk: chunks with a place are written into the upload file; a torn reg
     });
     assert.ok((await readFile(join(dir, 'files', id))).equals(whole));
     assert.deepEqual(await readdir(join(dir, 'uploads')), []);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-it('local disk: a regions log without its data file holds nothing', async () => {
-  const dir = await tempDir('rt-store-');
-  try {
+it('local disk: a regions log without its data file holds nothing', () =>
+  inStoreDir(async (dir) => {
     const part = randomBytesSeeded(10_000, 64);
     const id = md5(part);
     const s = new LocalDiskStorage(dir);
@@ -128,7 +129,4 @@ it('local disk: a regions log without its data file holds nothing', async () => 
     await again.commitChunk(await again.stageChunk(Readable.from([part]), 1e6, target), id);
     await again.assemble(id, { md5s: [md5(part)], expectedSize: 10_000, name: null, ext: '.bin' });
     assert.ok((await readFile(join(dir, 'files', id))).equals(part));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));

@@ -245,12 +245,3 @@ export class RegionSet {
     this.fold.drop();
   }
 }
-
-/** Writes all of buf at `position`. */
-export async function writeAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
-  }
-}

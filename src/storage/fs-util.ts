@@ -54,6 +54,15 @@ export function mapFsError(err: unknown): unknown {
   return err;
 }
 
+/** Writes all of buf at `position`. */
+export async function writeAt(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
 /**
  * Gathers the small buffers a request body arrives in (64 KiB from a socket) and writes them
  * 1 MiB at a time with writev: one thread-pool round trip per MiB instead of one per buffer

@@ -41,8 +41,16 @@ import { Readable } from 'node:stream';
 import { TransferError } from '../protocol/errors.js';
 import { isMd5Hex } from '../protocol/ids.js';
 import { FdSource } from './byte-source.js';
-import { RegionSet, readRegion, writeAt } from './chunk-regions.js';
-import { errno, fsyncDir, GatherWriter, mapFsError, randomName, writeFileAtomic } from './fs-util.js';
+import { RegionSet, readRegion } from './chunk-regions.js';
+import {
+  errno,
+  fsyncDir,
+  GatherWriter,
+  mapFsError,
+  randomName,
+  writeAt,
+  writeFileAtomic,
+} from './fs-util.js';
 import type {
   AssembleOptions,
   ChunkTarget,

@@ -135,7 +135,7 @@ async function sendRange(res: ServerResponse, source: ByteSource, r: ByteRange):
   }
   if (length <= SMALL_READ) {
     const buf = await source.read(r.start, r.end);
-    if (buf.length > 0 && !res.write(buf)) await new Promise((resolve) => res.once('drain', resolve));
+    if (buf.length > 0 && !res.write(buf)) await drained(res);
     return buf.length;
   }
   let sent = 0;
