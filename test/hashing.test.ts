@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { wasmMd5 } from '../src/client/browser/wasm-md5.js';
 import { hashSource } from '../src/client/core/hashing.js';
+import { type FileHashing, pairable, pairedHashes, sequentialHashes } from '../src/client/core/md5-pair.js';
 import { defaultChunkSize } from '../src/client/core/upload.js';
 import { fileSource } from '../src/client/node/file-source.js';
 import { nodeHasher } from '../src/client/node/index.js';
@@ -69,6 +70,64 @@ it('the default chunk size is 4 MiB, grown so no file needs more than 10,000 chu
   const huge = 200 * 1024 * MiB;
   assert.ok(Math.ceil(huge / defaultChunkSize(huge)) <= 10_000);
   assert.equal(defaultChunkSize(huge) % MiB, 0);
+});
+
+it('the paired MD5 (file and chunk digests in one pass) gives the sequential result for every shape', async () => {
+  const data = randomBytesSeeded(300_000, 7);
+  const feed = (h: FileHashing, bytes: Uint8Array, cuts: number[]) => {
+    let at = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      h.update(bytes.subarray(at, Math.max(at, Math.min(cut, bytes.length))));
+      at = Math.max(at, Math.min(cut, bytes.length));
+    }
+    return h.finish();
+  };
+  let cases = 0;
+  // Sizes around block, padding (55/56/64) and chunk boundaries; pieces cut anywhere.
+  for (const chunk of [64, 128, 4096, 65536]) {
+    for (const size of [
+      0,
+      1,
+      55,
+      56,
+      63,
+      64,
+      65,
+      119,
+      120,
+      127,
+      128,
+      129,
+      4095,
+      4096,
+      4097,
+      65536 + 3,
+      300_000,
+    ]) {
+      const bytes = data.subarray(0, size);
+      const cuts = [[], [1], [55, 56, 57], [63, 64, 200, 4095, 4097], [size >> 1, (size >> 1) + 7]];
+      const expected = feed(await sequentialHashes(chunk, md5Hasher), bytes, []);
+      assert.equal(expected.fileId, md5(bytes));
+      for (const c of cuts) {
+        assert.deepEqual(
+          feed(await pairedHashes(chunk), bytes, c),
+          expected,
+          `chunk ${chunk}, size ${size}, cuts ${c}`,
+        );
+        cases++;
+      }
+    }
+  }
+  assert.equal(cases, 4 * 17 * 5);
+  // A piece larger than the module's 8 MiB window, and a chunk size not on a block boundary.
+  const big = randomBytesSeeded(20 * MiB + 5, 8);
+  assert.deepEqual(
+    feed(await pairedHashes(4 * MiB), big, []),
+    feed(await sequentialHashes(4 * MiB, md5Hasher), big, []),
+  );
+  assert.equal(pairable(4 * MiB), true);
+  assert.equal(pairable(1000), false);
+  await assert.rejects(pairedHashes(1000), RangeError);
 });
 
 function md5Hasher() {
