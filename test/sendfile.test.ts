@@ -119,7 +119,8 @@ it('the sendfile addon is built on Linux (it is optional elsewhere)', (t) => {
   if (process.platform !== 'linux') return t.skip('not Linux');
   if (!nativeSendfile && process.env.CI !== 'true')
     return t.skip('not built here: npm run build prints why (a compiler and Node headers are needed)');
-  assert.equal(typeof nativeSendfile, 'function');
+  assert.equal(typeof nativeSendfile?.now, 'function');
+  assert.equal(typeof nativeSendfile?.pooled, 'function');
 });
 exercise('with sendfile (where built)', () => inProcess.url);
 exercise('copying through user space (RESUMABLE_SENDFILE=off)', () => copying);

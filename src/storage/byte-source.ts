@@ -19,13 +19,23 @@ export interface ByteSource {
   stream(start: number, end: number): Readable;
   /** Reads a small range into memory (used for small ranges, where a stream costs more). */
   read(start: number, end: number): Promise<Buffer>;
-  /**
-   * Optional: sends up to `count` bytes from `position` straight to a socket descriptor (kernel
-   * sendfile, never blocking on the socket). Returns the bytes sent (0: the socket is full, or the
-   * file ended); throws on a socket error (the peer left).
-   */
-  sendTo?(socketFd: number, position: number, count: number): number;
+  /** Optional: kernel sendfile straight to a socket descriptor, never blocking on the socket. */
+  sendfile?: SocketSender;
   close(): Promise<void>;
+}
+
+export interface SocketSender {
+  /**
+   * On the calling thread: up to `count` bytes from `position`; returns the bytes sent (0: the
+   * socket is full, or the file ended). Throws on a socket error (the peer left).
+   */
+  now(socketFd: number, position: number, count: number): number;
+  /** On the thread pool: resolves to the bytes sent (0: the socket is full, or the file ended). */
+  pooled(socketFd: number, position: number, count: number): Promise<number>;
+}
+
+function sendfileError(n: number): Error {
+  return Object.assign(new Error(`sendfile failed (errno ${-n})`), { errno: -n });
 }
 
 export interface OpenedFile {
@@ -104,13 +114,19 @@ export class FdSource implements ByteSource {
     return done === length ? buf : buf.subarray(0, done);
   }
 
-  readonly sendTo = nativeSendfile
-    ? (socketFd: number, position: number, count: number): number => {
-        const n = nativeSendfile!(socketFd, this.fd, position, count);
-        if (n < 0) throw Object.assign(new Error(`sendfile failed (errno ${-n})`), { errno: -n });
-        return n;
-      }
-    : undefined;
+  readonly sendfile: SocketSender | undefined = nativeSendfile && {
+    now: (socketFd, position, count) => {
+      const n = nativeSendfile!.now(socketFd, this.fd, position, count);
+      if (n < 0) throw sendfileError(n);
+      return n;
+    },
+    pooled: (socketFd, position, count) =>
+      new Promise((resolve, reject) => {
+        nativeSendfile!.pooled(socketFd, this.fd, position, count, (n) =>
+          n >= 0 ? resolve(n) : reject(sendfileError(n)),
+        );
+      }),
+  };
 
   async close(): Promise<void> {
     if (this.closed) return;
