@@ -23,6 +23,16 @@ export async function repeat(runs: number, fn: () => Promise<number>): Promise<S
   return stat(values);
 }
 
+/**
+ * Runs each function once per round, `runs` rounds, so that a drift in the machine's speed (it
+ * moves by tens of percent here over minutes) weighs on every contender alike.
+ */
+export async function interleave(runs: number, fns: (() => Promise<number>)[]): Promise<Stat[]> {
+  const values: number[][] = fns.map(() => []);
+  for (let i = 0; i < runs; i++) for (const [k, fn] of fns.entries()) values[k]!.push(await fn());
+  return values.map(stat);
+}
+
 /** Peak resident memory (VmHWM) of a live process, in bytes; 0 if it is gone. */
 export async function peakRss(pid: number): Promise<number> {
   try {

@@ -1,5 +1,6 @@
 /** Parsers for CLI option values (sizes like 64MiB, durations like 24h). */
 
+import { availableParallelism } from 'node:os';
 import bytes from 'bytes';
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
@@ -33,5 +34,14 @@ export function parsePort(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535)
     throw new InvalidArgumentError(`expected a port 0-65535, got "${value}"`);
+  return n;
+}
+
+/** `auto`: one per core (what the OS lets this process use), as nginx's worker_processes auto. */
+export function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256)
+    throw new InvalidArgumentError(`expected auto or a number of processes 1-256, got "${value}"`);
   return n;
 }

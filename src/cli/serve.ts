@@ -1,11 +1,19 @@
 /** `resumable serve`: runs the server until SIGINT/SIGTERM. */
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
+import {
+  type PrimaryMessage,
+  runWorkers,
+  type WorkerMessage,
+  workerPort,
+  workerRole,
+} from '../server/workers.js';
 import type { S3Storage } from '../storage/s3.js';
-import { parseCount, parseDuration, parsePort, parseSize } from './parse.js';
+import { parseCount, parseDuration, parsePort, parseSize, parseWorkers } from './parse.js';
 
 /** The page built by `npm install` (web/dist at the package root), if present. */
 function defaultWebDir(): string | null {
@@ -113,9 +121,27 @@ export function serveCommand(): Command {
     )
     .addOption(env('--web-dir <dir>', 'RESUMABLE_WEB_DIR', 'the built web page to serve at /'))
     .addOption(
+      env(
+        '--workers <n>',
+        'RESUMABLE_WORKERS',
+        'processes serving the port: a number or auto (one per core); one of them handles uploads',
+      )
+        .argParser(parseWorkers)
+        .default(1),
+    )
+    .addOption(
       env('--log-level <level>', 'RESUMABLE_LOG_LEVEL', 'fatal|error|warn|info|debug|silent').default('info'),
     )
     .action(async (o: Record<string, unknown>) => {
+      const workers = o.workers as number;
+      if (workers > 1 && cluster.isPrimary) {
+        const listen = { port: o.port as number, host: o.host as string };
+        process.exitCode = await runWorkers(workers, listen, o.storage === 's3', (line) =>
+          process.stderr.write(`${line}\n`),
+        );
+        return;
+      }
+      const worker = workerRole();
       let storage: S3Storage | undefined;
       if (o.storage === 's3') {
         if (!o.s3Bucket) throw new Error('--storage s3 needs --s3-bucket (or RESUMABLE_S3_BUCKET)');
@@ -134,7 +160,7 @@ export function serveCommand(): Command {
       }
       const running = await startServer(
         {
-          port: o.port as number,
+          port: workerPort(o.port as number),
           host: o.host as string,
           dataDir: o.data as string,
           publicUrl: (o.publicUrl as string | undefined) ?? null,
@@ -147,34 +173,54 @@ export function serveCommand(): Command {
           libraryDirs: typeof o.library === 'string' ? o.library.split(',').filter(Boolean) : null,
           webDir: (o.webDir as string | undefined) ?? defaultWebDir(),
           logLevel: o.logLevel as string,
+          role: worker?.role ?? 'single',
+          ownerSocket: worker?.ownerSocket ?? null,
         },
         storage ? { storage } : {},
       );
+      if (worker) process.send?.({ type: 'ready' } satisfies WorkerMessage);
       const base = running.config.publicUrl ?? running.url;
-      process.stdout.write(
-        [
-          `resumable-transfer listening on ${running.url}`,
-          `  home        ${base}/${running.config.webDir ? '' : '   (an index of the files and the API: the web page is not built, run npm run build)'}`,
-          `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
-          `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
-          `  uploaded    ${base}/upload/<fileId><ext>`,
-          storage
-            ? `  storage     s3://${storage.bucket}/${storage.prefix} at ${o.s3Endpoint ?? 'AWS'}`
-            : `  data        ${running.config.dataDir}`,
-          '',
-        ].join('\n'),
-      );
-      let signals = 0;
-      const stop = (signal: string) => {
-        signals++;
-        if (signals > 1) process.exit(130);
-        running.logger.info({ signal }, 'stopping: finishing running requests');
+      // With --workers, the first worker speaks for all of them.
+      if (!worker || worker.first)
+        process.stdout.write(
+          [
+            `resumable-transfer listening on ${running.url}`,
+            `  home        ${base}/${running.config.webDir ? '' : '   (an index of the files and the API: the web page is not built, run npm run build)'}`,
+            `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
+            `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
+            `  uploaded    ${base}/upload/<fileId><ext>`,
+            storage
+              ? `  storage     s3://${storage.bucket}/${storage.prefix} at ${o.s3Endpoint ?? 'AWS'}`
+              : `  data        ${running.config.dataDir}`,
+            ...(worker
+              ? [
+                  `  workers     ${workers} processes${worker.role === 'owner' ? `, this one (${process.pid}) handles uploads` : ''}`,
+                ]
+              : []),
+            '',
+          ].join('\n'),
+        );
+      let stopping = false;
+      const stop = (why: string) => {
+        if (stopping) return;
+        stopping = true;
+        running.logger.info({ why }, 'stopping: finishing running requests');
         running.close().then(
           () => process.exit(0),
           () => process.exit(1),
         );
       };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+      let signals = 0;
+      const onSignal = (signal: string) => {
+        // A second signal: stop now. (Ctrl-C reaches a worker directly and through the primary's
+        // 'stop' message: that counts once.)
+        if (++signals > 1) process.exit(130);
+        stop(signal);
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      process.on('message', (m: PrimaryMessage) => {
+        if (m?.type === 'stop') stop('asked by the primary process');
+      });
     });
 }

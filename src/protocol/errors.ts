@@ -171,6 +171,12 @@ export const ERRORS = {
     en: 'The server is shutting down; retry shortly.',
     action: 'Retry (clients do this automatically).',
   },
+  UPLOADS_UNAVAILABLE: {
+    status: 503,
+    zh: '上传服务正在重启，请稍后重试',
+    en: 'The process that handles uploads is restarting; retry shortly.',
+    action: 'Retry (clients do this automatically). Operator: see the log of the uploads worker (--workers).',
+  },
   INSUFFICIENT_STORAGE: {
     status: 507,
     zh: '服务器磁盘空间不足，请稍后重试',

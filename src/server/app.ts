@@ -19,6 +19,8 @@ import { LocalDiskStorage } from '../storage/local-disk.js';
 import type { Storage } from '../storage/storage.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { Cors } from './http/cors.js';
+import { forwarder } from './http/forward.js';
+import { lingerOnUnreadBody } from './http/linger.js';
 import { sendError, sendJson } from './http/respond.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
@@ -46,39 +48,6 @@ export interface RunningServer {
   port: number;
   /** Graceful stop: no new requests, running ones finish (or are cut after the grace time). */
   close(): Promise<void>;
-}
-
-/**
- * An answer sent before the whole body was read (413, 404 on a raw chunk...) is lost if the
- * socket closes with unread input: the kernel answers the sender's next bytes with RST and the
- * client (browsers, fetch) reports a network error instead of our 4xx. So read and discard what
- * follows, as nginx's lingering close does, but only up to a bound in bytes and time.
- */
-function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
-  const socket = req.socket;
-  if (!socket || socket.destroyed) return;
-  const maxBytes = 32 * 1024 * 1024;
-  let extra = 0;
-  const stop = () => socket.destroy();
-  const timer = setTimeout(stop, 10_000);
-  timer.unref();
-  // The connection ends after this answer (what follows the unread body cannot be trusted to be
-  // a request). node:http would destroy the socket as soon as the answer is written, with the
-  // input still unread: the RST that causes could overtake the answer (seen in the chaos suite
-  // with Connection: close). So it half-closes instead, and the socket is destroyed when the
-  // client has finished sending, or at the bound (10 s, 32 MiB), like nginx's lingering close.
-  if (!res.headersSent) res.setHeader('Connection', 'close');
-  socket.destroySoon = () => {
-    if (!socket.writableEnded) socket.end();
-  };
-  socket.on('data', (b: Buffer) => {
-    extra += b.length;
-    if (extra > maxBytes) stop();
-  });
-  socket.once('end', stop);
-  socket.once('close', () => clearTimeout(timer));
-  req.resume();
-  socket.resume();
 }
 
 /**
@@ -140,17 +109,22 @@ export async function startServer(
   options: { storage?: Storage; logger?: Logger } = {},
 ): Promise<RunningServer> {
   const config: ServerConfig = { ...DEFAULT_CONFIG, ...overrides };
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const base = options.logger ?? createLogger(config.logLevel);
+  const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
   const storage = options.storage ?? new LocalDiskStorage(dataDir);
-  await storage.init();
+  const reader = config.role === 'reader';
+  if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
+  // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
+  if (!reader) await storage.init();
   let libraryDirs = config.libraryDirs;
   if (!libraryDirs) {
     const dir = join(dataDir, 'library');
-    const created = await ensureWallpapers(dir);
+    const created = reader ? [] : await ensureWallpapers(dir);
     if (created.length > 0) logger.info({ dir, created: created.length }, 'generated sample wallpapers');
     libraryDirs = [dir];
   }
+  const forward = reader ? forwarder(config.ownerSocket!) : undefined;
   const library = new Library(libraryDirs.map((d) => resolve(d)));
   await library.init();
   const service = new UploadService(storage, {
@@ -206,6 +180,7 @@ export async function startServer(
         throw err;
       }
     }
+    if (forward && (path === '/api/upload' || path.startsWith('/api/upload/'))) return forward(req, res);
     if (path === '/api/upload/handshake') {
       if (method !== 'POST') throw new TransferError('METHOD_NOT_ALLOWED');
       return handshakeRoute(ctx, req, res);
@@ -226,7 +201,9 @@ export async function startServer(
       return;
     }
     if (path === '/api/health') {
-      sendJson(res, 200, ok({ status: 'ok' }));
+      // With --workers, which process answered (the connection decides: see workers.ts).
+      const worker = config.role === 'single' ? {} : { worker: config.role, pid: process.pid };
+      sendJson(res, 200, ok({ status: 'ok', ...worker }));
       return;
     }
     if (!isApi && read && (await webRoute(config.webDir, req, res, path))) return;
@@ -237,10 +214,11 @@ export async function startServer(
     throw new TransferError('NOT_FOUND');
   }
 
-  const server = createServer(
-    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 },
-    (req, res) => {
-      const started = performance.now();
+  // The request line is logged at info; below that level no listener is added per request.
+  const logRequests = logger.isLevelEnabled('info');
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    if (logRequests)
       res.on('close', () => {
         logger.info(
           {
@@ -254,17 +232,33 @@ export async function startServer(
           'request',
         );
       });
-      guardBodyRate(req, res, config);
-      route(req, res).catch((err: unknown) => {
-        if (!req.complete) lingerOnUnreadBody(req, res);
-        const te = sendError(req, res, err);
-        if (te.code === 'INTERNAL') logger.error({ err, url: req.url }, 'unexpected error');
+    guardBodyRate(req, res, config);
+    route(req, res).catch((err: unknown) => {
+      if (!req.complete) lingerOnUnreadBody(req, res);
+      const te = sendError(req, res, err);
+      if (te.code === 'INTERNAL') logger.error({ err, url: req.url }, 'unexpected error');
+    });
+  };
+  const newServer = () => {
+    const s = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 }, handle);
+    s.on('clientError', answerClientError);
+    // Silent connections: 2 minutes without a byte ends them (trickles: guardBodyRate).
+    s.setTimeout(120_000, (socket) => socket.destroy());
+    return s;
+  };
+  const server = newServer();
+  // The owner also answers the readers' forwarded upload requests, on its own local socket
+  // (exclusive: not shared through the cluster's primary like the public port).
+  const internal = config.role === 'owner' && config.ownerSocket ? newServer() : undefined;
+  if (internal) {
+    await new Promise<void>((resolveListen, reject) => {
+      internal.once('error', reject);
+      internal.listen({ path: config.ownerSocket, exclusive: true }, () => {
+        internal.off('error', reject);
+        resolveListen();
       });
-    },
-  );
-  server.on('clientError', answerClientError);
-  // Silent connections: 2 minutes without a byte ends them (trickles: guardBodyRate).
-  server.setTimeout(120_000, (socket) => socket.destroy());
+    });
+  }
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -277,24 +271,29 @@ export async function startServer(
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
 
   const sweepEvery = Math.max(1000, Math.min(config.expireAfterMs / 4, 10 * 60 * 1000));
-  const sweeper = setInterval(() => {
-    service
-      .sweep(config.expireAfterMs)
-      .then((r) => {
-        if (r.uploads || r.temp) logger.info(r, 'swept expired uploads and temp files');
-      })
-      .catch((err: unknown) => logger.error({ err }, 'sweep failed'));
-  }, sweepEvery);
-  sweeper.unref();
+  // Expiry is the uploads' owner's job.
+  const sweeper = reader
+    ? undefined
+    : setInterval(() => {
+        service
+          .sweep(config.expireAfterMs)
+          .then((r) => {
+            if (r.uploads || r.temp) logger.info(r, 'swept expired uploads and temp files');
+          })
+          .catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+      }, sweepEvery).unref();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       stopping = true;
       clearInterval(sweeper);
-      const done = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      const servers = internal ? [server, internal] : [server];
+      const done = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const s of servers) s.closeIdleConnections();
+      const timer = setTimeout(() => {
+        for (const s of servers) s.closeAllConnections();
+      }, config.shutdownGraceMs);
       await done;
       clearTimeout(timer);
       await storage.close();

@@ -21,6 +21,14 @@ export interface ServerConfig {
   /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
   minBodyRate: number;
   bodyRateWindowMs: number;
+  /**
+   * One process serves everything ('single'), or, with `serve --workers N` (workers.ts), one
+   * 'owner' handles uploads and also listens on `ownerSocket`, and 'reader's serve everything else
+   * and forward the upload API to it there. A 'peer' serves everything beside other peers (S3
+   * storage: no upload state in a process).
+   */
+  role: 'single' | 'owner' | 'reader' | 'peer';
+  ownerSocket: string | null;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -40,4 +48,6 @@ export const DEFAULT_CONFIG: ServerConfig = {
   // slow link (a 2G phone does several KB/s).
   minBodyRate: 512,
   bodyRateWindowMs: 60_000,
+  role: 'single',
+  ownerSocket: null,
 };

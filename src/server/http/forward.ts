@@ -1,0 +1,85 @@
+/**
+ * Forwards a request to the process that owns uploads (`serve --workers N`, see workers.ts), over
+ * its local socket, and streams the answer back. The body streams both ways (no buffering); a
+ * client that leaves ends the forwarded request, and an owner that cannot be reached is a 503
+ * the clients retry.
+ *
+ * Hand-written rather than http-proxy & co.: it is one hop to a socket we own, with our error
+ * envelope and our lingering close, in ~60 lines of node:http.
+ */
+import {
+  Agent,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  request,
+  type ServerResponse,
+} from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { TransferError } from '../../protocol/errors.js';
+import { lingerOnUnreadBody } from './linger.js';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: IncomingMessage['headers']): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+export type Forward = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function forwarder(socketPath: string): Forward {
+  const agent = new Agent({ keepAlive: true });
+  return (req, res) =>
+    new Promise<void>((resolve, reject) => {
+      let answered = false;
+      const upstream = request({
+        socketPath,
+        agent,
+        method: req.method,
+        path: req.url,
+        headers: endToEnd(req.headers),
+        setHost: false,
+      });
+      upstream.on('response', (answer) => {
+        answered = true;
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+        pipeline(answer, res).then(
+          () => {
+            // The owner answered before reading the whole body (413, 404...): read and drop the
+            // rest here too, so the client sees the answer and not a reset.
+            if (!req.complete) {
+              upstream.destroy();
+              lingerOnUnreadBody(req, res);
+            }
+            resolve();
+          },
+          () => {
+            upstream.destroy();
+            res.destroy();
+            resolve();
+          },
+        );
+      });
+      upstream.on('error', (err) => {
+        if (answered) return; // the answer's own pipeline reports what matters
+        // Nothing was answered yet: the owner is down or restarting.
+        reject(new TransferError('UPLOADS_UNAVAILABLE', undefined, { cause: err }));
+      });
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      req.pipe(upstream);
+    });
+}

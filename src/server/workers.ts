@@ -1,0 +1,146 @@
+/**
+ * `serve --workers N`: N processes share the port (node:cluster; the primary hands each new
+ * connection to the next worker). Downloads, the page and the file list are served by every
+ * worker; the upload API is served by ONE of them, the owner, because an upload's locks, region
+ * claims and plan caches live in its process (local-disk.ts, upload-service.ts). The others, the
+ * readers, forward those requests to the owner over a local socket (http/forward.ts). Over S3
+ * storage no upload state lives in a process (see storage/s3.ts), so every worker is a peer that
+ * serves everything.
+ *
+ * Why: serving a small range is mostly kernel work done on the event loop's thread (open, fstat,
+ * the head's write, sendfile, close), so one process tops out at one core; nginx runs a worker
+ * per core. The primary only supervises: a worker that dies is started again (the owner keeps its
+ * socket name, so readers reconnect); SIGINT/SIGTERM stop the workers gracefully, then it exits.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type WorkerRole = 'owner' | 'reader' | 'peer';
+
+export interface WorkerSetting {
+  role: WorkerRole;
+  /** Where the owner answers the readers (owner and reader only). */
+  ownerSocket: string | null;
+  /** The first worker started prints the banner for all. */
+  first: boolean;
+}
+
+/** What a worker process learns from its environment (set by `runWorkers`). */
+export function workerRole(): WorkerSetting | undefined {
+  if (!cluster.isWorker) return undefined;
+  const role = process.env.RESUMABLE_ROLE;
+  const name = process.env.RESUMABLE_OWNER_SOCKET;
+  if (role !== 'owner' && role !== 'reader' && role !== 'peer') return undefined;
+  if (role !== 'peer' && !name) return undefined;
+  return { role, ownerSocket: name ? socketPath(name) : null, first: process.env.RESUMABLE_FIRST === '1' };
+}
+
+/** Sent by a worker when it is listening; `stop` asks it to finish its requests and exit. */
+export type WorkerMessage = { type: 'ready' };
+export type PrimaryMessage = { type: 'stop' };
+
+/** Linux: an abstract socket (no file, no path length limit, gone with the process). */
+function socketPath(name: string): string {
+  return process.platform === 'linux' ? `\0${name}` : join(tmpdir(), name);
+}
+
+const RESTART_DELAY_MS = 1000;
+
+/** A free port, for `--port 0`: the workers must all listen on the same one. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The port a worker listens on: the primary's choice when it was given 0. */
+export function workerPort(configured: number): number {
+  const chosen = Number(process.env.RESUMABLE_WORKER_PORT);
+  return cluster.isWorker && Number.isInteger(chosen) && chosen > 0 ? chosen : configured;
+}
+
+/** Runs as the primary until the workers stopped; resolves with the exit code. */
+export async function runWorkers(
+  count: number,
+  listen: { port: number; host: string },
+  /** Every worker may take uploads (no upload state in a process: S3 storage). */
+  peers: boolean,
+  log: (line: string) => void,
+): Promise<number> {
+  const ownerSocket = `resumable-transfer-${process.pid}-uploads.sock`;
+  // Port 0 in every worker would give each its own port (node:cluster shares a port by number).
+  const port = listen.port === 0 ? await freePort(listen.host) : listen.port;
+  let stopping = false;
+  const roles = new Map<Worker, WorkerRole>();
+
+  let started = 0;
+  const start = (role: WorkerRole): Promise<Worker> => {
+    const worker = cluster.fork({
+      RESUMABLE_ROLE: role,
+      RESUMABLE_OWNER_SOCKET: peers ? '' : ownerSocket,
+      RESUMABLE_WORKER_PORT: String(port),
+      RESUMABLE_FIRST: started++ === 0 ? '1' : '0',
+    });
+    roles.set(worker, role);
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: WorkerMessage) => {
+        if (m?.type !== 'ready') return;
+        worker.off('exit', onEarlyExit);
+        resolve(worker);
+      };
+      const onEarlyExit = (code: number | null) => reject(new Error(`the ${role} worker exited (${code})`));
+      worker.on('message', onMessage);
+      worker.once('exit', onEarlyExit);
+    });
+  };
+
+  const allExited = new Promise<void>((resolve) => {
+    cluster.on('exit', (worker, code, signal) => {
+      const role = roles.get(worker);
+      roles.delete(worker);
+      if (stopping) {
+        if (roles.size === 0) resolve();
+        return;
+      }
+      if (!role) return;
+      log(`${role} worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+      setTimeout(() => {
+        if (!stopping) start(role).catch((err: Error) => log(err.message));
+      }, RESTART_DELAY_MS).unref();
+    });
+  });
+
+  let signals = 0;
+  const stop = () => {
+    signals++;
+    if (signals > 1) {
+      for (const w of roles.keys()) w.process.kill('SIGKILL');
+      process.exit(130);
+    }
+    stopping = true;
+    if (roles.size === 0) process.exit(0);
+    for (const w of roles.keys()) if (w.isConnected()) w.send({ type: 'stop' } satisfies PrimaryMessage);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  try {
+    // The first one alone: it prepares the data folder (temp files, wallpapers) the others use.
+    await start(peers ? 'peer' : 'owner');
+    await Promise.all(Array.from({ length: count - 1 }, () => start(peers ? 'peer' : 'reader')));
+  } catch (err: unknown) {
+    log(`could not start the workers: ${(err as Error).message}`);
+    stopping = true;
+    for (const w of roles.keys()) w.process.kill('SIGKILL');
+    return 1;
+  }
+  await allExited;
+  return 0;
+}

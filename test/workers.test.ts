@@ -1,0 +1,224 @@
+/**
+ * `serve --workers 2`: two processes share the port; the owner handles uploads and the reader
+ * forwards them to it. Uploads finish whichever process a connection lands on, downloads are
+ * served by both, a killed worker is started again, and SIGTERM stops everything.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdir, rm } from 'node:fs/promises';
+import { get, request } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { upload } from '../src/client/node/index.js';
+import { sendChunk } from './helpers/api.js';
+import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
+import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
+import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from './helpers/s3.js';
+import { tempDir } from './helpers/server.js';
+
+let dir: string;
+let server: ChildServer;
+before(async () => {
+  dir = await tempDir('rt-workers-');
+  await mkdir(join(dir, 'lib'));
+  server = await spawnServer(join(dir, 'data'), ['--workers', '2']);
+});
+after(async () => {
+  killAllServers();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Health {
+  status: string;
+  worker?: string;
+  pid?: number;
+}
+
+/** /api/health on a new connection each time (the connection decides the process). */
+function health(base = server.url): Promise<Health> {
+  return new Promise((resolve, reject) => {
+    get(`${base}/api/health`, { agent: false }, (res) => {
+      let text = '';
+      res.on('data', (b: Buffer) => {
+        text += b.toString();
+      });
+      res.on('end', () => resolve((JSON.parse(text) as { data: Health }).data));
+    }).on('error', reject);
+  });
+}
+
+/** The processes answering, by role; a reader joins a moment after the owner's banner. */
+async function workers(base = server.url): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 100 && seen.size < 2; i++) {
+    const h = await health(base);
+    if (h.worker && h.pid) seen.set(h.worker, h.pid);
+    if (seen.size < 2 && i % 4 === 3) await sleep(100);
+  }
+  return seen;
+}
+
+/** The pids answering (peers share a role). */
+async function peerPids(base: string): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let i = 0; i < 100 && pids.size < 2; i++) {
+    const h = await health(base);
+    if (h.pid) pids.add(h.pid);
+    if (pids.size < 2 && i % 4 === 3) await sleep(100);
+  }
+  return pids;
+}
+
+it('two processes answer on the one port: the owner and a reader', async () => {
+  const seen = await workers();
+  assert.deepEqual([...seen.keys()].sort(), ['owner', 'reader']);
+  assert.notEqual(seen.get('owner'), seen.get('reader'));
+});
+
+it('uploads finish whichever process their connections land on, and both serve the result', async () => {
+  const files = await Promise.all(
+    [0, 1, 2].map(async (i) => {
+      const path = join(dir, `up${i}.bin`);
+      return { path, fileId: await writeRandomFile(path, 6 * 1024 * 1024 + i * 777, 40 + i) };
+    }),
+  );
+  const results = await Promise.all(
+    files.map((f) =>
+      upload(f.path, { server: server.url, chunkSize: 1024 * 1024, concurrency: 4, hashCache: false }),
+    ),
+  );
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.fileId, files[i]!.fileId);
+    // Fresh connections: across the tries, both processes serve the file.
+    for (let k = 0; k < 4; k++) {
+      const res = await fetch(r.url, { headers: { range: 'bytes=1000-' } });
+      assert.equal(res.status, 206);
+      const tail = Buffer.from(await res.arrayBuffer());
+      assert.equal(tail.length, 6 * 1024 * 1024 + i * 777 - 1000);
+    }
+  }
+});
+
+it('the course client through either process: multipart chunks, and a refused chunk keeps its answer', async () => {
+  const data = randomBytesSeeded(3 * 1024 * 1024 + 5, 77);
+  const fileId = md5(data);
+  const chunks = [0, 1, 2, 3].map((i) => data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024));
+  const ids = chunks.map((c, i) => md5(c) + i);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    // Each request on its own connection, so both processes take part.
+    const hs = await new Promise<{ code: number; data: unknown }>((resolve, reject) => {
+      const body = JSON.stringify({ fileId, chunkIds: ids, ext: '.bin' });
+      const req = request(`${server.url}/api/upload/handshake`, {
+        agent: false,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (b: Buffer) => {
+          text += b.toString();
+        });
+        res.on('end', () => resolve(JSON.parse(text)));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(hs.code, 0);
+  }
+  for (const [i, c] of chunks.entries()) {
+    const a = await sendChunk(server.url, { fileId, chunkId: ids[i], file: c });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+  }
+  const res = await fetch(`${server.url}/upload/${fileId}.bin`);
+  assert.equal(md5(Buffer.from(await res.arrayBuffer())), fileId);
+  // A chunk for a file nobody announced: the owner's 404 envelope arrives through the reader too.
+  for (let i = 0; i < 4; i++) {
+    const a = await sendChunk(server.url, {
+      fileId: 'f'.repeat(32),
+      chunkId: `${'a'.repeat(32)}0`,
+      file: chunks[0],
+    });
+    assert.equal(a.status, 404);
+    assert.equal(a.body.error, 'UPLOAD_NOT_FOUND');
+  }
+});
+
+it('a killed owner is started again; meanwhile the reader still serves downloads', async () => {
+  const before = await workers();
+  const owner = before.get('owner')!;
+  process.kill(owner, 'SIGKILL');
+  await sleep(300);
+  // Downloads keep working on the reader while the owner is away (new connections go there).
+  const wall = await new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+    get(`${server.url}/download/Wallpaper1.jpg`, { agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (b: Buffer) => {
+        bytes += b.length;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+    }).on('error', reject);
+  });
+  assert.equal(wall.status, 200);
+  assert.ok(wall.bytes > 100_000);
+  let after: Map<string, number> = new Map();
+  for (let i = 0; i < 50; i++) {
+    await sleep(200);
+    after = await workers();
+    if (after.get('owner') && after.get('owner') !== owner) break;
+  }
+  assert.ok(after.get('owner') && after.get('owner') !== owner, 'a new owner runs');
+  assert.equal(after.get('reader'), before.get('reader'), 'the reader was not restarted');
+  // Uploads work again, whichever process the connections land on.
+  const path = join(dir, 'after.bin');
+  const fileId = await writeRandomFile(path, 2 * 1024 * 1024 + 3, 99);
+  const r = await upload(path, { server: server.url, chunkSize: 512 * 1024, hashCache: false });
+  assert.equal(r.fileId, fileId);
+});
+
+it('SIGTERM stops the workers and the primary exits 0', async () => {
+  const pids = [...(await workers()).values()];
+  assert.equal(pids.length, 2);
+  const exited = once(server.proc, 'exit');
+  server.proc.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0);
+  for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'the worker is gone');
+});
+
+const ep = s3Endpoint();
+describe('--workers over S3 storage', { skip: typeof ep === 'string' ? ep : false }, () => {
+  it('every worker is a peer that takes uploads itself (no upload state in a process)', async () => {
+    if (typeof ep === 'string') return;
+    const store = s3Storage(ep);
+    const s3 = await spawnServer(join(dir, 'data-s3'), [
+      ...s3ServeArgs(ep, store.prefix),
+      '--library',
+      join(dir, 'lib'),
+      '--workers',
+      '2',
+    ]);
+    try {
+      const seen = await workers(s3.url);
+      assert.deepEqual([...seen.keys()], ['peer'], 'no owner, no reader');
+      assert.equal(new Set(seen.values()).size, 1);
+      const pids = await peerPids(s3.url);
+      assert.equal(pids.size, 2, 'two peers answer');
+      const path = join(dir, 's3.bin');
+      const fileId = await writeRandomFile(path, 5 * 1024 * 1024 + 11, 71);
+      const r = await upload(path, {
+        server: s3.url,
+        chunkSize: 1024 * 1024,
+        concurrency: 4,
+        hashCache: false,
+      });
+      assert.equal(r.fileId, fileId);
+      const res = await fetch(r.url);
+      assert.equal(md5(Buffer.from(await res.arrayBuffer())), fileId);
+    } finally {
+      await s3.stop();
+      await emptyPrefix(store);
+      await store.close();
+    }
+  });
+});
