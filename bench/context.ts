@@ -81,5 +81,8 @@ export async function makeFile(path: string, size: number) {
     }
     await fh.write(block, 0, Math.min(block.length, size - done));
   }
+  // On disk before any figure is taken: the kernel's write-back of a fresh file (and of what the
+  // cases before wrote) otherwise runs during the next measurement and takes its CPU.
+  await fh.sync();
   await fh.close();
 }

@@ -18,9 +18,13 @@ import { pipeline } from 'node:stream/promises';
 import { TransferError } from '../../protocol/errors.js';
 import { lingerOnUnreadBody } from './linger.js';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. */
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. And
+ * `expect`: this process already answered 100-continue to the client.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
+  'expect',
   'keep-alive',
   'proxy-connection',
   'te',
@@ -54,7 +58,10 @@ export function forwarder(socketPath: string): Forward {
       });
       upstream.on('response', (answer) => {
         answered = true;
-        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+        const headers = endToEnd(answer.headers);
+        // The owner ends the connection after an answer given before the body was read: so do we.
+        if (answer.headers.connection === 'close') headers.connection = 'close';
+        res.writeHead(answer.statusCode ?? 502, headers);
         pipeline(answer, res).then(
           () => {
             // The owner answered before reading the whole body (413, 404...): read and drop the

@@ -97,8 +97,9 @@ function drained(res: ServerResponse): Promise<void> {
  * Sends a range with sendfile (see native/sendfile.c) where the socket allows: the kernel copies
  * from the page cache to the socket, no Buffer. The first FIRST_SEND bytes go from this thread
  * (no hop to the pool: a 64 KiB range costs open, fstat, write of the head, sendfile, close), the
- * rest from the thread pool, so a long download never holds the event loop, nor does a file that
- * must come from the disk. When the socket is full, 1 MiB goes the ordinary way and is waited for
+ * rest from the thread pool, so a long download never holds the event loop (nor, past its first
+ * 256 KiB, does a file that must come from the disk; nginx's sendfile holds its worker the same
+ * way for all of it). When the socket is full, 1 MiB goes the ordinary way and is waited for
  * (Node gives no other way to learn the socket can take more), then sendfile again.
  * Tried and dropped: the head sent by the addon with MSG_MORE ahead of the bytes, one TCP push
  * (nginx's tcp_nopush): 64 KiB ranges went from ~27k to 14–19k req/s here; TCP_CORK did the same.
