@@ -2,9 +2,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { answeringWorkers } from '../test/helpers/health.js';
 import { freePort } from '../test/helpers/ports.js';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -36,25 +36,6 @@ function stopper(proc: ChildProcess): () => Promise<void> {
   };
 }
 
-/** With --workers: until every worker answers (a reader starts a moment after the owner). */
-async function waitWorkers(url: string, count: number): Promise<void> {
-  const seen = new Set<number>();
-  for (let i = 0; i < 400 && seen.size < count; i++) {
-    const pid = await new Promise<number>((resolve) => {
-      get(`${url}/api/health`, { agent: false }, (res) => {
-        let text = '';
-        res.on('data', (b: Buffer) => {
-          text += b.toString();
-        });
-        res.on('end', () => resolve(Number((JSON.parse(text) as { data: { pid?: number } }).data.pid)));
-      }).on('error', () => resolve(0));
-    });
-    if (pid) seen.add(pid);
-    if (seen.size < count) await sleep(25);
-  }
-  if (seen.size < count) throw new Error(`${url}: ${seen.size} of ${count} workers answered`);
-}
-
 export async function startOurs(dataDir: string, libraryDir: string, extra: string[] = []): Promise<Running> {
   const port = await freePort();
   const proc = spawn(
@@ -76,8 +57,11 @@ export async function startOurs(dataDir: string, libraryDir: string, extra: stri
   );
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/api/health`);
+  // With --workers: until every worker answers (the others start a moment after the first).
   const workers = extra.indexOf('--workers');
-  if (workers >= 0) await waitWorkers(url, Number(extra[workers + 1]));
+  const count = workers >= 0 ? Number(extra[workers + 1]) : 1;
+  if (count > 1 && (await answeringWorkers(url, count)).size < count)
+    throw new Error(`${url}: not all of its ${count} workers answer`);
   return { url, pid: proc.pid!, stop: stopper(proc) };
 }
 

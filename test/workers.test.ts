@@ -14,6 +14,7 @@ import { upload } from '../src/client/node/index.js';
 import { sendChunk } from './helpers/api.js';
 import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
+import { answeringWorkers } from './helpers/health.js';
 import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from './helpers/s3.js';
 import { tempDir } from './helpers/server.js';
 
@@ -29,45 +30,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Health {
-  status: string;
-  worker?: string;
-  pid?: number;
-}
-
-/** /api/health on a new connection each time (the connection decides the process). */
-function health(base = server.url): Promise<Health> {
-  return new Promise((resolve, reject) => {
-    get(`${base}/api/health`, { agent: false }, (res) => {
-      let text = '';
-      res.on('data', (b: Buffer) => {
-        text += b.toString();
-      });
-      res.on('end', () => resolve((JSON.parse(text) as { data: Health }).data));
-    }).on('error', reject);
-  });
-}
-
-/** The processes answering, by role; a reader joins a moment after the owner's banner. */
+/** The processes answering, by role (the last pid seen for each). */
 async function workers(base = server.url): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  for (let i = 0; i < 100 && seen.size < 2; i++) {
-    const h = await health(base);
-    if (h.worker && h.pid) seen.set(h.worker, h.pid);
-    if (seen.size < 2 && i % 4 === 3) await sleep(100);
-  }
-  return seen;
-}
-
-/** The pids answering (peers share a role). */
-async function peerPids(base: string): Promise<Set<number>> {
-  const pids = new Set<number>();
-  for (let i = 0; i < 100 && pids.size < 2; i++) {
-    const h = await health(base);
-    if (h.pid) pids.add(h.pid);
-    if (pids.size < 2 && i % 4 === 3) await sleep(100);
-  }
-  return pids;
+  const byRole = new Map<string, number>();
+  for (const [pid, role] of await answeringWorkers(base)) byRole.set(role, pid);
+  return byRole;
 }
 
 it('two processes answer on the one port: the owner and a reader', async () => {
@@ -199,11 +166,9 @@ describe('--workers over S3 storage', { skip: typeof ep === 'string' ? ep : fals
       '2',
     ]);
     try {
-      const seen = await workers(s3.url);
-      assert.deepEqual([...seen.keys()], ['peer'], 'no owner, no reader');
-      assert.equal(new Set(seen.values()).size, 1);
-      const pids = await peerPids(s3.url);
-      assert.equal(pids.size, 2, 'two peers answer');
+      const seen = await answeringWorkers(s3.url);
+      assert.equal(seen.size, 2, 'two processes answer');
+      assert.deepEqual([...new Set(seen.values())], ['peer'], 'no owner, no reader');
       const path = join(dir, 's3.bin');
       const fileId = await writeRandomFile(path, 5 * 1024 * 1024 + 11, 71);
       const r = await upload(path, {

@@ -10,7 +10,8 @@
  * bounded by its backpressure) beat slices read three ahead: 8 MiB slices 300–480 MB/s end to end,
  * 16 MiB 390–490, 32 MiB 420–530 (and 96 MiB held), the stream 456–569.
  */
-import { type FileHashing, pairable, pairedHashes, sequentialHashes } from '../core/md5-pair.js';
+import { type FileHashing, sequentialHashes } from '../core/hashing.js';
+import { pairable, pairedHashes } from '../core/md5-pair.js';
 import type { HashJob, HashReport } from './hash-messages.js';
 import { wasmMd5 } from './wasm-md5.js';
 

@@ -41,6 +41,25 @@ export class ChunkIdHasher {
   }
 }
 
+/** Feeds the bytes of a file in order, in pieces of any size; `finish` once at the end. */
+export interface FileHashing {
+  update(bytes: Uint8Array): void;
+  finish(): { fileId: string; chunkIds: string[] };
+}
+
+/** The file MD5 and the chunk ids for any chunk size, with two digests one after the other. */
+export async function sequentialHashes(chunkSize: number, createMd5: Md5Factory): Promise<FileHashing> {
+  const whole = await createMd5();
+  const chunks = new ChunkIdHasher(chunkSize, await createMd5());
+  return {
+    update(bytes) {
+      whole.update(bytes);
+      chunks.update(bytes);
+    },
+    finish: () => ({ fileId: whole.digest(), chunkIds: chunks.finish() }),
+  };
+}
+
 export async function hashSource(
   source: ByteSource,
   chunkSize: number,
@@ -48,15 +67,13 @@ export async function hashSource(
   onBytes: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<FileHashes> {
-  const whole = await createMd5();
-  const chunks = new ChunkIdHasher(chunkSize, await createMd5());
+  const hashing = await sequentialHashes(chunkSize, createMd5);
   let done = 0;
   for await (const buf of source.stream()) {
     if (signal?.aborted) throw abortError();
-    whole.update(buf);
-    chunks.update(buf);
+    hashing.update(buf);
     done += buf.length;
     onBytes(done);
   }
-  return { fileId: whole.digest(), chunkSize, chunkIds: chunks.finish() };
+  return { ...hashing.finish(), chunkSize };
 }

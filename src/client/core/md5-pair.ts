@@ -9,17 +9,10 @@
  * core for reading the file (in a browser the read is work in another process).
  *
  * Needs chunk boundaries on block boundaries (`pairable`: chunkSize a multiple of 64, which every
- * size our clients pick is); other sizes take `sequentialHashes`.
+ * size our clients pick is); other sizes take `sequentialHashes` (hashing.ts).
  */
-import { ChunkIdHasher } from './hashing.js';
+import type { FileHashing } from './hashing.js';
 import { MD5_PAIR_WASM } from './md5-pair-wasm.js';
-import type { Md5Factory } from './ports.js';
-
-/** Feeds the bytes of a file in order, in pieces of any size; `finish` once at the end. */
-export interface FileHashing {
-  update(bytes: Uint8Array): void;
-  finish(): { fileId: string; chunkIds: string[] };
-}
 
 interface Md5Blocks {
   memory: WebAssembly.Memory;
@@ -59,19 +52,6 @@ export async function pairedHashes(chunkSize: number): Promise<FileHashing> {
   if (!pairable(chunkSize)) throw new RangeError(`chunkSize ${chunkSize} is not a multiple of 64`);
   const instance = await WebAssembly.instantiate(await compile());
   return new Md5Pair(instance.exports as unknown as Md5Blocks, chunkSize);
-}
-
-/** The same result for any chunk size, with two ordinary digests one after the other. */
-export async function sequentialHashes(chunkSize: number, createMd5: Md5Factory): Promise<FileHashing> {
-  const whole = await createMd5();
-  const chunks = new ChunkIdHasher(chunkSize, await createMd5());
-  return {
-    update(bytes) {
-      whole.update(bytes);
-      chunks.update(bytes);
-    },
-    finish: () => ({ fileId: whole.digest(), chunkIds: chunks.finish() }),
-  };
 }
 
 class Md5Pair implements FileHashing {
