@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { upload } from '../src/client/node/index.js';
+import { restartDelay } from '../src/server/workers.js';
 import { sendChunk } from './helpers/api.js';
 import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
@@ -141,6 +142,17 @@ it('a killed owner is started again; meanwhile the reader still serves downloads
   const fileId = await writeRandomFile(path, 2 * 1024 * 1024 + 3, 99);
   const r = await upload(path, { server: server.url, chunkSize: 512 * 1024, hashCache: false });
   assert.equal(r.fileId, fileId);
+});
+
+it('a worker that keeps dying soon after its start is restarted ever more slowly', () => {
+  const delays: number[] = [];
+  let previous: number | undefined;
+  for (let i = 0; i < 8; i++) {
+    previous = restartDelay(2000, previous);
+    delays.push(previous);
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+  assert.equal(restartDelay(60_000, 30_000), 1000, 'one that ran a minute starts again at once');
 });
 
 it('SIGTERM stops the workers and the primary exits 0', async () => {

@@ -46,7 +46,15 @@ function socketPath(name: string): string {
   return process.platform === 'linux' ? `\0${name}` : join(tmpdir(), name);
 }
 
-const RESTART_DELAY_MS = 1000;
+/**
+ * How long to wait before starting a worker again: 1 s, doubling (to 30 s at most) while the
+ * ones before kept dying within a minute of their start, so a worker that cannot run (a bad
+ * disk, a full one) does not spin.
+ */
+export function restartDelay(livedMs: number, previousMs: number | undefined): number {
+  if (livedMs >= 60_000 || previousMs === undefined) return 1000;
+  return Math.min(30_000, previousMs * 2);
+}
 
 /** A free port, for `--port 0`: the workers must all listen on the same one. */
 function freePort(host: string): Promise<number> {
@@ -81,6 +89,8 @@ export async function runWorkers(
   const roles = new Map<Worker, WorkerRole>();
 
   let started = 0;
+  const startedAt = new Map<Worker, number>();
+  const delays = new Map<WorkerRole, number>();
   const start = (role: WorkerRole): Promise<Worker> => {
     const worker = cluster.fork({
       RESUMABLE_ROLE: role,
@@ -89,6 +99,7 @@ export async function runWorkers(
       RESUMABLE_FIRST: started++ === 0 ? '1' : '0',
     });
     roles.set(worker, role);
+    startedAt.set(worker, Date.now());
     return new Promise((resolve, reject) => {
       const onMessage = (m: WorkerMessage) => {
         if (m?.type !== 'ready') return;
@@ -104,16 +115,20 @@ export async function runWorkers(
   const allExited = new Promise<void>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       const role = roles.get(worker);
+      const lived = Date.now() - (startedAt.get(worker) ?? 0);
       roles.delete(worker);
+      startedAt.delete(worker);
       if (stopping) {
         if (roles.size === 0) resolve();
         return;
       }
       if (!role) return;
-      log(`${role} worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+      const delay = restartDelay(lived, delays.get(role));
+      delays.set(role, delay);
+      log(`${role} worker ${worker.process.pid} exited (${signal ?? code}); another in ${delay / 1000} s`);
       setTimeout(() => {
         if (!stopping) start(role).catch((err: Error) => log(err.message));
-      }, RESTART_DELAY_MS).unref();
+      }, delay).unref();
     });
   });
 
