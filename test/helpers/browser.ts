@@ -3,6 +3,7 @@
  * download. Flags: as root Chromium needs --no-sandbox; the network flags stop it from calling
  * Google's hosts, which this closed network refuses.
  */
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -33,7 +34,21 @@ export function launchChromium(): Promise<Browser> {
 
 export const SCREENSHOTS = new URL('../../test-artifacts/screenshots/', import.meta.url);
 
+/**
+ * Saves a screenshot of the whole page, after checking that the page is no wider than the window
+ * in that state (a long link once pushed it 200 px wider: found by looking at the screenshots).
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
+  const width = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    window: document.documentElement.clientWidth,
+  }));
+  assert.ok(
+    width.page <= width.window,
+    `${name}: the page is ${width.page} px wide in a ${width.window} px window`,
+  );
   await mkdir(SCREENSHOTS, { recursive: true });
+  // Progress bars ease to their value over 0.2 s: capture where they arrive.
+  await page.waitForTimeout(300);
   await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true });
 }
