@@ -105,7 +105,7 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     assert.equal(await waitState(page, 'fifty.bin', ['done', 'error']), 'done');
     assert.match((await row(page, 'fifty.bin').locator('.row-status').textContent()) ?? '', /Uploaded/);
     assert.equal(await linkMd5(page, 'fifty.bin'), fileId);
-    assert.equal(await page.locator('#upload-overall').textContent(), '1 of 1 files · 47.7 MB of 47.7 MB');
+    assert.equal(await page.locator('#upload-overall').textContent(), '1 of 1 file · 47.7 MB of 47.7 MB');
     await screenshot(page, 'upload-done-en');
 
     // The same file again: instant upload, shown as such.

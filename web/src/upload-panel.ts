@@ -210,7 +210,7 @@ export class UploadPanel {
     const done = this.items.reduce((s, i) => s + i.bytesDone, 0);
     const finished = this.items.filter((i) => i.state === 'done' || i.state === 'instant').length;
     this.overall.hidden = this.items.length === 0;
-    this.overall.textContent = t('overall', {
+    this.overall.textContent = t(this.items.length === 1 ? 'overallOne' : 'overall', {
       done: finished,
       total: this.items.length,
       bytes: size(done),
