@@ -23,7 +23,7 @@ const en = {
   waiting: 'Waiting…',
   paused: 'Paused at {pct}',
   done: 'Uploaded',
-  instant: 'Instant upload — the server already had this file',
+  instant: 'Instant upload: already on the server',
   downloaded: 'Downloaded and saved',
   ready: 'Downloaded — ready to save',
   restarted: 'The file changed on the server; started over',
