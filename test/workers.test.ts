@@ -144,6 +144,21 @@ it('a killed owner is started again; meanwhile the reader still serves downloads
   assert.equal(r.fileId, fileId);
 });
 
+it('when every worker dies at once, the primary stays and starts them all again', async () => {
+  const before = await workers();
+  assert.equal(before.size, 2);
+  for (const pid of before.values()) process.kill(pid, 'SIGKILL');
+  let after = new Map<string, number>();
+  for (let i = 0; i < 40 && server.alive(); i++) {
+    await sleep(500);
+    after = await workers();
+    if (after.size === 2 && ![...after.values()].some((pid) => [...before.values()].includes(pid))) break;
+  }
+  assert.ok(server.alive(), 'the primary is still running');
+  assert.deepEqual([...after.keys()].sort(), ['owner', 'reader']);
+  for (const pid of after.values()) assert.ok(![...before.values()].includes(pid), 'new processes');
+});
+
 it('a worker that keeps dying soon after its start is restarted ever more slowly', () => {
   const delays: number[] = [];
   let previous: number | undefined;
@@ -156,6 +171,7 @@ it('a worker that keeps dying soon after its start is restarted ever more slowly
 });
 
 it('SIGTERM stops the workers and the primary exits 0', async () => {
+  assert.ok(server.alive(), 'the primary runs');
   const pids = [...(await workers()).values()];
   assert.equal(pids.length, 2);
   const exited = once(server.proc, 'exit');

@@ -112,6 +112,7 @@ export async function runWorkers(
     });
   };
 
+  const restarts = new Set<NodeJS.Timeout>();
   const allExited = new Promise<void>((resolve) => {
     cluster.on('exit', (worker, code, signal) => {
       const role = roles.get(worker);
@@ -126,9 +127,12 @@ export async function runWorkers(
       const delay = restartDelay(lived, delays.get(role));
       delays.set(role, delay);
       log(`${role} worker ${worker.process.pid} exited (${signal ?? code}); another in ${delay / 1000} s`);
-      setTimeout(() => {
+      // Not unref'd: when every worker died at once, this timer is what keeps the primary alive.
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
         if (!stopping) start(role).catch((err: Error) => log(err.message));
-      }, delay).unref();
+      }, delay);
+      restarts.add(timer);
     });
   });
 
@@ -140,6 +144,7 @@ export async function runWorkers(
       process.exit(130);
     }
     stopping = true;
+    for (const timer of restarts) clearTimeout(timer);
     if (roles.size === 0) process.exit(0);
     for (const w of roles.keys()) if (w.isConnected()) w.send({ type: 'stop' } satisfies PrimaryMessage);
   };
