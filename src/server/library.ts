@@ -4,7 +4,7 @@
  * that resolve outside their folder are 404. Names are single path segments: no separators,
  * no NUL, no leading dot, so a name can never walk out of its folder.
  */
-import type { Dirent } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import mime from 'mime-types';
@@ -42,17 +42,17 @@ export class Library {
     this.roots = await Promise.all(this.dirs.map((d) => realpath(d)));
   }
 
-  /** The real path of a servable file called `name` inside root, or undefined. */
-  private async resolve(root: string, name: string): Promise<string | undefined> {
+  /** The real path of a servable file called `name` inside root, with its stat, or undefined. */
+  private async resolve(root: string, name: string): Promise<{ path: string; st: Stats } | undefined> {
     const path = join(root, name);
     const st = await lstat(path).catch(() => undefined);
     if (!st) return undefined;
-    if (st.isFile()) return path;
+    if (st.isFile()) return { path, st };
     if (!st.isSymbolicLink()) return undefined;
     const target = await realpath(path).catch(() => undefined);
     if (!target?.startsWith(root + sep)) return undefined;
     const tst = await lstat(target).catch(() => undefined);
-    return tst?.isFile() ? target : undefined;
+    return tst?.isFile() ? { path: target, st: tst } : undefined;
   }
 
   async open(name: string): Promise<LibraryFile | undefined> {
@@ -71,8 +71,8 @@ export class Library {
   }
 
   private async openLink(root: string, name: string) {
-    const path = await this.resolve(root, name);
-    return path && path !== join(root, name) ? FdSource.open(path) : undefined;
+    const found = await this.resolve(root, name);
+    return found && found.path !== join(root, name) ? FdSource.open(found.path) : undefined;
   }
 
   async list(baseUrl: string): Promise<LibraryEntry[]> {
@@ -87,9 +87,7 @@ export class Library {
       }
       for (const e of entries) {
         if (seen.has(e.name) || !validName(e.name)) continue;
-        const path = await this.resolve(root, e.name);
-        if (!path) continue;
-        const st = await lstat(path).catch(() => undefined);
+        const st = (await this.resolve(root, e.name))?.st;
         if (!st) continue;
         seen.add(e.name);
         out.push({
