@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -41,18 +42,24 @@ static int64_t send_range(int out_fd, int in_fd, int64_t position, int64_t count
   return total;
 }
 
+/* The four numbers both calls take, checked: outFd, inFd, position, count. */
+static bool range_args(napi_env env, napi_value *argv, int32_t *out_fd, int32_t *in_fd, int64_t *position,
+                       int64_t *count) {
+  return napi_get_value_int32(env, argv[0], out_fd) == napi_ok &&
+         napi_get_value_int32(env, argv[1], in_fd) == napi_ok &&
+         napi_get_value_int64(env, argv[2], position) == napi_ok &&
+         napi_get_value_int64(env, argv[3], count) == napi_ok && *out_fd >= 0 && *in_fd >= 0 &&
+         *position >= 0 && *count >= 0;
+}
+
 static napi_value Sendfile(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  int32_t out_fd = -1, in_fd = -1;
-  int64_t position = 0, count = 0;
+  int32_t out_fd, in_fd;
+  int64_t position, count;
   napi_value result;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_int32(env, argv[0], &out_fd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &in_fd) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &position) != napi_ok ||
-      napi_get_value_int64(env, argv[3], &count) != napi_ok || out_fd < 0 || in_fd < 0 ||
-      position < 0 || count < 0) {
+      !range_args(env, argv, &out_fd, &in_fd, &position, &count)) {
     napi_throw_type_error(env, NULL, "sendfile(outFd, inFd, position, count)");
     return NULL;
   }
@@ -91,15 +98,12 @@ static void Complete(napi_env env, napi_status status, void *data) {
 static napi_value SendfileAsync(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5], name;
-  int32_t out_fd = -1, in_fd = -1;
-  int64_t position = 0, count = 0;
+  int32_t out_fd, in_fd;
+  int64_t position, count;
   napi_valuetype type = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
-      napi_get_value_int32(env, argv[0], &out_fd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &in_fd) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &position) != napi_ok ||
-      napi_get_value_int64(env, argv[3], &count) != napi_ok || napi_typeof(env, argv[4], &type) != napi_ok ||
-      type != napi_function || out_fd < 0 || in_fd < 0 || position < 0 || count < 0) {
+      !range_args(env, argv, &out_fd, &in_fd, &position, &count) ||
+      napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
     napi_throw_type_error(env, NULL, "sendfileAsync(outFd, inFd, position, count, callback)");
     return NULL;
   }

@@ -38,8 +38,8 @@ export async function downloads() {
         script,
         `math.randomseed(42)\nrequest = function()\n  local s = math.random(0, ${SIZE - 65536})\n  return wrk.format("GET", nil, { Range = "bytes=" .. s .. "-" .. (s + 65535) })\nend\n`,
       );
-      const wrk = async (url: string) => {
-        const out = execFileSync('wrk', ['-t2', '-c32', `-d${QUICK ? 3 : 8}s`, '-s', script, url], {
+      const wrk = async (url: string, seconds = QUICK ? 3 : 8) => {
+        const out = execFileSync('wrk', ['-t2', '-c32', `-d${seconds}s`, '-s', script, url], {
           encoding: 'utf8',
         });
         return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
@@ -47,7 +47,7 @@ export async function downloads() {
       // One short untimed run each first: our server's code is compiled by V8 as it runs, and
       // the first seconds after a start measured 15–35% lower than the steady state.
       for (const url of [`${ours.url}/download/bench.bin`, `${ours2.url}/download/bench.bin`])
-        execFileSync('wrk', ['-t2', '-c32', '-d2s', '-s', script, url], { stdio: 'ignore' });
+        await wrk(url, 2);
       const [wo, wo2, wn] = await interleave(RUNS, [
         () => wrk(`${ours.url}/download/bench.bin`),
         () => wrk(`${ours2.url}/download/bench.bin`),

@@ -5,13 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startServer } from '../server/app.js';
 import { DEFAULT_CONFIG } from '../server/config.js';
-import {
-  type PrimaryMessage,
-  runWorkers,
-  type WorkerMessage,
-  workerPort,
-  workerRole,
-} from '../server/workers.js';
+import { type PrimaryMessage, runWorkers, type WorkerMessage, workerRole } from '../server/workers.js';
 import type { S3Storage } from '../storage/s3.js';
 import { parseCount, parseDuration, parsePort, parseSize, parseWorkers } from './parse.js';
 
@@ -160,7 +154,7 @@ export function serveCommand(): Command {
       }
       const running = await startServer(
         {
-          port: workerPort(o.port as number),
+          port: worker?.port ?? (o.port as number),
           host: o.host as string,
           dataDir: o.data as string,
           publicUrl: (o.publicUrl as string | undefined) ?? null,

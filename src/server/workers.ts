@@ -25,6 +25,8 @@ export interface WorkerSetting {
   ownerSocket: string | null;
   /** The first worker started prints the banner for all. */
   first: boolean;
+  /** The port all workers listen on (the primary's choice when it was given 0). */
+  port: number;
 }
 
 /** What a worker process learns from its environment (set by `runWorkers`). */
@@ -34,7 +36,14 @@ export function workerRole(): WorkerSetting | undefined {
   const name = process.env.RESUMABLE_OWNER_SOCKET;
   if (role !== 'owner' && role !== 'reader' && role !== 'peer') return undefined;
   if (role !== 'peer' && !name) return undefined;
-  return { role, ownerSocket: name ? socketPath(name) : null, first: process.env.RESUMABLE_FIRST === '1' };
+  const port = Number(process.env.RESUMABLE_WORKER_PORT);
+  if (!Number.isInteger(port) || port <= 0) return undefined;
+  return {
+    role,
+    ownerSocket: name ? socketPath(name) : null,
+    first: process.env.RESUMABLE_FIRST === '1',
+    port,
+  };
 }
 
 /** Sent by a worker when it is listening; `stop` asks it to finish its requests and exit. */
@@ -66,12 +75,6 @@ function freePort(host: string): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
-}
-
-/** The port a worker listens on: the primary's choice when it was given 0. */
-export function workerPort(configured: number): number {
-  const chosen = Number(process.env.RESUMABLE_WORKER_PORT);
-  return cluster.isWorker && Number.isInteger(chosen) && chosen > 0 ? chosen : configured;
 }
 
 /** Runs as the primary until the workers stopped; resolves with the exit code. */

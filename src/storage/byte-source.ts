@@ -44,7 +44,7 @@ export interface OpenedFile {
   mtimeNs: bigint;
 }
 
-export class FdSource implements ByteSource {
+export class FdSource implements ByteSource, SocketSender {
   private closed = false;
 
   private constructor(
@@ -114,19 +114,22 @@ export class FdSource implements ByteSource {
     return done === length ? buf : buf.subarray(0, done);
   }
 
-  readonly sendfile: SocketSender | undefined = nativeSendfile && {
-    now: (socketFd, position, count) => {
-      const n = nativeSendfile!.now(socketFd, this.fd, position, count);
-      if (n < 0) throw sendfileError(n);
-      return n;
-    },
-    pooled: (socketFd, position, count) =>
-      new Promise((resolve, reject) => {
-        nativeSendfile!.pooled(socketFd, this.fd, position, count, (n) =>
-          n >= 0 ? resolve(n) : reject(sendfileError(n)),
-        );
-      }),
-  };
+  /** This source itself, where the addon is built (its methods below; no object per request). */
+  readonly sendfile: SocketSender | undefined = nativeSendfile ? this : undefined;
+
+  now(socketFd: number, position: number, count: number): number {
+    const n = nativeSendfile!.now(socketFd, this.fd, position, count);
+    if (n < 0) throw sendfileError(n);
+    return n;
+  }
+
+  pooled(socketFd: number, position: number, count: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      nativeSendfile!.pooled(socketFd, this.fd, position, count, (n) =>
+        n >= 0 ? resolve(n) : reject(sendfileError(n)),
+      );
+    });
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
