@@ -1,35 +1,56 @@
 #!/usr/bin/env bash
-# A one-node Ceph cluster with the RADOS Gateway (S3) on 127.0.0.1:7480, for the S3 tests and the
-# bench (recipe: ../shared/ceph-rgw.md). Needs root and Debian's ceph-mon ceph-osd radosgw
-# ceph-common. The OSD keeps its objects in memory (memstore): nothing survives `stop`.
+# A one-node Ceph cluster with the RADOS Gateway (S3) on 127.0.0.1 (port 7480, or the next free
+# one), for the S3 tests and the bench (recipe: ../shared/ceph-rgw.md). Needs root and Debian's
+# ceph-mon ceph-osd radosgw ceph-common. The OSD keeps its objects in memory (memstore): nothing
+# survives `stop`.
 #
-#   scripts/ceph.sh start    # idempotent: returns at once if the gateway already answers
+#   scripts/ceph.sh start    # idempotent: returns at once if our gateway already answers
 #   scripts/ceph.sh stop
 #   scripts/ceph.sh env      # the variables a client needs (eval "$(scripts/ceph.sh env)")
+#
+# Another cluster may be running on this machine where this script cannot see or stop its
+# processes (another checkout, another pid namespace sharing the network: a CI run once failed so,
+# its OSD registering with a foreign monitor on 6789 → 'wrong fsid'). So this script stops only
+# the daemons whose pid files it wrote, takes the first free ports from the defaults up, and
+# checks that the monitor it talks to has its own fsid.
 set -euo pipefail
 
 DIR=${RT_CEPH_DIR:-/tmp/rt-ceph}
 CONF=$DIR/ceph.conf
-PORT=${RT_CEPH_PORT:-7480}
-ENDPOINT=http://127.0.0.1:$PORT
+STATE=$DIR/endpoint
 ACCESS_KEY=${RT_CEPH_ACCESS_KEY:-rtaccesskey}
 SECRET_KEY=${RT_CEPH_SECRET_KEY:-rtsecretkey}
 MEM_BYTES=${RT_CEPH_MEMSTORE_BYTES:-8589934592}
 
+# The gateway's port: the one this script's last start recorded, else the default.
+PORT=$(cat "$STATE" 2>/dev/null || echo "${RT_CEPH_PORT:-7480}")
+ENDPOINT=http://127.0.0.1:$PORT
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { local p=$1; while listening "$p"; do p=$((p + 1)); done; echo "$p"; }
 answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null | grep -q '^200$'; }
+# Ours: our monitor answers with the fsid in our configuration, and a gateway answers on our port.
+ours() {
+  [[ -f $CONF && -f $STATE ]] || return 1
+  local want; want=$(sed -n 's/^fsid = //p' "$CONF")
+  [[ "$(timeout 10 ceph -c "$CONF" fsid 2>/dev/null)" == "$want" ]] && answers
+}
 
 start() {
-  if answers; then echo "ceph: gateway already answers on $ENDPOINT"; return 0; fi
+  if ours; then echo "ceph: gateway already answers on $ENDPOINT"; return 0; fi
   for bin in ceph-mon ceph-osd radosgw ceph monmaptool ceph-authtool radosgw-admin; do
     command -v "$bin" >/dev/null || { echo "ceph: $bin missing: apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common" >&2; exit 1; }
   done
   stop >/dev/null 2>&1 || true
   rm -rf "$DIR" && mkdir -p "$DIR"/{run,log,mon,osd}
   local fsid; fsid=$(cat /proc/sys/kernel/random/uuid)
+  local mon_port; mon_port=$(free_port "${RT_CEPH_MON_PORT:-6789}")
+  PORT=$(free_port "${RT_CEPH_PORT:-7480}")
+  ENDPOINT=http://127.0.0.1:$PORT
   cat >"$CONF" <<CONF
 [global]
 fsid = $fsid
-mon host = v1:127.0.0.1:6789
+mon host = v1:127.0.0.1:$mon_port
 mon initial members = a
 auth cluster required = none
 auth service required = none
@@ -43,6 +64,7 @@ memstore device bytes = $MEM_BYTES
 run dir = $DIR/run
 log file = $DIR/log/\$name.log
 admin socket = $DIR/run/\$name.asok
+pid file = $DIR/run/\$name.pid
 mon data = $DIR/mon/\$id
 osd data = $DIR/osd/\$id
 keyring = $DIR/keyring
@@ -58,26 +80,39 @@ rgw gc processor period = 10
 rgw gc processor max time = 10
 CONF
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-  monmaptool --create --addv a v1:127.0.0.1:6789 --fsid "$fsid" "$DIR/monmap" >/dev/null
+  monmaptool --create --addv a "v1:127.0.0.1:$mon_port" --fsid "$fsid" "$DIR/monmap" >/dev/null
   ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring"
   ceph-mon -c "$CONF" -i a
+  local theirs; theirs=$(timeout 30 ceph -c "$CONF" fsid)
+  [[ $theirs == "$fsid" ]] || { echo "ceph: the monitor on port $mon_port has fsid $theirs, not ours ($fsid): another cluster holds it" >&2; exit 1; }
   local id; id=$(ceph -c "$CONF" osd create)
   mkdir -p "$DIR/osd/$id"
-  ceph-osd -c "$CONF" -i "$id" --mkfs >/dev/null 2>&1
+  ceph-osd -c "$CONF" -i "$id" --mkfs >"$DIR/log/mkfs.out" 2>&1 || { cat "$DIR/log/mkfs.out" >&2; exit 1; }
   ceph -c "$CONF" osd crush add "osd.$id" 1 root=default host=localhost >/dev/null 2>&1
   ceph-osd -c "$CONF" -i "$id"
   radosgw -c "$CONF" -n client.rgw
+  echo "$PORT" >"$STATE"
   for _ in $(seq 1 120); do answers && break; sleep 0.5; done
   answers || { echo "ceph: the gateway did not answer on $ENDPOINT (logs: $DIR/log)" >&2; exit 1; }
   radosgw-admin -c "$CONF" user create --uid=rt --display-name=resumable-transfer \
-    --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null 2>&1 || true
+    --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
   echo "ceph: gateway on $ENDPOINT (data in memory; logs in $DIR/log)"
 }
 
 stop() {
-  for bin in radosgw ceph-osd ceph-mon; do pkill -x "$bin" 2>/dev/null || true; done
-  for _ in $(seq 1 40); do pgrep -x radosgw >/dev/null || pgrep -x ceph-osd >/dev/null || pgrep -x ceph-mon >/dev/null || break; sleep 0.25; done
-  for bin in radosgw ceph-osd ceph-mon; do pkill -9 -x "$bin" 2>/dev/null || true; done
+  local pids=() f pid
+  for f in "$DIR"/run/*.pid; do
+    [[ -f $f ]] && pid=$(cat "$f") && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  if ((${#pids[@]})); then
+    kill "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+      local alive=0; for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      ((alive)) || break; sleep 0.25
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
+  fi
+  rm -f "$STATE"
   echo "ceph: stopped"
 }
 
