@@ -102,7 +102,9 @@ CONF
 stop() {
   local pids=() f pid
   for f in "$DIR"/run/*.pid; do
-    [[ -f $f ]] && pid=$(cat "$f") && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+    # Only a live process started with our configuration: a pid file written in another pid
+    # namespace holds a number that means some other process here.
+    [[ -f $f ]] && pid=$(cat "$f") && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-c $CONF " && pids+=("$pid")
   done
   if ((${#pids[@]})); then
     kill "${pids[@]}" 2>/dev/null || true
