@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { browserHashing } from '../src/client/browser/file-hashing.js';
 import { wasmMd5 } from '../src/client/browser/wasm-md5.js';
-import { type FileHashing, hashSource, sequentialHashes } from '../src/client/core/hashing.js';
+import { type FileHashing, hashSource, sequentialHashes, withMd5 } from '../src/client/core/hashing.js';
 import { pairable, pairedHashes } from '../src/client/core/md5-pair.js';
 import { defaultChunkSize } from '../src/client/core/upload.js';
 import { fileSource } from '../src/client/node/file-source.js';
@@ -33,7 +34,7 @@ for (const [label, size, chunk] of [
     const src = await fileSource(path);
     const calls: number[] = [];
     const a = await parallelHasher(src, chunk, (d) => calls.push(d));
-    const b = await hashSource(src, chunk, md5Hasher, () => undefined);
+    const b = await hashSource(src, chunk, withMd5(md5Hasher), () => undefined);
     assert.equal(a.fileId, fileId);
     assert.deepEqual(a, b);
     assert.equal(a.chunkIds.length, Math.max(1, Math.ceil(size / chunk)));
@@ -43,8 +44,10 @@ for (const [label, size, chunk] of [
     // A source that can only stream (no readInto) takes the copying path to the same result.
     const { readInto: _, ...streamOnly } = src;
     assert.deepEqual(await parallelHasher(streamOnly, chunk, () => undefined), a);
-    // The browser build's MD5 (hash-wasm) through the same one-pass code.
-    assert.deepEqual(await hashSource(src, chunk, wasmMd5, () => undefined), a);
+    // The browser build's MD5 (hash-wasm) through the same one-pass code, and the browser's own
+    // choice (the paired MD5 for these chunk sizes), as its no-Worker fallback runs it.
+    assert.deepEqual(await hashSource(src, chunk, withMd5(wasmMd5), () => undefined), a);
+    assert.deepEqual(await hashSource(src, chunk, browserHashing, () => undefined), a);
   });
 }
 

@@ -276,6 +276,34 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     }
   });
 
+  it('without Web Workers, the page hashes on its own thread, uploads and downloads (in memory)', async () => {
+    const context = await browser.newContext({ locale: 'en-US', acceptDownloads: true });
+    try {
+      await context.addInitScript(() => {
+        Object.defineProperty(globalThis, 'Worker', { value: undefined, configurable: true });
+      });
+      const page = await context.newPage();
+      page.on('pageerror', (err) => console.error('page error:', err));
+      await page.goto(proxy.url);
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.evaluate(() => typeof Worker), 'undefined');
+      const path = join(dir, 'no-worker.bin');
+      const fileId = await writeRandomFile(path, 9 * MB, 16);
+      await page.setInputFiles('#file-input', path);
+      assert.equal(await waitState(page, 'no-worker.bin', ['done', 'error']), 'done');
+      assert.equal(await linkMd5(page, 'no-worker.bin'), fileId);
+      // OPFS exists in this browser, but its download target needs a Worker: memory, said so.
+      assert.equal(await page.locator('#download-note').isVisible(), true);
+      const name = 'Wallpaper6.jpg';
+      const expected = await md5File(join(server.dataDir, 'library', name));
+      const saved = page.waitForEvent('download', { timeout: 30_000 });
+      await page.locator(`.card[data-name="${name}"] [data-action="download"]`).click();
+      assert.equal(md5(await readFile((await (await saved).path())!)), expected);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('speaks Chinese to a Chinese browser and English to others, with a switch', async () => {
     const zh = await open('zh-CN');
     assert.equal(await zh.page.locator('#upload-heading').textContent(), '上传');

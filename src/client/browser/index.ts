@@ -77,8 +77,7 @@ export function upload(source: Blob | ByteSource, options: BrowserUploadOptions)
  */
 export async function download(url: string, options: BrowserDownloadOptions = {}): Promise<BrowserDownload> {
   const storage = options.storage ?? 'auto';
-  const useOpfs =
-    storage === 'opfs' || (storage === 'auto' && opfsAvailable() && typeof Worker !== 'undefined');
+  const useOpfs = storage === 'opfs' || (storage === 'auto' && opfsAvailable());
   if (!useOpfs) {
     const max = options.maxMemoryBytes ?? 512 * 1024 * 1024;
     const file = await downloadTo(url, async (info) => new MemoryTarget(info.name, '', max), options);

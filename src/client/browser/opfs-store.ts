@@ -18,8 +18,16 @@ export interface StoredDownload extends DownloadState {
   complete: boolean;
 }
 
+/**
+ * Downloads can be stored in the Origin Private File System: it exists, and so do Workers (its
+ * synchronous access handles, which the download target writes through, exist only in a Worker).
+ */
 export function opfsAvailable(): boolean {
-  return typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
+  return (
+    typeof navigator !== 'undefined' &&
+    typeof navigator.storage?.getDirectory === 'function' &&
+    typeof Worker !== 'undefined'
+  );
 }
 
 export async function downloadsDir(): Promise<FileSystemDirectoryHandle> {

@@ -1,14 +1,14 @@
 /**
  * The browser Hasher: runs hash-worker.js in a Web Worker (one read of the file, the whole-file
  * and chunk MD5s in the same pass; see hash-worker.ts). Where Workers are not available it hashes
- * on the calling thread with hash-wasm.
+ * on the calling thread the same way (file-hashing.ts).
  */
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
 import { hashSource } from '../core/hashing.js';
 import type { FileHashes, Hasher } from '../core/ports.js';
+import { browserHashing } from './file-hashing.js';
 import type { HashJob, HashReport } from './hash-messages.js';
-import { wasmMd5 } from './wasm-md5.js';
 
 export function defaultHashWorkerUrl(): URL {
   return new URL('./hash-worker.js', import.meta.url);
@@ -18,7 +18,7 @@ export function workerHasher(workerUrl?: string | URL): Hasher {
   return (source, chunkSize, onBytes, signal) => {
     const blob = (source as { blob?: unknown }).blob;
     if (!(blob instanceof Blob) || typeof Worker === 'undefined')
-      return hashSource(source, chunkSize, wasmMd5, onBytes, signal);
+      return hashSource(source, chunkSize, browserHashing, onBytes, signal);
     return hashInWorker(blob, chunkSize, onBytes, signal, workerUrl ?? defaultHashWorkerUrl());
   };
 }

@@ -60,14 +60,23 @@ export async function sequentialHashes(chunkSize: number, createMd5: Md5Factory)
   };
 }
 
+/** Starts a FileHashing for a chunk size (sequential digests, the paired MD5, …). */
+export type StartHashing = (chunkSize: number) => Promise<FileHashing>;
+
+/** Two digests one after the other with this MD5, for any chunk size. */
+export const withMd5 =
+  (createMd5: Md5Factory): StartHashing =>
+  (chunkSize) =>
+    sequentialHashes(chunkSize, createMd5);
+
 export async function hashSource(
   source: ByteSource,
   chunkSize: number,
-  createMd5: Md5Factory,
+  start: StartHashing,
   onBytes: (done: number) => void,
   signal?: AbortSignal,
 ): Promise<FileHashes> {
-  const hashing = await sequentialHashes(chunkSize, createMd5);
+  const hashing = await start(chunkSize);
   let done = 0;
   for await (const buf of source.stream()) {
     if (signal?.aborted) throw abortError();

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadTo } from '../core/download.js';
-import { hashSource } from '../core/hashing.js';
+import { hashSource, withMd5 } from '../core/hashing.js';
 import type { ByteSource, HashCache, Hasher, Md5 } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
@@ -37,7 +37,7 @@ function nodeMd5(): Md5 {
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
   source.size > 16 * 1024 * 1024
     ? parallelHasher(source, chunkSize, onBytes, signal)
-    : hashSource(source, chunkSize, nodeMd5, onBytes, signal);
+    : hashSource(source, chunkSize, withMd5(nodeMd5), onBytes, signal);
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
