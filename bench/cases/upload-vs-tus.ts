@@ -1,46 +1,55 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alone, CLI, compared, FILE, LIB, RUNS, WORK } from '../context.js';
-import { MB, repeat, stat, timed } from '../measure.js';
+import { interleave, MB, type Stat, stat, timed } from '../measure.js';
 import { ROOT, startOurs, startTus } from '../servers.js';
 
+/**
+ * Ours and tus in turns (the machine's speed drifts over minutes), each run starting with nothing
+ * left to write back from the one before: tus never syncs, so its write-back would otherwise run
+ * under our next measurement, and ours (which fdatasyncs every chunk) leaves nothing for tus.
+ */
 export async function uploadVsTus() {
   const rss: number[] = [];
-  const ourTime = await repeat(RUNS, async () => {
+  const ours = async () => {
     const data = join(WORK, 'up-data');
     await rm(data, { recursive: true, force: true });
-    const ours = await startOurs(data, LIB);
+    execFileSync('sync');
+    const server = await startOurs(data, LIB);
     try {
       const cache = join(WORK, 'hash-cache');
       await rm(cache, { recursive: true, force: true });
-      const r = await timed(process.execPath, [CLI, 'upload', '-q', '-s', ours.url, FILE], {
+      const r = await timed(process.execPath, [CLI, 'upload', '-q', '-s', server.url, FILE], {
         ...process.env,
         RESUMABLE_CACHE_DIR: cache,
       });
       rss.push(r.peakRss / MB);
       return r.ms / 1000;
     } finally {
-      await ours.stop();
+      await server.stop();
     }
-  });
-  const tusTime = await repeat(RUNS, async () => {
+  };
+  const tus = async () => {
     const dir = join(WORK, 'tus-data');
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    const tus = await startTus(dir);
+    execFileSync('sync');
+    const server = await startTus(dir);
     try {
       const r = await timed(process.execPath, [
         '--import',
         'tsx',
         join(ROOT, 'bench/tus-upload.ts'),
-        `${tus.url}/files`,
+        `${server.url}/files`,
         FILE,
       ]);
       return r.ms / 1000;
     } finally {
-      await tus.stop();
+      await server.stop();
     }
-  });
+  };
+  const [ourTime, tusTime] = (await interleave(RUNS, [ours, tus])) as [Stat, Stat];
   compared(
     '#4',
     'upload end to end (hash + send + verify)',
