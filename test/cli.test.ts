@@ -128,6 +128,26 @@ server { listen 127.0.0.1:${port}; root ${root}; } }`,
     }
   });
 
+  it('-o makes the folder it names: several URLs into a new folder, one URL into new/sub/', async () => {
+    const a = await writeRandomFile(join(lib, 'a.bin'), 300_000, 31);
+    const b = await writeRandomFile(join(lib, 'b.bin'), 200_000, 32);
+    const urls = [`${srv.url}/download/a.bin`, `${srv.url}/download/b.bin`];
+    const many = await cli(['download', '-q', '-o', 'fresh', ...urls]).done;
+    assert.equal(many.code, 0, many.stderr);
+    assert.equal(await md5File(join(work, 'fresh', 'a.bin')), a);
+    assert.equal(await md5File(join(work, 'fresh', 'b.bin')), b);
+    const one = await cli(['download', '-q', '-o', 'new/sub/', urls[0]!]).done;
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout.trim(), join('new', 'sub', 'a.bin'));
+    assert.equal(await md5File(join(work, 'new', 'sub', 'a.bin')), a);
+    // Several URLs and -o naming a file: a usage error, nothing written.
+    await writeFile(join(work, 'plain.txt'), 'x');
+    const bad = await cli(['download', '-q', '-o', 'plain.txt', ...urls]).done;
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /-o must be a folder; plain.txt is a file/);
+    assert.equal(await readFile(join(work, 'plain.txt'), 'utf8'), 'x');
+  });
+
   it('errors are one clear line and exit 1; usage errors exit 2', async () => {
     const r = await cli(['download', '--retries', '1', `${srv.url}/download/missing.bin`]).done;
     assert.equal(r.code, 1);

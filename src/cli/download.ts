@@ -10,7 +10,10 @@ export function downloadCommand(): Command {
   return new Command('download')
     .description('download URLs with parallel ranges; resumes after any interruption, even kill -9')
     .argument('<url...>', 'URLs to download (any HTTP server)')
-    .option('-o, --output <path>', 'file path (one URL) or folder (default: current folder)')
+    .option(
+      '-o, --output <path>',
+      'file path, or folder (ends with /, exists, or several URLs; made if missing; default: current folder)',
+    )
     .addOption(
       new Option('-c, --connections <n>', 'parallel connections per file').argParser(parseCount).default(4),
     )
@@ -18,18 +21,19 @@ export function downloadCommand(): Command {
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print one JSON object per file on stdout')
     .action(async (urls: string[], o: Record<string, unknown>) => {
-      const output = o.output as string | undefined;
-      if (
-        output &&
-        urls.length > 1 &&
-        !(await stat(output).then(
-          (s) => s.isDirectory(),
-          () => false,
-        ))
-      ) {
-        process.stderr.write('resumable: with several URLs, -o must be an existing folder\n');
-        process.exitCode = 2;
-        return;
+      let output = o.output as string | undefined;
+      if (output && urls.length > 1) {
+        // Several URLs: -o is a folder (made if missing), never one file for all of them.
+        const kind = await stat(output).then(
+          (s) => (s.isDirectory() ? 'folder' : 'file'),
+          () => 'missing',
+        );
+        if (kind === 'file') {
+          process.stderr.write(`resumable: with several URLs, -o must be a folder; ${output} is a file\n`);
+          process.exitCode = 2;
+          return;
+        }
+        if (!output.endsWith('/')) output += '/';
       }
       const reporter = createReporter(chooseMode(o));
       process.exitCode = await runTransfers(

@@ -21,7 +21,10 @@ const WRITE_BATCH = MiB;
 
 function statusError(res: Response, url: string): TransferError {
   const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
-  return new TransferError(code, `HTTP ${res.status} for ${url}`, { status: res.status });
+  const reason = res.statusText ? ` ${res.statusText}` : '';
+  return new TransferError(code, `The server answered ${res.status}${reason} for ${url}`, {
+    status: res.status,
+  });
 }
 
 function strongEtag(value: string | null): string | null {

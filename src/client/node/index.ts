@@ -1,7 +1,7 @@
 /** The Node build of the client: files on disk, node:crypto MD5, a hash cache under ~/.cache. */
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5 } from '../core/hashing.js';
 import type { ByteSource, HashCache, Hasher, Md5 } from '../core/ports.js';
@@ -68,7 +68,10 @@ export async function download(url: string, options: NodeDownloadOptions = {}): 
           (s) => s.isDirectory(),
           () => false,
         ));
-      return new FileTarget(isDir ? join(dest, info.name) : dest);
+      const path = isDir ? join(dest, info.name) : dest;
+      // Like aria2's -d and curl's --create-dirs: a folder that does not exist yet is made.
+      await mkdir(dirname(path), { recursive: true });
+      return new FileTarget(path);
     },
     { fetch: httpFetch, ...options },
   );
