@@ -244,6 +244,13 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
       assert.equal(status, 'Failed: The chunk is larger than the server limit or the declared chunk size.');
       assert.equal(await row(page, 'refused.bin').locator('[data-action="retry"]').count(), 1);
       await screenshot(page, 'upload-error-en');
+      // On a phone the whole message is still there to read: it wraps, it is not cut.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const cut = await row(page, 'refused.bin')
+        .locator('.row-status')
+        .evaluate((el) => el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight);
+      assert.equal(cut, false, 'the error message is shown whole');
+      await screenshot(page, 'upload-error-phone-en');
       await row(page, 'refused.bin').locator('[data-action="cancel"]').click();
       assert.equal(await page.locator('#upload-list .row').count(), 0, 'cancel removes the row');
     } finally {
