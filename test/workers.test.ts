@@ -6,18 +6,21 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
-import { get, request } from 'node:http';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { upload } from '../src/client/node/index.js';
 import { restartDelay } from '../src/server/workers.js';
-import { sendChunk } from './helpers/api.js';
+import { handshake, sendChunk } from './helpers/api.js';
 import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
 import { answeringWorkers } from './helpers/health.js';
 import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from './helpers/s3.js';
 import { tempDir } from './helpers/server.js';
+
+/** Headers that put a fetch on a new connection: over several, the workers all take part. */
+const FRESH = { connection: 'close' };
 
 let dir: string;
 let server: ChildServer;
@@ -74,39 +77,25 @@ it('the course client through either process: multipart chunks, and a refused ch
   const chunks = [0, 1, 2, 3].map((i) => data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024));
   const ids = chunks.map((c, i) => md5(c) + i);
   for (let attempt = 0; attempt < 2; attempt++) {
-    // Each request on its own connection, so both processes take part.
-    const hs = await new Promise<{ code: number; data: unknown }>((resolve, reject) => {
-      const body = JSON.stringify({ fileId, chunkIds: ids, ext: '.bin' });
-      const req = request(`${server.url}/api/upload/handshake`, {
-        agent: false,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      });
-      req.on('response', (res) => {
-        let text = '';
-        res.on('data', (b: Buffer) => {
-          text += b.toString();
-        });
-        res.on('end', () => resolve(JSON.parse(text)));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-    assert.equal(hs.code, 0);
+    // Each request on its own connection (fetch honours Connection: close), so both processes
+    // take part.
+    const hs = await handshake(server.url, { fileId, chunkIds: ids, ext: '.bin' }, FRESH);
+    assert.equal(hs.body.code, 0, JSON.stringify(hs.body));
   }
   for (const [i, c] of chunks.entries()) {
-    const a = await sendChunk(server.url, { fileId, chunkId: ids[i], file: c });
+    const a = await sendChunk(server.url, { fileId, chunkId: ids[i], file: c }, undefined, FRESH);
     assert.equal(a.status, 200, JSON.stringify(a.body));
   }
   const res = await fetch(`${server.url}/upload/${fileId}.bin`);
   assert.equal(md5(Buffer.from(await res.arrayBuffer())), fileId);
   // A chunk for a file nobody announced: the owner's 404 envelope arrives through the reader too.
   for (let i = 0; i < 4; i++) {
-    const a = await sendChunk(server.url, {
-      fileId: 'f'.repeat(32),
-      chunkId: `${'a'.repeat(32)}0`,
-      file: chunks[0],
-    });
+    const a = await sendChunk(
+      server.url,
+      { fileId: 'f'.repeat(32), chunkId: `${'a'.repeat(32)}0`, file: chunks[0] },
+      undefined,
+      FRESH,
+    );
     assert.equal(a.status, 404);
     assert.equal(a.body.error, 'UPLOAD_NOT_FOUND');
   }
