@@ -107,7 +107,7 @@ stop() {
   for f in "$DIR"/run/*.pid; do
     # Only a live process started with our configuration: a pid file written in another pid
     # namespace holds a number that means some other process here.
-    [[ -f $f ]] && pid=$(cat "$f") && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-c $CONF " && pids+=("$pid")
+    [[ -f $f ]] && pid=$(cat "$f") && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-c $CONF " && pids+=("$pid")
   done
   if ((${#pids[@]})); then
     kill "${pids[@]}" 2>/dev/null || true
