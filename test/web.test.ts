@@ -95,6 +95,13 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     return md5(new Uint8Array(await res.arrayBuffer()));
   }
 
+  /** Clicks a card's Download and returns the MD5 of the file the browser saved. */
+  async function savedMd5(page: Page, name: string): Promise<string> {
+    const saved = page.waitForEvent('download', { timeout: 30_000 });
+    await page.locator(`.card[data-name="${name}"] [data-action="download"]`).click();
+    return md5(await readFile((await (await saved).path())!));
+  }
+
   it('uploads a 50 MB file chosen with the file chooser; the link serves the same bytes', async () => {
     const path = join(dir, 'fifty.bin');
     const fileId = await writeRandomFile(path, 50 * MB, 11);
@@ -272,11 +279,7 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
       assert.equal(await page.locator('#download-note').isVisible(), true);
       assert.match((await page.locator('#download-note').textContent()) ?? '', /kept in memory/);
       const name = 'Wallpaper5.jpg';
-      const expected = await md5File(join(server.dataDir, 'library', name));
-      const saved = page.waitForEvent('download', { timeout: 30_000 });
-      await page.locator(`.card[data-name="${name}"] [data-action="download"]`).click();
-      const bytes = await readFile((await (await saved).path())!);
-      assert.equal(md5(bytes), expected);
+      assert.equal(await savedMd5(page, name), await md5File(join(server.dataDir, 'library', name)));
       await screenshot(page, 'download-memory-en');
     } finally {
       await context.close();
@@ -302,10 +305,7 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
       // OPFS exists in this browser, but its download target needs a Worker: memory, said so.
       assert.equal(await page.locator('#download-note').isVisible(), true);
       const name = 'Wallpaper6.jpg';
-      const expected = await md5File(join(server.dataDir, 'library', name));
-      const saved = page.waitForEvent('download', { timeout: 30_000 });
-      await page.locator(`.card[data-name="${name}"] [data-action="download"]`).click();
-      assert.equal(md5(await readFile((await (await saved).path())!)), expected);
+      assert.equal(await savedMd5(page, name), await md5File(join(server.dataDir, 'library', name)));
     } finally {
       await context.close();
     }

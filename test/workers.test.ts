@@ -63,7 +63,7 @@ it('uploads finish whichever process their connections land on, and both serve t
     assert.equal(r.fileId, files[i]!.fileId);
     // Fresh connections: across the tries, both processes serve the file.
     for (let k = 0; k < 4; k++) {
-      const res = await fetch(r.url, { headers: { range: 'bytes=1000-' } });
+      const res = await fetch(r.url, { headers: { range: 'bytes=1000-', ...FRESH } });
       assert.equal(res.status, 206);
       const tail = Buffer.from(await res.arrayBuffer());
       assert.equal(tail.length, 6 * 1024 * 1024 + i * 777 - 1000);

@@ -10,45 +10,46 @@ import { ROOT, startOurs, startTus } from '../servers.js';
  * left to write back from the one before: tus never syncs, so its write-back would otherwise run
  * under our next measurement, and ours (which fdatasyncs every chunk) leaves nothing for tus.
  */
+/** A run on an empty data folder with nothing left to write back, against a server started for it. */
+async function onFreshServer<S extends { url: string; stop(): Promise<void> }>(
+  dir: string,
+  start: (dir: string) => Promise<S>,
+  run: (server: S) => Promise<number>,
+): Promise<number> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  execFileSync('sync');
+  const server = await start(dir);
+  try {
+    return await run(server);
+  } finally {
+    await server.stop();
+  }
+}
+
 export async function uploadVsTus() {
   const rss: number[] = [];
-  const ours = async () => {
-    const data = join(WORK, 'up-data');
-    await rm(data, { recursive: true, force: true });
-    execFileSync('sync');
-    const server = await startOurs(data, LIB);
-    try {
-      const cache = join(WORK, 'hash-cache');
-      await rm(cache, { recursive: true, force: true });
-      const r = await timed(process.execPath, [CLI, 'upload', '-q', '-s', server.url, FILE], {
-        ...process.env,
-        RESUMABLE_CACHE_DIR: cache,
-      });
-      rss.push(r.peakRss / MB);
+  const ours = () =>
+    onFreshServer(
+      join(WORK, 'up-data'),
+      (dir) => startOurs(dir, LIB),
+      async (server) => {
+        const cache = join(WORK, 'hash-cache');
+        await rm(cache, { recursive: true, force: true });
+        const r = await timed(process.execPath, [CLI, 'upload', '-q', '-s', server.url, FILE], {
+          ...process.env,
+          RESUMABLE_CACHE_DIR: cache,
+        });
+        rss.push(r.peakRss / MB);
+        return r.ms / 1000;
+      },
+    );
+  const tus = () =>
+    onFreshServer(join(WORK, 'tus-data'), startTus, async (server) => {
+      const upload = join(ROOT, 'bench/tus-upload.ts');
+      const r = await timed(process.execPath, ['--import', 'tsx', upload, `${server.url}/files`, FILE]);
       return r.ms / 1000;
-    } finally {
-      await server.stop();
-    }
-  };
-  const tus = async () => {
-    const dir = join(WORK, 'tus-data');
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    execFileSync('sync');
-    const server = await startTus(dir);
-    try {
-      const r = await timed(process.execPath, [
-        '--import',
-        'tsx',
-        join(ROOT, 'bench/tus-upload.ts'),
-        `${server.url}/files`,
-        FILE,
-      ]);
-      return r.ms / 1000;
-    } finally {
-      await server.stop();
-    }
-  };
+    });
   const [ourTime, tusTime] = (await interleave(RUNS, [ours, tus])) as [Stat, Stat];
   compared(
     '#4',
