@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nativeSendfile } from '../src/storage/native-sendfile.js';
+import { nativeSendfile } from '../src/io/native-sendfile.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { killAllServers, spawnServer } from './helpers/child-server.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';

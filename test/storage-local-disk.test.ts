@@ -4,7 +4,7 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
-import { LocalDiskStorage } from '../src/storage/local-disk.js';
+import { LocalDiskStorage } from '../src/storage/local-disk/local-disk.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
 import { runStorageConformance } from './storage-conformance.js';

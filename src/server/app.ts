@@ -13,28 +13,28 @@ import {
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { UploadService } from '../core/upload-service.js';
+import { Cors } from '../http/cors.js';
+import { forwarder } from '../http/forward.js';
+import { lingerOnUnreadBody } from '../http/linger.js';
+import { sendError, sendJson } from '../http/respond.js';
 import { fail, ok } from '../protocol/envelope.js';
 import { type ErrorCode, TransferError } from '../protocol/errors.js';
-import { LocalDiskStorage } from '../storage/local-disk.js';
-import type { Storage } from '../storage/storage.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
-import { Cors } from './http/cors.js';
-import { forwarder } from './http/forward.js';
-import { lingerOnUnreadBody } from './http/linger.js';
-import { sendError, sendJson } from './http/respond.js';
-import { Library } from './library.js';
-import { createLogger, type Logger } from './logger.js';
-import { downloadRoute, uploadedFileRoute } from './routes/files.js';
-import { homeRoute } from './routes/home.js';
 import {
   abandonRoute,
   chunkRoute,
   handshakeRoute,
   stateRoute,
   type UploadApiContext,
-} from './routes/upload-api.js';
+} from '../protocols/seed/routes.js';
+import { createStorage } from '../storage/create-storage.js';
+import type { Storage } from '../storage/storage.js';
+import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { Library } from './library.js';
+import { createLogger, type Logger } from './logger.js';
+import { downloadRoute, uploadedFileRoute } from './routes/files.js';
+import { homeRoute } from './routes/home.js';
 import { webRoute } from './routes/web.js';
-import { UploadService } from './upload-service.js';
 import { ensureWallpapers } from './wallpapers.js';
 
 export interface RunningServer {
@@ -112,7 +112,7 @@ export async function startServer(
   const base = options.logger ?? createLogger(config.logLevel);
   const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
-  const storage = options.storage ?? new LocalDiskStorage(dataDir);
+  const storage = options.storage ?? (await createStorage({ kind: 'local', dataDir }));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.

@@ -8,8 +8,8 @@ import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import mime from 'mime-types';
+import { FdSource } from '../io/fd-source.js';
 import type { LibraryEntry } from '../protocol/types.js';
-import { FdSource } from '../storage/byte-source.js';
 
 export interface LibraryFile {
   source: FdSource;

@@ -10,7 +10,7 @@
  * - No state lives only in one process's memory: caches must be rebuildable from the store.
  */
 import type { Readable } from 'node:stream';
-import type { ByteSource } from './byte-source.js';
+import type { RangeSource } from '../io/range-source.js';
 
 export interface UploadPlan {
   fileId: string;
@@ -57,7 +57,7 @@ export interface PublishedFile {
 }
 
 export interface OpenedFile {
-  source: ByteSource;
+  source: RangeSource;
   file: PublishedFile;
 }
 

@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { S3Storage } from '../../src/storage/s3.js';
+import { S3Storage } from '../../src/storage/s3/s3.js';
 import { ROOT } from './child-server.js';
 
 export interface S3Endpoint {

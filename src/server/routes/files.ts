@@ -1,11 +1,11 @@
 /** Byte-serving routes: /download/<name> (the library) and /upload/<fileId><ext> (uploads). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import mime from 'mime-types';
+import { serveBytes } from '../../http/serve-bytes.js';
 import { formatContentDisposition } from '../../protocol/content-disposition.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseUploadName } from '../../protocol/ids.js';
 import type { Storage } from '../../storage/storage.js';
-import { serveBytes } from '../http/serve-bytes.js';
 import type { Library } from '../library.js';
 
 /** A missing file answers the same envelope as the API (the router sends it). */

@@ -1,8 +1,8 @@
 /** Serves the built web page (web/dist) at / with the same byte server as everything else. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { FdSource } from '../../storage/byte-source.js';
-import { serveBytes } from '../http/serve-bytes.js';
+import { serveBytes } from '../../http/serve-bytes.js';
+import { FdSource } from '../../io/fd-source.js';
 import { contentTypeFor } from '../library.js';
 
 const SAFE_PATH = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;

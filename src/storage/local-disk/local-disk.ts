@@ -38,10 +38,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { TransferError } from '../protocol/errors.js';
-import { isMd5Hex } from '../protocol/ids.js';
-import { FdSource } from './byte-source.js';
-import { RegionSet, readRegion } from './chunk-regions.js';
+import { FdSource } from '../../io/fd-source.js';
 import {
   errno,
   fsyncDir,
@@ -50,7 +47,9 @@ import {
   randomName,
   writeAt,
   writeFileAtomic,
-} from './fs-util.js';
+} from '../../io/fs-util.js';
+import { TransferError } from '../../protocol/errors.js';
+import { isMd5Hex } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
   ChunkTarget,
@@ -60,7 +59,8 @@ import type {
   Storage,
   UploadPlan,
   UploadSummary,
-} from './storage.js';
+} from '../storage.js';
+import { RegionSet, readRegion } from './chunk-regions.js';
 
 interface InPlace {
   set: RegionSet;

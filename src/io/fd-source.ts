@@ -11,40 +11,19 @@
 import { closeSync, constants, createReadStream, fstatSync, open, openSync, read } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { nativeSendfile } from './native-sendfile.js';
-
-export interface ByteSource {
-  readonly size: number;
-  readonly mtime: Date;
-  /** A new stream over bytes start..end inclusive. */
-  stream(start: number, end: number): Readable;
-  /** Reads a small range into memory (used for small ranges, where a stream costs more). */
-  read(start: number, end: number): Promise<Buffer>;
-  /** Optional: kernel sendfile straight to a socket descriptor, never blocking on the socket. */
-  sendfile?: SocketSender;
-  close(): Promise<void>;
-}
-
-export interface SocketSender {
-  /**
-   * On the calling thread: up to `count` bytes from `position`; returns the bytes sent (0: the
-   * socket is full, or the file ended). Throws on a socket error (the peer left).
-   */
-  now(socketFd: number, position: number, count: number): number;
-  /** On the thread pool: resolves to the bytes sent (0: the socket is full, or the file ended). */
-  pooled(socketFd: number, position: number, count: number): Promise<number>;
-}
+import type { RangeSource, SocketSender } from './range-source.js';
 
 function sendfileError(n: number): Error {
   return Object.assign(new Error(`sendfile failed (errno ${-n})`), { errno: -n });
 }
 
-export interface OpenedFile {
+export interface OpenedFd {
   source: FdSource;
   ino: bigint;
   mtimeNs: bigint;
 }
 
-export class FdSource implements ByteSource, SocketSender {
+export class FdSource implements RangeSource, SocketSender {
   private closed = false;
 
   private constructor(
@@ -57,7 +36,7 @@ export class FdSource implements ByteSource, SocketSender {
    * Opens a regular file (never following a symlink in its last component, never blocking on a
    * FIFO); undefined if it is missing or not a regular file. Other errors (ELOOP...) too.
    */
-  static open(path: string): OpenedFile | undefined {
+  static open(path: string): OpenedFd | undefined {
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

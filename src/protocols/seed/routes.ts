@@ -1,12 +1,12 @@
 /** /api/upload/*: handshake, chunk upload, and the state/abandon extensions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UploadService } from '../../core/upload-service.js';
+import { sendJson } from '../../http/respond.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import { INSTANT_UPLOAD_MSG } from '../../protocol/types.js';
-import { receiveMultipartChunk, receiveRawChunk } from '../http/chunk-body.js';
-import { readHandshake } from '../http/handshake-body.js';
-import { sendJson } from '../http/respond.js';
-import type { UploadService } from '../upload-service.js';
+import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
+import { readHandshake } from './handshake-body.js';
 
 export interface UploadApiContext {
   service: UploadService;

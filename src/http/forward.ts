@@ -15,7 +15,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { TransferError } from '../../protocol/errors.js';
+import { TransferError } from '../protocol/errors.js';
 import { lingerOnUnreadBody } from './linger.js';
 
 /**

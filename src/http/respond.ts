@@ -1,8 +1,8 @@
 /** Writing envelopes and errors; choosing the message language. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Negotiator from 'negotiator';
-import { type ErrorEnvelope, fail, type OkEnvelope } from '../../protocol/envelope.js';
-import { type Lang, TransferError } from '../../protocol/errors.js';
+import { type ErrorEnvelope, fail, type OkEnvelope } from '../protocol/envelope.js';
+import { type Lang, TransferError } from '../protocol/errors.js';
 
 /** Chinese unless the request's Accept-Language prefers English. */
 export function requestLang(req: IncomingMessage): Lang {

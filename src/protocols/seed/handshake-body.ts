@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import type { RawHandshake } from '../../core/upload-service.js';
 import { TransferError } from '../../protocol/errors.js';
-import type { RawHandshake } from '../upload-service.js';
 
 export function handshakeBodyLimit(maxChunks: number): number {
   // 42 hex/decimal characters, quotes and a comma per id, plus room for the other fields.

@@ -54,9 +54,9 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { TransferError } from '../protocol/errors.js';
-import { isMd5Hex } from '../protocol/ids.js';
-import type { ByteSource } from './byte-source.js';
+import type { RangeSource } from '../../io/range-source.js';
+import { TransferError } from '../../protocol/errors.js';
+import { isMd5Hex } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
   OpenedFile,
@@ -65,7 +65,7 @@ import type {
   Storage,
   UploadPlan,
   UploadSummary,
-} from './storage.js';
+} from '../storage.js';
 
 // The SDK is pinned (package.json) to a release that supports Node 20; its notice that later
 // releases will need Node 22 is for whoever upgrades it, not for every server start.
@@ -128,7 +128,7 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: numb
 }
 
 /** A published object as a byte source: every range is a ranged GET pinned to one ETag. */
-class S3Source implements ByteSource {
+class S3Source implements RangeSource {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,

@@ -2,19 +2,19 @@
  * Serves one version of a file with complete HTTP Range semantics (PROTOCOL.md §Range rules):
  * conditionals, single ranges, multipart/byteranges, 416, HEAD. Shared by /download and /upload.
  *
- * Every response reads through the one ByteSource it was given (one open descriptor), and sends
+ * Every response reads through the one RangeSource it was given (one open descriptor), and sends
  * exactly the Content-Length it announced: if the bytes run short the connection is cut rather
  * than ending a response early.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { type ByteRange, formatContentRange, parseRange } from '../../protocol/range.js';
-import type { ByteSource, SocketSender } from '../../storage/byte-source.js';
+import type { RangeSource, SocketSender } from '../io/range-source.js';
+import { type ByteRange, formatContentRange, parseRange } from '../protocol/range.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 
 export interface ServeOptions {
-  source: ByteSource;
+  source: RangeSource;
   etag: string;
   contentType: string;
   contentDisposition: string;
@@ -106,7 +106,7 @@ function drained(res: ServerResponse): Promise<void> {
  */
 async function sendRangeDirect(
   res: ServerResponse,
-  source: ByteSource,
+  source: RangeSource,
   send: SocketSender,
   r: ByteRange,
 ): Promise<number> {
@@ -134,7 +134,7 @@ async function sendRangeDirect(
   return at - r.start;
 }
 
-async function sendRange(res: ServerResponse, source: ByteSource, r: ByteRange): Promise<number> {
+async function sendRange(res: ServerResponse, source: RangeSource, r: ByteRange): Promise<number> {
   const length = r.end - r.start + 1;
   if (source.sendfile) return sendRangeDirect(res, source, source.sendfile, r);
   if (length <= SMALL_READ) {

@@ -26,9 +26,9 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMd5Hex } from '../protocol/ids.js';
+import { errno, writeFileAtomic } from '../../io/fs-util.js';
+import { isMd5Hex } from '../../protocol/ids.js';
 import { WorkerFold } from './fold-worker.js';
-import { errno, writeFileAtomic } from './fs-util.js';
 
 const BLOCK = 4 * 1024 * 1024;
 const RECORD = /^(\d{1,10}) ([0-9a-f]{32})$/;
