@@ -24,7 +24,7 @@ export interface Sendfile {
 function load(): Sendfile | undefined {
   if (process.env.RESUMABLE_SENDFILE === 'off' || process.platform !== 'linux') return undefined;
   // src/storage and dist/storage are both two levels below the package root.
-  const path = join(import.meta.dirname, '..', '..', 'build', 'Release', 'rt_sendfile.node');
+  const path = join(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'rt_sendfile.node');
   if (!existsSync(path)) return undefined;
   try {
     const addon = createRequire(import.meta.url)(path) as { sendfile?: unknown; sendfileAsync?: unknown };

@@ -1,8 +1,0 @@
-{
-  "targets": [
-    {
-      "target_name": "rt_sendfile",
-      "conditions": [["OS=='linux'", { "sources": ["native/sendfile.c"] }]]
-    }
-  ]
-}
