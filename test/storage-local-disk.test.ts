@@ -4,6 +4,7 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
+import { WorkerFold } from '../src/storage/local-disk/fold-worker.js';
 import { LocalDiskStorage } from '../src/storage/local-disk/local-disk.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
@@ -129,4 +130,16 @@ it('local disk: a regions log without its data file holds nothing', () =>
     await again.commitChunk(await again.stageChunk(Readable.from([part]), 1e6, target), id);
     await again.assemble(id, { md5s: [md5(part)], expectedSize: 10_000, name: null, ext: '.bin' });
     assert.ok((await readFile(join(dir, 'files', id))).equals(part));
+  }));
+
+it('local disk: the fold worker hashes regions of a file in its own thread (no fallback to the loop)', () =>
+  inStoreDir(async (dir) => {
+    const bytes = randomBytesSeeded(50_000, 65);
+    const path = join(dir, 'data');
+    await writeFile(path, bytes);
+    const fold = new WorkerFold(path);
+    fold.add(0, 20_000);
+    fold.add(20_000, 30_000);
+    // null would mean the worker could not start or read, and assembly would hash on the loop.
+    assert.equal(await fold.digest(), md5(bytes));
   }));

@@ -1,6 +1,7 @@
 /** Small durable-file helpers for the local-disk backend. */
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { TransferError } from '../protocol/errors.js';
 
 /** fsync a directory so that a rename or unlink inside it survives a power cut. */
@@ -13,14 +14,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes a small file durably and atomically: temp file, fsync, rename, fsync of the folder. */
-export async function writeFileAtomic(
-  path: string,
-  dir: string,
-  tmpDir: string,
-  data: string,
-): Promise<void> {
-  const tmp = `${tmpDir}/${randomName()}.tmp`;
+/**
+ * Writes a small file durably and atomically: a temp file in tmpDir (same file system), fsync,
+ * rename over `path`, fsync of path's folder.
+ */
+export async function writeFileAtomic(path: string, tmpDir: string, data: string): Promise<void> {
+  const tmp = join(tmpDir, `${randomName()}.tmp`);
   try {
     const fh = await open(tmp, 'w');
     try {
@@ -30,7 +29,7 @@ export async function writeFileAtomic(
       await fh.close();
     }
     await rename(tmp, path);
-    await fsyncDir(dir);
+    await fsyncDir(dirname(path));
   } catch (err: unknown) {
     await rm(tmp, { force: true });
     throw mapFsError(err);

@@ -1,53 +1,29 @@
 /**
- * One worker thread per process that folds regions of files into running MD5s, so the whole-file
- * MD5 of an in-place upload is computed on the second core while the event loop receives chunks
- * (the loop already spends ~1.4 s per GiB on the chunks' own MD5s). Requests are handled in
- * order, so a digest answers after every region sent before it. Reads are synchronous inside the
- * worker: it has nothing else to do, and the regions were just written (page cache).
- *
- * The worker's code is a string (eval), like the client's parallel hasher, so it runs the same
- * from the built package and from the TypeScript sources under test.
+ * One worker thread per process (fold-thread.ts) that folds regions of files into running MD5s,
+ * so the whole-file MD5 of an in-place upload is computed on the second core while the event loop
+ * receives chunks (the loop already spends ~1.4 s per GiB on the chunks' own MD5s). The worker
+ * reads the regions from the file itself: no bytes are copied between threads. Requests are
+ * handled in order, so a digest answers after every region sent before it.
  */
 import { Worker } from 'node:worker_threads';
+import type { FoldReply, FoldRequest } from './fold-thread.js';
 
-const CODE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
-const states = new Map();
-const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-function drop(key) {
-  const s = states.get(key);
-  if (s && s.fd !== undefined) closeSync(s.fd);
-  states.delete(key);
+/** The worker module next to this one: fold-thread.js in dist/, fold-thread.ts in the sources. */
+const THREAD = new URL(
+  import.meta.url.endsWith('.ts') ? './fold-thread.ts' : './fold-thread.js',
+  import.meta.url,
+);
+
+function startThread(): Worker {
+  if (THREAD.pathname.endsWith('.js')) return new Worker(THREAD);
+  // From the sources (tests run `node --import tsx`): the worker inherits `--import tsx`, but
+  // tsx 4 registers its loader on the main thread only under Node 20 (it needs
+  // worker_threads.isInternalThread, which Node 20 lacks), so the worker loads the module through
+  // tsx's API instead. Never taken from dist/, where tsx is not installed.
+  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const load = `import(${api}).then((tsx) => tsx.tsImport(${JSON.stringify(THREAD.href)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(load, { eval: true });
 }
-parentPort.on('message', (m) => {
-  if (m.op === 'drop') return drop(m.key);
-  let s = states.get(m.key);
-  if (!s) { s = { hash: createHash('md5'), fd: undefined, failed: false }; states.set(m.key, s); }
-  if (m.op === 'hash') {
-    if (s.failed) return;
-    try {
-      if (s.fd === undefined) s.fd = openSync(m.path, 'r');
-      let done = 0;
-      while (done < m.length) {
-        const n = readSync(s.fd, buf, 0, Math.min(buf.length, m.length - done), m.offset + done);
-        if (n === 0) throw new Error('short read');
-        s.hash.update(buf.subarray(0, n));
-        done += n;
-      }
-    } catch {
-      s.failed = true;
-    }
-  } else if (m.op === 'digest') {
-    const digest = s.failed ? null : s.hash.digest('hex');
-    drop(m.key);
-    parentPort.postMessage({ seq: m.seq, digest });
-  }
-});
-`;
-
-type Reply = { seq: number; digest: string | null };
 
 let worker: Worker | undefined;
 let seq = 0;
@@ -55,8 +31,8 @@ const waiting = new Map<number, (digest: string | null) => void>();
 
 function get(): Worker {
   if (worker) return worker;
-  const w = new Worker(CODE, { eval: true });
-  w.on('message', (m: Reply) => {
+  const w = startThread();
+  w.on('message', (m: FoldReply) => {
     waiting.get(m.seq)?.(m.digest);
     waiting.delete(m.seq);
     if (waiting.size === 0) w.unref();
@@ -73,6 +49,10 @@ function get(): Worker {
   return w;
 }
 
+function send(w: Worker, request: FoldRequest): void {
+  w.postMessage(request);
+}
+
 let nextKey = 0;
 
 /** A running MD5 over regions of one file, computed in the fold worker. */
@@ -85,7 +65,7 @@ export class WorkerFold {
   /** Adds bytes offset..offset+length-1 of the file (in call order). */
   add(offset: number, length: number): void {
     this.w ??= get();
-    this.w.postMessage({ op: 'hash', key: this.key, path: this.path, offset, length });
+    send(this.w, { op: 'hash', key: this.key, path: this.path, offset, length });
   }
 
   /** The MD5 of everything added, or null if the worker could not read it (then hash yourself). */
@@ -97,13 +77,13 @@ export class WorkerFold {
       waiting.set(n, resolve);
       // Someone waits for an answer: keep the process alive until it comes.
       w.ref();
-      w.postMessage({ op: 'digest', key: this.key, seq: n });
+      send(w, { op: 'digest', key: this.key, seq: n });
     });
   }
 
   /** Forgets the running hash (and its descriptor). */
   drop(): void {
-    this.w?.postMessage({ op: 'drop', key: this.key });
+    if (this.w) send(this.w, { op: 'drop', key: this.key });
     this.w = undefined;
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * The fold worker's thread (started by fold-worker.ts): one running MD5 per key, fed regions of a
+ * file in the order they are sent. Reads are synchronous: this thread has nothing else to do, and
+ * the regions were just written (page cache).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+
+/** What the main thread sends; every request is handled in order. */
+export type FoldRequest =
+  | { op: 'hash'; key: number; path: string; offset: number; length: number }
+  | { op: 'digest'; key: number; seq: number }
+  | { op: 'drop'; key: number };
+
+/** The answer to a digest request: null if a region could not be read (the caller hashes itself). */
+export interface FoldReply {
+  seq: number;
+  digest: string | null;
+}
+
+interface Fold {
+  hash: Hash;
+  fd: number | undefined;
+  failed: boolean;
+}
+
+const folds = new Map<number, Fold>();
+/** One read buffer for every fold: requests are handled one at a time. */
+const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+
+function drop(key: number): void {
+  const fold = folds.get(key);
+  if (fold?.fd !== undefined) closeSync(fold.fd);
+  folds.delete(key);
+}
+
+function foldIn(fold: Fold, path: string, offset: number, length: number): void {
+  if (fold.failed) return;
+  try {
+    fold.fd ??= openSync(path, 'r');
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fold.fd, buf, 0, Math.min(buf.length, length - done), offset + done);
+      if (n === 0) throw new Error('short read');
+      fold.hash.update(buf.subarray(0, n));
+      done += n;
+    }
+  } catch {
+    // The digest answers null and the main thread hashes the file itself.
+    fold.failed = true;
+  }
+}
+
+const port = parentPort;
+if (!port) throw new Error('fold-thread runs only as a worker thread');
+port.on('message', (m: FoldRequest) => {
+  if (m.op === 'drop') return drop(m.key);
+  let fold = folds.get(m.key);
+  if (!fold) {
+    fold = { hash: createHash('md5'), fd: undefined, failed: false };
+    folds.set(m.key, fold);
+  }
+  if (m.op === 'hash') return foldIn(fold, m.path, m.offset, m.length);
+  const reply: FoldReply = { seq: m.seq, digest: fold.failed ? null : fold.hash.digest('hex') };
+  drop(m.key);
+  port.postMessage(reply);
+});

@@ -1,0 +1,94 @@
+/**
+ * The local-disk backend's folder, and every path it writes (start reading here).
+ * Every name below is a validated id or an MD5, never raw input.
+ *
+ *   files/<fileId>          A published file: complete, MD5-verified, immutable (its name is its
+ *                           MD5), served as /upload/<fileId><ext>. Written by assembly: fsynced,
+ *                           renamed in from tmp/ or uploads/<fileId>/data, then files/ fsynced.
+ *   files/<fileId>.json     Sidecar {name, ext, size, publishedAt}, written just before the rename
+ *                           above, so a visible file always has its sidecar.
+ *   uploads/<fileId>/plan.json
+ *                           The last handshake's plan (ext, chunk ids, size, chunkSize, name).
+ *   uploads/<fileId>/chunks/<md5>
+ *                           A plain chunk, named by its verified MD5, so a re-handshake with
+ *                           another chunk list keeps what matches. Fsynced in tmp/, renamed here,
+ *                           then chunks/ fsynced: held once the rename is durable.
+ *   uploads/<fileId>/data   In-place chunks (the plan declares size and chunkSize): chunk i is
+ *                           written at i × chunkSize and fdatasynced. Only the regions listed in
+ *                           `regions` mean anything (in-place-chunks.ts says when a chunk goes here).
+ *   uploads/<fileId>/regions
+ *                           "layout <size> <chunkSize>\n", then "<index> <md5>\n" per held region,
+ *                           appended and fdatasynced after the region's bytes (region-log.ts).
+ *   tmp/<random>.chunk|.file|.tmp
+ *                           Bytes in flight: chunks being received, files being assembled, small
+ *                           files being replaced (plan.json, sidecars, regions). Never served.
+ *
+ * Small files (plan.json, sidecar, regions when rewritten) go temp → fsync → rename → fsync(folder).
+ *
+ * What a restart does: tmp/ is emptied (no request can own a file there); an upload folder whose
+ * file is already in files/ is removed (a crash cut its clean-up); a regions log is read back, its
+ * torn last line dropped, and without its data file it holds nothing; the whole-file MD5 folded
+ * while chunks arrived lived in memory only, so assembly then hashes the data file from the start.
+ */
+import { join } from 'node:path';
+import { randomName } from '../../io/fs-util.js';
+
+/** The two files of an upload's in-place chunks, and where their atomic rewrites are staged. */
+export interface RegionFiles {
+  readonly dir: string;
+  readonly data: string;
+  readonly log: string;
+  readonly tmp: string;
+}
+
+export class DiskLayout {
+  readonly files: string;
+  readonly uploads: string;
+  readonly tmp: string;
+
+  constructor(readonly root: string) {
+    this.files = join(root, 'files');
+    this.uploads = join(root, 'uploads');
+    this.tmp = join(root, 'tmp');
+  }
+
+  filePath(fileId: string): string {
+    return join(this.files, fileId);
+  }
+
+  sidecarPath(fileId: string): string {
+    return join(this.files, `${fileId}.json`);
+  }
+
+  uploadDir(fileId: string): string {
+    return join(this.uploads, fileId);
+  }
+
+  planPath(fileId: string): string {
+    return join(this.uploadDir(fileId), 'plan.json');
+  }
+
+  chunksDir(fileId: string): string {
+    return join(this.uploadDir(fileId), 'chunks');
+  }
+
+  chunkPath(fileId: string, md5: string): string {
+    return join(this.chunksDir(fileId), md5);
+  }
+
+  regionFiles(fileId: string): RegionFiles {
+    const dir = this.uploadDir(fileId);
+    return { dir, data: join(dir, 'data'), log: join(dir, 'regions'), tmp: this.tmp };
+  }
+
+  /** The upload's entries whose mtimes say when it was last written to. */
+  activityPaths(fileId: string): string[] {
+    const dir = this.uploadDir(fileId);
+    return ['plan.json', 'chunks', 'regions', 'data', '.'].map((name) => join(dir, name));
+  }
+
+  /** A fresh name in tmp/ ('chunk' received, 'file' assembled). */
+  tempPath(kind: 'chunk' | 'file'): string {
+    return join(this.tmp, `${randomName()}.${kind}`);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Plain chunks: uploads/<id>/chunks/<md5>, each received into tmp/, fsynced, then renamed in.
+ * Content-addressed per upload, so a chunk is held whatever the plan says about its place.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { errno, fsyncDir, GatherWriter, mapFsError } from '../../io/fs-util.js';
+import { TransferError } from '../../protocol/errors.js';
+import { isMd5Hex } from '../../protocol/ids.js';
+import type { DiskLayout } from './layout.js';
+import type { LocalStagedChunk } from './staged-chunk.js';
+import type { TempFiles } from './temp-files.js';
+
+export class PlainChunks {
+  /** Per-upload index of held chunks (MD5 → size), loaded once from disk (this process owns the folder). */
+  private readonly index = new Map<string, Promise<Map<string, number>>>();
+
+  constructor(
+    private readonly layout: DiskLayout,
+    private readonly temp: TempFiles,
+  ) {}
+
+  /** MD5 → size of the upload's plain chunks. */
+  held(fileId: string): Promise<ReadonlyMap<string, number>> {
+    return this.loadIndex(fileId);
+  }
+
+  /** Forgets the cached index (the upload went). */
+  forget(fileId: string): void {
+    this.index.delete(fileId);
+  }
+
+  /** Streams a body into a temp file, hashing it; CHUNK_TOO_LARGE past maxBytes (nothing kept). */
+  async stage(body: Readable, maxBytes: number): Promise<LocalStagedChunk> {
+    const path = this.temp.claim('chunk');
+    const hash = createHash('md5');
+    let size = 0;
+    try {
+      // The handle alone owns the descriptor (a write stream on a borrowed fd closes it on error).
+      const fh = await open(path, 'w');
+      const out = new GatherWriter(fh, 0);
+      try {
+        for await (const buf of body) {
+          size += (buf as Buffer).length;
+          if (size > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
+          hash.update(buf as Buffer);
+          await out.push(buf as Buffer);
+        }
+        await out.flush();
+        await fh.sync();
+      } finally {
+        // Never let a failing close hide the error that matters (ENOSPC, CHUNK_TOO_LARGE).
+        await fh.close().catch(() => undefined);
+      }
+    } catch (err: unknown) {
+      await this.temp.release(path);
+      throw mapFsError(err);
+    }
+    return { md5: hash.digest('hex'), size, path };
+  }
+
+  /** Moves a staged temp file into chunks/<md5> unless a plain chunk with that MD5 is there. */
+  async commit(staged: LocalStagedChunk, fileId: string): Promise<boolean> {
+    const { path } = staged;
+    if (!path) throw new Error('not a staged chunk');
+    try {
+      const held = await this.loadIndex(fileId);
+      if (held.has(staged.md5)) return false;
+      const dir = this.layout.chunksDir(fileId);
+      await mkdir(dir, { recursive: true });
+      await rename(path, this.layout.chunkPath(fileId, staged.md5));
+      await fsyncDir(dir);
+      held.set(staged.md5, staged.size);
+      return true;
+    } catch (err: unknown) {
+      throw mapFsError(err);
+    } finally {
+      await this.temp.release(path);
+    }
+  }
+
+  /** Drops a staged chunk that will not be committed. */
+  async discard(staged: LocalStagedChunk): Promise<void> {
+    if (staged.path) await this.temp.release(staged.path);
+  }
+
+  private loadIndex(fileId: string): Promise<Map<string, number>> {
+    let p = this.index.get(fileId);
+    if (!p) {
+      p = this.readIndex(fileId);
+      this.index.set(fileId, p);
+      p.catch(() => this.index.delete(fileId));
+    }
+    return p;
+  }
+
+  private async readIndex(fileId: string): Promise<Map<string, number>> {
+    const held = new Map<string, number>();
+    const dir = this.layout.chunksDir(fileId);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err: unknown) {
+      if (errno(err) === 'ENOENT') return held;
+      throw err;
+    }
+    for (const name of names) {
+      if (!isMd5Hex(name)) continue;
+      const st = await stat(this.layout.chunkPath(fileId, name)).catch(() => undefined);
+      if (st?.isFile()) held.set(name, st.size);
+    }
+    return held;
+  }
+}
