@@ -17,6 +17,11 @@ export interface ReceivedChunk {
   staged: StagedChunk | undefined;
 }
 
+/**
+ * One function, over 60 lines, on purpose: busboy's handlers share one state (settled, the staging
+ * promise, the file part), and only read together do they show that every path settles once and
+ * discards a chunk staged for a request that failed.
+ */
 export function receiveMultipartChunk(req: IncomingMessage, stager: ChunkStager): Promise<ReceivedChunk> {
   const maxBytes = stager.limits.maxChunkSize;
   return new Promise((resolve, reject) => {
