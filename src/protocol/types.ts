@@ -1,20 +1,5 @@
 /** Shapes of the requests and answers of the upload API, shared by server, clients and page. */
 
-export interface HandshakeRequest {
-  fileId: string;
-  ext: string;
-  chunkIds: string[];
-  /** Extension: total bytes. */
-  size?: number;
-  /** Extension: bytes of every chunk but the last. */
-  chunkSize?: number;
-  /** Extension: the original file name, used for Content-Disposition. */
-  name?: string;
-}
-
-/** `data` of a handshake: the URL (instant upload) or the chunk ids still needed. */
-export type HandshakeData = string | string[];
-
 /** `data` of GET /api/upload/<fileId> (extension). */
 export interface UploadState {
   fileId: string;

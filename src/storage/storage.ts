@@ -76,7 +76,7 @@ export interface AssembleOptions {
 }
 
 export interface Storage {
-  /** Whether stageChunk writes to a ChunkTarget (the service only looks one up if so). */
+  /** Whether stageChunk writes to a ChunkTarget (core/chunk-placement.ts only looks one up if so). */
   readonly placesChunks: boolean;
   /** Creates what is missing and removes leftovers of a crash (stray temp data). */
   init(): Promise<void>;

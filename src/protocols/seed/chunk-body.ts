@@ -7,8 +7,9 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
+import type { ChunkStager } from '../../core/chunk-placement.js';
 import { TransferError } from '../../protocol/errors.js';
-import type { ChunkTarget, StagedChunk, Storage } from '../../storage/storage.js';
+import type { StagedChunk } from '../../storage/storage.js';
 
 export interface ReceivedChunk {
   fileId: string | undefined;
@@ -16,18 +17,13 @@ export interface ReceivedChunk {
   staged: StagedChunk | undefined;
 }
 
-/** Where a chunk with these (raw) ids belongs, if the storage can write it in place. */
-export type TargetLookup = (
-  fileId: string | undefined,
-  chunkId: string | undefined,
-) => Promise<ChunkTarget | undefined>;
-
-export function receiveMultipartChunk(
-  req: IncomingMessage,
-  storage: Storage,
-  maxBytes: number,
-  targetOf: TargetLookup,
-): Promise<ReceivedChunk> {
+/**
+ * One function, over 60 lines, on purpose: busboy's handlers share one state (settled, the staging
+ * promise, the file part), and only read together do they show that every path settles once and
+ * discards a chunk staged for a request that failed.
+ */
+export function receiveMultipartChunk(req: IncomingMessage, stager: ChunkStager): Promise<ReceivedChunk> {
+  const maxBytes = stager.limits.maxChunkSize;
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
     let staging: Promise<StagedChunk> | undefined;
@@ -43,7 +39,7 @@ export function receiveMultipartChunk(
       fileStream?.destroy();
       // A chunk staged before the failure is not anyone's: remove it.
       staging?.then(
-        (s) => storage.discardChunk(s),
+        (s) => stager.discard(s),
         () => undefined,
       );
       reject(err);
@@ -70,12 +66,8 @@ export function receiveMultipartChunk(
       fileStream = stream;
       // busboy also errors the part on a truncated form, possibly after staging let go of it.
       stream.on('error', () => undefined);
-      // Ids sent before the bytes (not the course's order) let the bytes go straight to their place.
-      const fileId = fields.get('fileId');
-      const chunkId = fields.get('chunkId');
-      staging = (fileId && chunkId ? targetOf(fileId, chunkId) : Promise.resolve(undefined)).then((target) =>
-        storage.stageChunk(stream, maxBytes, target),
-      );
+      // Ids sent before the bytes (not the course's order) may let the core place them in the file.
+      staging = stager.stage(stream, fields.get('fileId'), fields.get('chunkId'));
       staging.catch(fail);
     });
     bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
@@ -84,7 +76,7 @@ export function receiveMultipartChunk(
       const done = staging ?? Promise.resolve(undefined);
       done.then((staged) => {
         if (settled) {
-          if (staged) void storage.discardChunk(staged);
+          if (staged) void stager.discard(staged);
           return;
         }
         settled = true;
@@ -98,12 +90,14 @@ export function receiveMultipartChunk(
   });
 }
 
+/** A raw body; its ids come from the query string, still raw (the core validates them). */
 export async function receiveRawChunk(
   req: IncomingMessage,
-  storage: Storage,
-  maxBytes: number,
-  target?: ChunkTarget,
+  stager: ChunkStager,
+  fileId: unknown,
+  chunkId: unknown,
 ): Promise<StagedChunk> {
+  const maxBytes = stager.limits.maxChunkSize;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
   try {
@@ -118,7 +112,7 @@ export async function receiveRawChunk(
       if (!req.complete && !body.destroyed) body.destroy(new Error('aborted'));
     });
     try {
-      return await storage.stageChunk(body, maxBytes, target);
+      return await stager.stage(body, fileId, chunkId);
     } finally {
       req.unpipe(body);
     }

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
-import type { RawHandshake } from '../../core/upload-service.js';
+import type { RawHandshake } from '../../core/handshake.js';
 import { TransferError } from '../../protocol/errors.js';
 
 export function handshakeBodyLimit(maxChunks: number): number {

@@ -5,6 +5,7 @@ import { sendJson } from '../../http/respond.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import { INSTANT_UPLOAD_MSG } from '../../protocol/types.js';
+import type { StagedChunk } from '../../storage/storage.js';
 import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
 import { readHandshake } from './handshake-body.js';
 
@@ -34,20 +35,16 @@ export async function chunkRoute(
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   let fileId: unknown;
   let chunkId: unknown;
-  let staged: Awaited<ReturnType<typeof receiveRawChunk>> | undefined;
+  let staged: StagedChunk | undefined;
   if (type.startsWith('multipart/form-data')) {
-    const got = await receiveMultipartChunk(req, service.storage, service.limits.maxChunkSize, (f, c) =>
-      service.chunkTarget(f, c),
-    );
-    ({ fileId, chunkId, staged } = got);
+    ({ fileId, chunkId, staged } = await receiveMultipartChunk(req, service));
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
     chunkId = query.get('chunkId') ?? undefined;
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
-    const target = await service.chunkTarget(fileId, chunkId);
-    staged = await receiveRawChunk(req, service.storage, service.limits.maxChunkSize, target);
+    staged = await receiveRawChunk(req, service, fileId, chunkId);
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }

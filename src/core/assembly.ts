@@ -1,0 +1,53 @@
+/**
+ * Assembly, once per file (single flight). It runs outside the upload's lock, since joining and
+ * hashing a whole file takes long; every request that finds the set complete waits for the one
+ * running assembly before it answers, instead of starting its own.
+ */
+import { TransferError } from '../protocol/errors.js';
+import type { PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
+import type { KeyedMutex } from './keyed-mutex.js';
+
+export class Assemblies {
+  private readonly running = new Map<string, Promise<PublishedFile>>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly locks: KeyedMutex,
+  ) {}
+
+  /** Assembles the plan's file, or joins the assembly of it already running. */
+  once(plan: UploadPlan): Promise<PublishedFile> {
+    const running = this.running.get(plan.fileId);
+    if (running) return running;
+    const job = this.storage
+      .assemble(plan.fileId, {
+        md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
+        expectedSize: plan.size,
+        name: plan.name,
+        ext: plan.ext,
+      })
+      .catch(async (err: unknown) => {
+        // A forged fileId (or a wrong chunk order) can never assemble: drop the upload so
+        // nothing is retried forever and no one is ever handed these bytes.
+        if (
+          err instanceof TransferError &&
+          (err.code === 'FILE_MD5_MISMATCH' || err.code === 'SIZE_MISMATCH')
+        ) {
+          await this.locks.run(plan.fileId, () => this.storage.removeUpload(plan.fileId));
+        }
+        throw err;
+      })
+      .finally(() => this.running.delete(plan.fileId));
+    this.running.set(plan.fileId, job);
+    return job;
+  }
+
+  isRunning(fileId: string): boolean {
+    return this.running.has(fileId);
+  }
+
+  /** Resolves once the file's running assembly, if any, has ended, however it ended. */
+  async settled(fileId: string): Promise<void> {
+    await this.running.get(fileId)?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Chunk receipt (PROTOCOL.md §Chunk upload): files a staged chunk under its upload, under the
+ * upload's lock, and assembles the file (outside the lock, once) when that was the last one.
+ */
+import { TransferError } from '../protocol/errors.js';
+import { type ChunkId, parseChunkId, parseFileId } from '../protocol/ids.js';
+import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.js';
+import type { UploadCore } from './context.js';
+import { neededChunks } from './needed.js';
+
+export interface ChunkOutcome {
+  needed: string[];
+  /** Set when this answer completes the upload: the published file. */
+  file?: PublishedFile;
+  stored: boolean;
+  /** The extension of the upload's plan ('' if the plan is already gone). */
+  ext: string;
+}
+
+/** What filing a chunk under the lock found; assembly, if due, comes after the lock. */
+interface Filed {
+  needed: string[];
+  stored: boolean;
+  plan: UploadPlan | undefined;
+  /** Set when the file was published already: the chunk was not needed. */
+  file: PublishedFile | undefined;
+}
+
+/** Runs under the upload's lock; the staged chunk is committed or discarded whatever happens. */
+async function file(core: UploadCore, fileId: string, chunk: ChunkId, staged: StagedChunk): Promise<Filed> {
+  const { storage } = core;
+  try {
+    const published = await storage.statFile(fileId);
+    if (published) {
+      await storage.discardChunk(staged);
+      return { needed: [], file: published, stored: false, plan: await storage.readPlan(fileId) };
+    }
+    const plan = await storage.readPlan(fileId);
+    if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
+    if (!plan.chunkIds.includes(chunk.id)) throw new TransferError('CHUNK_NOT_IN_PLAN');
+    if (staged.md5 !== chunk.md5) throw new TransferError('CHUNK_MD5_MISMATCH');
+    if (plan.chunkSize !== null && staged.size > plan.chunkSize) {
+      throw new TransferError(
+        'CHUNK_TOO_LARGE',
+        `Chunk of ${staged.size} bytes > declared ${plan.chunkSize}.`,
+      );
+    }
+    const stored = await storage.commitChunk(staged, fileId);
+    const needed = neededChunks(plan.chunkIds, await storage.heldChunks(fileId));
+    return { needed, stored, plan, file: undefined };
+  } catch (err: unknown) {
+    await storage.discardChunk(staged);
+    throw err;
+  }
+}
+
+/**
+ * Files a staged chunk under an upload. Takes ownership of `staged`: it is committed or
+ * discarded whatever happens.
+ */
+export async function receiveChunk(
+  core: UploadCore,
+  rawFileId: unknown,
+  rawChunkId: unknown,
+  staged: StagedChunk,
+): Promise<ChunkOutcome> {
+  let fileId: string;
+  let chunk: ChunkId;
+  try {
+    fileId = parseFileId(rawFileId);
+    chunk = parseChunkId(rawChunkId);
+  } catch (err: unknown) {
+    await core.storage.discardChunk(staged);
+    throw err;
+  }
+  const filed = await core.locks.run(fileId, () => file(core, fileId, chunk, staged));
+  const ext = filed.plan?.ext ?? filed.file?.ext ?? '';
+  if (filed.file) return { needed: [], file: filed.file, stored: false, ext };
+  if (filed.needed.length > 0 || !filed.plan) return { needed: filed.needed, stored: filed.stored, ext };
+  return { needed: [], file: await core.assemblies.once(filed.plan), stored: filed.stored, ext };
+}

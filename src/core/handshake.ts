@@ -1,0 +1,88 @@
+/**
+ * The handshake (PROTOCOL.md §Handshake): validates the raw fields, answers at once for a file
+ * already published (instant upload), else records the plan and answers with the chunks still
+ * needed.
+ */
+import { TransferError } from '../protocol/errors.js';
+import { parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
+import type { PublishedFile, UploadPlan } from '../storage/storage.js';
+import type { UploadCore, UploadLimits } from './context.js';
+import { neededChunks } from './needed.js';
+
+/** The handshake fields as they came off the wire, not yet validated. */
+export interface RawHandshake {
+  fileId?: unknown;
+  ext?: unknown;
+  chunkIds?: unknown;
+  size?: unknown;
+  chunkSize?: unknown;
+  name?: unknown;
+}
+
+/** A validated handshake: what a plan is made of. */
+type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'>;
+
+export type HandshakeOutcome =
+  | { kind: 'complete'; file: PublishedFile; ext: string }
+  | { kind: 'needed'; needed: string[] };
+
+function optionalInt(value: unknown, min: number): number | null {
+  if (value === undefined || value === null || value === '') return null;
+  const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) throw new TransferError('INVALID_FIELD');
+  return n;
+}
+
+function optionalName(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || value.length > 1024) throw new TransferError('INVALID_FIELD');
+  return value;
+}
+
+/** Checks the fields in the order the seed complained in, so each mistake keeps its error code. */
+function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFields {
+  const fileId = parseFileId(raw.fileId);
+  const ext = parseExt(raw.ext);
+  if (!Array.isArray(raw.chunkIds) || raw.chunkIds.length === 0) throw new TransferError('MISSING_CHUNK_IDS');
+  if (raw.chunkIds.length > limits.maxChunks) {
+    throw new TransferError(
+      'TOO_MANY_CHUNKS',
+      `Too many chunks: ${raw.chunkIds.length} > ${limits.maxChunks}; use larger chunks.`,
+    );
+  }
+  const chunkIds = raw.chunkIds.map((c) => parseChunkId(c).id);
+  const size = optionalInt(raw.size, 0);
+  const chunkSize = optionalInt(raw.chunkSize, 1);
+  const name = optionalName(raw.name);
+  if (chunkSize !== null && chunkSize > limits.maxChunkSize) {
+    throw new TransferError('CHUNK_TOO_LARGE', `chunkSize ${chunkSize} exceeds ${limits.maxChunkSize}.`);
+  }
+  if (size !== null && chunkSize !== null && Math.max(1, Math.ceil(size / chunkSize)) !== chunkIds.length) {
+    throw new TransferError('INVALID_FIELD', 'size, chunkSize and the number of chunk ids do not agree.');
+  }
+  return { fileId, ext, chunkIds, size, chunkSize, name };
+}
+
+/** Replaces the upload's plan with the one this handshake declares, keeping when it began. */
+function recordPlan(core: UploadCore, fields: HandshakeFields): Promise<UploadPlan> {
+  return core.locks.run(fields.fileId, async () => {
+    const previous = await core.storage.readPlan(fields.fileId);
+    const now = Date.now();
+    const plan: UploadPlan = { ...fields, createdAt: previous?.createdAt ?? now, updatedAt: now };
+    await core.storage.writePlan(plan);
+    return plan;
+  });
+}
+
+export async function acceptHandshake(core: UploadCore, raw: RawHandshake): Promise<HandshakeOutcome> {
+  const fields = validateHandshake(raw, core.limits);
+  const { fileId, ext } = fields;
+  const published = await core.storage.statFile(fileId);
+  if (published) return { kind: 'complete', file: published, ext };
+
+  const plan = await recordPlan(core, fields);
+  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(fileId));
+  if (needed.length > 0) return { kind: 'needed', needed };
+  // Everything is held already (e.g. a crash came between the last chunk and the publish).
+  return { kind: 'complete', file: await core.assemblies.once(plan), ext };
+}
