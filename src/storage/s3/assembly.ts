@@ -14,11 +14,11 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
 import type { AssembleOptions } from '../storage.js';
 import type { Bucket } from './bucket.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
-import { pool } from './uploads.js';
 
 type Metadata = Record<string, string>;
 
@@ -74,20 +74,24 @@ export class Assembler {
     for await (const buf of this.chunkBytes(fileId, md5s)) hash.update(buf);
     if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
     await this.multipart(fileId, metadata, async (uploadId) => {
-      const etags: string[] = [];
-      await pool(md5s, 4, async (md5, i) => {
-        const res = await this.bucket.client.send(
-          new UploadPartCopyCommand({
-            Bucket: this.bucket.name,
-            Key: this.bucket.keys.file(fileId),
-            UploadId: uploadId,
-            PartNumber: i + 1,
-            CopySource: `${this.bucket.name}/${this.bucket.keys.chunk(fileId, md5)}`,
+      // At most four part copies in flight per assembly, each a whole chunk copied inside the store.
+      const limit = pLimit(4);
+      return Promise.all(
+        md5s.map((md5, i) =>
+          limit(async () => {
+            const res = await this.bucket.client.send(
+              new UploadPartCopyCommand({
+                Bucket: this.bucket.name,
+                Key: this.bucket.keys.file(fileId),
+                UploadId: uploadId,
+                PartNumber: i + 1,
+                CopySource: `${this.bucket.name}/${this.bucket.keys.chunk(fileId, md5)}`,
+              }),
+            );
+            return res.CopyPartResult?.ETag ?? '';
           }),
-        );
-        etags[i] = res.CopyPartResult?.ETag ?? '';
-      });
-      return etags;
+        ),
+      );
     });
   }
 

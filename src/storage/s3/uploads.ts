@@ -1,5 +1,6 @@
 /** An upload's plan, and the upload as a whole: listing and removing everything under it. */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { isMd5Hex } from '../../protocol/ids.js';
 import type { UploadPlan, UploadSummary } from '../storage.js';
 import type { Bucket } from './bucket.js';
@@ -38,7 +39,8 @@ export class Uploads {
     try {
       for await (const o of this.bucket.list(this.bucket.keys.upload(fileId))) if (o.Key) keys.push(o.Key);
       // One DELETE per key: DeleteObjects needs a Content-MD5 that not every store version accepts.
-      await pool(keys, 16, (key) => this.bucket.delete(key));
+      const limit = pLimit(16);
+      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
     } catch (err: unknown) {
       throw mapS3Error(err);
     }
@@ -55,14 +57,4 @@ export class Uploads {
     }
     for (const [fileId, lastActivity] of last) yield { fileId, lastActivity };
   }
-}
-
-/** Runs fn over items with at most `limit` at once, in order of start. */
-export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
-    }),
-  );
 }
