@@ -87,6 +87,7 @@ export class Assembler {
                 PartNumber: i + 1,
                 CopySource: `${this.bucket.name}/${this.bucket.keys.chunk(fileId, md5)}`,
               }),
+              this.bucket.copyCall,
             );
             return res.CopyPartResult?.ETag ?? '';
           }),
@@ -148,6 +149,8 @@ export class Assembler {
           UploadId,
           MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
         }),
+        // The store may join the parts before it answers.
+        this.bucket.copyCall,
       );
     } catch (err: unknown) {
       await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);

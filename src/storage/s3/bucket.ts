@@ -23,6 +23,8 @@ export class Bucket {
     readonly client: S3Client,
     readonly name: string,
     readonly keys: KeyLayout,
+    /** send() options for a copy made inside the store (see client.ts). */
+    readonly copyCall: { requestTimeout: number },
   ) {}
 
   /** The object's metadata, or undefined if there is none. */

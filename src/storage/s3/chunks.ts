@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
-import { CopyObjectCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
@@ -12,6 +12,8 @@ import type { StagedChunk } from '../storage.js';
 import type { Bucket } from './bucket.js';
 import { mapS3Error } from './errors.js';
 import { MIN_PART } from './limits.js';
+
+type AnyCommand = Parameters<S3Client['send']>[0];
 
 interface S3StagedChunk extends StagedChunk {
   readonly key: string;
@@ -35,6 +37,20 @@ function measuring(maxBytes: number) {
   return { stream, result: () => ({ md5: hash.digest('hex'), size }) };
 }
 
+/**
+ * The client as lib-storage uses it (only `send` and `config`), with its calls tied to `signal`:
+ * lib-storage passes no signal of its own. The abort of a multipart upload is left free, so
+ * what a cancelled staging wrote is still removed.
+ */
+function cancellable(client: S3Client, signal: AbortSignal): S3Client {
+  const send = (command: AnyCommand, options?: { abortSignal?: AbortSignal }) =>
+    client.send(
+      command,
+      command instanceof AbortMultipartUploadCommand ? options : { ...options, abortSignal: signal },
+    );
+  return { config: client.config, send } as unknown as S3Client;
+}
+
 export class Chunks {
   /** Staged keys owned by running requests in this process (never swept by this process). */
   readonly inFlight = new Set<string>();
@@ -45,11 +61,20 @@ export class Chunks {
     const key = this.bucket.keys.newTemp();
     this.inFlight.add(key);
     const measured = measuring(maxBytes);
-    body.on('error', (err) => measured.stream.destroy(err));
+    // The HTTP client leaving (the body fails, or closes before its end) cancels the S3 calls.
+    const abandoned = new AbortController();
+    const abandon = (err: Error) => {
+      measured.stream.destroy(err);
+      abandoned.abort(err);
+    };
+    body.on('error', abandon);
+    body.once('close', () => {
+      if (!body.readableEnded) abandon(new Error('the chunk body was cut off'));
+    });
     body.pipe(measured.stream);
     // Streamed in parts of 5 MiB: never the whole chunk in memory.
     const upload = new Upload({
-      client: this.bucket.client,
+      client: cancellable(this.bucket.client, abandoned.signal),
       params: { Bucket: this.bucket.name, Key: key, Body: measured.stream },
       partSize: MIN_PART,
       queueSize: 1,
@@ -83,6 +108,7 @@ export class Chunks {
           Key: target,
           CopySource: `${this.bucket.name}/${key}`,
         }),
+        this.bucket.copyCall,
       );
       return true;
     } catch (err: unknown) {

@@ -17,7 +17,7 @@ class S3Source implements RangeSource {
     readonly mtime: Date,
   ) {}
 
-  private get(start: number, end: number) {
+  private get(start: number, end: number, abortSignal?: AbortSignal) {
     return this.bucket.client.send(
       new GetObjectCommand({
         Bucket: this.bucket.name,
@@ -25,12 +25,18 @@ class S3Source implements RangeSource {
         Range: `bytes=${start}-${end}`,
         IfMatch: this.etag,
       }),
+      { abortSignal },
     );
   }
 
   stream(start: number, end: number): Readable {
     const out = new PassThrough({ highWaterMark: MiB });
-    this.get(start, end).then(
+    // The HTTP client leaving closes `out`: its GET is cancelled, retries and all.
+    const abandoned = new AbortController();
+    out.once('close', () => {
+      if (!out.readableEnded) abandoned.abort();
+    });
+    this.get(start, end, abandoned.signal).then(
       (res) => {
         const body = res.Body as Readable;
         // The client may have gone while the GET was on its way: release the store's connection.

@@ -60,7 +60,7 @@ import type {
 import { Assembler } from './assembly.js';
 import { Bucket } from './bucket.js';
 import { Chunks } from './chunks.js';
-import { createS3Client, type S3ClientOptions } from './client.js';
+import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.js';
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
 import { PublishedFiles } from './published.js';
@@ -91,7 +91,7 @@ export class S3Storage implements Storage {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? 'resumable-transfer/';
     this.client = createS3Client(options);
-    this.store = new Bucket(this.client, this.bucket, new KeyLayout(this.prefix));
+    this.store = new Bucket(this.client, this.bucket, new KeyLayout(this.prefix), copyCallOptions(options));
     this.chunks = new Chunks(this.store);
     this.uploads = new Uploads(this.store);
     this.files = new PublishedFiles(this.store);
