@@ -37,6 +37,8 @@ export function toTransferError(err: unknown): TransferError {
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): TransferError {
   const te = toTransferError(err);
   if (te.code === 'METHOD_NOT_ALLOWED') res.setHeader('Allow', 'GET, HEAD, POST, DELETE, OPTIONS');
+  // The store's calls already waited and retried: tell the client to come back a little later.
+  if (te.code === 'STORAGE_UNAVAILABLE' && !res.headersSent) res.setHeader('Retry-After', '5');
   sendJson(res, te.status, fail(te, requestLang(req)));
   return te;
 }

@@ -220,6 +220,14 @@ export const ERRORS = {
     en: 'Reading or writing a local file failed.',
     action: 'Check the path, permissions and free space.',
   },
+  // Server-side again (added after the client-side codes: the table only grows at its end).
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    zh: '存储服务暂时无响应，请稍后重试',
+    en: 'The storage service is not answering; retry shortly.',
+    action:
+      'Retry after the Retry-After seconds (clients do). Operator: check the object store; the server recovers by itself once it answers.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,40 @@
+/** The bucket layout's key names, in one place (the layout itself is described in s3.ts). */
+import { randomBytes } from 'node:crypto';
+
+export class KeyLayout {
+  constructor(readonly prefix: string) {}
+
+  /** Everything of one upload: its plan and its chunks. */
+  upload(fileId: string): string {
+    return `${this.prefix}uploads/${fileId}/`;
+  }
+
+  uploads(): string {
+    return `${this.prefix}uploads/`;
+  }
+
+  plan(fileId: string): string {
+    return `${this.upload(fileId)}plan.json`;
+  }
+
+  chunks(fileId: string): string {
+    return `${this.upload(fileId)}chunks/`;
+  }
+
+  chunk(fileId: string, md5: string): string {
+    return `${this.chunks(fileId)}${md5}`;
+  }
+
+  file(fileId: string): string {
+    return `${this.prefix}files/${fileId}`;
+  }
+
+  temp(): string {
+    return `${this.prefix}tmp/`;
+  }
+
+  /** A fresh staging key; the time first, so a listing shows the oldest first. */
+  newTemp(): string {
+    return `${this.temp()}${Date.now()}-${randomBytes(8).toString('hex')}`;
+  }
+}
