@@ -5,7 +5,9 @@
  *
  * Paths are exact or prefixes; a prefix hands its handler the rest of the path (`tail`). No
  * patterns: the byte routes answer tens of thousands of small ranges a second, and a lookup here
- * is one Map get plus a few startsWith.
+ * is one Map get plus a few startsWith. Written here rather than taken from a router package
+ * because the pipeline needs what those do not say: which route a path belongs to whatever the
+ * method (for CORS, forwarding and 405), and its flags.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -72,7 +74,10 @@ export class Router {
   }
 }
 
-/** The handler a route has for a method; undefined: 405 METHOD_NOT_ALLOWED. */
+/**
+ * The handler a route has for a method; undefined: 405 METHOD_NOT_ALLOWED. (node:http passes only
+ * the upper-case methods it knows, none of them a property every object inherits.)
+ */
 export function handlerFor(route: Route, method: string): Handler | undefined {
   return route.methods[method] ?? route.methods[ANY_METHOD];
 }
