@@ -4,7 +4,7 @@
  * AWS SDK (see create-storage.ts for what that costs).
  */
 export { UploadService } from '../core/upload-service.js';
-export type { RangeSource, SocketSender } from '../io/range-source.js';
+export type * from '../io/range-source.js';
 export {
   ERRORS,
   type ErrorCode,
@@ -16,16 +16,8 @@ export {
 export { createStorage, type StorageConfig } from '../storage/create-storage.js';
 export { LocalDiskStorage } from '../storage/local-disk/local-disk.js';
 export type { S3StorageOptions } from '../storage/s3/s3.js';
-export type {
-  AssembleOptions,
-  ChunkTarget,
-  OpenedFile,
-  PublishedFile,
-  StagedChunk,
-  Storage,
-  UploadPlan,
-  UploadSummary,
-} from '../storage/storage.js';
+// The Storage interface and every type in its signatures (the module holds nothing else).
+export type * from '../storage/storage.js';
 export { type RunningServer, startServer } from './app.js';
 export { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 export type { Logger } from './logger.js';
