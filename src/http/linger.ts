@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { halfCloseAfterLastResponse } from './node-internals.js';
 
 /**
  * An answer sent before the whole body was read (413, 404 on a raw chunk...) is lost if the
@@ -20,9 +21,7 @@ export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): v
   // with Connection: close). So it half-closes instead, and the socket is destroyed when the
   // client has finished sending, or at the bound (10 s, 32 MiB), like nginx's lingering close.
   if (!res.headersSent) res.setHeader('Connection', 'close');
-  socket.destroySoon = () => {
-    if (!socket.writableEnded) socket.end();
-  };
+  halfCloseAfterLastResponse(socket);
   socket.on('data', (b: Buffer) => {
     extra += b.length;
     if (extra > maxBytes) stop();

@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { RangeSource, SocketSender } from '../io/range-source.js';
-import { type ByteRange, formatContentRange, parseRange } from '../protocol/range.js';
+import { type ByteRange, formatContentRange, parseRange, type RangeResult } from '../protocol/range.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
+import { directSocketFd } from './node-internals.js';
 
 export interface ServeOptions {
   source: RangeSource;
@@ -45,28 +46,6 @@ function commonHeaders(o: ServeOptions): Record<string, string> {
 const FIRST_SEND = 256 * 1024;
 /** Most bytes one sendfile call on the thread pool may send (a pool thread is busy meanwhile). */
 const SENDFILE_STEP = 4 * 1024 * 1024;
-
-interface SocketInternals {
-  _handle?: { fd?: number; writeQueueSize?: number } | null;
-  _httpMessage?: unknown;
-  encrypted?: boolean;
-}
-
-/**
- * The socket's descriptor, if bytes written to it now would follow everything this response
- * wrote so far: the socket is this response's (not a pipelined one still waiting), and nothing is
- * queued in Node or libuv. Node internals, checked at every use; anything unexpected: undefined,
- * and the bytes go the ordinary way.
- */
-function directSocketFd(res: ServerResponse): number | undefined {
-  const sock = res.socket as (ServerResponse['socket'] & SocketInternals) | null;
-  const handle = sock?._handle;
-  if (!sock || sock.encrypted || sock._httpMessage !== res || !handle) return undefined;
-  if (typeof handle.fd !== 'number' || handle.fd < 0) return undefined;
-  const queued = (res as unknown as { outputData?: unknown[] }).outputData?.length ?? 0;
-  if (sock.writableLength !== 0 || handle.writeQueueSize !== 0 || queued !== 0) return undefined;
-  return handle.fd;
-}
 
 /**
  * Whether the connection under a response is gone (no 'drain' or 'close' will come again). A
@@ -157,6 +136,72 @@ async function sendRange(res: ServerResponse, source: RangeSource, r: ByteRange)
   return sent;
 }
 
+/** What the answer's body is: one range (or the whole file), or the parts of a multipart one. */
+interface BodyPlan {
+  status: number;
+  parts: { range: ByteRange; head: string }[];
+  tail: string;
+  length: number;
+}
+
+/** Plans the body for satisfiable ranges (or none) and sets the headers that describe it. */
+function planBody(
+  range: Exclude<RangeResult, { kind: 'unsatisfiable' }>,
+  size: number,
+  contentType: string,
+  h: Record<string, string>,
+): BodyPlan {
+  if (range.kind === 'ranges' && range.ranges.length > 1) {
+    const boundary = randomBytes(12).toString('hex');
+    const parts = range.ranges.map((r) => ({
+      range: r,
+      head: `\r\n--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: ${formatContentRange(r, size)}\r\n\r\n`,
+    }));
+    const tail = `\r\n--${boundary}--\r\n`;
+    let length = Buffer.byteLength(tail);
+    for (const p of parts) length += Buffer.byteLength(p.head) + p.range.end - p.range.start + 1;
+    h['Content-Type'] = `multipart/byteranges; boundary=${boundary}`;
+    return { status: 206, parts, tail, length };
+  }
+  const r = range.kind === 'ranges' ? range.ranges[0]! : { start: 0, end: size - 1 };
+  h['Content-Type'] = contentType;
+  if (range.kind === 'ranges') h['Content-Range'] = formatContentRange(r, size);
+  return {
+    status: range.kind === 'ranges' ? 206 : 200,
+    parts: size > 0 ? [{ range: r, head: '' }] : [],
+    tail: '',
+    length: size > 0 ? r.end - r.start + 1 : 0,
+  };
+}
+
+/** Sends a planned body after its head; ends the response only if every announced byte went. */
+async function sendBody(res: ServerResponse, source: RangeSource, plan: BodyPlan): Promise<void> {
+  let sent = 0;
+  try {
+    for (const p of plan.parts) {
+      if (p.head) {
+        res.write(p.head);
+        sent += Buffer.byteLength(p.head);
+      }
+      sent += await sendRange(res, source, p.range);
+    }
+    if (plan.tail) {
+      res.write(plan.tail);
+      sent += Buffer.byteLength(plan.tail);
+    }
+  } catch {
+    // The client went away or the read failed: nothing more can be said on this connection.
+    res.destroy();
+    return;
+  }
+  if (sent !== plan.length) {
+    // The bytes ran short (file truncated in place): never end a response early.
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
 export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: ServeOptions): Promise<void> {
   const { source } = o;
   const method = req.method ?? 'GET';
@@ -182,58 +227,12 @@ export async function serveBytes(req: IncomingMessage, res: ServerResponse, o: S
   }
 
   h['Content-Disposition'] = o.contentDisposition;
-  let plan: { status: number; parts: { range: ByteRange; head: string }[]; tail: string; length: number };
-  if (range.kind === 'ranges' && range.ranges.length > 1) {
-    const boundary = randomBytes(12).toString('hex');
-    const parts = range.ranges.map((r) => ({
-      range: r,
-      head: `\r\n--${boundary}\r\nContent-Type: ${o.contentType}\r\nContent-Range: ${formatContentRange(r, size)}\r\n\r\n`,
-    }));
-    const tail = `\r\n--${boundary}--\r\n`;
-    let length = Buffer.byteLength(tail);
-    for (const p of parts) length += Buffer.byteLength(p.head) + p.range.end - p.range.start + 1;
-    h['Content-Type'] = `multipart/byteranges; boundary=${boundary}`;
-    plan = { status: 206, parts, tail, length };
-  } else {
-    const r = range.kind === 'ranges' ? range.ranges[0]! : { start: 0, end: size - 1 };
-    h['Content-Type'] = o.contentType;
-    if (range.kind === 'ranges') h['Content-Range'] = formatContentRange(r, size);
-    plan = {
-      status: range.kind === 'ranges' ? 206 : 200,
-      parts: size > 0 ? [{ range: r, head: '' }] : [],
-      tail: '',
-      length: size > 0 ? r.end - r.start + 1 : 0,
-    };
-  }
+  const plan = planBody(range, size, o.contentType, h);
   h['Content-Length'] = String(plan.length);
   res.writeHead(plan.status, h);
   if (method === 'HEAD') {
     res.end();
     return;
   }
-
-  let sent = 0;
-  try {
-    for (const p of plan.parts) {
-      if (p.head) {
-        res.write(p.head);
-        sent += Buffer.byteLength(p.head);
-      }
-      sent += await sendRange(res, source, p.range);
-    }
-    if (plan.tail) {
-      res.write(plan.tail);
-      sent += Buffer.byteLength(plan.tail);
-    }
-  } catch {
-    // The client went away or the read failed: nothing more can be said on this connection.
-    res.destroy();
-    return;
-  }
-  if (sent !== plan.length) {
-    // The bytes ran short (file truncated in place): never end a response early.
-    res.destroy();
-    return;
-  }
-  res.end();
+  await sendBody(res, source, plan);
 }

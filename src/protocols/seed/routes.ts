@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
 import { sendJson } from '../../http/respond.js';
+import type { Route } from '../../http/router.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import { INSTANT_UPLOAD_MSG } from '../../protocol/types.js';
@@ -76,4 +77,36 @@ export async function stateRoute(
 export async function abandonRoute(ctx: UploadApiContext, res: ServerResponse, id: string) {
   await ctx.service.abandon(id);
   sendJson(res, 200, ok(null));
+}
+
+/**
+ * The seed protocol's routes (PROTOCOL.md): all read cross-origin, all held by the process that
+ * owns upload state. GET /api/upload/handshake is a 405, not the state of an upload "handshake":
+ * an exact path wins over a prefix.
+ */
+export function seedRouteTable(ctx: UploadApiContext): Route[] {
+  return [
+    {
+      path: '/api/upload/handshake',
+      methods: { POST: (req, res) => handshakeRoute(ctx, req, res) },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
+      path: '/api/upload',
+      methods: { POST: (req, res, m) => chunkRoute(ctx, req, res, new URLSearchParams(m.search)) },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
+      path: '/api/upload/',
+      prefix: true,
+      methods: {
+        GET: (req, res, m) => stateRoute(ctx, req, res, m.tail),
+        DELETE: (_req, res, m) => abandonRoute(ctx, res, m.tail),
+      },
+      cors: 'set',
+      ownerOnly: true,
+    },
+  ];
 }

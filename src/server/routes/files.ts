@@ -8,7 +8,7 @@ import { parseUploadName } from '../../protocol/ids.js';
 import type { Storage } from '../../storage/storage.js';
 import type { Library } from '../library.js';
 
-/** A missing file answers the same envelope as the API (the router sends it). */
+/** A missing file answers the same envelope as the API (the pipeline sends it). */
 function notFound(): never {
   throw new TransferError('NOT_FOUND');
 }

@@ -1,0 +1,133 @@
+/**
+ * What happens to every request, in order, in one place. The steps:
+ *
+ *   1. request log (on close: method, url, status, time, bytes)
+ *   2. body rate guard (slow-loris bodies: 408)
+ *   3. route lookup (router.ts)
+ *   4. CORS: preflight answered, headers added (cross-origin routes only)
+ *   5. refusal while shutting down (503, Connection: close)
+ *   6. forwarding of the owner's routes to the owner process (`serve --workers` readers)
+ *   7. the route's handler (405 when it has none for the method, 404 when no route)
+ *   8. error envelope (after a lingering read of an unread body); unexpected errors logged
+ *
+ * and, for what node:http cannot parse, the clientError answer (client-error.ts).
+ * Checks that decide whether a request may run at all (authentication, per-client limits) go
+ * between 5 and 6, so they hold for forwarded requests too.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { TransferError } from '../protocol/errors.js';
+import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
+import { answerClientError } from './client-error.js';
+import type { Cors } from './cors.js';
+import type { Forward } from './forward.js';
+import { lingerOnUnreadBody } from './linger.js';
+import { sendError } from './respond.js';
+import { handlerFor, type Route, type RouteMatch, type Router } from './router.js';
+
+export interface PipelineParts {
+  router: Router;
+  cors: Cors;
+  logger: Logger;
+  bodyRate: BodyRateLimit;
+  /** In a reader process: sends an owner-only route's request to the owner. */
+  forward?: Forward;
+  /** True once a graceful stop began. */
+  stopping(): boolean;
+}
+
+/** A node:http server running every request through the pipeline. */
+export function createHttpServer(parts: PipelineParts): Server {
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 },
+    requestPipeline(parts),
+  );
+  server.on('clientError', answerClientError);
+  // Silent connections: 2 minutes without a byte ends them (trickles: guardBodyRate).
+  server.setTimeout(120_000, (socket) => socket.destroy());
+  return server;
+}
+
+function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: ServerResponse) => void {
+  const logRequest = requestLogger(parts.logger);
+  return (req, res) => {
+    logRequest?.(req, res);
+    guardBodyRate(req, res, parts.bodyRate);
+    dispatch(parts, req, res).catch((err: unknown) => {
+      if (!req.complete) lingerOnUnreadBody(req, res);
+      const te = sendError(req, res, err);
+      if (te.code === 'INTERNAL') parts.logger.error({ err, url: req.url }, 'unexpected error');
+    });
+  };
+}
+
+/** The request line is logged at info; below that level no listener is added per request. */
+function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+  if (!logger.isLevelEnabled('info')) return undefined;
+  return (req, res) => {
+    const started = performance.now();
+    res.on('close', () => {
+      logger.info(
+        {
+          method: req.method,
+          url: (req.url ?? '').slice(0, 300),
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+          bytes: Number(res.getHeader('content-length') ?? 0),
+          complete: res.writableFinished,
+        },
+        'request',
+      );
+    });
+  };
+}
+
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+async function dispatch(parts: PipelineParts, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const route = parts.router.find(path);
+  if (route?.cors) {
+    if (method === 'OPTIONS') {
+      parts.cors.preflight(req, res);
+      return;
+    }
+    if (route.cors === 'set') parts.cors.apply(req, res);
+  }
+  if (parts.stopping()) {
+    res.setHeader('Connection', 'close');
+    throw new TransferError('SHUTTING_DOWN');
+  }
+  if (!route) throw new TransferError('NOT_FOUND');
+  if (route.ownerOnly && parts.forward) return parts.forward(req, res);
+  const match: RouteMatch = {
+    path,
+    tail: route.prefix ? path.slice(route.path.length) : '',
+    search: q < 0 ? '' : url.slice(q + 1),
+    corsHeaders: NO_HEADERS,
+  };
+  if (route.cors !== 'inline') return runHandler(route, method, req, res, match);
+  try {
+    match.corsHeaders = parts.cors.headers(req);
+    await runHandler(route, method, req, res, match);
+  } catch (err: unknown) {
+    // An error answer (404, 405...) carries CORS too, unless the answer had already begun.
+    if (!res.headersSent) parts.cors.apply(req, res);
+    throw err;
+  }
+}
+
+async function runHandler(
+  route: Route,
+  method: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  match: RouteMatch,
+): Promise<void> {
+  const handler = handlerFor(route, method);
+  if (!handler) throw new TransferError('METHOD_NOT_ALLOWED');
+  await handler(req, res, match);
+}

@@ -1,0 +1,54 @@
+/**
+ * The server's own routes, beside the protocols' (src/protocols/<name>/routes.ts): the byte
+ * routes, /api/files and /api/health, and the web page (or the plain index) for everything else.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ANY_METHOD, type Route, type RouteMatch } from '../../http/router.js';
+import { TransferError } from '../../protocol/errors.js';
+import type { Storage } from '../../storage/storage.js';
+import type { ServerConfig } from '../config.js';
+import type { Library } from '../library.js';
+import { filesRoute, healthRoute } from './api.js';
+import type { BaseUrl } from './base-url.js';
+import { downloadRoute, uploadedFileRoute } from './files.js';
+import { homeRoute } from './home.js';
+import { webRoute } from './web.js';
+
+export interface ServerRouteParts {
+  config: ServerConfig;
+  library: Library;
+  storage: Storage;
+  baseUrl: BaseUrl;
+}
+
+function notFound(): never {
+  throw new TransferError('NOT_FOUND');
+}
+
+export function serverRouteTable({ config, library, storage, baseUrl }: ServerRouteParts): Route[] {
+  // The hot path: their CORS headers go into the one writeHead of serve-bytes.ts.
+  const download = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
+    downloadRoute(library, req, res, m.tail, m.corsHeaders);
+  const uploaded = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
+    uploadedFileRoute(storage, req, res, m.tail, m.corsHeaders);
+  const files = (req: IncomingMessage, res: ServerResponse) => filesRoute(library, baseUrl(req), res);
+  const page = async (req: IncomingMessage, res: ServerResponse, m: RouteMatch) => {
+    if (await webRoute(config.webDir, req, res, m.path)) return;
+    if (m.path !== '/') notFound();
+    homeRoute(res, await library.list(baseUrl(req)), req.method ?? 'GET');
+  };
+  return [
+    { path: '/download/', prefix: true, methods: { GET: download, HEAD: download }, cors: 'inline' },
+    { path: '/upload/', prefix: true, methods: { GET: uploaded, HEAD: uploaded }, cors: 'inline' },
+    { path: '/api/files', methods: { GET: files, HEAD: files }, cors: 'set' },
+    {
+      path: '/api/health',
+      methods: { [ANY_METHOD]: (_req, res) => healthRoute(config.role, res) },
+      cors: 'set',
+    },
+    // Any other /api/ path: a 404 a cross-origin page can read (and its preflight answered).
+    { path: '/api/', prefix: true, methods: { [ANY_METHOD]: notFound }, cors: 'set' },
+    // The page answers reads only; anything else outside /api/ is a 404, not a 405.
+    { path: '/', prefix: true, methods: { GET: page, HEAD: page, [ANY_METHOD]: notFound } },
+  ];
+}
