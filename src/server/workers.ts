@@ -2,9 +2,9 @@
  * `serve --workers N`: N processes share the port (node:cluster; the primary hands each new
  * connection to the next worker). Downloads, the page and the file list are served by every
  * worker; the upload API is served by ONE of them, the owner, because an upload's locks, region
- * claims and plan caches live in its process (local-disk.ts, upload-service.ts). The others, the
+ * claims and plan caches live in its process (storage/local-disk/, core/). The others, the
  * readers, forward those requests to the owner over a local socket (http/forward.ts). Over S3
- * storage no upload state lives in a process (see storage/s3.ts), so every worker is a peer that
+ * storage no upload state lives in a process (see storage/s3/s3.ts), so every worker is a peer that
  * serves everything.
  *
  * Why: serving a small range is mostly kernel work done on the event loop's thread (open, fstat,
