@@ -144,6 +144,11 @@ export async function startServer(
   const ctx: UploadApiContext = {
     service,
     fileUrl: (req, fileId, ext) => `${baseUrl(req)}/upload/${fileId}${ext}`,
+    limits: {
+      maxHandshakeBytes: config.maxHandshakeBytes ?? undefined,
+      chunkAnswerBytesPerId: config.chunkAnswerBytesPerId,
+      statePageLimit: config.statePageLimit,
+    },
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -191,7 +196,7 @@ export async function startServer(
     }
     if (path.startsWith('/api/upload/')) {
       const id = path.slice('/api/upload/'.length);
-      if (method === 'GET') return stateRoute(ctx, req, res, id);
+      if (method === 'GET') return stateRoute(ctx, req, res, id, query);
       if (method === 'DELETE') return abandonRoute(ctx, res, id);
       throw new TransferError('METHOD_NOT_ALLOWED');
     }
