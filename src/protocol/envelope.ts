@@ -8,8 +8,8 @@ export interface OkEnvelope<T> {
   /** Set on the chunk answer that completed a file: the published file's URL. */
   url?: string;
   /**
-   * On handshake and chunk answers that list needed ids: how many are still needed in all (a
-   * chunk answer's `data` may list only the first of them, PROTOCOL.md §Bounds).
+   * On chunk answers: how many ids are still needed in all (`data` may list only the first of
+   * them, or none with `Prefer: return=minimal`: PROTOCOL.md §Bounds).
    */
   remaining?: number;
 }

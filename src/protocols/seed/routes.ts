@@ -44,7 +44,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
     // Complete: the list is as long as the request's own list of ids.
-    await sendJsonCompressed(req, res, 200, ok(outcome.needed, '', { remaining: outcome.needed.length }));
+    await sendJsonCompressed(req, res, 200, ok(outcome.needed));
   }
 }
 
