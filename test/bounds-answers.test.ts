@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { upload } from '../src/client/node/index.js';
+import type { UploadState } from '../src/protocol/types.js';
 import { getJson, handshake, sendChunk } from './helpers/api.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -171,18 +172,10 @@ describe('GET /api/upload/<fileId> is paged', () => {
     const c = cut(randomBytesSeeded(n * 16, 505), 16);
     await handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
     for (let i = 0; i < 3; i++) await postChunk(c.fileId, c.chunkIds[i]!, c.chunks[i]!);
-    type State = {
-      chunkIds: string[];
-      held: string[];
-      needed: string[];
-      offset: number;
-      limit: number;
-      totals: { chunkIds: number; held: number; needed: number };
-    };
     const page = async (q: string) => {
       const r = await getJson(`${srv.url}/api/upload/${c.fileId}${q}`);
       assert.equal(r.status, 200);
-      return r.body.data as State;
+      return r.body.data as UploadState;
     };
     const first = await page('');
     assert.equal(first.chunkIds.length, 1000);
