@@ -9,9 +9,10 @@
  * - a bare token (number, true…) longer than `maxToken` characters (sizes have at most 16 digits).
  * Strings are not bounded here: the body's size cap bounds them, and JSON.parse copies them fast.
  *
- * Measured on the 2-core CI machine (Node 20): a 100,000-id handshake (4.0 MB) scans in ~8 ms and
- * parses in ~21 ms; the worst bodies the scan lets through at the 4.7 MiB cap (100,000 strings full
- * of \u escapes, or of 32-digit numbers) parse in 25–35 ms.
+ * Measured on the 2-core CI machine (Node 20, shared with other jobs, best of 5): a 100,000-id
+ * handshake (4.0 MB) scans in 6–10 ms, spread over its 64 KiB pieces as they arrive, then parses in
+ * 13–29 ms (up to ~60 ms on a cold first run under load). The worst bodies the scan lets through
+ * at the 4.7 MiB cap, 100,000 strings full of \u escapes or of 24-digit numbers, parse in 21–48 ms.
  */
 import { TransferError } from '../../protocol/errors.js';
 
