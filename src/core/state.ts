@@ -1,7 +1,11 @@
-/** The state report (GET /api/upload/<fileId>, a PROTOCOL.md extension): what is held, what is missing. */
+/**
+ * The state report (GET /api/upload/<fileId>, a PROTOCOL.md extension): what is held, what is
+ * missing. Its id lists are paged (PROTOCOL.md §Bounds): the answer stays proportional to the
+ * page asked for, not to the plan, with the whole lists' counts always given.
+ */
 import { TransferError } from '../protocol/errors.js';
 import { parseFileId } from '../protocol/ids.js';
-import type { UploadState } from '../protocol/types.js';
+import type { StatePage, UploadState } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import type { UploadCore } from './context.js';
 import { neededChunks } from './needed.js';
@@ -11,16 +15,42 @@ export interface StateReport {
   file?: PublishedFile;
 }
 
-function publishedState(fileId: string, file: PublishedFile, plan: UploadPlan | undefined): StateReport {
+const WHOLE: StatePage = { offset: 0, limit: Number.MAX_SAFE_INTEGER };
+
+interface Lists {
+  chunkIds: readonly string[];
+  held: readonly string[];
+  needed: readonly string[];
+}
+
+function paged(
+  lists: Lists,
+  page: StatePage,
+): Pick<UploadState, 'chunkIds' | 'held' | 'needed' | 'offset' | 'limit' | 'totals'> {
+  const end = page.offset + page.limit;
+  return {
+    chunkIds: lists.chunkIds.slice(page.offset, end),
+    held: lists.held.slice(page.offset, end),
+    needed: lists.needed.slice(page.offset, end),
+    offset: page.offset,
+    limit: page.limit,
+    totals: { chunkIds: lists.chunkIds.length, held: lists.held.length, needed: lists.needed.length },
+  };
+}
+
+function publishedState(
+  fileId: string,
+  file: PublishedFile,
+  plan: UploadPlan | undefined,
+  page: StatePage,
+): StateReport {
   return {
     file,
     state: {
       fileId,
       ext: plan?.ext ?? file.ext ?? '',
       status: 'complete',
-      chunkIds: plan?.chunkIds ?? [],
-      held: [],
-      needed: [],
+      ...paged({ chunkIds: plan?.chunkIds ?? [], held: [], needed: [] }, page),
       bytesHeld: file.size,
       size: file.size,
       url: null,
@@ -28,11 +58,11 @@ function publishedState(fileId: string, file: PublishedFile, plan: UploadPlan | 
   };
 }
 
-export async function uploadState(core: UploadCore, rawFileId: unknown): Promise<StateReport> {
+export async function uploadState(core: UploadCore, rawFileId: unknown, page = WHOLE): Promise<StateReport> {
   const fileId = parseFileId(rawFileId);
   const published = await core.storage.statFile(fileId);
   const plan = await core.storage.readPlan(fileId);
-  if (published) return publishedState(fileId, published, plan);
+  if (published) return publishedState(fileId, published, plan, page);
   if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
   const heldMap = await core.storage.heldChunks(fileId);
   const needed = neededChunks(plan.chunkIds, heldMap);
@@ -45,9 +75,7 @@ export async function uploadState(core: UploadCore, rawFileId: unknown): Promise
       fileId,
       ext: plan.ext,
       status: 'uploading',
-      chunkIds: plan.chunkIds,
-      held,
-      needed,
+      ...paged({ chunkIds: plan.chunkIds, held, needed }, page),
       bytesHeld,
       size: plan.size,
       url: null,

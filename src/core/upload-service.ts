@@ -4,6 +4,7 @@
  * of the shared UploadCore (context.ts); this class only owns that context and names the steps.
  */
 import type { Readable } from 'node:stream';
+import type { StatePage } from '../protocol/types.js';
 import type { StagedChunk, Storage } from '../storage/storage.js';
 import { abandonUpload } from './abandon.js';
 import { Assemblies } from './assembly.js';
@@ -46,8 +47,8 @@ export class UploadService implements ChunkStager {
     return receiveChunk(this.core, rawFileId, rawChunkId, staged);
   }
 
-  state(rawFileId: unknown): Promise<StateReport> {
-    return uploadState(this.core, rawFileId);
+  state(rawFileId: unknown, page?: StatePage): Promise<StateReport> {
+    return uploadState(this.core, rawFileId, page);
   }
 
   abandon(rawFileId: unknown): Promise<void> {

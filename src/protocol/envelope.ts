@@ -7,6 +7,11 @@ export interface OkEnvelope<T> {
   data: T;
   /** Set on the chunk answer that completed a file: the published file's URL. */
   url?: string;
+  /**
+   * On chunk answers: how many ids are still needed in all (`data` may list only the first of
+   * them, or none with `Prefer: return=minimal`: PROTOCOL.md §Bounds).
+   */
+  remaining?: number;
 }
 
 export interface ErrorEnvelope {
@@ -18,7 +23,7 @@ export interface ErrorEnvelope {
 
 export type Envelope<T> = OkEnvelope<T> | ErrorEnvelope;
 
-export function ok<T>(data: T, msg = '', extra?: { url?: string }): OkEnvelope<T> {
+export function ok<T>(data: T, msg = '', extra?: { url?: string; remaining?: number }): OkEnvelope<T> {
   return { code: 0, msg, data, ...extra };
 }
 

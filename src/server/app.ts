@@ -81,6 +81,11 @@ function buildRouter(parts: Parts, baseUrl: BaseUrl): Router {
   const seed = seedRouteTable({
     service: parts.service,
     fileUrl: (req, fileId, ext) => `${baseUrl(req)}/upload/${fileId}${ext}`,
+    limits: {
+      maxHandshakeBytes: parts.config.maxHandshakeBytes ?? undefined,
+      chunkAnswerBytesPerId: parts.config.chunkAnswerBytesPerId,
+      statePageLimit: parts.config.statePageLimit,
+    },
   });
   return new Router([seed, serverRouteTable({ ...parts, baseUrl })]);
 }

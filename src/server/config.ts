@@ -9,6 +9,15 @@ export interface ServerConfig {
   corsOrigin: string;
   maxChunkSize: number;
   maxChunks: number;
+  /**
+   * The cap on a whole handshake body (JSON, urlencoded or multipart), in bytes; null: derived
+   * from maxChunks, min(8 MiB, maxChunks × 48 + 64 KiB) (4.7 MiB for 100,000 chunks).
+   */
+  maxHandshakeBytes: number | null;
+  /** A seed chunk answer lists at most max(1, ⌊chunk bytes / this⌋) needed ids (PROTOCOL.md §Bounds). */
+  chunkAnswerBytesPerId: number;
+  /** The default and largest page of GET /api/upload/<fileId>?offset=&limit=. */
+  statePageLimit: number;
   /** Incomplete uploads idle longer than this are deleted. */
   expireAfterMs: number;
   /** Folders served under /download; null: <dataDir>/library, with the sample wallpapers. */
@@ -39,6 +48,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   corsOrigin: '*',
   maxChunkSize: 64 * 1024 * 1024,
   maxChunks: 100_000,
+  maxHandshakeBytes: null,
+  chunkAnswerBytesPerId: 2048,
+  statePageLimit: 1000,
   expireAfterMs: 24 * 60 * 60 * 1000,
   libraryDirs: null,
   webDir: null,

@@ -1,28 +1,51 @@
 /** /api/upload/*: handshake, chunk upload, and the state/abandon extensions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
+import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
 import type { Route } from '../../http/router.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
-import { INSTANT_UPLOAD_MSG } from '../../protocol/types.js';
+import { INSTANT_UPLOAD_MSG, STATE_PAGE_LIMIT } from '../../protocol/types.js';
 import type { StagedChunk } from '../../storage/storage.js';
+import {
+  chunkAnswerIds,
+  DEFAULT_CHUNK_ANSWER_BYTES_PER_ID,
+  prefersMinimal,
+  type SeedLimits,
+  statePage,
+} from './answers.js';
 import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
-import { readHandshake } from './handshake-body.js';
+import { handshakeBodyLimit, readHandshake } from './handshake-body.js';
 
 export interface UploadApiContext {
   service: UploadService;
   /** The URL of a published file, for this request's base. */
   fileUrl(req: IncomingMessage, fileId: string, ext: string): string;
+  /** The adapter's bounds (PROTOCOL.md §Bounds); each one left out takes its default. */
+  limits?: Partial<SeedLimits> | undefined;
+}
+
+function seedLimits(ctx: UploadApiContext): SeedLimits {
+  const given = ctx.limits ?? {};
+  return {
+    maxHandshakeBytes: given.maxHandshakeBytes ?? handshakeBodyLimit(ctx.service.limits.maxChunks),
+    chunkAnswerBytesPerId: given.chunkAnswerBytesPerId ?? DEFAULT_CHUNK_ANSWER_BYTES_PER_ID,
+    statePageLimit: given.statePageLimit ?? STATE_PAGE_LIMIT,
+  };
 }
 
 export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
-  const raw = await readHandshake(req, ctx.service.limits.maxChunks);
+  const raw = await readHandshake(req, {
+    maxBytes: seedLimits(ctx).maxHandshakeBytes,
+    maxChunks: ctx.service.limits.maxChunks,
+  });
   const outcome = await ctx.service.handshake(raw);
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
-    sendJson(res, 200, ok(outcome.needed));
+    // Complete: the list is as long as the request's own list of ids.
+    await sendJsonCompressed(req, res, 200, ok(outcome.needed));
   }
 }
 
@@ -55,11 +78,20 @@ export async function chunkRoute(
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
     throw new TransferError('MISSING_CHUNK_DATA');
   }
+  const bytes = staged.size;
   const result = await service.receiveChunk(fileId, chunkId, staged);
+  const minimal = prefersMinimal(req);
+  if (minimal) res.setHeader('Preference-Applied', 'return=minimal');
+  const remaining = result.needed.length;
   if (result.file) {
-    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.fileId, result.ext) }));
+    // The same "done" answer either way: data [] and the url.
+    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.fileId, result.ext), remaining: 0 }));
+  } else if (minimal) {
+    sendJson(res, 200, ok(null, '', { remaining }));
   } else {
-    sendJson(res, 200, ok(result.needed));
+    // The seed's client sends data[0] next: the first ids in plan order, as many as this chunk paid for.
+    const listed = result.needed.slice(0, chunkAnswerIds(bytes, seedLimits(ctx).chunkAnswerBytesPerId));
+    await sendJsonCompressed(req, res, 200, ok(listed, '', { remaining }));
   }
 }
 
@@ -68,10 +100,12 @@ export async function stateRoute(
   req: IncomingMessage,
   res: ServerResponse,
   id: string,
+  query = new URLSearchParams(),
 ) {
-  const { state } = await ctx.service.state(id);
+  const page = statePage(query, seedLimits(ctx).statePageLimit);
+  const { state } = await ctx.service.state(id, page);
   if (state.status === 'complete' && state.ext) state.url = ctx.fileUrl(req, state.fileId, state.ext);
-  sendJson(res, 200, ok(state));
+  await sendJsonCompressed(req, res, 200, ok(state));
 }
 
 export async function abandonRoute(ctx: UploadApiContext, res: ServerResponse, id: string) {
@@ -102,7 +136,7 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       path: '/api/upload/',
       prefix: true,
       methods: {
-        GET: (req, res, m) => stateRoute(ctx, req, res, m.tail),
+        GET: (req, res, m) => stateRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
         DELETE: (_req, res, m) => abandonRoute(ctx, res, m.tail),
       },
       cors: 'set',
