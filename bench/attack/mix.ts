@@ -40,21 +40,22 @@ export function defaultMix(url: string, seconds: number): AttackMix {
   };
 }
 
-/** Requests of one attacker: answers by HTTP status, failures by error code. */
-export interface Tally {
-  requests: number;
+/** How the server answered one attacker: answers by HTTP status, failures by error code. */
+interface Answers {
   status: Record<string, number>;
   errors: Record<string, number>;
 }
 
-export interface SlowTally {
+export interface Tally extends Answers {
+  requests: number;
+}
+
+export interface SlowTally extends Answers {
   /** Sockets opened in all (a socket the server cuts is replaced within 100 ms). */
   opened: number;
   /** Sockets the server closed or answered before the body was complete. */
   cut: number;
   peakOpen: number;
-  status: Record<string, number>;
-  errors: Record<string, number>;
 }
 
 export interface AttackReport {

@@ -98,11 +98,14 @@ function watch(pid: number) {
 
 function startAttack(url: string, seconds: number): ChildProcess {
   const mix = defaultMix(url, seconds);
-  return spawn(
+  const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'bench/attack/attackers.ts'), JSON.stringify(mix)],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT },
   );
+  // Attackers that cannot start leave the figures without an attack: said in the log, not fatal.
+  child.on('error', (err) => log(`the attackers did not start: ${err.message}`));
+  return child;
 }
 
 /** Stops the attackers and reads their tallies; a child that does not stop in 5 s is killed. */
