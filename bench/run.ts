@@ -7,6 +7,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
+import { underAttack } from './cases/attack.js';
 import { browserHash } from './cases/browser.js';
 import { downloads } from './cases/downloads.js';
 import { serverIngest } from './cases/ingest.js';
@@ -29,6 +30,7 @@ async function main() {
     ['handshake and small files', handshakeAndSmallFiles],
     ['browser hashing', browserHash],
     ['S3 backend vs local disk', s3VsLocal],
+    ['under attack', underAttack],
   ];
   for (const [name, fn] of cases) {
     if (ONLY && !name.includes(ONLY)) continue;
