@@ -29,7 +29,7 @@ import {
 } from '../protocols/seed/routes.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
 import { downloadRoute, uploadedFileRoute } from './routes/files.js';
@@ -108,11 +108,11 @@ export async function startServer(
   overrides: Partial<ServerConfig> = {},
   options: { storage?: Storage; logger?: Logger } = {},
 ): Promise<RunningServer> {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, ...overrides };
+  const config: ServerConfig = parseServerConfig(overrides);
   const base = options.logger ?? createLogger(config.logLevel);
   const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
-  const storage = options.storage ?? (await createStorage({ kind: 'local', dataDir }));
+  const storage = options.storage ?? (await createStorage(config.storage));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
