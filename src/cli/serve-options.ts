@@ -15,7 +15,8 @@ import {
   parseSize,
   parseWorkers,
 } from '../config/values.js';
-import { DEFAULT_CONFIG, type ServerConfig } from '../server/config.js';
+import type { ServerConfig } from '../server/config.js';
+import { CONFIG_DEFAULTS } from '../server/config-defaults.js';
 import type { S3StorageOptions } from '../storage/s3/s3.js';
 import { optionParser } from './parse.js';
 
@@ -53,21 +54,21 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'port to listen on',
     key: 'port',
     parse: parsePort,
-    default: DEFAULT_CONFIG.port,
+    default: CONFIG_DEFAULTS.port,
   },
   {
     flags: '--host <host>',
     env: 'RESUMABLE_HOST',
     description: 'address to bind (0.0.0.0 for all)',
     key: 'host',
-    default: DEFAULT_CONFIG.host,
+    default: CONFIG_DEFAULTS.host,
   },
   {
     flags: '-d, --data <dir>',
     env: 'RESUMABLE_DATA',
     description: 'data folder (uploads, published files)',
     key: 'dataDir',
-    default: DEFAULT_CONFIG.dataDir,
+    default: CONFIG_DEFAULTS.dataDir,
   },
   {
     flags: '--public-url <url>',
@@ -81,7 +82,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     env: 'RESUMABLE_CORS_ORIGIN',
     description: '* or a comma-separated origin list',
     key: 'corsOrigin',
-    default: DEFAULT_CONFIG.corsOrigin,
+    default: CONFIG_DEFAULTS.corsOrigin,
   },
   {
     flags: '--max-chunk-size <size>',
@@ -89,7 +90,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'largest accepted chunk',
     key: 'maxChunkSize',
     parse: parseSize,
-    default: DEFAULT_CONFIG.maxChunkSize,
+    default: CONFIG_DEFAULTS.maxChunkSize,
     shownDefault: '64MiB',
   },
   {
@@ -98,7 +99,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'most chunks per file',
     key: 'maxChunks',
     parse: parseCount,
-    default: DEFAULT_CONFIG.maxChunks,
+    default: CONFIG_DEFAULTS.maxChunks,
   },
   {
     flags: '--min-body-rate <size>',
@@ -106,7 +107,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'bytes per second a request body must average (0: off)',
     key: 'minBodyRate',
     parse: sizeOrOff,
-    default: DEFAULT_CONFIG.minBodyRate,
+    default: CONFIG_DEFAULTS.minBodyRate,
     shownDefault: '512',
   },
   {
@@ -115,7 +116,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'the window over which --min-body-rate is checked',
     key: 'bodyRateWindowMs',
     parse: parseDuration,
-    default: DEFAULT_CONFIG.bodyRateWindowMs,
+    default: CONFIG_DEFAULTS.bodyRateWindowMs,
     shownDefault: '60s',
   },
   {
@@ -124,7 +125,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'delete incomplete uploads idle this long',
     key: 'expireAfterMs',
     parse: parseDuration,
-    default: DEFAULT_CONFIG.expireAfterMs,
+    default: CONFIG_DEFAULTS.expireAfterMs,
     shownDefault: '24h',
   },
   {
@@ -203,7 +204,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     env: 'RESUMABLE_LOG_LEVEL',
     description: 'fatal|error|warn|info|debug|silent',
     key: 'logLevel',
-    default: DEFAULT_CONFIG.logLevel,
+    default: CONFIG_DEFAULTS.logLevel,
   },
 ];
 

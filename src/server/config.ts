@@ -1,12 +1,13 @@
 /**
  * The server's configuration, as one schema: `startServer(overrides)` and `resumable serve` (flags
  * and environment variables, cli/serve-options.ts) both validate through `parseServerConfig`, so a
- * bad value gets the same complaint, naming its field, whichever way it came in. The defaults live
- * here and only here.
+ * bad value gets the same complaint, naming its field, whichever way it came in. (The defaults are
+ * in config-defaults.ts.)
  */
 import { z } from 'zod';
 import { parseHttpUrl } from '../config/values.js';
 import type { StorageConfig } from '../storage/create-storage.js';
+import { CONFIG_DEFAULTS } from './config-defaults.js';
 
 /** A string checked by the parser the CLI uses for the same option: one message for both. */
 function checkedBy(parse: (value: string) => string) {
@@ -45,34 +46,28 @@ const positiveInt = z.int().positive();
 
 export const serverConfigSchema = z
   .strictObject({
-    port: z.int().min(0).max(65535).default(8000),
-    /** Loopback by default: exposing the server is a deliberate choice (--host 0.0.0.0). */
-    host: z.string().min(1).default('127.0.0.1'),
-    dataDir: z.string().min(1).default('./data'),
+    port: z.int().min(0).max(65535).default(CONFIG_DEFAULTS.port),
+    host: z.string().min(1).default(CONFIG_DEFAULTS.host),
+    dataDir: z.string().min(1).default(CONFIG_DEFAULTS.dataDir),
     /** Base of the links handed out (behind a proxy); otherwise taken from the request's Host. */
     publicUrl: checkedBy(parseHttpUrl).nullable().default(null),
-    corsOrigin: z.string().min(1).default('*'),
-    maxChunkSize: positiveInt.default(64 * 1024 * 1024),
-    maxChunks: positiveInt.default(100_000),
+    corsOrigin: z.string().min(1).default(CONFIG_DEFAULTS.corsOrigin),
+    maxChunkSize: positiveInt.default(CONFIG_DEFAULTS.maxChunkSize),
+    maxChunks: positiveInt.default(CONFIG_DEFAULTS.maxChunks),
     /** Incomplete uploads idle longer than this are deleted. */
-    expireAfterMs: z
-      .number()
-      .positive()
-      .default(24 * 60 * 60 * 1000),
+    expireAfterMs: z.number().positive().default(CONFIG_DEFAULTS.expireAfterMs),
     /** Folders served under /download; null: <dataDir>/library, with the sample wallpapers. */
     libraryDirs: z.array(z.string().min(1)).nullable().default(null),
     /** The built web page; null: none. */
     webDir: z.string().min(1).nullable().default(null),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default(CONFIG_DEFAULTS.logLevel),
     /** How long a graceful stop waits for running requests before cutting them. */
-    shutdownGraceMs: z.number().nonnegative().default(10_000),
-    /**
-     * A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never.
-     * The default is Apache mod_reqtimeout's minrate: fewer than 30 KiB in a minute is a
-     * slow-loris, not a slow link (a 2G phone does several KB/s).
-     */
-    minBodyRate: z.int().nonnegative().default(512),
-    bodyRateWindowMs: z.number().positive().default(60_000),
+    shutdownGraceMs: z.number().nonnegative().default(CONFIG_DEFAULTS.shutdownGraceMs),
+    /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
+    minBodyRate: z.int().nonnegative().default(CONFIG_DEFAULTS.minBodyRate),
+    bodyRateWindowMs: z.number().positive().default(CONFIG_DEFAULTS.bodyRateWindowMs),
     /**
      * One process serves everything ('single'), or, with `serve --workers N` (workers.ts), one
      * 'owner' handles uploads and also listens on `ownerSocket`, and 'reader's serve everything
