@@ -194,3 +194,40 @@ describe('resumable upload', () => {
     assert.match(r3.stdout, new RegExp(`${sum}\\.bin  \\(instant upload`));
   });
 });
+
+describe('option values are checked, not guessed', () => {
+  async function usageError(args: string[], env: Record<string, string> = {}): Promise<string> {
+    const r = await cli(args, env).done;
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '', 'nothing started');
+    return r.stderr;
+  }
+
+  it('serve --max-chunk-size 64XB: a usage error naming the option, with a good size', async () => {
+    const stderr = await usageError(['serve', '--port', '0', '--max-chunk-size', '64XB']);
+    assert.match(stderr, /'--max-chunk-size <size>' argument '64XB' is invalid/);
+    assert.match(stderr, /such as 65536, 8MiB or 1GB/);
+  });
+
+  it('RESUMABLE_MAX_CHUNK_SIZE=64XB: the same, naming the environment variable', async () => {
+    const stderr = await usageError(['serve', '--port', '0'], { RESUMABLE_MAX_CHUNK_SIZE: '64XB' });
+    assert.match(stderr, /value '64XB' from env 'RESUMABLE_MAX_CHUNK_SIZE' is invalid/);
+  });
+
+  it('upload --chunk-size 4XB: a usage error naming the option, with a good size', async () => {
+    const stderr = await usageError(['upload', '-s', srv.url, '--chunk-size', '4XB', 'whatever.bin']);
+    assert.match(stderr, /'--chunk-size <size>' argument '4XB' is invalid/);
+    assert.match(stderr, /such as 65536, 8MiB or 1GB/);
+  });
+
+  it('serve --public-url notaurl: a usage error naming the option, with a good URL', async () => {
+    const stderr = await usageError(['serve', '--port', '0', '--public-url', 'notaurl']);
+    assert.match(stderr, /'--public-url <url>' argument 'notaurl' is invalid/);
+    assert.match(stderr, /an absolute http\(s\) URL such as https:\/\/files\.example\.com/);
+  });
+
+  it('serve --storage s3 without a bucket: a usage error naming --s3-bucket', async () => {
+    const stderr = await usageError(['serve', '--port', '0', '--storage', 's3']);
+    assert.match(stderr, /'--s3-bucket <name>' \(or RESUMABLE_S3_BUCKET\): required with s3 storage/);
+  });
+});

@@ -2,7 +2,8 @@
 import { stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { download } from '../client/node/index.js';
-import { parseCount } from './parse.js';
+import { parseCount } from '../config/values.js';
+import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
 import { errorLine, runTransfers } from './run-transfers.js';
 
@@ -15,9 +16,13 @@ export function downloadCommand(): Command {
       'file path, or folder (ends with /, exists, or several URLs; made if missing; default: current folder)',
     )
     .addOption(
-      new Option('-c, --connections <n>', 'parallel connections per file').argParser(parseCount).default(4),
+      new Option('-c, --connections <n>', 'parallel connections per file')
+        .argParser(optionParser(parseCount))
+        .default(4),
     )
-    .addOption(new Option('--retries <n>', 'retries per request').argParser(parseCount).default(8))
+    .addOption(
+      new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
+    )
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print one JSON object per file on stdout')
     .action(async (urls: string[], o: Record<string, unknown>) => {

@@ -1,7 +1,8 @@
 /** `resumable upload <file...>` */
 import { Command, Option } from 'commander';
 import { upload } from '../client/node/index.js';
-import { parseCount, parseSize } from './parse.js';
+import { parseCount, parseSize } from '../config/values.js';
+import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
 import { errorLine, runTransfers } from './run-transfers.js';
 
@@ -16,11 +17,15 @@ export function uploadCommand(): Command {
     )
     .addOption(
       new Option('--chunk-size <size>', 'bytes per chunk (default: 4MiB, larger for huge files)').argParser(
-        parseSize,
+        optionParser(parseSize),
       ),
     )
-    .addOption(new Option('--concurrency <n>', 'chunks in flight').argParser(parseCount).default(4))
-    .addOption(new Option('--retries <n>', 'retries per request').argParser(parseCount).default(8))
+    .addOption(
+      new Option('--concurrency <n>', 'chunks in flight').argParser(optionParser(parseCount)).default(4),
+    )
+    .addOption(
+      new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
+    )
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print one JSON object per file on stdout')
     .action(async (files: string[], o: Record<string, unknown>) => {

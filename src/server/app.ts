@@ -16,7 +16,7 @@ import { Router } from '../http/router.js';
 import { seedRouteTable } from '../protocols/seed/routes.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
 import { type BaseUrl, baseUrlFor } from './routes/base-url.js';
@@ -51,11 +51,11 @@ async function buildParts(
   overrides: Partial<ServerConfig>,
   options: { storage?: Storage; logger?: Logger },
 ): Promise<Parts> {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, ...overrides };
+  const config: ServerConfig = parseServerConfig(overrides);
   const base = options.logger ?? createLogger(config.logLevel);
   const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
-  const storage = options.storage ?? (await createStorage({ kind: 'local', dataDir }));
+  const storage = options.storage ?? (await createStorage(config.storage));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.

@@ -1,65 +1,113 @@
-/** Server configuration with its defaults (CLI flags and environment variables map onto this). */
-export interface ServerConfig {
-  port: number;
-  /** Loopback by default: exposing the server is a deliberate choice (--host 0.0.0.0). */
-  host: string;
-  dataDir: string;
-  /** Base of the links handed out (behind a proxy); otherwise taken from the request's Host. */
-  publicUrl: string | null;
-  corsOrigin: string;
-  maxChunkSize: number;
-  maxChunks: number;
-  /**
-   * The cap on a whole handshake body (JSON, urlencoded or multipart), in bytes; null: derived
-   * from maxChunks, min(8 MiB, maxChunks × 48 + 64 KiB) (4.7 MiB for 100,000 chunks).
-   */
-  maxHandshakeBytes: number | null;
-  /** A seed chunk answer lists at most max(1, ⌊chunk bytes / this⌋) needed ids (PROTOCOL.md §Bounds). */
-  chunkAnswerBytesPerId: number;
-  /** The default and largest page of GET /api/upload/<fileId>?offset=&limit=. */
-  statePageLimit: number;
-  /** Incomplete uploads idle longer than this are deleted. */
-  expireAfterMs: number;
-  /** Folders served under /download; null: <dataDir>/library, with the sample wallpapers. */
-  libraryDirs: string[] | null;
-  /** The built web page; null: none. */
-  webDir: string | null;
-  logLevel: string;
-  /** How long a graceful stop waits for running requests before cutting them. */
-  shutdownGraceMs: number;
-  /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
-  minBodyRate: number;
-  bodyRateWindowMs: number;
-  /**
-   * One process serves everything ('single'), or, with `serve --workers N` (workers.ts), one
-   * 'owner' handles uploads and also listens on `ownerSocket`, and 'reader's serve everything else
-   * and forward the upload API to it there. A 'peer' serves everything beside other peers (S3
-   * storage: no upload state in a process).
-   */
-  role: 'single' | 'owner' | 'reader' | 'peer';
-  ownerSocket: string | null;
+/**
+ * The server's configuration, as one schema: `startServer(overrides)` and `resumable serve` (flags
+ * and environment variables, cli/serve-options.ts) both validate through `parseServerConfig`, so a
+ * bad value gets the same complaint, naming its field, whichever way it came in. (The defaults are
+ * in config-defaults.ts.)
+ */
+import { z } from 'zod';
+import { parseHttpUrl } from '../config/values.js';
+import type { StorageConfig } from '../storage/create-storage.js';
+import { CONFIG_DEFAULTS } from './config-defaults.js';
+
+/** A string checked by the parser the CLI uses for the same option: one message for both. */
+function checkedBy(parse: (value: string) => string) {
+  return z.string().transform((value, ctx) => {
+    try {
+      return parse(value);
+    } catch (err: unknown) {
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: err instanceof Error ? err.message : String(err),
+      });
+      return z.NEVER;
+    }
+  });
 }
 
-export const DEFAULT_CONFIG: ServerConfig = {
-  port: 8000,
-  host: '127.0.0.1',
-  dataDir: './data',
-  publicUrl: null,
-  corsOrigin: '*',
-  maxChunkSize: 64 * 1024 * 1024,
-  maxChunks: 100_000,
-  maxHandshakeBytes: null,
-  chunkAnswerBytesPerId: 2048,
-  statePageLimit: 1000,
-  expireAfterMs: 24 * 60 * 60 * 1000,
-  libraryDirs: null,
-  webDir: null,
-  logLevel: 'info',
-  shutdownGraceMs: 10_000,
-  // Like Apache's mod_reqtimeout minrate: fewer than 30 KiB in a minute is a slow-loris, not a
-  // slow link (a 2G phone does several KB/s).
-  minBodyRate: 512,
-  bodyRateWindowMs: 60_000,
-  role: 'single',
-  ownerSocket: null,
-};
+const storageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('local'), dataDir: z.string().min(1) }),
+  z.strictObject({
+    kind: z.literal('s3'),
+    bucket: z.string({ error: 'required with s3 storage' }).min(1),
+    endpoint: checkedBy(parseHttpUrl).optional(),
+    region: z.string().optional(),
+    prefix: z.string().optional(),
+    accessKeyId: z.string().optional(),
+    secretAccessKey: z.string().optional(),
+    forcePathStyle: z.boolean().optional(),
+    onBucketCreated: z
+      .custom<(bucket: string) => void>((v) => typeof v === 'function', 'expected a function')
+      .optional(),
+  }),
+]) satisfies z.ZodType<StorageConfig>;
+
+const positiveInt = z.int().positive();
+
+export const serverConfigSchema = z
+  .strictObject({
+    port: z.int().min(0).max(65535).default(CONFIG_DEFAULTS.port),
+    host: z.string().min(1).default(CONFIG_DEFAULTS.host),
+    dataDir: z.string().min(1).default(CONFIG_DEFAULTS.dataDir),
+    /** Base of the links handed out (behind a proxy); otherwise taken from the request's Host. */
+    publicUrl: checkedBy(parseHttpUrl).nullable().default(null),
+    corsOrigin: z.string().min(1).default(CONFIG_DEFAULTS.corsOrigin),
+    maxChunkSize: positiveInt.default(CONFIG_DEFAULTS.maxChunkSize),
+    maxChunks: positiveInt.default(CONFIG_DEFAULTS.maxChunks),
+    /** Incomplete uploads idle longer than this are deleted. */
+    expireAfterMs: z.number().positive().default(CONFIG_DEFAULTS.expireAfterMs),
+    /** Folders served under /download; null: <dataDir>/library, with the sample wallpapers. */
+    libraryDirs: z.array(z.string().min(1)).nullable().default(null),
+    /** The built web page; null: none. */
+    webDir: z.string().min(1).nullable().default(null),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default(CONFIG_DEFAULTS.logLevel),
+    /** How long a graceful stop waits for running requests before cutting them. */
+    shutdownGraceMs: z.number().nonnegative().default(CONFIG_DEFAULTS.shutdownGraceMs),
+    /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
+    minBodyRate: z.int().nonnegative().default(CONFIG_DEFAULTS.minBodyRate),
+    bodyRateWindowMs: z.number().positive().default(CONFIG_DEFAULTS.bodyRateWindowMs),
+    /**
+     * One process serves everything ('single'), or, with `serve --workers N` (workers.ts), one
+     * 'owner' handles uploads and also listens on `ownerSocket`, and 'reader's serve everything
+     * else and forward the upload API to it there. A 'peer' serves everything beside other peers
+     * (S3 storage: no upload state in a process).
+     */
+    role: z.enum(['single', 'owner', 'reader', 'peer']).default('single'),
+    ownerSocket: z.string().min(1).nullable().default(null),
+    /** Cap on a handshake body in bytes; null: derived from maxChunks (protocols/seed/handshake-body.ts). */
+    maxHandshakeBytes: positiveInt.nullable().default(CONFIG_DEFAULTS.maxHandshakeBytes),
+    /** A seed chunk answer lists at most one needed id per this many bytes of the chunk (docs/PROTOCOL.md §Bounds). */
+    chunkAnswerBytesPerId: positiveInt.default(CONFIG_DEFAULTS.chunkAnswerBytesPerId),
+    /** Most ids per list in one page of GET /api/upload/<id>. */
+    statePageLimit: positiveInt.default(CONFIG_DEFAULTS.statePageLimit),
+    /** Where uploads live; default: the local disk, under dataDir. */
+    storage: storageSchema.optional(),
+  })
+  .transform(({ storage, ...config }) => ({
+    ...config,
+    storage: storage ?? ({ kind: 'local', dataDir: config.dataDir } satisfies StorageConfig),
+  }));
+
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+
+/** A configuration that failed the schema; each issue names its field (e.g. `storage.bucket`). */
+export class ConfigError extends Error {
+  readonly issues: readonly { path: readonly PropertyKey[]; message: string }[];
+  constructor(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
+    const lines = issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`);
+    super(`invalid server configuration: ${lines.join('; ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Defaults filled in, every value checked; throws ConfigError. */
+export function parseServerConfig(input: unknown): ServerConfig {
+  const result = serverConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(result.error.issues);
+  return result.data;
+}
+
+export const DEFAULT_CONFIG: ServerConfig = parseServerConfig({});

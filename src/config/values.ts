@@ -1,0 +1,71 @@
+/**
+ * Values as people type them in flags and environment variables: sizes (64MiB), durations (24h),
+ * counts, ports, URLs, lists. Each parser returns the value or throws an Error whose message shows
+ * a good value; the CLI turns it into a usage error naming the option (cli/parse.ts), the server's
+ * configuration schema into an issue naming the field (server/config.ts).
+ */
+import { availableParallelism } from 'node:os';
+import bytes from 'bytes';
+import ms from 'ms';
+
+/** A number and one of the units we accept; `bytes` alone would read any unknown unit (64XB) as bytes. */
+const SIZE_WITH_UNIT = /^\d+(?:\.\d+)? *(?:[kmg]i?b)$/i;
+
+/** Plain bytes, or KB/MB/GB, also spelt KiB/MiB/GiB: binary multiples either way, as `bytes` reads them. */
+export function parseSize(value: string): number {
+  const n = /^\d+$/.test(value)
+    ? Number(value)
+    : SIZE_WITH_UNIT.test(value)
+      ? bytes.parse(value.replace(/ib$/i, 'b'))
+      : null;
+  if (n === null || !Number.isSafeInteger(n) || n <= 0) {
+    throw new Error(`expected a size such as 65536, 8MiB or 1GB, got "${value}"`);
+  }
+  return n;
+}
+
+/** In milliseconds; a plain number is seconds. */
+export function parseDuration(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) * 1000 : ms(value as ms.StringValue);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+    throw new Error(`expected a duration such as 90s, 30m or 24h, got "${value}"`);
+  }
+  return n;
+}
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new Error(`expected a positive whole number, got "${value}"`);
+  }
+  return n;
+}
+
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new Error(`expected a port 0-65535, got "${value}"`);
+  return n;
+}
+
+/** `auto`: one per core (what the OS lets this process use), as nginx's worker_processes auto. */
+export function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 256)
+    throw new Error(`expected auto or a number of processes 1-256, got "${value}"`);
+  return n;
+}
+
+/** An absolute http(s) URL, returned as given. */
+export function parseHttpUrl(value: string): string {
+  const protocol = URL.canParse(value) ? new URL(value).protocol : undefined;
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new Error(`expected an absolute http(s) URL such as https://files.example.com, got "${value}"`);
+  }
+  return value;
+}
+
+/** A comma-separated list; empty items (a trailing comma) are dropped. */
+export function parseList(value: string): string[] {
+  return value.split(',').filter(Boolean);
+}
