@@ -37,6 +37,7 @@ export function toTransferError(err: unknown): TransferError {
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): TransferError {
   const te = toTransferError(err);
   if (te.code === 'METHOD_NOT_ALLOWED') res.setHeader('Allow', 'GET, HEAD, POST, DELETE, OPTIONS');
+  if (te.retryAfter !== undefined && !res.headersSent) res.setHeader('Retry-After', String(te.retryAfter));
   sendJson(res, te.status, fail(te, requestLang(req)));
   return te;
 }

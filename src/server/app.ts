@@ -112,7 +112,8 @@ export async function startServer(
   const base = options.logger ?? createLogger(config.logLevel);
   const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
-  const storage = options.storage ?? (await createStorage({ kind: 'local', dataDir }));
+  const storage =
+    options.storage ?? (await createStorage({ kind: 'local', dataDir, cacheBytes: config.cacheBytes }));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
@@ -130,6 +131,13 @@ export async function startServer(
   const service = new UploadService(storage, {
     maxChunkSize: config.maxChunkSize,
     maxChunks: config.maxChunks,
+    maxFileSize: config.maxFileSize,
+    maxOpenUploads: config.maxOpenUploads,
+    maxUploadsPerClient: config.maxUploadsPerClient,
+    maxIncompleteBytes: config.maxIncompleteBytes,
+    maxIncompleteBytesPerClient: config.maxIncompleteBytesPerClient,
+    reserveBytes: config.reserveBytes,
+    expirePublishedMs: config.expirePublishedMs,
   });
   const cors = new Cors(config.corsOrigin);
   let listening: AddressInfo | undefined;

@@ -29,7 +29,23 @@ export interface ServerConfig {
    */
   role: 'single' | 'owner' | 'reader' | 'peer';
   ownerSocket: string | null;
+  /** Memory budget of the local-disk caches of upload state (plans, chunk indexes, regions). */
+  cacheBytes: number;
+  /** Largest file an upload may make (413 FILE_TOO_LARGE). */
+  maxFileSize: number;
+  /** Incomplete uploads at once, in all and per client address (429 TOO_MANY_UPLOADS). */
+  maxOpenUploads: number;
+  maxUploadsPerClient: number;
+  /** Bytes held by incomplete uploads, in all and per creating client (507 QUOTA_EXCEEDED). */
+  maxIncompleteBytes: number;
+  maxIncompleteBytesPerClient: number;
+  /** Free space kept on the data disk (507 before it is used); null: min(1 GiB, 5% of the disk). */
+  reserveBytes: number | null;
+  /** Published files older than this are deleted by the sweeper; 0: never. */
+  expirePublishedMs: number;
 }
+
+const GiB = 1024 * 1024 * 1024;
 
 export const DEFAULT_CONFIG: ServerConfig = {
   port: 8000,
@@ -50,4 +66,12 @@ export const DEFAULT_CONFIG: ServerConfig = {
   bodyRateWindowMs: 60_000,
   role: 'single',
   ownerSocket: null,
+  cacheBytes: 64 * 1024 * 1024,
+  maxFileSize: 64 * GiB,
+  maxOpenUploads: 10_000,
+  maxUploadsPerClient: 100,
+  maxIncompleteBytes: 256 * GiB,
+  maxIncompleteBytesPerClient: 64 * GiB,
+  reserveBytes: null,
+  expirePublishedMs: 0,
 };
