@@ -256,13 +256,9 @@ it('a huge declared size is refused without creating a file; repeated ids cannot
       (_, i) => `${createHash('md5').update(String(i)).digest('hex')}`,
     );
     const fileId = createHash('md5').update('huge').digest('hex');
-    const huge = await hs(srv.url, {
-      fileId,
-      ext: '.bin',
-      chunkIds: ids,
-      size: 99_999 * chunkSize + 1,
-      chunkSize,
-    });
+    // 100,000 × 64 MiB chunks and a 1-byte last one: 6.1 TiB from one declared size.
+    const hugePlan = { fileId, ext: '.bin', chunkIds: ids, size: 99_999 * chunkSize + 1, chunkSize };
+    const huge = await hs(srv.url, hugePlan);
     assert.equal(huge.status, 413);
     assert.equal(huge.body.error, 'FILE_TOO_LARGE');
     assert.ok(!existsSync(join(srv.dataDir, 'uploads', fileId)), 'no folder, no sparse data file');
@@ -270,13 +266,7 @@ it('a huge declared size is refused without creating a file; repeated ids cannot
     // Within maxFileSize but beyond the disk (reserve): refused before any file too.
     const roomy = await startTestServer({ maxFileSize: 2 ** 52 });
     try {
-      const r = await hs(roomy.url, {
-        fileId,
-        ext: '.bin',
-        chunkIds: ids,
-        size: 99_999 * chunkSize + 1,
-        chunkSize,
-      });
+      const r = await hs(roomy.url, hugePlan);
       assert.equal(r.status, 507);
       assert.ok(!existsSync(join(roomy.dataDir, 'uploads', fileId)));
     } finally {

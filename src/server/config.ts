@@ -1,4 +1,7 @@
 /** Server configuration with its defaults (CLI flags and environment variables map onto this). */
+import { DEFAULT_UPLOAD_LIMITS } from '../core/context.js';
+import { DEFAULT_CACHE_BYTES } from '../storage/local-disk/cache.js';
+
 export interface ServerConfig {
   port: number;
   /** Loopback by default: exposing the server is a deliberate choice (--host 0.0.0.0). */
@@ -45,8 +48,6 @@ export interface ServerConfig {
   expirePublishedMs: number;
 }
 
-const GiB = 1024 * 1024 * 1024;
-
 export const DEFAULT_CONFIG: ServerConfig = {
   port: 8000,
   host: '127.0.0.1',
@@ -66,12 +67,6 @@ export const DEFAULT_CONFIG: ServerConfig = {
   bodyRateWindowMs: 60_000,
   role: 'single',
   ownerSocket: null,
-  cacheBytes: 64 * 1024 * 1024,
-  maxFileSize: 64 * GiB,
-  maxOpenUploads: 10_000,
-  maxUploadsPerClient: 100,
-  maxIncompleteBytes: 256 * GiB,
-  maxIncompleteBytesPerClient: 64 * GiB,
-  reserveBytes: null,
-  expirePublishedMs: 0,
+  cacheBytes: DEFAULT_CACHE_BYTES,
+  ...DEFAULT_UPLOAD_LIMITS,
 };
