@@ -6,9 +6,12 @@
  * whatever ids it has read before the body; it knows nothing of targets.
  */
 import type { Readable } from 'node:stream';
+import { isOutOfDescriptors, mapFsError } from '../io/fs-util.js';
 import { parseChunkId, parseFileId } from '../protocol/ids.js';
-import type { ChunkTarget, StagedChunk } from '../storage/storage.js';
+import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
+import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { UNKNOWN_CLIENT } from './usage.js';
 
 /** What a protocol adapter needs to take in a chunk's body (the upload service is one). */
 export interface ChunkStager {
@@ -22,38 +25,60 @@ export interface ChunkStager {
   discard(staged: StagedChunk): Promise<void>;
 }
 
-/**
- * The chunk's place in the file, or undefined for a plain chunk. Read before the body and
- * without the lock, so it is only a hint: receipt checks everything again under the lock.
- */
-async function placementOf(
-  core: UploadCore,
-  rawFileId: unknown,
-  rawChunkId: unknown,
-): Promise<ChunkTarget | undefined> {
-  if (!core.storage.placesChunks) return undefined;
-  try {
-    const fileId = parseFileId(rawFileId);
-    const { id } = parseChunkId(rawChunkId);
-    const plan = await core.storage.readPlan(fileId);
-    if (!plan || plan.size === null || plan.chunkSize === null) return undefined;
-    const index = plan.chunkIds.indexOf(id);
-    if (index < 0) return undefined;
-    const offset = index * plan.chunkSize;
-    const length = Math.min(plan.chunkSize, plan.size - offset);
-    return { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize };
-  } catch {
-    // Bad ids or an unreadable plan: a plain chunk, which receipt then refuses or files.
-    return undefined;
-  }
+/** What is known of a chunk before its body: its upload's plan, and its place in the file. */
+interface Placement {
+  plan: UploadPlan | undefined;
+  target: ChunkTarget | undefined;
 }
 
+/**
+ * The chunk's place in the file (undefined for a plain chunk) and its upload's plan. Read before
+ * the body and without the lock, so it is only a hint: receipt checks everything again under the
+ * lock.
+ */
+async function placementOf(core: UploadCore, rawFileId: unknown, rawChunkId: unknown): Promise<Placement> {
+  let fileId: string;
+  let plan: UploadPlan | undefined;
+  try {
+    fileId = parseFileId(rawFileId);
+    plan = await core.storage.readPlan(fileId);
+  } catch (err: unknown) {
+    // Out of descriptors is no reason to take a chunk in blind.
+    if (isOutOfDescriptors(err)) throw mapFsError(err);
+    // Bad ids or an unreadable plan: a plain chunk, which receipt then refuses or files.
+    return { plan: undefined, target: undefined };
+  }
+  if (!core.storage.placesChunks || !plan || plan.size === null || plan.chunkSize === null) {
+    return { plan, target: undefined };
+  }
+  let id: string;
+  try {
+    id = parseChunkId(rawChunkId).id;
+  } catch {
+    return { plan, target: undefined };
+  }
+  const index = plan.chunkIds.indexOf(id);
+  if (index < 0) return { plan, target: undefined };
+  const offset = index * plan.chunkSize;
+  const length = Math.min(plan.chunkSize, plan.size - offset);
+  return { plan, target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize } };
+}
+
+/**
+ * Stages a chunk's body, refusing it before a byte is written when the quotas or the free-space
+ * reserve have no room for it (as far as it is known: receipt checks again with its real size).
+ */
 export async function stageChunk(
   core: UploadCore,
   body: Readable,
   rawFileId?: unknown,
   rawChunkId?: unknown,
 ): Promise<StagedChunk> {
-  const target = await placementOf(core, rawFileId, rawChunkId);
+  await core.usage.ready();
+  const { plan, target } = await placementOf(core, rawFileId, rawChunkId);
+  const incoming = target?.length ?? 0;
+  const owner = plan ? (core.usage.ownerOf(plan.fileId) ?? plan.client ?? UNKNOWN_CLIENT) : undefined;
+  core.usage.checkQuota(owner, incoming);
+  await checkFreeSpace(core, incoming);
   return core.storage.stageChunk(body, core.limits.maxChunkSize, target);
 }

@@ -5,8 +5,10 @@
 import { TransferError } from '../protocol/errors.js';
 import { type ChunkId, parseChunkId, parseFileId } from '../protocol/ids.js';
 import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.js';
+import { assembleChecked, checkFreeSpace } from './bounds.js';
 import type { UploadCore } from './context.js';
 import { neededChunks } from './needed.js';
+import { planBytes, UNKNOWN_CLIENT } from './usage.js';
 
 export interface ChunkOutcome {
   needed: string[];
@@ -24,6 +26,21 @@ interface Filed {
   plan: UploadPlan | undefined;
   /** Set when the file was published already: the chunk was not needed. */
   file: PublishedFile | undefined;
+}
+
+/**
+ * Before a new chunk is held: the upload stays under maxFileSize (checked here when no size was
+ * declared), its client and everyone under their quotas, and the disk above its reserve (the
+ * chunk's bytes are on it already: this refuses to keep them).
+ */
+async function checkRoom(core: UploadCore, plan: UploadPlan, size: number): Promise<void> {
+  const { usage, limits } = core;
+  const heldBytes = usage.bytesOf(plan.fileId) - planBytes(plan);
+  if (heldBytes + size > limits.maxFileSize) {
+    throw new TransferError('FILE_TOO_LARGE', `The upload would hold over ${limits.maxFileSize} bytes.`);
+  }
+  usage.checkQuota(usage.ownerOf(plan.fileId) ?? plan.client ?? UNKNOWN_CLIENT, size);
+  await checkFreeSpace(core, 0);
 }
 
 /** Runs under the upload's lock; the staged chunk is committed or discarded whatever happens. */
@@ -45,7 +62,9 @@ async function file(core: UploadCore, fileId: string, chunk: ChunkId, staged: St
         `Chunk of ${staged.size} bytes > declared ${plan.chunkSize}.`,
       );
     }
+    if (!(await storage.heldChunks(fileId)).has(staged.md5)) await checkRoom(core, plan, staged.size);
     const stored = await storage.commitChunk(staged, fileId);
+    if (stored) core.usage.grow(fileId, staged.size);
     const needed = neededChunks(plan.chunkIds, await storage.heldChunks(fileId));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
@@ -73,9 +92,15 @@ export async function receiveChunk(
     await core.storage.discardChunk(staged);
     throw err;
   }
+  try {
+    await core.usage.ready();
+  } catch (err: unknown) {
+    await core.storage.discardChunk(staged);
+    throw err;
+  }
   const filed = await core.locks.run(fileId, () => file(core, fileId, chunk, staged));
   const ext = filed.plan?.ext ?? filed.file?.ext ?? '';
   if (filed.file) return { needed: [], file: filed.file, stored: false, ext };
   if (filed.needed.length > 0 || !filed.plan) return { needed: filed.needed, stored: filed.stored, ext };
-  return { needed: [], file: await core.assemblies.once(filed.plan), stored: filed.stored, ext };
+  return { needed: [], file: await assembleChecked(core, filed.plan), stored: filed.stored, ext };
 }

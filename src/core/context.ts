@@ -6,15 +6,61 @@
 import type { Storage } from '../storage/storage.js';
 import type { Assemblies } from './assembly.js';
 import type { KeyedMutex } from './keyed-mutex.js';
+import type { UploadUsage } from './usage.js';
 
+const GiB = 1024 * 1024 * 1024;
+
+/**
+ * What one upload, one client and all clients together may make the server spend. The optional
+ * ones default to DEFAULT_UPLOAD_LIMITS (docs/security.md has each with its nginx/tusd/S3 peer).
+ */
 export interface UploadLimits {
   maxChunkSize: number;
   maxChunks: number;
+  /** Largest file an upload may make: a declared size above it is refused at the handshake. */
+  maxFileSize?: number;
+  /** Incomplete uploads at once, from everyone (429 TOO_MANY_UPLOADS past it). */
+  maxOpenUploads?: number;
+  /** Incomplete uploads at once created by one client address (429 TOO_MANY_UPLOADS past it). */
+  maxUploadsPerClient?: number;
+  /** Bytes held by incomplete uploads, from everyone (507 QUOTA_EXCEEDED past it). */
+  maxIncompleteBytes?: number;
+  /** Bytes held by the incomplete uploads one client address created (507 QUOTA_EXCEEDED past it). */
+  maxIncompleteBytesPerClient?: number;
+  /**
+   * Free space kept on the store's file system: a chunk or a plan that would eat into it answers
+   * 507 INSUFFICIENT_STORAGE. null: min(1 GiB, 5% of the file system).
+   */
+  reserveBytes?: number | null;
+  /** Published files older than this are deleted by the sweeper; 0: they never expire. */
+  expirePublishedMs?: number;
+}
+
+export type ResolvedLimits = Required<UploadLimits>;
+
+export const DEFAULT_UPLOAD_LIMITS: Omit<ResolvedLimits, 'maxChunkSize' | 'maxChunks'> = {
+  maxFileSize: 64 * GiB,
+  maxOpenUploads: 10_000,
+  maxUploadsPerClient: 100,
+  // As large as the largest file, so that one client can always finish one upload of it.
+  maxIncompleteBytes: 256 * GiB,
+  maxIncompleteBytesPerClient: 64 * GiB,
+  reserveBytes: null,
+  expirePublishedMs: 0,
+};
+
+export function resolveLimits(limits: UploadLimits): ResolvedLimits {
+  const resolved = { ...DEFAULT_UPLOAD_LIMITS, ...limits };
+  // An explicit undefined (an unset config field) means the default too.
+  for (const [k, v] of Object.entries(DEFAULT_UPLOAD_LIMITS)) {
+    if (resolved[k as keyof typeof resolved] === undefined) Object.assign(resolved, { [k]: v });
+  }
+  return resolved as ResolvedLimits;
 }
 
 export interface UploadCore {
   readonly storage: Storage;
-  readonly limits: UploadLimits;
+  readonly limits: ResolvedLimits;
   /**
    * Every change to one upload's plan or chunks runs under that upload's lock, so a chunk is
    * counted once and each answer sees a consistent set.
@@ -22,4 +68,6 @@ export interface UploadCore {
   readonly locks: KeyedMutex;
   /** Assembly runs outside the lock, once per file. */
   readonly assemblies: Assemblies;
+  /** Incomplete uploads and their bytes per creating client, for the caps and quotas. */
+  readonly usage: UploadUsage;
 }

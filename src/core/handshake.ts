@@ -6,8 +6,10 @@
 import { TransferError } from '../protocol/errors.js';
 import { parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
+import { assembleChecked, checkDeclaredSize, checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
 import { neededChunks } from './needed.js';
+import { planBytes, UNKNOWN_CLIENT } from './usage.js';
 
 /** The handshake fields as they came off the wire, not yet validated. */
 export interface RawHandshake {
@@ -63,26 +65,56 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
   return { fileId, ext, chunkIds, size, chunkSize, name };
 }
 
-/** Replaces the upload's plan with the one this handshake declares, keeping when it began. */
-function recordPlan(core: UploadCore, fields: HandshakeFields): Promise<UploadPlan> {
+/**
+ * Replaces the upload's plan with the one this handshake declares, keeping when it began and who
+ * began it. A new upload is first admitted (the caps per client and in all) and its declared size
+ * must fit above the free-space reserve: nothing is written for a refused one.
+ */
+function recordPlan(core: UploadCore, fields: HandshakeFields, client: string): Promise<UploadPlan> {
   return core.locks.run(fields.fileId, async () => {
+    const { usage } = core;
     const previous = await core.storage.readPlan(fields.fileId);
     const now = Date.now();
-    const plan: UploadPlan = { ...fields, createdAt: previous?.createdAt ?? now, updatedAt: now };
-    await core.storage.writePlan(plan);
+    const owner = previous ? (previous.client ?? usage.ownerOf(fields.fileId) ?? UNKNOWN_CLIENT) : client;
+    const plan: UploadPlan = {
+      ...fields,
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      client: owner,
+    };
+    const planDelta = planBytes(plan) - (previous ? planBytes(previous) : 0);
+    const isNew = usage.ownerOf(fields.fileId) === undefined;
+    if (isNew) usage.admit(fields.fileId, owner, planBytes(plan));
+    else if (planDelta > 0) usage.checkQuota(owner, planDelta);
+    try {
+      // Bytes the upload holds already (a re-handshake) need no new room.
+      const held = previous && !isNew ? usage.bytesOf(fields.fileId) - planBytes(previous) : 0;
+      await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan));
+      await core.storage.writePlan(plan);
+    } catch (err: unknown) {
+      if (isNew) usage.remove(fields.fileId);
+      throw err;
+    }
+    if (!isNew) usage.grow(fields.fileId, planDelta);
     return plan;
   });
 }
 
-export async function acceptHandshake(core: UploadCore, raw: RawHandshake): Promise<HandshakeOutcome> {
+export async function acceptHandshake(
+  core: UploadCore,
+  raw: RawHandshake,
+  client: string = UNKNOWN_CLIENT,
+): Promise<HandshakeOutcome> {
   const fields = validateHandshake(raw, core.limits);
+  checkDeclaredSize(core.limits, fields);
   const { fileId, ext } = fields;
   const published = await core.storage.statFile(fileId);
   if (published) return { kind: 'complete', file: published, ext };
 
-  const plan = await recordPlan(core, fields);
+  await core.usage.ready();
+  const plan = await recordPlan(core, fields, client);
   const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(fileId));
   if (needed.length > 0) return { kind: 'needed', needed };
   // Everything is held already (e.g. a crash came between the last chunk and the publish).
-  return { kind: 'complete', file: await core.assemblies.once(plan), ext };
+  return { kind: 'complete', file: await assembleChecked(core, plan), ext };
 }

@@ -4,35 +4,55 @@
  * of the shared UploadCore (context.ts); this class only owns that context and names the steps.
  */
 import type { Readable } from 'node:stream';
+import { mapFsError } from '../io/fs-util.js';
+import { parseFileId } from '../protocol/ids.js';
 import type { StatePage } from '../protocol/types.js';
 import type { StagedChunk, Storage } from '../storage/storage.js';
 import { abandonUpload } from './abandon.js';
 import { Assemblies } from './assembly.js';
 import { type ChunkStager, stageChunk } from './chunk-placement.js';
 import { type ChunkOutcome, receiveChunk } from './chunk-receipt.js';
-import type { UploadCore, UploadLimits } from './context.js';
+import { type ResolvedLimits, resolveLimits, type UploadCore, type UploadLimits } from './context.js';
 import { acceptHandshake, type HandshakeOutcome, type RawHandshake } from './handshake.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { type StateReport, uploadState } from './state.js';
-import { sweepExpired } from './sweep.js';
+import { type SweepResult, sweepExpired } from './sweep.js';
+import { UploadUsage } from './usage.js';
+
+/** Out of space or of descriptors anywhere below becomes its protocol error (507, 503). */
+function mapped<T>(p: Promise<T>): Promise<T> {
+  return p.catch((err: unknown) => {
+    throw mapFsError(err);
+  });
+}
 
 export class UploadService implements ChunkStager {
   private readonly core: UploadCore;
+  /** The limits in force: those given, and the defaults of the others. */
+  readonly limits: ResolvedLimits;
 
   constructor(
     readonly storage: Storage,
-    readonly limits: UploadLimits,
+    limits: UploadLimits,
   ) {
     const locks = new KeyedMutex();
-    this.core = { storage, limits, locks, assemblies: new Assemblies(storage, locks) };
+    this.limits = resolveLimits(limits);
+    this.core = {
+      storage,
+      limits: this.limits,
+      locks,
+      assemblies: new Assemblies(storage, locks),
+      usage: new UploadUsage(storage, this.limits),
+    };
   }
 
-  handshake(raw: RawHandshake): Promise<HandshakeOutcome> {
-    return acceptHandshake(this.core, raw);
+  /** `client`: the address of the requesting client (its caps and quota; see usage.clientKey). */
+  handshake(raw: RawHandshake, client?: string): Promise<HandshakeOutcome> {
+    return mapped(acceptHandshake(this.core, raw, client));
   }
 
   stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown): Promise<StagedChunk> {
-    return stageChunk(this.core, body, rawFileId, rawChunkId);
+    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId));
   }
 
   discard(staged: StagedChunk): Promise<void> {
@@ -44,19 +64,23 @@ export class UploadService implements ChunkStager {
    * discarded whatever happens.
    */
   receiveChunk(rawFileId: unknown, rawChunkId: unknown, staged: StagedChunk): Promise<ChunkOutcome> {
-    return receiveChunk(this.core, rawFileId, rawChunkId, staged);
+    return mapped(receiveChunk(this.core, rawFileId, rawChunkId, staged));
   }
 
   state(rawFileId: unknown, page?: StatePage): Promise<StateReport> {
-    return uploadState(this.core, rawFileId, page);
+    return mapped(uploadState(this.core, rawFileId, page));
   }
 
-  abandon(rawFileId: unknown): Promise<void> {
-    return abandonUpload(this.core, rawFileId);
+  async abandon(rawFileId: unknown): Promise<void> {
+    await mapped(abandonUpload(this.core, rawFileId));
+    this.core.usage.remove(parseFileId(rawFileId));
   }
 
-  /** Deletes uploads idle for longer than maxIdleMs and stray temp data. Returns what it removed. */
-  sweep(maxIdleMs: number, now = Date.now()): Promise<{ uploads: number; temp: number }> {
+  /**
+   * Deletes uploads idle for longer than maxIdleMs, stray temp data, and published files past
+   * limits.expirePublishedMs. Returns what it removed.
+   */
+  sweep(maxIdleMs: number, now = Date.now()): Promise<SweepResult> {
     return sweepExpired(this.core, maxIdleMs, now);
   }
 }

@@ -37,8 +37,8 @@ export function toTransferError(err: unknown): TransferError {
 export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): TransferError {
   const te = toTransferError(err);
   if (te.code === 'METHOD_NOT_ALLOWED') res.setHeader('Allow', 'GET, HEAD, POST, DELETE, OPTIONS');
-  // The store's calls already waited and retried: tell the client to come back a little later.
-  if (te.code === 'STORAGE_UNAVAILABLE' && !res.headersSent) res.setHeader('Retry-After', '5');
+  // Busy or unavailable answers say when to come back (the error table's retryAfter).
+  if (te.retryAfter !== undefined && !res.headersSent) res.setHeader('Retry-After', String(te.retryAfter));
   sendJson(res, te.status, fail(te, requestLang(req)));
   return te;
 }

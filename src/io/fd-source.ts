@@ -10,12 +10,16 @@
  */
 import { closeSync, constants, createReadStream, fstatSync, open, openSync, read } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { errno, mapFsError } from './fs-util.js';
 import { nativeSendfile } from './native-sendfile.js';
 import type { RangeSource, SocketSender } from './range-source.js';
 
 function sendfileError(n: number): Error {
   return Object.assign(new Error(`sendfile failed (errno ${-n})`), { errno: -n });
 }
+
+/** The open errors that mean "there is no regular file here"; any other is the server's trouble. */
+const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR']);
 
 export interface OpenedFd {
   source: FdSource;
@@ -34,14 +38,16 @@ export class FdSource implements RangeSource, SocketSender {
 
   /**
    * Opens a regular file (never following a symlink in its last component, never blocking on a
-   * FIFO); undefined if it is missing or not a regular file. Other errors (ELOOP...) too.
+   * FIFO); undefined if it is missing, a symlink (ELOOP) or not a regular file. Any other error
+   * throws: out of descriptors is SERVER_BUSY (503), never a "not found" for a file that exists.
    */
   static open(path: string): OpenedFd | undefined {
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch {
-      return undefined;
+    } catch (err: unknown) {
+      if (NOT_FOUND.has(errno(err) ?? '')) return undefined;
+      throw mapFsError(err);
     }
     try {
       const st = fstatSync(fd, { bigint: true });
@@ -56,9 +62,9 @@ export class FdSource implements RangeSource, SocketSender {
         ino: st.ino,
         mtimeNs: st.mtimeNs,
       };
-    } catch {
+    } catch (err: unknown) {
       closeSync(fd);
-      return undefined;
+      throw mapFsError(err);
     }
   }
 

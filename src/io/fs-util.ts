@@ -44,12 +44,22 @@ export function errno(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
 }
 
-/** Out-of-space errors become the protocol's 507; everything else passes through. */
+/** The process (EMFILE) or the system (ENFILE) ran out of file descriptors. */
+export function isOutOfDescriptors(err: unknown): boolean {
+  const code = errno(err);
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
+/**
+ * Out-of-space errors become the protocol's 507, out-of-descriptors a 503 with Retry-After (the
+ * request may well succeed in a moment; it is no 404 nor a 500); everything else passes through.
+ */
 export function mapFsError(err: unknown): unknown {
   const code = errno(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new TransferError('INSUFFICIENT_STORAGE', undefined, { cause: err });
   }
+  if (isOutOfDescriptors(err)) return new TransferError('SERVER_BUSY', undefined, { cause: err });
   return err;
 }
 

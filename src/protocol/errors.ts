@@ -11,6 +11,8 @@ export interface ErrorSpec {
   en: string;
   /** What a user or operator should do about it (docs only). */
   action: string;
+  /** Seconds a client should wait before trying again, sent as `Retry-After`. */
+  retryAfter?: number;
 }
 
 export const ERRORS = {
@@ -227,6 +229,36 @@ export const ERRORS = {
     en: 'The storage service is not answering; retry shortly.',
     action:
       'Retry after the Retry-After seconds (clients do). Operator: check the object store; the server recovers by itself once it answers.',
+    retryAfter: 5,
+  },
+  TOO_MANY_UPLOADS: {
+    status: 429,
+    zh: '未完成的上传太多，请先完成或放弃一些上传后再试',
+    en: 'Too many incomplete uploads (from you or in all); finish or abandon some, then retry.',
+    action:
+      'Finish or DELETE incomplete uploads, or wait for them to expire. Operator: --max-open-uploads, --max-uploads-per-client.',
+    retryAfter: 60,
+  },
+  SERVER_BUSY: {
+    status: 503,
+    zh: '服务器繁忙（打开的文件太多），请稍后重试',
+    en: 'The server is busy (too many open files); retry shortly.',
+    action: 'Retry (clients do). Operator: raise the open-file limit (ulimit -n) or lower the upload caps.',
+    retryAfter: 5,
+  },
+  FILE_TOO_LARGE: {
+    status: 413,
+    zh: '文件太大，超过服务器允许的最大文件大小',
+    en: 'The file is larger than this server accepts.',
+    action: 'Upload a smaller file. Operator: --max-file-size.',
+  },
+  QUOTA_EXCEEDED: {
+    status: 507,
+    zh: '未完成上传占用的空间已达上限，请先完成或放弃一些上传',
+    en: 'The space for incomplete uploads (yours or in all) is used up; finish or abandon some uploads.',
+    action:
+      'Finish or DELETE incomplete uploads, or wait for them to expire. Operator: --max-incomplete-bytes-per-client, --max-incomplete-bytes.',
+    retryAfter: 60,
   },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -242,12 +274,15 @@ export class TransferError extends Error {
   readonly code: ErrorCode;
   /** HTTP status (0 for client-side errors that never crossed the wire). */
   readonly status: number;
+  /** Seconds before a retry makes sense (the `Retry-After` header), if the code says. */
+  readonly retryAfter: number | undefined;
 
   constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; status?: number }) {
     super(message ?? ERRORS[code].en, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransferError';
     this.code = code;
     this.status = options?.status ?? ERRORS[code].status;
+    this.retryAfter = (ERRORS[code] as ErrorSpec).retryAfter;
   }
 
   /** The message for a language; a custom message is English and is kept for 'en' only. */

@@ -55,7 +55,10 @@ async function buildParts(
   const base = options.logger ?? createLogger(config.logLevel);
   const logger = config.role === 'single' ? base : base.child({ worker: config.role, pid: process.pid });
   const dataDir = resolve(config.dataDir);
-  const storage = options.storage ?? (await createStorage(config.storage));
+  // The local disk's caches share one byte budget (an outsider can make them grow).
+  const storageConfig =
+    config.storage.kind === 'local' ? { ...config.storage, cacheBytes: config.cacheBytes } : config.storage;
+  const storage = options.storage ?? (await createStorage(storageConfig));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
@@ -72,6 +75,13 @@ async function buildParts(
   const service = new UploadService(storage, {
     maxChunkSize: config.maxChunkSize,
     maxChunks: config.maxChunks,
+    maxFileSize: config.maxFileSize,
+    maxOpenUploads: config.maxOpenUploads,
+    maxUploadsPerClient: config.maxUploadsPerClient,
+    maxIncompleteBytes: config.maxIncompleteBytes,
+    maxIncompleteBytesPerClient: config.maxIncompleteBytesPerClient,
+    reserveBytes: config.reserveBytes,
+    expirePublishedMs: config.expirePublishedMs,
   });
   return { config, logger, storage, library, service, reader };
 }

@@ -2,6 +2,9 @@
  * The server configuration's defaults, apart from its schema (config.ts) so that the CLI can show
  * them in its help without importing zod and the server (see cli/serve.ts).
  */
+import { DEFAULT_UPLOAD_LIMITS } from '../core/context.js';
+import { DEFAULT_CACHE_BYTES } from '../storage/local-disk/cache.js';
+
 export const CONFIG_DEFAULTS = {
   port: 8000,
   /** Loopback: exposing the server is a deliberate choice (--host 0.0.0.0). */
@@ -21,4 +24,6 @@ export const CONFIG_DEFAULTS = {
   maxHandshakeBytes: null,
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
+  cacheBytes: DEFAULT_CACHE_BYTES,
+  ...DEFAULT_UPLOAD_LIMITS,
 } as const;

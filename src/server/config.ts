@@ -82,6 +82,20 @@ export const serverConfigSchema = z
     chunkAnswerBytesPerId: positiveInt.default(CONFIG_DEFAULTS.chunkAnswerBytesPerId),
     /** Most ids per list in one page of GET /api/upload/<id>. */
     statePageLimit: positiveInt.default(CONFIG_DEFAULTS.statePageLimit),
+    /** Memory budget of the local-disk caches of upload state (plans, chunk indexes, regions). */
+    cacheBytes: positiveInt.default(CONFIG_DEFAULTS.cacheBytes),
+    /** Largest file an upload may make (413 FILE_TOO_LARGE). */
+    maxFileSize: positiveInt.default(CONFIG_DEFAULTS.maxFileSize),
+    /** Incomplete uploads at once, in all and per client address (429 TOO_MANY_UPLOADS). */
+    maxOpenUploads: positiveInt.default(CONFIG_DEFAULTS.maxOpenUploads),
+    maxUploadsPerClient: positiveInt.default(CONFIG_DEFAULTS.maxUploadsPerClient),
+    /** Bytes held by incomplete uploads, in all and per creating client (507 QUOTA_EXCEEDED). */
+    maxIncompleteBytes: positiveInt.default(CONFIG_DEFAULTS.maxIncompleteBytes),
+    maxIncompleteBytesPerClient: positiveInt.default(CONFIG_DEFAULTS.maxIncompleteBytesPerClient),
+    /** Free space kept on the data disk (507 before it is used); null: min(1 GiB, 5% of the disk). */
+    reserveBytes: z.int().nonnegative().nullable().default(CONFIG_DEFAULTS.reserveBytes),
+    /** Published files older than this are deleted by the sweeper; 0: never. */
+    expirePublishedMs: z.number().nonnegative().default(CONFIG_DEFAULTS.expirePublishedMs),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

@@ -8,7 +8,9 @@ import { LocalDiskStorage } from './local-disk/local-disk.js';
 import type { S3StorageOptions } from './s3/s3.js';
 import type { Storage } from './storage.js';
 
-export type StorageConfig = { kind: 'local'; dataDir: string } | ({ kind: 's3' } & S3StorageOptions);
+export type StorageConfig =
+  | { kind: 'local'; dataDir: string; cacheBytes?: number }
+  | ({ kind: 's3' } & S3StorageOptions);
 
 /** Where a backend keeps things, in one line for the start-up banner. */
 export function describeStorage(config: StorageConfig): string {
@@ -18,7 +20,9 @@ export function describeStorage(config: StorageConfig): string {
 }
 
 export async function createStorage(config: StorageConfig): Promise<Storage> {
-  if (config.kind === 'local') return new LocalDiskStorage(resolve(config.dataDir));
+  if (config.kind === 'local') {
+    return new LocalDiskStorage(resolve(config.dataDir), { cacheBytes: config.cacheBytes });
+  }
   const { S3Storage } = await import('./s3/s3.js');
   const { kind: _kind, ...options } = config;
   return new S3Storage(options);

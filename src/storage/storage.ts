@@ -22,6 +22,11 @@ export interface UploadPlan {
   name: string | null;
   createdAt: number;
   updatedAt: number;
+  /**
+   * The address of the client whose handshake created the upload (counted against its caps and
+   * quota; a re-handshake keeps it). Absent in plans written before it was recorded.
+   */
+  client?: string | null;
 }
 
 /**
@@ -65,6 +70,14 @@ export interface UploadSummary {
   fileId: string;
   /** Last time a plan or chunk of this upload was written (ms since epoch). */
   lastActivity: number;
+}
+
+/** What the store's file system has room for (StorageSpace.space). */
+export interface SpaceInfo {
+  /** Bytes an unprivileged writer can still use. */
+  free: number;
+  /** Size of the file system. */
+  total: number;
 }
 
 export interface AssembleOptions {
@@ -117,4 +130,14 @@ export interface Storage {
   listUploads(): AsyncIterable<UploadSummary>;
   /** Deletes temporary data older than the given age that no running request owns. */
   sweepTemp(olderThanMs: number): Promise<number>;
+
+  /**
+   * Free space where uploads are written (statfs), for the free-space reserve; a backend without
+   * a disk of its own (a bucket) leaves it out and the reserve does not apply.
+   */
+  space?(): Promise<SpaceInfo>;
+  /** Published files with their publication time, for the optional expiry of published files. */
+  listFiles?(): AsyncIterable<{ fileId: string; publishedAt: number }>;
+  /** Deletes a published file (the expiry of published files); resolves whether it was there. */
+  removeFile?(fileId: string): Promise<boolean>;
 }

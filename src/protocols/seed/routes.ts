@@ -1,6 +1,7 @@
 /** /api/upload/*: handshake, chunk upload, and the state/abandon extensions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
+import { clientKey } from '../../core/usage.js';
 import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
 import type { Route } from '../../http/router.js';
@@ -40,7 +41,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
-  const outcome = await ctx.service.handshake(raw);
+  const outcome = await ctx.service.handshake(raw, clientKey(req.socket.remoteAddress));
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {

@@ -180,7 +180,7 @@ export class RegionSet {
   async forget(indexes: readonly number[]): Promise<void> {
     for (const i of indexes) {
       this.heldRegions.delete(i);
-      if (i < this.foldNext) this.resetFold();
+      if (i < this.foldNext) this.dropFold();
     }
     await this.log.rewrite(this.heldRegions);
   }
@@ -197,7 +197,8 @@ export class RegionSet {
     return open(this.files.data, constants.O_RDWR | constants.O_CREAT);
   }
 
-  private resetFold(): void {
+  /** Forgets the running MD5 (the set leaves memory, or a region it covered changed). */
+  dropFold(): void {
     this.fold.drop();
     this.fold = new WorkerFold(this.files.data);
     this.foldNext = 0;
@@ -216,7 +217,7 @@ export class RegionSet {
     for (let i = this.foldNext; i < this.count; i++) this.fold.add(this.offsetOf(i), this.lengthOf(i));
     let digest = await this.fold.digest();
     // A later assembly (if this one fails after here) starts over.
-    this.resetFold();
+    this.dropFold();
     if (digest === null) {
       const hash = createHash('md5');
       for (let i = 0; i < this.count; i++) {

@@ -1,7 +1,8 @@
 /**
  * The fold worker's thread (started by fold-worker.ts): one running MD5 per key, fed regions of a
  * file in the order they are sent. Reads are synchronous: this thread has nothing else to do, and
- * the regions were just written (page cache).
+ * the regions were just written (page cache). The file is opened per region and closed at once:
+ * an idle upload holds no descriptor (one per partial upload ran a server out of them).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -21,7 +22,6 @@ export interface FoldReply {
 
 interface Fold {
   hash: Hash;
-  fd: number | undefined;
   failed: boolean;
 }
 
@@ -30,18 +30,17 @@ const folds = new Map<number, Fold>();
 const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
 
 function drop(key: number): void {
-  const fold = folds.get(key);
-  if (fold?.fd !== undefined) closeSync(fold.fd);
   folds.delete(key);
 }
 
 function foldIn(fold: Fold, path: string, offset: number, length: number): void {
   if (fold.failed) return;
+  let fd: number | undefined;
   try {
-    fold.fd ??= openSync(path, 'r');
+    fd = openSync(path, 'r');
     let done = 0;
     while (done < length) {
-      const n = readSync(fold.fd, buf, 0, Math.min(buf.length, length - done), offset + done);
+      const n = readSync(fd, buf, 0, Math.min(buf.length, length - done), offset + done);
       if (n === 0) throw new Error('short read');
       fold.hash.update(buf.subarray(0, n));
       done += n;
@@ -49,6 +48,8 @@ function foldIn(fold: Fold, path: string, offset: number, length: number): void 
   } catch {
     // The digest answers null and the main thread hashes the file itself.
     fold.failed = true;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -58,7 +59,7 @@ port.on('message', (m: FoldRequest) => {
   if (m.op === 'drop') return drop(m.key);
   let fold = folds.get(m.key);
   if (!fold) {
-    fold = { hash: createHash('md5'), fd: undefined, failed: false };
+    fold = { hash: createHash('md5'), failed: false };
     folds.set(m.key, fold);
   }
   if (m.op === 'hash') return foldIn(fold, m.path, m.offset, m.length);

@@ -81,7 +81,7 @@ export class WorkerFold {
     });
   }
 
-  /** Forgets the running hash (and its descriptor). */
+  /** Forgets the running hash. */
   drop(): void {
     if (this.w) send(this.w, { op: 'drop', key: this.key });
     this.w = undefined;

@@ -12,36 +12,82 @@ import { Readable } from 'node:stream';
 import { GatherWriter, mapFsError } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
 import type { ChunkTarget, UploadPlan } from '../storage.js';
+import type { CacheView, SharedCache } from './cache.js';
 import { RegionSet, readRegion } from './chunk-regions.js';
 import type { DiskLayout } from './layout.js';
 import type { PlainChunks } from './plain-chunks.js';
 import type { InPlaceClaim, LocalStagedChunk } from './staged-chunk.js';
 
+/** A held region costs a map entry (index → 32-hex MD5) in memory. */
+const REGION_BYTES = 100;
+
 export class InPlaceChunks {
-  /** In-place regions per upload, loaded once from disk (undefined: none). */
-  private readonly sets = new Map<string, Promise<RegionSet | undefined>>();
+  /** Region sets per upload, loaded from disk on a miss (cached as undefined: none). */
+  private readonly sets: CacheView<RegionSet | undefined>;
+  /**
+   * Sets in use (a region being written, an assembly running): never evicted nor loaded twice,
+   * since two instances would hand out claims on the same region. Bounded by running requests.
+   */
+  private readonly pinned = new Map<string, { set: RegionSet; uses: number }>();
+  /** First in-place chunks creating an upload's set: concurrent ones share one (single flight). */
+  private readonly creating = new Map<string, Promise<RegionSet>>();
 
   constructor(
     private readonly layout: DiskLayout,
     private readonly plain: PlainChunks,
     private readonly readPlan: (fileId: string) => Promise<UploadPlan | undefined>,
-  ) {}
+    cache: SharedCache,
+  ) {
+    this.sets = cache.view<RegionSet | undefined>(
+      'regions',
+      (set) => (set ? 500 + set.held.size * REGION_BYTES : 0),
+      (set, fileId) => {
+        // An idle set leaves memory; its running MD5 goes too (assembly re-folds from disk).
+        if (set && this.pinned.get(fileId)?.set !== set) set.dropFold();
+      },
+    );
+  }
 
   /** The upload's region set, if it has one. */
   load(fileId: string): Promise<RegionSet | undefined> {
-    let p = this.sets.get(fileId);
-    if (!p) {
-      p = RegionSet.load(this.layout.regionFiles(fileId));
-      this.sets.set(fileId, p);
-      p.catch(() => this.sets.delete(fileId));
+    const pinned = this.pinned.get(fileId);
+    if (pinned) return Promise.resolve(pinned.set);
+    return this.sets.get(fileId, () => RegionSet.load(this.layout.regionFiles(fileId)));
+  }
+
+  /** Runs `job` with the set pinned in memory (an assembly of it). */
+  async pinnedWhile<T>(fileId: string, set: RegionSet, job: () => Promise<T>): Promise<T> {
+    this.pin(fileId, set);
+    try {
+      return await job();
+    } finally {
+      this.unpin(fileId, set);
     }
-    return p;
+  }
+
+  private pin(fileId: string, set: RegionSet): void {
+    const p = this.pinned.get(fileId);
+    if (p?.set === set) p.uses++;
+    else this.pinned.set(fileId, { set, uses: 1 });
+  }
+
+  private unpin(fileId: string, set: RegionSet): void {
+    const p = this.pinned.get(fileId);
+    if (p?.set !== set || --p.uses > 0) return;
+    this.pinned.delete(fileId);
+    // Back under the LRU's rule, unless it was evicted meanwhile (then it leaves memory now).
+    if (set.dead) return;
+    if (this.sets.peek(fileId) === set) return;
+    if (this.sets.has(fileId)) set.dropFold();
+    else this.sets.set(fileId, set);
   }
 
   /** The upload went: its set describes nothing any more. */
   async forget(fileId: string): Promise<void> {
-    const set = await this.sets.get(fileId)?.catch(() => undefined);
+    const set = this.pinned.get(fileId)?.set ?? (await this.creating.get(fileId)?.catch(() => undefined));
     set?.markDead();
+    this.sets.peek(fileId)?.markDead();
+    this.pinned.delete(fileId);
     this.sets.delete(fileId);
   }
 
@@ -68,7 +114,8 @@ export class InPlaceChunks {
     }
     if (!sameLayout) {
       await set.destroy();
-      this.sets.set(plan.fileId, Promise.resolve(undefined));
+      this.pinned.delete(plan.fileId);
+      this.sets.set(plan.fileId, undefined);
     } else if (evict.length > 0) {
       await set.forget(evict);
     }
@@ -99,8 +146,13 @@ export class InPlaceChunks {
       const set = await this.setFor(fileId, size, chunkSize);
       if (!set || set.size !== size || set.chunkSize !== chunkSize || set.offsetOf(index) !== target.offset)
         return undefined;
-      const release = set.claim(index);
-      if (!release) return undefined;
+      const claimed = set.claim(index);
+      if (!claimed) return undefined;
+      this.pin(fileId, set);
+      const release = () => {
+        claimed();
+        this.unpin(fileId, set);
+      };
       try {
         return { set, fileId, index, fh: await set.openData(), release };
       } catch (err: unknown) {
@@ -120,11 +172,17 @@ export class InPlaceChunks {
     const plan = await this.readPlan(fileId);
     if (plan?.size !== size || plan.chunkSize !== chunkSize) return undefined;
     // Single flight: concurrent first chunks share one new set (created only if still none).
-    const next = (this.sets.get(fileId) ?? Promise.resolve(undefined)).then(
-      (s) => s ?? RegionSet.create(this.layout.regionFiles(fileId), size, chunkSize),
-    );
-    this.sets.set(fileId, next);
-    next.catch(() => this.sets.delete(fileId));
+    let next = this.creating.get(fileId);
+    if (!next) {
+      next = (async () => {
+        const again = await this.load(fileId);
+        if (again) return again;
+        const created = await RegionSet.create(this.layout.regionFiles(fileId), size, chunkSize);
+        this.sets.set(fileId, created);
+        return created;
+      })().finally(() => this.creating.delete(fileId));
+      this.creating.set(fileId, next);
+    }
     return next;
   }
 

@@ -8,7 +8,8 @@
  *   files/<fileId>.json     Sidecar {name, ext, size, publishedAt}, written just before the rename
  *                           above, so a visible file always has its sidecar.
  *   uploads/<fileId>/plan.json
- *                           The last handshake's plan (ext, chunk ids, size, chunkSize, name).
+ *                           The last handshake's plan (ext, chunk ids, size, chunkSize, name, and the
+                           address of the client that created the upload, for its caps and quota).
  *   uploads/<fileId>/chunks/<md5>
  *                           A plain chunk, named by its verified MD5, so a re-handshake with
  *                           another chunk list keeps what matches. Fsynced in tmp/, renamed here,

@@ -4,7 +4,7 @@
  * the part that owns it: plain-chunks.ts, in-place-chunks.ts, assembly.ts, published-files.ts,
  * temp-files.ts; it keeps the plans itself.
  */
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
 import { isMd5Hex } from '../../protocol/ids.js';
@@ -13,18 +13,28 @@ import type {
   ChunkTarget,
   OpenedFile,
   PublishedFile,
+  SpaceInfo,
   StagedChunk,
   Storage,
   UploadPlan,
   UploadSummary,
 } from '../storage.js';
 import { Assembler } from './assembly.js';
+import { type CacheView, DEFAULT_CACHE_BYTES, SharedCache } from './cache.js';
 import { InPlaceChunks } from './in-place-chunks.js';
 import { DiskLayout } from './layout.js';
 import { PlainChunks } from './plain-chunks.js';
 import { PublishedFiles } from './published-files.js';
 import type { LocalStagedChunk } from './staged-chunk.js';
 import { TempFiles } from './temp-files.js';
+
+export interface LocalDiskOptions {
+  /** Memory budget of every cache of upload state (plans, chunk indexes, regions, sidecars). */
+  cacheBytes?: number;
+}
+
+/** A plan's chunk ids in memory: a 32–42 character string and its slot in the array. */
+const PLAN_ID_BYTES = 80;
 
 export class LocalDiskStorage implements Storage {
   readonly placesChunks = true;
@@ -34,15 +44,24 @@ export class LocalDiskStorage implements Storage {
   private readonly inPlace: InPlaceChunks;
   private readonly published: PublishedFiles;
   private readonly assembler: Assembler;
-  /** Plans as last written or read; this process is the only writer of the folder. */
-  private readonly plans = new Map<string, UploadPlan>();
+  /** Plans as last written or read, within the cache budget; this process is the only writer of the folder. */
+  private readonly plans: CacheView<UploadPlan | undefined>;
+  /** Every in-memory cache of upload state, under one byte budget. */
+  readonly cache: SharedCache;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: LocalDiskOptions = {},
+  ) {
+    this.cache = new SharedCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.plans = this.cache.view<UploadPlan | undefined>('plans', (plan) =>
+      plan ? plan.chunkIds.length * PLAN_ID_BYTES + 2 * (plan.name?.length ?? 0) + 300 : 0,
+    );
     this.layout = new DiskLayout(root);
     this.temp = new TempFiles(this.layout);
-    this.plain = new PlainChunks(this.layout, this.temp);
-    this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.readPlan(fileId));
-    this.published = new PublishedFiles(this.layout);
+    this.plain = new PlainChunks(this.layout, this.temp, this.cache);
+    this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.readPlan(fileId), this.cache);
+    this.published = new PublishedFiles(this.layout, this.cache);
     this.assembler = new Assembler(this.layout, this.temp, this.plain, this.published);
   }
 
@@ -59,17 +78,15 @@ export class LocalDiskStorage implements Storage {
 
   async close(): Promise<void> {}
 
-  async readPlan(fileId: string): Promise<UploadPlan | undefined> {
-    const cached = this.plans.get(fileId);
-    if (cached) return cached;
-    try {
-      const plan = JSON.parse(await readFile(this.layout.planPath(fileId), 'utf8')) as UploadPlan;
-      this.plans.set(fileId, plan);
-      return plan;
-    } catch (err: unknown) {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw err;
-    }
+  readPlan(fileId: string): Promise<UploadPlan | undefined> {
+    return this.plans.get(fileId, async () => {
+      try {
+        return JSON.parse(await readFile(this.layout.planPath(fileId), 'utf8')) as UploadPlan;
+      } catch (err: unknown) {
+        if (errno(err) === 'ENOENT') return undefined;
+        throw mapFsError(err);
+      }
+    });
   }
 
   async writePlan(plan: UploadPlan): Promise<void> {
@@ -119,10 +136,12 @@ export class LocalDiskStorage implements Storage {
     if (existing) return existing;
     const set = await this.inPlace.load(fileId);
     if (set && !set.dead && options.md5s.length === set.count && options.expectedSize === set.size) {
-      return set.assemble(async () => {
-        await this.assembler.inPlace(fileId, set, options);
-        return this.finishUpload(fileId);
-      });
+      return this.inPlace.pinnedWhile(fileId, set, () =>
+        set.assemble(async () => {
+          await this.assembler.inPlace(fileId, set, options);
+          return this.finishUpload(fileId);
+        }),
+      );
     }
     await this.assembler.fromChunks(fileId, options);
     return this.finishUpload(fileId);
@@ -168,5 +187,36 @@ export class LocalDiskStorage implements Storage {
 
   sweepTemp(olderThanMs: number): Promise<number> {
     return this.temp.sweep(olderThanMs);
+  }
+
+  async space(): Promise<SpaceInfo> {
+    try {
+      const st = await statfs(this.root);
+      return { free: st.bavail * st.bsize, total: st.blocks * st.bsize };
+    } catch (err: unknown) {
+      throw mapFsError(err);
+    }
+  }
+
+  async *listFiles(): AsyncIterable<{ fileId: string; publishedAt: number }> {
+    for (const name of await readdir(this.layout.files)) {
+      if (!isMd5Hex(name)) continue;
+      const st = await stat(this.layout.filePath(name)).catch(() => undefined);
+      // The data file's mtime is its publication (the rename keeps the time of its last write).
+      if (st?.isFile()) yield { fileId: name, publishedAt: st.mtimeMs };
+    }
+  }
+
+  async removeFile(fileId: string): Promise<boolean> {
+    const path = this.layout.filePath(fileId);
+    const there = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    // The data file first: a file without its sidecar is never visible, a sidecar alone is inert.
+    await rm(path, { force: true });
+    await rm(this.layout.sidecarPath(fileId), { force: true });
+    this.published.forget(fileId);
+    return there;
   }
 }

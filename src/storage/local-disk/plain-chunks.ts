@@ -8,18 +8,25 @@ import type { Readable } from 'node:stream';
 import { errno, fsyncDir, GatherWriter, mapFsError } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
+import type { CacheView, SharedCache } from './cache.js';
 import type { DiskLayout } from './layout.js';
 import type { LocalStagedChunk } from './staged-chunk.js';
 import type { TempFiles } from './temp-files.js';
 
+/** A cached index entry (32-hex MD5 → size) in memory. */
+const ENTRY_BYTES = 120;
+
 export class PlainChunks {
-  /** Per-upload index of held chunks (MD5 → size), loaded once from disk (this process owns the folder). */
-  private readonly index = new Map<string, Promise<Map<string, number>>>();
+  /** Per-upload index of held chunks (MD5 → size), read from disk on a miss (this process owns the folder). */
+  private readonly index: CacheView<Map<string, number>>;
 
   constructor(
     private readonly layout: DiskLayout,
     private readonly temp: TempFiles,
-  ) {}
+    cache: SharedCache,
+  ) {
+    this.index = cache.view<Map<string, number>>('chunks', (held) => held.size * ENTRY_BYTES);
+  }
 
   /** MD5 → size of the upload's plain chunks. */
   held(fileId: string): Promise<ReadonlyMap<string, number>> {
@@ -72,6 +79,7 @@ export class PlainChunks {
       await rename(path, this.layout.chunkPath(fileId, staged.md5));
       await fsyncDir(dir);
       held.set(staged.md5, staged.size);
+      this.index.resize(fileId);
       return true;
     } catch (err: unknown) {
       throw mapFsError(err);
@@ -86,13 +94,7 @@ export class PlainChunks {
   }
 
   private loadIndex(fileId: string): Promise<Map<string, number>> {
-    let p = this.index.get(fileId);
-    if (!p) {
-      p = this.readIndex(fileId);
-      this.index.set(fileId, p);
-      p.catch(() => this.index.delete(fileId));
-    }
-    return p;
+    return this.index.get(fileId, () => this.readIndex(fileId));
   }
 
   private async readIndex(fileId: string): Promise<Map<string, number>> {

@@ -3,15 +3,21 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import { FdSource } from '../../io/fd-source.js';
 import { errno, fsyncDir, writeFileAtomic } from '../../io/fs-util.js';
 import type { AssembleOptions, OpenedFile, PublishedFile } from '../storage.js';
+import type { CacheView, SharedCache } from './cache.js';
 import type { DiskLayout } from './layout.js';
 
 type Meta = { name: string | null; ext: string | null };
 
 export class PublishedFiles {
   /** Sidecars of published files (immutable once written), so serving a range reads no JSON. */
-  private readonly metaCache = new Map<string, Meta>();
+  private readonly metaCache: CacheView<Meta>;
 
-  constructor(private readonly layout: DiskLayout) {}
+  constructor(
+    private readonly layout: DiskLayout,
+    cache: SharedCache,
+  ) {
+    this.metaCache = cache.view<Meta>('meta', (m) => 2 * ((m.name?.length ?? 0) + (m.ext?.length ?? 0)));
+  }
 
   /** Makes a verified, fsynced file visible: sidecar first, then the data file's rename. */
   async publish(path: string, fileId: string, options: AssembleOptions, size: number): Promise<void> {
@@ -45,13 +51,13 @@ export class PublishedFiles {
     };
   }
 
-  private async readMeta(fileId: string): Promise<Meta> {
-    const cached = this.metaCache.get(fileId);
-    if (cached) return cached;
-    const meta = await this.readSidecar(fileId);
-    if (this.metaCache.size >= 10_000) this.metaCache.clear();
-    this.metaCache.set(fileId, meta);
-    return meta;
+  private readMeta(fileId: string): Promise<Meta> {
+    return this.metaCache.get(fileId, () => this.readSidecar(fileId));
+  }
+
+  /** A published file expired: its sidecar goes from the cache too. */
+  forget(fileId: string): void {
+    this.metaCache.delete(fileId);
   }
 
   private async readSidecar(fileId: string): Promise<Meta> {

@@ -1,0 +1,79 @@
+/**
+ * Disk bounds every step checks before it lets bytes in: the largest file, the free-space
+ * reserve, and what assembly would write. Each refuses with its own code and changes nothing.
+ */
+import { TransferError } from '../protocol/errors.js';
+import type { PublishedFile, UploadPlan } from '../storage/storage.js';
+import type { ResolvedLimits, UploadCore } from './context.js';
+
+const GiB = 1024 * 1024 * 1024;
+
+/** The handshake's declared size, or chunkSize × count when only chunkSize is declared. */
+export function checkDeclaredSize(
+  limits: ResolvedLimits,
+  fields: Pick<UploadPlan, 'size' | 'chunkSize' | 'chunkIds'>,
+): void {
+  const bound = fields.size ?? (fields.chunkSize === null ? null : fields.chunkSize * fields.chunkIds.length);
+  if (bound !== null && bound > limits.maxFileSize) {
+    throw new TransferError(
+      'FILE_TOO_LARGE',
+      `The file would be ${bound} bytes, over ${limits.maxFileSize}.`,
+    );
+  }
+}
+
+/**
+ * Refuses (507 INSUFFICIENT_STORAGE) when writing `need` more bytes would leave less than the
+ * reserve free: the disk never fills up to its last byte, so what is published and the small
+ * files of running uploads (plans, logs) can still be written. Stores without a disk skip it.
+ */
+export async function checkFreeSpace(core: UploadCore, need: number): Promise<void> {
+  const space = await core.storage.space?.();
+  if (!space) return;
+  const reserve = core.limits.reserveBytes ?? Math.min(GiB, Math.floor(space.total * 0.05));
+  if (space.free - need < reserve) {
+    throw new TransferError(
+      'INSUFFICIENT_STORAGE',
+      `Out of space: ${need} more bytes would leave fewer than the ${reserve} bytes kept free.`,
+    );
+  }
+}
+
+/**
+ * Before assembling: the file the held chunks make (ids may repeat) stays under maxFileSize, or
+ * the upload is dropped (it can never finish); and a copying assembly (no in-place layout) fits
+ * above the reserve. In place, assembly writes almost nothing new.
+ */
+export async function checkAssembly(
+  core: UploadCore,
+  plan: UploadPlan,
+  held: ReadonlyMap<string, number>,
+): Promise<void> {
+  let total = 0;
+  for (const id of plan.chunkIds) total += held.get(id.slice(0, 32)) ?? 0;
+  if (total > core.limits.maxFileSize) {
+    await core.locks.run(plan.fileId, () => core.storage.removeUpload(plan.fileId));
+    core.usage.remove(plan.fileId);
+    throw new TransferError(
+      'FILE_TOO_LARGE',
+      `The file would be ${total} bytes, over ${core.limits.maxFileSize}.`,
+    );
+  }
+  const inPlace = core.storage.placesChunks && plan.size !== null && plan.chunkSize !== null;
+  if (!inPlace) await checkFreeSpace(core, total);
+}
+
+/** Assembles (once per file) after checkAssembly; the upload stops counting once it is gone. */
+export async function assembleChecked(core: UploadCore, plan: UploadPlan): Promise<PublishedFile> {
+  await checkAssembly(core, plan, await core.storage.heldChunks(plan.fileId));
+  try {
+    const file = await core.assemblies.once(plan);
+    core.usage.remove(plan.fileId);
+    return file;
+  } catch (err: unknown) {
+    // A failed assembly may have dropped the upload (a forged fileId): then it counts no more.
+    if ((await core.storage.readPlan(plan.fileId).catch(() => plan)) === undefined)
+      core.usage.remove(plan.fileId);
+    throw err;
+  }
+}
