@@ -46,6 +46,7 @@ function defaultWebDir(): string | undefined {
 }
 
 const sizeOrOff = (value: string) => (value === '0' ? 0 : parseSize(value));
+const durationOrOff = (value: string) => (value === '0' ? 0 : parseDuration(value));
 
 const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -127,6 +128,98 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     parse: parseDuration,
     default: CONFIG_DEFAULTS.expireAfterMs,
     shownDefault: '24h',
+  },
+  {
+    flags: '--expire-published <duration>',
+    env: 'RESUMABLE_EXPIRE_PUBLISHED',
+    description: 'delete published files this long after publication (0: never)',
+    key: 'expirePublishedMs',
+    parse: durationOrOff,
+    default: CONFIG_DEFAULTS.expirePublishedMs,
+    shownDefault: '0',
+  },
+  {
+    flags: '--max-file-size <size>',
+    env: 'RESUMABLE_MAX_FILE_SIZE',
+    description: 'largest file an upload may make (413 past it)',
+    key: 'maxFileSize',
+    parse: parseSize,
+    default: CONFIG_DEFAULTS.maxFileSize,
+    shownDefault: '64GiB',
+  },
+  {
+    flags: '--max-open-uploads <n>',
+    env: 'RESUMABLE_MAX_OPEN_UPLOADS',
+    description: 'incomplete uploads at once, from everyone (429 past it)',
+    key: 'maxOpenUploads',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxOpenUploads,
+  },
+  {
+    flags: '--max-uploads-per-client <n>',
+    env: 'RESUMABLE_MAX_UPLOADS_PER_CLIENT',
+    description: 'incomplete uploads at once, from one client address (429 past it)',
+    key: 'maxUploadsPerClient',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxUploadsPerClient,
+  },
+  {
+    flags: '--max-incomplete-bytes <size>',
+    env: 'RESUMABLE_MAX_INCOMPLETE_BYTES',
+    description: 'bytes held by incomplete uploads, from everyone (507 past it)',
+    key: 'maxIncompleteBytes',
+    parse: parseSize,
+    default: CONFIG_DEFAULTS.maxIncompleteBytes,
+    shownDefault: '256GiB',
+  },
+  {
+    flags: '--max-incomplete-bytes-per-client <size>',
+    env: 'RESUMABLE_MAX_INCOMPLETE_BYTES_PER_CLIENT',
+    description: 'bytes held by the incomplete uploads of one client address (507 past it)',
+    key: 'maxIncompleteBytesPerClient',
+    parse: parseSize,
+    default: CONFIG_DEFAULTS.maxIncompleteBytesPerClient,
+    shownDefault: '64GiB',
+  },
+  {
+    flags: '--reserve <size>',
+    env: 'RESUMABLE_RESERVE',
+    description: 'free space kept on the data disk: uploads answer 507 before eating into it',
+    key: 'reserveBytes',
+    parse: sizeOrOff,
+    shownDefault: 'min(1GiB, 5% of the disk)',
+  },
+  {
+    flags: '--cache-size <size>',
+    env: 'RESUMABLE_CACHE_SIZE',
+    description: 'memory for cached upload state (plans, chunk indexes)',
+    key: 'cacheBytes',
+    parse: parseSize,
+    default: CONFIG_DEFAULTS.cacheBytes,
+    shownDefault: '64MiB',
+  },
+  {
+    flags: '--max-handshake-bytes <size>',
+    env: 'RESUMABLE_MAX_HANDSHAKE_BYTES',
+    description: 'largest handshake body (default: what a plan of --max-chunks ids needs, at most 8MiB)',
+    key: 'maxHandshakeBytes',
+    parse: parseSize,
+  },
+  {
+    flags: '--chunk-answer-bytes-per-id <size>',
+    env: 'RESUMABLE_CHUNK_ANSWER_BYTES_PER_ID',
+    description: 'a chunk answer lists one needed id per this many bytes of the chunk',
+    key: 'chunkAnswerBytesPerId',
+    parse: parseSize,
+    default: CONFIG_DEFAULTS.chunkAnswerBytesPerId,
+  },
+  {
+    flags: '--state-page-limit <n>',
+    env: 'RESUMABLE_STATE_PAGE_LIMIT',
+    description: 'most ids per list in one page of GET /api/upload/<id>',
+    key: 'statePageLimit',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.statePageLimit,
   },
   {
     flags: '--library <dirs>',
