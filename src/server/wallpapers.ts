@@ -3,8 +3,15 @@
  * Deterministic: the same pixels and, with the pinned jpeg-js, the same bytes on every machine.
  * Each is a 1920×1080 JPEG (quality 90) of interfering waves in its own palette plus fine grain,
  * which keeps them visibly different and around 1 MB each.
+ *
+ * Rendering all ten takes ~13 s of CPU, which every fresh data folder (a first `npm start`, each
+ * test server) used to pay before its port opened. They are rendered once per machine into a cache
+ * (`$XDG_CACHE_HOME` or `~/.cache`, `resumable-transfer/wallpapers-v1/`; `npm run build` fills it
+ * at install) and copied from there. Bump the folder's version when the rendering changes.
  */
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 
@@ -53,22 +60,59 @@ export function renderWallpaper(n: number): Buffer {
   return jpeg.encode({ data, width: WIDTH, height: HEIGHT }, 90).data;
 }
 
+function cacheDir(): string | undefined {
+  const base = process.env.XDG_CACHE_HOME || (homedir() ? join(homedir(), '.cache') : '');
+  return base ? join(base, 'resumable-transfer', 'wallpapers-v1') : undefined;
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Writes bytes to path atomically (readers never see half a file). */
+async function writeAtomic(path: string, bytes: Buffer): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+}
+
+/** Wallpaper n from the cache if there, else rendered (and cached where the cache is writable). */
+async function cachedWallpaper(n: number): Promise<string | Buffer> {
+  const dir = cacheDir();
+  const cached = dir && join(dir, wallpaperName(n));
+  if (cached && (await exists(cached))) return cached;
+  const bytes = renderWallpaper(n);
+  if (dir && cached) {
+    await mkdir(dir, { recursive: true })
+      .then(() => writeAtomic(cached, bytes))
+      .catch(() => undefined); // no writable cache: render again next time
+  }
+  return bytes;
+}
+
+/** Renders the wallpapers into the cache (the build step), so a first start copies instead. */
+export async function fillWallpaperCache(): Promise<void> {
+  for (let n = 1; n <= WALLPAPER_COUNT; n++) await cachedWallpaper(n);
+}
+
 /** Writes the wallpapers missing from dir; returns the names it created. */
 export async function ensureWallpapers(dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const created: string[] = [];
   for (let n = 1; n <= WALLPAPER_COUNT; n++) {
     const path = join(dir, wallpaperName(n));
-    if (
-      await stat(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      continue;
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, renderWallpaper(n));
-    await rename(tmp, path);
+    if (await exists(path)) continue;
+    const source = await cachedWallpaper(n);
+    if (typeof source === 'string') {
+      const tmp = `${path}.${process.pid}.tmp`;
+      // A reflink where the file system offers one, a plain copy elsewhere.
+      await copyFile(source, tmp, constants.COPYFILE_FICLONE);
+      await rename(tmp, path);
+    } else {
+      await writeAtomic(path, source);
+    }
     created.push(wallpaperName(n));
   }
   return created;
