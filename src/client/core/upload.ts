@@ -9,16 +9,18 @@ import { chunkCount } from './hashing.js';
 import { callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher } from './ports.js';
-import type { Progress, UploadOptions, UploadResult } from './types.js';
+import type { Progress, RetryOptions, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
+/** Handshakes per call: each after a round of chunks that ended without the file's URL. */
+const ROUNDS = 6;
 
 /** 4 MiB, grown (in whole MiB) so that a file never needs more than 10,000 chunks. */
 export function defaultChunkSize(size: number): number {
   return Math.max(4 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
 }
 
-export function extensionOf(name: string): string {
+function extensionOf(name: string): string {
   const m = /\.([A-Za-z0-9]{1,16})$/.exec(name);
   return m ? `.${m[1]}` : '.bin';
 }
@@ -35,128 +37,157 @@ function planLost(err: unknown): boolean {
   );
 }
 
-export async function uploadSource(
+export function uploadSource(
   source: ByteSource,
   options: UploadOptions,
   deps: UploadDeps,
 ): Promise<UploadResult> {
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const signal = options.signal;
-  const base = options.server.replace(/\/+$/, '');
-  const chunkSize = options.chunkSize ?? defaultChunkSize(source.size);
-  const ext = options.ext ?? extensionOf(source.name);
-  const meter = new Meter();
-  const tick = throttle(100);
-  const emit = (p: Omit<Progress, 'speed' | 'eta'>, force = false) => {
-    const speed = meter.sample(p.bytesDone);
-    if (options.onProgress && tick(force)) {
-      options.onProgress({ ...p, speed, eta: Meter.eta(p.bytesDone, p.bytesTotal, speed) });
-    }
-  };
+  return new UploadSession(source, options, deps).run();
+}
 
-  // 1. Hashes: from the cache when the file is unchanged, else one pass over the file.
-  const key = source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
-  let hashes: FileHashes | undefined = key ? await deps.hashCache?.get(key) : undefined;
-  if (
-    hashes &&
-    (hashes.chunkSize !== chunkSize || hashes.chunkIds.length !== chunkCount(source.size, chunkSize))
+class UploadSession {
+  private readonly fetch: typeof fetch;
+  private readonly base: string;
+  private readonly chunkSize: number;
+  private readonly retry: RetryOptions & { signal?: AbortSignal | undefined };
+  private readonly meter = new Meter();
+  private readonly tick = throttle(100);
+  private bytesSent = 0;
+  /** Bytes the server holds, as far as this round knows. */
+  private held = 0;
+
+  constructor(
+    private readonly source: ByteSource,
+    private readonly options: UploadOptions,
+    private readonly deps: UploadDeps,
   ) {
-    hashes = undefined;
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.base = options.server.replace(/\/+$/, '');
+    this.chunkSize = options.chunkSize ?? defaultChunkSize(source.size);
+    const { retries, minDelay, maxDelay, signal } = options;
+    this.retry = { retries, minDelay, maxDelay, signal };
   }
-  const hashCached = hashes !== undefined;
-  if (!hashes) {
-    hashes = await deps.hasher(
-      source,
-      chunkSize,
-      (done) => emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size }),
-      signal,
-    );
-    emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
-    if (key) await deps.hashCache?.set(key, hashes);
-  }
-  const { fileId, chunkIds } = hashes;
-  const indexOf = new Map(chunkIds.map((id, i) => [id, i]));
-  const lengthOf = (i: number) => Math.min(source.size, (i + 1) * chunkSize) - i * chunkSize;
-  const retry = { retries: options.retries, minDelay: options.minDelay, maxDelay: options.maxDelay, signal };
 
-  let bytesSent = 0;
-  for (let round = 0; round < 6; round++) {
-    // 2. Handshake: the URL at once (instant upload), or the ids still needed.
-    const hs = await withRetry(
-      () =>
-        callApi<string | string[]>(
-          fetchImpl,
-          `${base}/api/upload/handshake`,
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ fileId, ext, chunkIds, size: source.size, chunkSize, name: source.name }),
-          },
-          signal,
-        ),
-      retry,
-    );
-    if (typeof hs.data === 'string') {
-      const instant = round === 0 && bytesSent === 0;
-      emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant }, true);
-      return { url: hs.data, fileId, instant, bytesSent, hashCached };
+  async run(): Promise<UploadResult> {
+    const { hashes, hashCached } = await this.hashes();
+    const { fileId } = hashes;
+    const size = this.source.size;
+    for (let round = 0; round < ROUNDS; round++) {
+      // The URL at once (instant upload), or the ids still needed.
+      const needed = await this.handshake(hashes);
+      if (typeof needed === 'string') {
+        const instant = round === 0 && this.bytesSent === 0;
+        this.emit({ phase: 'done', bytesDone: size, bytesTotal: size, instant }, true);
+        return { url: needed, fileId, instant, bytesSent: this.bytesSent, hashCached };
+      }
+      const url = await this.sendChunks(hashes, needed);
+      if (url) {
+        this.emit({ phase: 'done', bytesDone: size, bytesTotal: size, instant: false }, true);
+        return { url, fileId, instant: false, bytesSent: this.bytesSent, hashCached };
+      }
+      // No answer carried the URL (another client finished it, or the plan was replaced): ask again.
     }
-    if (!Array.isArray(hs.data) || hs.data.some((id) => !indexOf.has(id))) {
+    throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
+  }
+
+  /** From the cache when the file is unchanged, else one pass over the file. */
+  private async hashes(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
+    const { source, chunkSize, deps } = this;
+    const key = source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
+    const cached = key ? await deps.hashCache?.get(key) : undefined;
+    if (cached?.chunkSize === chunkSize && cached.chunkIds.length === chunkCount(source.size, chunkSize))
+      return { hashes: cached, hashCached: true };
+    const progress = (done: number) =>
+      this.emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size });
+    const hashes = await deps.hasher(source, chunkSize, progress, this.options.signal);
+    this.emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
+    if (key) await deps.hashCache?.set(key, hashes);
+    return { hashes, hashCached: false };
+  }
+
+  private async handshake({ fileId, chunkIds }: FileHashes): Promise<string | string[]> {
+    const { source, chunkSize } = this;
+    const ext = this.options.ext ?? extensionOf(source.name);
+    const body = JSON.stringify({ fileId, ext, chunkIds, size: source.size, chunkSize, name: source.name });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
+    const url = `${this.base}/api/upload/handshake`;
+    const hs = await withRetry(
+      () => callApi<string | string[]>(this.fetch, url, init, this.options.signal),
+      this.retry,
+    );
+    return hs.data;
+  }
+
+  /**
+   * Sends the chunks the handshake asked for, `concurrency` at a time, each retried with backoff
+   * on its own. Resolves with the file's URL when an answer carried it, else undefined (the plan
+   * was lost: handshake again).
+   */
+  private async sendChunks(hashes: FileHashes, needed: unknown): Promise<string | undefined> {
+    // `needed` is the server's answer, checked here before any index is trusted.
+    const indexOf = new Map(hashes.chunkIds.map((id, i) => [id, i]));
+    if (!Array.isArray(needed) || needed.some((id) => !indexOf.has(id))) {
       throw new TransferError('BAD_RESPONSE', 'The handshake asked for chunks this file does not have.');
     }
-    const queue = hs.data.map((id) => indexOf.get(id)!);
-    let held = source.size - queue.reduce((sum, i) => sum + lengthOf(i), 0);
-    emit({ phase: 'uploading', bytesDone: held, bytesTotal: source.size }, true);
-
-    // 3. Chunks, `concurrency` at a time, each retried with backoff on its own.
+    const queue = needed.map((id) => indexOf.get(id)!);
+    this.held = this.source.size - queue.reduce((sum, i) => sum + this.lengthOf(i), 0);
+    this.emit({ phase: 'uploading', bytesDone: this.held, bytesTotal: this.source.size }, true);
     let url: string | undefined;
     let lost = false;
-    const worker = async () => {
+    const connection = async () => {
       for (let i = queue.shift(); i !== undefined && !url && !lost; i = queue.shift()) {
-        const index = i;
-        const bytes = await source.slice(index * chunkSize, index * chunkSize + lengthOf(index));
         try {
-          const answer = await withRetry(
-            () =>
-              callApi<string[] | null>(
-                fetchImpl,
-                `${base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}`,
-                {
-                  method: 'POST',
-                  // The queue comes from the handshake; only the url of the last answer is read.
-                  // So ask for the O(1) answer (PROTOCOL.md §Bounds) instead of the needed list.
-                  headers: { 'content-type': 'application/octet-stream', prefer: 'return=minimal' },
-                  body: bytes as Uint8Array<ArrayBuffer>,
-                },
-                signal,
-              ).catch((err: unknown) => {
-                // A raw body cannot be malformed: the server saw it cut short on the way. Retry.
-                if (err instanceof TransferError && err.code === 'MALFORMED_BODY') {
-                  throw new TransferError('NETWORK', 'the chunk arrived incomplete', { cause: err });
-                }
-                throw err;
-              }),
-            retry,
-          );
-          bytesSent += bytes.length;
-          held += bytes.length;
-          if (answer.url) url = answer.url;
-          emit({ phase: 'uploading', bytesDone: held, bytesTotal: source.size });
+          const done = await this.sendChunk(hashes, i);
+          if (done) url = done;
         } catch (err: unknown) {
           if (!planLost(err)) throw err;
           lost = true;
         }
       }
     };
-    const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker);
-    const results = await Promise.allSettled(workers);
-    const failed = results.find((r) => r.status === 'rejected');
+    const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
+    const failed = (await Promise.allSettled(connections)).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    if (url) {
-      emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
-      return { url, fileId, instant: false, bytesSent, hashCached };
-    }
-    // No answer carried the URL (another client finished it, or the plan was replaced): ask again.
+    return url;
   }
-  throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
+
+  /** Sends chunk `index`; resolves with the file's URL if this answer completed the file. */
+  private async sendChunk({ fileId, chunkIds }: FileHashes, index: number): Promise<string | undefined> {
+    const start = index * this.chunkSize;
+    const bytes = await this.source.slice(start, start + this.lengthOf(index));
+    const url = `${this.base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}`;
+    const init = {
+      method: 'POST',
+      // The queue comes from the handshake; only the url of the last answer is read.
+      // So ask for the O(1) answer (PROTOCOL.md §Bounds) instead of the needed list.
+      headers: { 'content-type': 'application/octet-stream', prefer: 'return=minimal' },
+      body: bytes as Uint8Array<ArrayBuffer>,
+    };
+    const answer = await withRetry(
+      () =>
+        callApi<string[] | null>(this.fetch, url, init, this.options.signal).catch((err: unknown) => {
+          // A raw body cannot be malformed: the server saw it cut short on the way. Retry.
+          if (err instanceof TransferError && err.code === 'MALFORMED_BODY') {
+            throw new TransferError('NETWORK', 'the chunk arrived incomplete', { cause: err });
+          }
+          throw err;
+        }),
+      this.retry,
+    );
+    this.bytesSent += bytes.length;
+    this.held += bytes.length;
+    this.emit({ phase: 'uploading', bytesDone: this.held, bytesTotal: this.source.size });
+    return answer.url;
+  }
+
+  private lengthOf(index: number): number {
+    return Math.min(this.source.size, (index + 1) * this.chunkSize) - index * this.chunkSize;
+  }
+
+  private emit(p: Omit<Progress, 'speed' | 'eta'>, force = false): void {
+    const speed = this.meter.sample(p.bytesDone);
+    if (this.options.onProgress && this.tick(force)) {
+      this.options.onProgress({ ...p, speed, eta: Meter.eta(p.bytesDone, p.bytesTotal, speed) });
+    }
+  }
 }

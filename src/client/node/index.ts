@@ -1,16 +1,16 @@
 /** The Node build of the client: files on disk, node:crypto MD5, a hash cache under ~/.cache. */
-import { createHash } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5 } from '../core/hashing.js';
-import type { ByteSource, HashCache, Hasher, Md5 } from '../core/ports.js';
+import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
 import { httpFetch } from './http-fetch.js';
+import { nodeMd5 } from './node-md5.js';
 import { parallelHasher } from './parallel-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
@@ -18,20 +18,6 @@ export type { ByteSource, HashCache } from '../core/ports.js';
 export type * from '../core/types.js';
 export { defaultChunkSize } from '../core/upload.js';
 export { FileHashCache } from './hash-cache.js';
-
-function nodeMd5(): Md5 {
-  let h = createHash('md5');
-  return {
-    update: (data) => {
-      h.update(data);
-    },
-    digest: () => {
-      const hex = h.digest('hex');
-      h = createHash('md5');
-      return hex;
-    },
-  };
-}
 
 /** One pass; files over 16 MiB hash the chunks on a second thread (see parallel-hasher.ts). */
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>

@@ -1,130 +1,169 @@
 /**
- * Hashing on two cores: this thread computes the whole-file MD5 while a worker thread computes
- * the chunk MD5s from the same buffers, handed over and back. Still ONE read of the file. MD5 cannot be
- * combined from parts, so the two digests are two full passes of CPU; side by side they take the
- * time of one. At most 8 MiB are in flight to the worker, so memory stays flat (measured: the
- * peak RSS of a 1 GiB upload was set while hashing, 184 MB with a fresh 1 MiB buffer per read).
- *
- * The worker's code is a string (eval) so it runs the same from the built package and from the
- * TypeScript sources under test, without a loader.
+ * Hashing on two cores: this thread computes the whole-file MD5 while a worker thread
+ * (chunk-hash-worker.ts) computes the chunk MD5s from the same buffers, handed over and back.
+ * Still ONE read of the file. MD5 cannot be combined from parts, so the two digests are two full
+ * passes of CPU; side by side they take the time of one. At most 8 MiB are in flight to the
+ * worker, so memory stays flat (measured: the peak RSS of a 1 GiB upload was set while hashing,
+ * 184 MB with a fresh 1 MiB buffer per read).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
-import type { Hasher } from '../core/ports.js';
-
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const size = workerData.chunkSize;
-let h = createHash('md5');
-let inPart = 0;
-const ids = [];
-parentPort.on('message', (msg) => {
-  if (msg === null) {
-    if (inPart > 0 || ids.length === 0) ids.push(h.digest('hex') + ids.length);
-    parentPort.postMessage({ ids });
-    return;
-  }
-  const buf = Buffer.from(msg.buffer, 0, msg.length);
-  let off = 0;
-  while (off < buf.length) {
-    const take = Math.min(size - inPart, buf.length - off);
-    h.update(buf.subarray(off, off + take));
-    inPart += take;
-    off += take;
-    if (inPart === size) {
-      ids.push(h.digest('hex') + ids.length);
-      h = createHash('md5');
-      inPart = 0;
-    }
-  }
-  // The memory goes back to the reader, which reads the next block into it.
-  parentPort.postMessage({ buffer: msg.buffer }, [msg.buffer]);
-});
-`;
+import type { ByteSource, Hasher } from '../core/ports.js';
+import type { ChunkHashInput, ChunkHashOutput, ChunkHashSetup } from './chunk-hash-messages.js';
 
 const BLOCK = 1024 * 1024;
 /** Blocks in flight to the worker: with a source that reads into our memory, all the memory used. */
 const SLOTS = 8;
+/** This module's extension: .ts when run from the sources (under tsx), .js from the build in dist/. */
+const EXT = extname(fileURLToPath(import.meta.url));
+let bundled: Promise<string> | undefined;
 
-export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal) => {
-  const worker = new Worker(WORKER, { eval: true, workerData: { chunkSize } });
-  const free: ArrayBuffer[] = [];
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  let failure: unknown;
-  let resolveIds!: (ids: string[]) => void;
-  const idsReady = new Promise<string[]>((resolve) => {
-    resolveIds = resolve;
+/**
+ * Starts chunk-hash-worker, the module beside this one. From dist/ it is plain JavaScript. From
+ * the sources (the tests and the CLI run under tsx) it is TypeScript, which a worker thread cannot
+ * load on Node 20: tsx registers its loader on the main thread only there (privatenumber/tsx#354),
+ * and registering tsx again inside each worker cost 0.45–0.6 s of CPU per hash (measured), where
+ * the worker used to start in 0.04 s. So from the sources the module is bundled once per process
+ * with esbuild (a development dependency, as tsx is, and only ever loaded on this path) and the
+ * worker runs that JavaScript.
+ */
+async function startWorker(setup: ChunkHashSetup): Promise<Worker> {
+  const url = new URL(`./chunk-hash-worker${EXT}`, import.meta.url);
+  if (EXT !== '.ts') return new Worker(url, { workerData: setup });
+  bundled ??= import('esbuild').then(async ({ build }) => {
+    const out = await build({
+      entryPoints: [fileURLToPath(url)],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      write: false,
+      logLevel: 'silent',
+    });
+    return out.outputFiles[0]!.text;
   });
-  worker.on('message', (m: { buffer?: ArrayBuffer; ids?: string[] }) => {
-    if (m.ids) resolveIds(m.ids);
-    else {
-      outstanding--;
-      if (m.buffer) free.push(m.buffer);
-      wake?.();
-    }
-  });
-  worker.on('error', (err) => {
-    failure = err;
-    wake?.();
-  });
-  const whenBelow = async (n: number) => {
-    while (outstanding >= n && !failure) {
+  return new Worker(await bundled, { eval: true, workerData: setup });
+}
+
+/** The chunk-hashing thread and the blocks of memory that travel to it and back. */
+class ChunkWorker {
+  private readonly ids: Promise<string[]>;
+  /** Blocks back from the worker, ready for the next read. */
+  private readonly free: ArrayBuffer[] = [];
+  private blocks = 0;
+  private outstanding = 0;
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+
+  static async start(chunkSize: number): Promise<ChunkWorker> {
+    return new ChunkWorker(await startWorker({ chunkSize }));
+  }
+
+  private constructor(private readonly worker: Worker) {
+    this.ids = new Promise((resolve) => {
+      this.worker.on('message', (m: ChunkHashOutput) => {
+        if ('ids' in m) resolve(m.ids);
+        else {
+          this.outstanding--;
+          this.free.push(m.buffer);
+          this.wake?.();
+        }
+      });
+    });
+    this.worker.on('error', (err) => {
+      this.failure = err;
+      this.wake?.();
+    });
+  }
+
+  /** Memory for the next read: a block back from the worker, or a new one while fewer than SLOTS exist. */
+  async block(): Promise<ArrayBuffer> {
+    if (this.free.length === 0 && this.blocks >= SLOTS) await this.whenBelow(SLOTS);
+    const reused = this.free.pop();
+    if (reused) return reused;
+    this.blocks++;
+    return new ArrayBuffer(BLOCK);
+  }
+
+  /** Hands the first `length` bytes of `buffer` over (the memory moves to the worker). */
+  send(buffer: ArrayBuffer, length: number): void {
+    this.outstanding++;
+    this.worker.postMessage({ buffer, length } satisfies ChunkHashInput, [buffer]);
+  }
+
+  /** Waits until fewer than `n` blocks are with the worker; throws what the worker threw. */
+  async whenBelow(n: number): Promise<void> {
+    while (this.outstanding >= n && !this.failure) {
       await new Promise<void>((resolve) => {
-        wake = resolve;
+        this.wake = resolve;
       });
     }
-    if (failure) throw failure;
-  };
-  const send = (buffer: ArrayBuffer, length: number) => {
-    outstanding++;
-    worker.postMessage({ buffer, length }, [buffer]);
+    if (this.failure) throw this.failure;
+  }
+
+  /** The chunk ids, once every block sent is hashed. */
+  async finish(): Promise<string[]> {
+    await this.whenBelow(1);
+    this.worker.postMessage(null satisfies ChunkHashInput);
+    return Promise.race([this.ids, new Promise<never>((_, reject) => this.worker.once('error', reject))]);
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+interface Feed {
+  whole: Hash;
+  chunks: ChunkWorker;
+  onBytes: (done: number) => void;
+  signal: AbortSignal | undefined;
+}
+
+/** Reads into a few blocks that travel to the worker and back: flat memory, no copies. */
+async function readBlocks(source: ByteSource, readInto: NonNullable<ByteSource['readInto']>, feed: Feed) {
+  for (let done = 0; done < source.size; ) {
+    if (feed.signal?.aborted) throw abortError();
+    const buffer = await feed.chunks.block();
+    const view = new Uint8Array(buffer, 0, Math.min(BLOCK, source.size - done));
+    const n = await readInto(view, done);
+    if (n === 0) throw new TransferError('LOCAL_IO', `${source.name} changed while hashing (it is shorter)`);
+    feed.whole.update(view.subarray(0, n));
+    feed.chunks.send(buffer, n);
+    done += n;
+    feed.onBytes(done);
+  }
+}
+
+/** A source that can only stream: a copy of each piece goes to the worker (the stream may reuse its buffers). */
+async function streamBlocks(source: ByteSource, feed: Feed) {
+  let done = 0;
+  for await (const buf of source.stream()) {
+    if (feed.signal?.aborted) throw abortError();
+    feed.whole.update(buf);
+    feed.chunks.send(new Uint8Array(buf).buffer, buf.length);
+    await feed.chunks.whenBelow(SLOTS);
+    done += buf.length;
+    feed.onBytes(done);
+  }
+}
+
+export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal) => {
+  const feed: Feed = {
+    whole: createHash('md5'),
+    chunks: await ChunkWorker.start(chunkSize),
+    onBytes,
+    signal,
   };
   try {
-    const whole = createHash('md5');
-    let done = 0;
-    if (source.readInto) {
-      // Reads into a few blocks that travel to the worker and back: flat memory, no copies.
-      let blocks = 0;
-      while (done < source.size) {
-        if (signal?.aborted) throw abortError();
-        if (free.length === 0 && blocks >= SLOTS) await whenBelow(SLOTS);
-        let buffer = free.pop();
-        if (!buffer) {
-          buffer = new ArrayBuffer(BLOCK);
-          blocks++;
-        }
-        const view = new Uint8Array(buffer, 0, Math.min(BLOCK, source.size - done));
-        const n = await source.readInto(view, done);
-        if (n === 0)
-          throw new TransferError('LOCAL_IO', `${source.name} changed while hashing (it is shorter)`);
-        whole.update(view.subarray(0, n));
-        send(buffer, n);
-        done += n;
-        onBytes(done);
-      }
-    } else {
-      for await (const buf of source.stream()) {
-        if (signal?.aborted) throw abortError();
-        whole.update(buf);
-        // A copy goes to the worker (the stream may reuse its buffers).
-        send(new Uint8Array(buf).buffer, buf.length);
-        await whenBelow(SLOTS);
-        done += buf.length;
-        onBytes(done);
-      }
-    }
-    await whenBelow(1);
-    worker.postMessage(null);
-    const chunkIds = await Promise.race([
-      idsReady,
-      new Promise<never>((_, reject) => worker.once('error', reject)),
-    ]);
-    return { fileId: whole.digest('hex'), chunkSize, chunkIds };
+    const readInto = source.readInto?.bind(source);
+    await (readInto ? readBlocks(source, readInto, feed) : streamBlocks(source, feed));
+    const chunkIds = await feed.chunks.finish();
+    return { fileId: feed.whole.digest('hex'), chunkSize, chunkIds };
   } finally {
-    await worker.terminate();
+    await feed.chunks.terminate();
   }
 };

@@ -1,0 +1,64 @@
+/** What a download learns before its first byte: size, validator, ranges, name (HEAD, or a first ranged GET). */
+import { parseContentDispositionName, safeFileName } from '../../protocol/content-disposition.js';
+import { TransferError } from '../../protocol/errors.js';
+import { parseContentRange } from '../../protocol/range.js';
+import { send } from './http.js';
+import type { DownloadInfo } from './types.js';
+
+export function statusError(res: Response, url: string): TransferError {
+  const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
+  const reason = res.statusText ? ` ${res.statusText}` : '';
+  return new TransferError(code, `The server answered ${res.status}${reason} for ${url}`, {
+    status: res.status,
+  });
+}
+
+/** The ETag if it is strong: only a strong one proves that two ranges are of the same bytes. */
+export function strongEtag(value: string | null): string | null {
+  return value && !value.startsWith('W/') ? value : null;
+}
+
+function nameFrom(res: Response, url: string): string {
+  const fromHeader = parseContentDispositionName(res.headers.get('content-disposition'));
+  let fromUrl: string | undefined;
+  try {
+    fromUrl = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+  } catch {
+    fromUrl = undefined;
+  }
+  return safeFileName(fromHeader ?? fromUrl, 'download');
+}
+
+/** HEAD; if the server has no HEAD or no length there, a GET of the first byte. */
+export async function probe(
+  fetchImpl: typeof fetch,
+  url: string,
+  signal?: AbortSignal,
+): Promise<DownloadInfo> {
+  const head = await send(fetchImpl, url, { method: 'HEAD' }, signal);
+  const length = head.headers.get('content-length');
+  if (head.ok && head.status === 200 && length !== null) {
+    return {
+      size: Number(length),
+      etag: strongEtag(head.headers.get('etag')),
+      lastModified: head.headers.get('last-modified'),
+      acceptRanges: (head.headers.get('accept-ranges') ?? '').toLowerCase().includes('bytes'),
+      name: nameFrom(head, url),
+    };
+  }
+  if (head.status !== 405 && head.status !== 501 && !head.ok) throw statusError(head, url);
+  const res = await send(fetchImpl, url, { headers: { range: 'bytes=0-0' } }, signal);
+  await res.body?.cancel().catch(() => undefined);
+  const cr = parseContentRange(res.headers.get('content-range'));
+  const size = res.status === 206 ? cr?.size : Number(res.headers.get('content-length') ?? Number.NaN);
+  if (!res.ok || size === undefined || !Number.isSafeInteger(size)) {
+    throw res.ok ? new TransferError('BAD_RESPONSE', `${url} has no known length`) : statusError(res, url);
+  }
+  return {
+    size,
+    etag: strongEtag(res.headers.get('etag')),
+    lastModified: res.headers.get('last-modified'),
+    acceptRanges: res.status === 206,
+    name: nameFrom(res, url),
+  };
+}
