@@ -212,9 +212,14 @@ describe('row 4: JSON is bounded in time', () => {
       await Promise.all(attackers);
     }
     assert.ok(refused >= 2, `only ${refused} attack bodies were sent`);
-    // A bound, not a speed goal: before the guard one such body blocked the loop ~2 s.
-    const worst = Math.max(...latencies);
-    assert.ok(worst < 500, `/api/health took up to ${worst.toFixed(0)} ms`);
+    // A bound, not a speed goal: before the guard each such body blocked the loop ~2 s, so with two
+    // loops sending them every health check waited seconds. The median and the worst case leave
+    // room for a machine busy with other work (seen: a worst case of 544 ms at load 10 on 2 cores).
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    const worst = sorted.at(-1) ?? 0;
+    assert.ok(median < 250, `/api/health took ${median.toFixed(0)} ms (median)`);
+    assert.ok(worst < 1500, `/api/health took up to ${worst.toFixed(0)} ms`);
   });
 
   it('a 100,000-id handshake still parses, as JSON, text/plain and a urlencoded JSON array', async () => {
