@@ -172,12 +172,23 @@ describe('resumable upload', () => {
     // Slow the uploads down (the proxy throttles answers; 1 MiB chunks, one at a time).
     proxy.options.rate = 1024 * 1024;
     const first = cli(['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--concurrency', '1', path]);
-    await sleep(2500);
-    first.proc.kill('SIGINT');
-    const r1 = await first.done;
-    assert.equal(r1.code, 130, r1.stderr);
-    assert.match(r1.stderr, /interrupted: run the same command again to resume/);
-    await proxy.close();
+    try {
+      // Interrupt once the server holds part of the file (not after a fixed time: a busy machine
+      // may still be hashing then).
+      for (let i = 0; i < 600; i++) {
+        const state = await fetch(`${srv.url}/api/upload/${sum}?limit=0`);
+        const held = state.ok ? ((await state.json()) as { data: { bytesHeld: number } }).data.bytesHeld : 0;
+        if (held > 0) break;
+        await sleep(100);
+      }
+      first.proc.kill('SIGINT');
+      const r1 = await first.done;
+      assert.equal(r1.code, 130, r1.stderr);
+      assert.match(r1.stderr, /interrupted: run the same command again to resume/);
+    } finally {
+      first.proc.kill('SIGKILL');
+      await proxy.close();
+    }
     const r2 = await cli(['upload', '-s', srv.url, '--chunk-size', '1MiB', '--json', path]).done;
     assert.equal(r2.code, 0, r2.stderr);
     const j = JSON.parse(r2.stdout) as {
