@@ -85,8 +85,12 @@ function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: Serv
     resolveClientAddress(req, internal, parts.trustedProxies);
     const socket = req.socket;
     parts.gate.requestStarted(socket);
-    res.once('close', () => parts.gate.requestEnded(socket));
-    logRequest?.(req, res);
+    const logLine = logRequest?.(req, res);
+    // One listener for both (a forwarded answer's pipeline adds many of its own).
+    res.once('close', () => {
+      parts.gate.requestEnded(socket);
+      logLine?.();
+    });
     guardBodyRate(req, res, parts.bodyRate);
     dispatch(parts, req, res).catch((err: unknown) => {
       if (!req.complete) lingerOnUnreadBody(req, res);
@@ -96,12 +100,14 @@ function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: Serv
   };
 }
 
-/** The request line is logged at info; below that level no listener is added per request. */
-function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+/** The request line, logged at info when the answer closes; below that level: nothing to do. */
+function requestLogger(
+  logger: Logger,
+): ((req: IncomingMessage, res: ServerResponse) => () => void) | undefined {
   if (!logger.isLevelEnabled('info')) return undefined;
   return (req, res) => {
     const started = performance.now();
-    res.on('close', () => {
+    return () => {
       logger.info(
         {
           method: req.method,
@@ -114,7 +120,7 @@ function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerRespo
         },
         'request',
       );
-    });
+    };
   };
 }
 
