@@ -8,7 +8,6 @@
  * Linux loopback answers on all of 127.0.0.0/8: the tests' clients bind 127.0.0.2 and up.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -21,7 +20,7 @@ import { pino } from 'pino';
 import { effectiveMaxConnections, openFilesLimit } from '../src/http/connections.js';
 import { startServer } from '../src/server/index.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
-import { killAllServers, ROOT, spawnServer, TSX } from './helpers/child-server.js';
+import { killAllServers, spawnServer } from './helpers/child-server.js';
 import { answeringWorkers } from './helpers/health.js';
 import { parseResponse, type RawResponse } from './helpers/raw-http.js';
 import { startTestServer, tempDir } from './helpers/server.js';
@@ -77,6 +76,18 @@ async function exchange(
   return { ...parseResponse(Buffer.concat(chunks).toString('latin1')), closed };
 }
 
+/** A raw chunk body sent at 600 B/s (60 bytes every 100 ms) for up to `ms`; then let go. */
+async function dripChunk(base: string, ms: number): Promise<RawResponse & { closed: boolean }> {
+  const s = await open(base);
+  const fileId = md5(`drip ${ms}`);
+  const head = `POST /api/upload?fileId=${fileId}&chunkId=${fileId}-0 HTTP/1.1\r\nhost: ${new URL(base).host}\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n`;
+  const drip = setInterval(() => s.writable && s.write('x'.repeat(60)), 100);
+  const r = await exchange(s, head, ms);
+  clearInterval(drip);
+  s.destroy();
+  return r;
+}
+
 function health(host: string): string {
   return `GET /api/health HTTP/1.1\r\nhost: ${host}\r\n\r\n`;
 }
@@ -100,15 +111,8 @@ it('(a) a body dripping at 600 B/s is cut with 408 BODY_TOO_SLOW once the grace 
     bodyRateGraceMs: 1500,
   });
   try {
-    const { host } = new URL(srv.url);
-    const s = await open(srv.url);
-    const fileId = md5('drip');
-    const head = `POST /api/upload?fileId=${fileId}&chunkId=${fileId}-0 HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n`;
-    // 60 bytes every 100 ms: 600 B/s.
-    const drip = setInterval(() => s.writable && s.write('x'.repeat(60)), 100);
     const started = performance.now();
-    const r = await exchange(s, head, 10_000);
-    clearInterval(drip);
+    const r = await dripChunk(srv.url, 10_000);
     const held = performance.now() - started;
     assert.equal(r.status, 408, r.head);
     assert.equal((JSON.parse(r.body) as { error: string }).error, 'BODY_TOO_SLOW');
@@ -125,14 +129,7 @@ it('(a) the same drip is not cut by the per-window bar alone (what the average c
 }, async () => {
   const srv = await startTestServer({ minBodyRate: 512, bodyRateWindowMs: 2000, minBodyAverageRate: 0 });
   try {
-    const { host } = new URL(srv.url);
-    const s = await open(srv.url);
-    const fileId = md5('drip 2');
-    const head = `POST /api/upload?fileId=${fileId}&chunkId=${fileId}-0 HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n`;
-    const drip = setInterval(() => s.writable && s.write('x'.repeat(60)), 100);
-    const r = await exchange(s, head, 4500);
-    clearInterval(drip);
-    s.destroy();
+    const r = await dripChunk(srv.url, 4500);
     assert.equal(r.closed, false, `held open: ${r.head}`);
   } finally {
     await srv.close();
@@ -337,42 +334,6 @@ describe("the client's address", () => {
   });
 });
 
-/** `resumable serve` under `ulimit -n`, in a shell. */
-async function serveWithUlimit(nofile: number, args: string[]): Promise<{ url: string; proc: ChildProcess }> {
-  const cli = [
-    process.execPath,
-    '--import',
-    TSX,
-    join(ROOT, 'src/cli/main.ts'),
-    'serve',
-    '--port',
-    '0',
-    ...args,
-  ];
-  const proc = spawn('sh', ['-c', `ulimit -n ${nofile} && exec "$@"`, 'sh', ...cli], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    cwd: ROOT,
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
-    proc.stdout?.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code}): ${out}`));
-    });
-  });
-  proc.stdout?.resume();
-  return { url, proc };
-}
-
 it('(c) under ulimit -n 256, hundreds of idle sockets leave others served, library downloads included', {
   timeout: 90_000,
 }, async () => {
@@ -381,14 +342,7 @@ it('(c) under ulimit -n 256, hundreds of idle sockets leave others served, libra
   await mkdir(lib);
   const picture = randomBytesSeeded(300 * 1024, 15);
   await writeFile(join(lib, 'pic.jpg'), picture);
-  const { url, proc } = await serveWithUlimit(256, [
-    '--data',
-    join(dir, 'data'),
-    '--library',
-    lib,
-    '--log-level',
-    'warn',
-  ]);
+  const { url, proc } = await spawnServer(join(dir, 'data'), ['--library', lib], { nofile: 256 });
   const idle: Socket[] = [];
   try {
     // 300 idle sockets from one address (over its cap of 64), then 3 × 60 from three more
@@ -431,7 +385,7 @@ it('(c) under ulimit -n 256, hundreds of idle sockets leave others served, libra
     }
   } finally {
     for (const s of idle) s.destroy();
-    proc.kill('SIGKILL');
+    killAllServers();
     await rm(dir, { recursive: true, force: true });
   }
 });
