@@ -15,6 +15,7 @@ import {
   parseSize,
   parseWorkers,
 } from '../config/values.js';
+import { parseTrustedProxy } from '../http/client-address.js';
 import type { ServerConfig } from '../server/config.js';
 import { CONFIG_DEFAULTS } from '../server/config-defaults.js';
 import type { S3StorageOptions } from '../storage/s3/s3.js';
@@ -47,6 +48,7 @@ function defaultWebDir(): string | undefined {
 
 const sizeOrOff = (value: string) => (value === '0' ? 0 : parseSize(value));
 const durationOrOff = (value: string) => (value === '0' ? 0 : parseDuration(value));
+const countOrOff = (value: string) => (value === '0' ? 0 : parseCount(value));
 
 const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -119,6 +121,75 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     parse: parseDuration,
     default: CONFIG_DEFAULTS.bodyRateWindowMs,
     shownDefault: '60s',
+  },
+  {
+    flags: '--min-body-average-rate <size>',
+    env: 'RESUMABLE_MIN_BODY_AVERAGE_RATE',
+    description: 'bytes per second a request body must average since it began, after the grace time (0: off)',
+    key: 'minBodyAverageRate',
+    parse: sizeOrOff,
+    default: CONFIG_DEFAULTS.minBodyAverageRate,
+    shownDefault: '4KiB',
+  },
+  {
+    flags: '--body-rate-grace <duration>',
+    env: 'RESUMABLE_BODY_RATE_GRACE',
+    description: 'how long a request body may start slowly before --min-body-average-rate applies',
+    key: 'bodyRateGraceMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.bodyRateGraceMs,
+    shownDefault: '10s',
+  },
+  {
+    flags: '--max-connections <n>',
+    env: 'RESUMABLE_MAX_CONNECTIONS',
+    description: 'connections held at once per process (also kept below the open-files limit)',
+    key: 'maxConnections',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxConnections,
+  },
+  {
+    flags: '--max-connections-per-client <n>',
+    env: 'RESUMABLE_MAX_CONNECTIONS_PER_CLIENT',
+    description: 'connections held at once per client address, 429 beyond (0: no cap)',
+    key: 'maxConnectionsPerClient',
+    parse: countOrOff,
+    default: CONFIG_DEFAULTS.maxConnectionsPerClient,
+  },
+  {
+    flags: '--keep-alive-timeout <duration>',
+    env: 'RESUMABLE_KEEP_ALIVE_TIMEOUT',
+    description: 'close a keep-alive connection idle this long between requests',
+    key: 'keepAliveTimeoutMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.keepAliveTimeoutMs,
+    shownDefault: '30s',
+  },
+  {
+    flags: '--header-timeout <duration>',
+    env: 'RESUMABLE_HEADER_TIMEOUT',
+    description: "a request's headers must all arrive within this",
+    key: 'headerTimeoutMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.headerTimeoutMs,
+    shownDefault: '60s',
+  },
+  {
+    flags: '--idle-timeout <duration>',
+    env: 'RESUMABLE_IDLE_TIMEOUT',
+    description: 'close a connection with no byte either way for this long',
+    key: 'idleTimeoutMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.idleTimeoutMs,
+    shownDefault: '2m',
+  },
+  {
+    flags: '--trust-proxy <list>',
+    env: 'RESUMABLE_TRUST_PROXY',
+    description:
+      'proxies whose X-Forwarded-For names the client: comma-separated addresses, CIDRs or loopback (default: none)',
+    key: 'trustProxy',
+    parse: (value) => parseList(value).map(parseTrustedProxy),
   },
   {
     flags: '--expire-after <duration>',

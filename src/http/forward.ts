@@ -16,6 +16,7 @@ import {
 } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { TransferError } from '../protocol/errors.js';
+import { clientAddress, INTERNAL_CLIENT_HEADER } from './client-address.js';
 import { lingerOnUnreadBody } from './linger.js';
 
 /**
@@ -53,7 +54,9 @@ export function forwarder(socketPath: string): Forward {
         agent,
         method: req.method,
         path: req.url,
-        headers: endToEnd(req.headers),
+        // The owner keys its per-client limits on this (client-address.ts); the pipeline deleted
+        // any such header the client sent.
+        headers: { ...endToEnd(req.headers), [INTERNAL_CLIENT_HEADER]: clientAddress(req) },
         setHost: false,
       });
       upstream.on('response', (answer) => {

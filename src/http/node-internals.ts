@@ -16,8 +16,12 @@
  *   until flushed). Same reason as writeQueueSize.
  * - `socket.destroySoon`: what node:http calls after the last response of a connection, ending
  *   it with unread input still in the socket; replaced to half-close instead (linger.ts).
+ * - node:http's own 'connection' listener (the one `http.Server` adds in its constructor): moved
+ *   behind the connection gate (connections.ts), so a refused connection never gets a parser and
+ *   its bytes never reach a route. Without exactly that one listener, the gate runs beside it and
+ *   destroys what it refuses, unanswered.
  */
-import type { ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface SocketInternals {
@@ -52,4 +56,24 @@ export function halfCloseAfterLastResponse(socket: Socket): void {
   socket.destroySoon = () => {
     if (!socket.writableEnded) socket.end();
   };
+}
+
+/**
+ * Runs `admit` on every new connection before node:http sees it; a refused one (false) never
+ * reaches node:http (`admit` answered or destroyed it).
+ */
+export function gateConnections(server: Server, admit: (socket: Socket) => boolean): void {
+  const listeners = server.listeners('connection');
+  const http = listeners[0];
+  if (listeners.length !== 1 || typeof http !== 'function') {
+    // Unexpected shape: gate beside node:http; what is refused is destroyed, not answered.
+    server.prependListener('connection', (socket: Socket) => {
+      if (!admit(socket)) socket.destroy();
+    });
+    return;
+  }
+  server.removeAllListeners('connection');
+  server.on('connection', function gated(this: Server, socket: Socket) {
+    if (admit(socket)) http.call(this, socket);
+  });
 }

@@ -10,7 +10,9 @@
  *   7. the route's handler (405 when it has none for the method, 404 when no route)
  *   8. error envelope (after a lingering read of an unread body); unexpected errors logged
  *
- * and, for what node:http cannot parse, the clientError answer (client-error.ts).
+ * and, for what node:http cannot parse, the clientError answer (client-error.ts). Before all of
+ * this, each connection passes the connection gate (connections.ts: caps per client and in all),
+ * and each request's client address is decided once (client-address.ts).
  * Checks that decide whether a request may run at all (authentication, per-client limits) go
  * between 5 and 6, so they hold for forwarded requests too.
  */
@@ -18,10 +20,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { TransferError } from '../protocol/errors.js';
 import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
+import { clientAddress, resolveClientAddress, type TrustedProxies } from './client-address.js';
 import { answerClientError } from './client-error.js';
+import type { ConnectionGate } from './connections.js';
 import type { Cors } from './cors.js';
 import type { Forward } from './forward.js';
 import { lingerOnUnreadBody } from './linger.js';
+import { gateConnections } from './node-internals.js';
 import { sendError } from './respond.js';
 import { handlerFor, type Route, type RouteMatch, type Router } from './router.js';
 
@@ -34,24 +39,58 @@ export interface PipelineParts {
   forward?: Forward;
   /** True once a graceful stop began. */
   stopping(): boolean;
+  /** Connections held, in all and per client; shared by the servers of a process. */
+  gate: ConnectionGate;
+  /** Peers whose X-Forwarded-For names the client (--trust-proxy). */
+  trustedProxies: TrustedProxies;
+  timeouts: HttpTimeouts;
+  /** The owner's socket for the readers' forwarded requests (they carry the client's address). */
+  internal?: boolean;
+}
+
+export interface HttpTimeouts {
+  /** An idle keep-alive connection is closed after this (nginx keepalive_timeout). */
+  keepAliveTimeoutMs: number;
+  /** The request's headers must all arrive within this (nginx client_header_timeout). */
+  headerTimeoutMs: number;
+  /** A connection with no byte either way for this long is closed. */
+  idleTimeoutMs: number;
 }
 
 /** A node:http server running every request through the pipeline. */
 export function createHttpServer(parts: PipelineParts): Server {
+  const { keepAliveTimeoutMs, headerTimeoutMs, idleTimeoutMs } = parts.timeouts;
   const server = createServer(
-    { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 30_000 },
+    {
+      requestTimeout: 0,
+      headersTimeout: headerTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // How often node:http looks for connections past the header timeout (its default: 30 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, headerTimeoutMs / 4)),
+    },
     requestPipeline(parts),
   );
   server.on('clientError', answerClientError);
-  // Silent connections: 2 minutes without a byte ends them (trickles: guardBodyRate).
-  server.setTimeout(120_000, (socket) => socket.destroy());
+  const internal = parts.internal === true;
+  gateConnections(server, (socket) => parts.gate.admit(socket, internal));
+  // Silent connections: idleTimeoutMs without a byte ends them (trickles: guardBodyRate).
+  server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
   return server;
 }
 
 function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: ServerResponse) => void {
   const logRequest = requestLogger(parts.logger);
+  const internal = parts.internal === true;
   return (req, res) => {
-    logRequest?.(req, res);
+    resolveClientAddress(req, internal, parts.trustedProxies);
+    const socket = req.socket;
+    parts.gate.requestStarted(socket);
+    const logLine = logRequest?.(req, res);
+    // One listener for both (a forwarded answer's pipeline adds many of its own).
+    res.once('close', () => {
+      parts.gate.requestEnded(socket);
+      logLine?.();
+    });
     guardBodyRate(req, res, parts.bodyRate);
     dispatch(parts, req, res).catch((err: unknown) => {
       if (!req.complete) lingerOnUnreadBody(req, res);
@@ -61,15 +100,18 @@ function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: Serv
   };
 }
 
-/** The request line is logged at info; below that level no listener is added per request. */
-function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+/** The request line, logged at info when the answer closes; below that level: nothing to do. */
+function requestLogger(
+  logger: Logger,
+): ((req: IncomingMessage, res: ServerResponse) => () => void) | undefined {
   if (!logger.isLevelEnabled('info')) return undefined;
   return (req, res) => {
     const started = performance.now();
-    res.on('close', () => {
+    return () => {
       logger.info(
         {
           method: req.method,
+          client: clientAddress(req),
           url: (req.url ?? '').slice(0, 300),
           status: res.statusCode,
           ms: Math.round(performance.now() - started),
@@ -78,7 +120,7 @@ function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerRespo
         },
         'request',
       );
-    });
+    };
   };
 }
 

@@ -134,7 +134,8 @@ export const ERRORS = {
     status: 408,
     zh: '请求体传输太慢，连接已关闭，请重试',
     en: 'The request body arrived too slowly; the connection was closed. Try again.',
-    action: 'Retry (clients do). Operators: --min-body-rate and --body-rate-window set the bar.',
+    action:
+      'Retry (clients do). Operators: --min-body-rate, --body-rate-window, --min-body-average-rate and --body-rate-grace set the bar.',
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -259,6 +260,14 @@ export const ERRORS = {
     action:
       'Finish or DELETE incomplete uploads, or wait for them to expire. Operator: --max-incomplete-bytes-per-client, --max-incomplete-bytes.',
     retryAfter: 60,
+  },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    zh: '来自您地址的连接过多，请稍后重试',
+    en: 'Too many connections from your address; retry shortly.',
+    action:
+      'Retry after the Retry-After seconds (clients do) and use fewer parallel connections. Operator: --max-connections-per-client; behind a proxy, --trust-proxy.',
+    retryAfter: 2,
   },
 } as const satisfies Record<string, ErrorSpec>;
 

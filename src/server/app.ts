@@ -9,9 +9,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UploadService } from '../core/upload-service.js';
+import { trustedProxies } from '../http/client-address.js';
+import { ConnectionGate, effectiveMaxConnections } from '../http/connections.js';
 import { Cors } from '../http/cors.js';
 import { forwarder } from '../http/forward.js';
-import { createHttpServer } from '../http/pipeline.js';
+import { createHttpServer, type PipelineParts } from '../http/pipeline.js';
 import { Router } from '../http/router.js';
 import { seedRouteTable } from '../protocols/seed/routes.js';
 import { createStorage } from '../storage/create-storage.js';
@@ -147,7 +149,8 @@ export async function startServer(
   const { config } = parts;
   let listening: AddressInfo | undefined;
   let stopping = false;
-  const pipeline = {
+  const trusted = trustedProxies(config.trustProxy);
+  const pipeline: PipelineParts = {
     router: buildRouter(
       parts,
       baseUrlFor(config, () => listening?.port),
@@ -157,12 +160,21 @@ export async function startServer(
     bodyRate: config,
     forward: parts.reader && config.ownerSocket ? forwarder(config.ownerSocket) : undefined,
     stopping: () => stopping,
+    gate: new ConnectionGate(
+      {
+        maxConnections: effectiveMaxConnections(config.maxConnections),
+        maxConnectionsPerClient: config.maxConnectionsPerClient,
+      },
+      trusted,
+    ),
+    trustedProxies: trusted,
+    timeouts: config,
   };
   const server = createHttpServer(pipeline);
   // The owner also answers the readers' forwarded upload requests, on its own local socket
   // (exclusive: not shared through the cluster's primary like the public port).
   const ownerSocket = config.role === 'owner' ? config.ownerSocket : null;
-  const internal = ownerSocket ? createHttpServer(pipeline) : undefined;
+  const internal = ownerSocket ? createHttpServer({ ...pipeline, internal: true }) : undefined;
   if (internal) await listen(internal, { path: ownerSocket ?? undefined, exclusive: true });
   await listen(server, { port: config.port, host: config.host });
   listening = server.address() as AddressInfo;

@@ -20,6 +20,20 @@ export const CONFIG_DEFAULTS = {
   // slow link (a 2G phone does several KB/s).
   minBodyRate: 512,
   bodyRateWindowMs: 60_000,
+  // And on average since the body began, after a grace time: a 600 B/s drip passes the window's
+  // bar forever but is cut here after 10 s. 4 KiB/s is below what EDGE (2G) uploads (~10 KB/s);
+  // a slower body of 1 MiB would take over 4 minutes.
+  minBodyAverageRate: 4096,
+  bodyRateGraceMs: 10_000,
+  /** Connections held at once (also kept below the descriptor limit: http/connections.ts). */
+  maxConnections: 10_000,
+  /** Per client address (nginx limit_conn); browsers open 6 per host, download tools 4 to 16. */
+  maxConnectionsPerClient: 64,
+  /** nginx: keepalive_timeout 75 s, client_header_timeout 60 s. */
+  keepAliveTimeoutMs: 30_000,
+  headerTimeoutMs: 60_000,
+  /** No byte either way for this long ends a connection. */
+  idleTimeoutMs: 120_000,
   /** null: derived from maxChunks (a plan of maxChunks ids fits), at most 8 MiB. */
   maxHandshakeBytes: null,
   chunkAnswerBytesPerId: 2048,

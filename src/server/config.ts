@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { parseHttpUrl } from '../config/values.js';
+import { parseTrustedProxy } from '../http/client-address.js';
 import type { StorageConfig } from '../storage/create-storage.js';
 import { CONFIG_DEFAULTS } from './config-defaults.js';
 
@@ -68,6 +69,18 @@ export const serverConfigSchema = z
     /** A request body slower than this (bytes/s) over a whole window is cut with 408; 0: never. */
     minBodyRate: z.int().nonnegative().default(CONFIG_DEFAULTS.minBodyRate),
     bodyRateWindowMs: z.number().positive().default(CONFIG_DEFAULTS.bodyRateWindowMs),
+    /** After the grace time, a body averaging fewer bytes/s since it began is cut with 408; 0: never. */
+    minBodyAverageRate: z.int().nonnegative().default(CONFIG_DEFAULTS.minBodyAverageRate),
+    bodyRateGraceMs: z.number().positive().default(CONFIG_DEFAULTS.bodyRateGraceMs),
+    /** Connections held at once; lowered to fit the descriptor limit (http/connections.ts). */
+    maxConnections: positiveInt.default(CONFIG_DEFAULTS.maxConnections),
+    /** Connections held at once per client address (429 beyond); 0: no cap. */
+    maxConnectionsPerClient: z.int().nonnegative().default(CONFIG_DEFAULTS.maxConnectionsPerClient),
+    keepAliveTimeoutMs: z.number().positive().default(CONFIG_DEFAULTS.keepAliveTimeoutMs),
+    headerTimeoutMs: z.number().positive().default(CONFIG_DEFAULTS.headerTimeoutMs),
+    idleTimeoutMs: z.number().positive().default(CONFIG_DEFAULTS.idleTimeoutMs),
+    /** Proxies whose X-Forwarded-For names the client: addresses, CIDRs or `loopback`. */
+    trustProxy: z.array(checkedBy(parseTrustedProxy)).default([]),
     /**
      * One process serves everything ('single'), or, with `serve --workers N` (workers.ts), one
      * 'owner' handles uploads and also listens on `ownerSocket`, and 'reader's serve everything

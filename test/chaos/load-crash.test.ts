@@ -35,7 +35,17 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
   const outDir = join(dir, 'out');
   await Promise.all([libDir, srcDir, outDir].map((d) => mkdir(d, { recursive: true })));
   const port = await freePort();
-  const args = ['--port', String(port), '--library', libDir, '--log-level', 'error'];
+  // Every client comes through the one proxy (one address): no per-client connection cap.
+  const args = [
+    '--port',
+    String(port),
+    '--library',
+    libDir,
+    '--log-level',
+    'error',
+    '--max-connections-per-client',
+    '0',
+  ];
   let server: ChildServer = await spawnServer(dataDir, args);
   const direct = server.url;
   const proxy = await startProxy(direct, {

@@ -23,24 +23,31 @@ export function killAllServers(): void {
   spawned.clear();
 }
 
-export async function spawnServer(dataDir: string, args: string[] = []): Promise<ChildServer> {
-  const proc = spawn(
+/** `nofile`: the server runs under `ulimit -n nofile` (in a shell that execs it: same pid). */
+export async function spawnServer(
+  dataDir: string,
+  args: string[] = [],
+  options: { nofile?: number } = {},
+): Promise<ChildServer> {
+  const command = [
     process.execPath,
-    [
-      '--import',
-      TSX,
-      join(ROOT, 'src/cli/main.ts'),
-      'serve',
-      '--port',
-      '0',
-      '--data',
-      dataDir,
-      '--log-level',
-      'warn',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT },
-  );
+    '--import',
+    TSX,
+    join(ROOT, 'src/cli/main.ts'),
+    'serve',
+    '--port',
+    '0',
+    '--data',
+    dataDir,
+    '--log-level',
+    'warn',
+    ...args,
+  ];
+  const [file, ...argv] =
+    options.nofile === undefined
+      ? command
+      : ['sh', '-c', `ulimit -n ${options.nofile} && exec "$@"`, 'sh', ...command];
+  const proc = spawn(file as string, argv, { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
   spawned.add(proc);
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

@@ -14,10 +14,10 @@ export function parseResponse(text: string): RawResponse {
   return { status, head, body: end < 0 ? '' : text.slice(end + 4) };
 }
 
-export function openSocket(url: string): Promise<Socket> {
+export function openSocket(url: string, localAddress?: string): Promise<Socket> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const s = connect(Number(port), hostname, () => resolve(s));
+    const s = connect({ port: Number(port), host: hostname, localAddress }, () => resolve(s));
     s.once('error', reject);
   });
 }

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
 import { clientKey } from '../../core/usage.js';
+import { clientAddress } from '../../http/client-address.js';
 import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
 import type { Route } from '../../http/router.js';
@@ -41,7 +42,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
-  const outcome = await ctx.service.handshake(raw, clientKey(req.socket.remoteAddress));
+  const outcome = await ctx.service.handshake(raw, clientKey(clientAddress(req)));
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
