@@ -6,18 +6,24 @@
  *   3. route lookup (router.ts)
  *   4. CORS: preflight answered, headers added (cross-origin routes only)
  *   5. refusal while shutting down (503, Connection: close)
+ *   5a. access control (auth/): the route's action for the method, the hook asked before any
+ *      byte of the body is read (401 UNAUTHORIZED / 403 FORBIDDEN); the principal recorded
  *   6. forwarding of the owner's routes to the owner process (`serve --workers` readers)
  *   7. the route's handler (405 when it has none for the method, 404 when no route)
  *   8. error envelope (after a lingering read of an unread body); unexpected errors logged
  *
  * and, for what node:http cannot parse, the clientError answer (client-error.ts).
  * Checks that decide whether a request may run at all (authentication, per-client limits) go
- * between 5 and 6, so they hold for forwarded requests too.
+ * between 5 and 6, so they hold for forwarded requests too. The request log never shows a
+ * credential: no headers, and token parameters of the URL (the page's `?token=`) redacted.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TransferError } from '../protocol/errors.js';
 import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
+import { fileIdBeforeBody, sizeBeforeBody } from './auth/before-body.js';
+import { checkAccess } from './auth/check.js';
+import type { Authorize } from './auth/types.js';
 import { answerClientError } from './client-error.js';
 import type { Cors } from './cors.js';
 import type { Forward } from './forward.js';
@@ -34,6 +40,8 @@ export interface PipelineParts {
   forward?: Forward;
   /** True once a graceful stop began. */
   stopping(): boolean;
+  /** Access control for the routes with an action; undefined: everything is public. */
+  authorize?: Authorize | undefined;
 }
 
 /** A node:http server running every request through the pipeline. */
@@ -70,7 +78,7 @@ function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerRespo
       logger.info(
         {
           method: req.method,
-          url: (req.url ?? '').slice(0, 300),
+          url: redactUrl((req.url ?? '').slice(0, 300)),
           status: res.statusCode,
           ms: Math.round(performance.now() - started),
           bytes: Number(res.getHeader('content-length') ?? 0),
@@ -80,6 +88,13 @@ function requestLogger(logger: Logger): ((req: IncomingMessage, res: ServerRespo
       );
     });
   };
+}
+
+const TOKEN_PARAM = /([?&#](?:access_)?token=)[^&#]*/gi;
+
+/** A request target as logged: the value of any token parameter replaced. */
+export function redactUrl(url: string): string {
+  return url.replace(TOKEN_PARAM, '$1[redacted]');
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -102,13 +117,21 @@ async function dispatch(parts: PipelineParts, req: IncomingMessage, res: ServerR
     throw new TransferError('SHUTTING_DOWN');
   }
   if (!route) throw new TransferError('NOT_FOUND');
+  const tail = route.prefix ? path.slice(route.path.length) : '';
+  const search = q < 0 ? '' : url.slice(q + 1);
+  const action = route.action?.[method];
+  if (action && parts.authorize) {
+    const fileId = fileIdBeforeBody(action, req, tail, search);
+    try {
+      await checkAccess(parts.authorize, req, res, action, fileId, sizeBeforeBody(action, req), 'headers');
+    } catch (err: unknown) {
+      // A refusal is readable cross-origin, like any error answer of the route.
+      if (route.cors === 'inline') parts.cors.apply(req, res);
+      throw err;
+    }
+  }
   if (route.ownerOnly && parts.forward) return parts.forward(req, res);
-  const match: RouteMatch = {
-    path,
-    tail: route.prefix ? path.slice(route.path.length) : '',
-    search: q < 0 ? '' : url.slice(q + 1),
-    corsHeaders: NO_HEADERS,
-  };
+  const match: RouteMatch = { path, tail, search, corsHeaders: NO_HEADERS };
   if (route.cors !== 'inline') return runHandler(route, method, req, res, match);
   try {
     match.corsHeaders = parts.cors.headers(req);

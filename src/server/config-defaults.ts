@@ -21,4 +21,8 @@ export const CONFIG_DEFAULTS = {
   maxHandshakeBytes: null,
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
+  /** No access control: the seed's behaviour, for the loopback default (serve warns otherwise). */
+  auth: 'none',
+  /** Who may frame the web page (CSP frame-ancestors): nobody. */
+  frameAncestors: "'none'",
 } as const;
