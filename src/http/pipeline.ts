@@ -20,10 +20,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TransferError } from '../protocol/errors.js';
-import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
 import { fileIdBeforeBody, sizeBeforeBody } from './auth/before-body.js';
 import { checkAccess } from './auth/check.js';
 import type { Authorize } from './auth/types.js';
+import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
 import { answerClientError } from './client-error.js';
 import type { Cors } from './cors.js';
 import type { Forward } from './forward.js';

@@ -11,7 +11,7 @@ import { TransferError } from '../../protocol/errors.js';
 import { parseContentRange } from '../../protocol/range.js';
 import { abortError, withRetry } from './backoff.js';
 import { bytesDone } from './download-state.js';
-import { send } from './http.js';
+import { redactUserinfo, send } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { DownloadState, DownloadTarget } from './ports.js';
 import type { DownloadInfo, DownloadOptions, Progress } from './types.js';
@@ -20,9 +20,16 @@ const MiB = 1024 * 1024;
 const WRITE_BATCH = MiB;
 
 function statusError(res: Response, url: string): TransferError {
-  const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
+  const code =
+    res.status === 401
+      ? 'UNAUTHORIZED'
+      : res.status === 403
+        ? 'FORBIDDEN'
+        : res.status >= 500 || res.status === 408 || res.status === 429
+          ? 'INTERNAL'
+          : 'BAD_RESPONSE';
   const reason = res.statusText ? ` ${res.statusText}` : '';
-  return new TransferError(code, `The server answered ${res.status}${reason} for ${url}`, {
+  return new TransferError(code, `The server answered ${res.status}${reason} for ${redactUserinfo(url)}`, {
     status: res.status,
   });
 }

@@ -2,4 +2,12 @@
 export { authorizeAgain } from './check.js';
 export { principalOf } from './principal.js';
 export { signUploadToken, type UploadTokenClaims, verifyUploadToken } from './signed-token.js';
-export { type AuthAction, type AuthRequest, type Authorize, allow, type Decision, forbidden, unauthorized } from './types.js';
+export {
+  type AuthAction,
+  type Authorize,
+  type AuthRequest,
+  allow,
+  type Decision,
+  forbidden,
+  unauthorized,
+} from './types.js';

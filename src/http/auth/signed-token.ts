@@ -53,9 +53,11 @@ function claimsOf(json: unknown): UploadTokenClaims | undefined {
   const o = json as Record<string, unknown>;
   const { exp, max, fid, sub } = o;
   if (o.v !== 1 || typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
-  if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max >= 0)) return undefined;
+  if (max !== undefined && !(typeof max === 'number' && Number.isSafeInteger(max) && max >= 0))
+    return undefined;
   if (fid !== undefined && !(typeof fid === 'string' && /^[0-9a-f]{32}$/.test(fid))) return undefined;
-  if (sub !== undefined && !(typeof sub === 'string' && sub.length > 0 && sub.length <= 200)) return undefined;
+  if (sub !== undefined && !(typeof sub === 'string' && sub.length > 0 && sub.length <= 200))
+    return undefined;
   return { exp, max, fid, sub };
 }
 

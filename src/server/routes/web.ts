@@ -24,7 +24,10 @@ export function pageHeaders(frameAncestors: string): Record<string, string> {
     "form-action 'self'",
     `frame-ancestors ${frameAncestors}`,
   ].join('; ');
-  const headers: Record<string, string> = { 'Content-Security-Policy': csp, 'Referrer-Policy': 'no-referrer' };
+  const headers: Record<string, string> = {
+    'Content-Security-Policy': csp,
+    'Referrer-Policy': 'no-referrer',
+  };
   if (frameAncestors === "'none'") headers['X-Frame-Options'] = 'DENY';
   else if (frameAncestors === "'self'") headers['X-Frame-Options'] = 'SAMEORIGIN';
   return headers;
