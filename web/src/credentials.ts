@@ -8,14 +8,17 @@ const KEY = 'resumable-transfer:token';
 function takeTokenFromUrl(): string | undefined {
   const url = new URL(location.href);
   const hash = new URLSearchParams(url.hash.slice(1));
-  const token = url.searchParams.get('token') ?? hash.get('token') ?? undefined;
-  if (token === undefined) return undefined;
+  const inQuery = url.searchParams.get('token') ?? undefined;
+  const inHash = hash.get('token') ?? undefined;
+  if (inQuery === undefined && inHash === undefined) return undefined;
   url.searchParams.delete('token');
-  hash.delete('token');
-  const rest = hash.toString();
-  url.hash = rest ? `#${rest}` : '';
+  if (inHash !== undefined) {
+    hash.delete('token');
+    const rest = hash.toString();
+    url.hash = rest ? `#${rest}` : '';
+  }
   history.replaceState(history.state, '', url.href);
-  return token;
+  return inQuery ?? inHash;
 }
 
 let cached: Record<string, string> | undefined;
