@@ -97,7 +97,7 @@ export const serverConfigSchema = z
     authSecret: z.string().min(1).nullable().default(null),
     /**
      * Host header values links may be built from (`name` or `name:port`); null: loopback names,
-     * the bound address and, bound to all, this machine's addresses, on the listening port.
+     * the bound address and, bound to all, this machine's addresses (any port).
      */
     allowedHosts: z.array(z.string().min(1)).nullable().default(null),
     /** Origin of the /upload/ links (a separate download host serving this server); null: the links' base. */

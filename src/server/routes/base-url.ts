@@ -24,12 +24,10 @@ function ownAddresses(): string[] {
 /**
  * Whether a Host header may appear in links. `allowedHosts` entries are `name` (any port) or
  * `name:port`; by default the loopback names and the bound address (all of this machine's when
- * bound to all), on the listening port.
+ * bound to all), on any port: a local proxy in front of us keeps its own port in the Host, and
+ * none of these names leads anywhere but this machine.
  */
-export function hostAllowed(
-  config: Pick<ServerConfig, 'allowedHosts' | 'host'>,
-  port: number,
-): (host: string) => boolean {
+export function hostAllowed(config: Pick<ServerConfig, 'allowedHosts' | 'host'>): (host: string) => boolean {
   const entries = config.allowedHosts?.map((h) => h.toLowerCase());
   let defaults: Set<string> | undefined;
   return (host) => {
@@ -45,7 +43,7 @@ export function hostAllowed(
       bracketed(config.host.toLowerCase()),
       ...(WILDCARD.has(config.host) ? ownAddresses() : []),
     ]);
-    return hostPort === port && defaults.has(name);
+    return defaults.has(name);
   };
 }
 
@@ -64,7 +62,7 @@ export function baseUrlFor(config: ServerConfig, listeningPort: () => number | u
   let allowed: ((host: string) => boolean) | undefined;
   return (req) => {
     const port = listeningPort() ?? config.port;
-    allowed ??= hostAllowed(config, port);
+    allowed ??= hostAllowed(config);
     const host = req.headers.host;
     if (host && allowed(host)) return `http://${host}`;
     return boundBase(config, port);
