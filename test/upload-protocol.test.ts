@@ -182,7 +182,8 @@ describe('handshake', () => {
     const b = await handshake(srv.url, { fileId: c.fileId, ext: 'jpeg', chunkIds: ['f'.repeat(32)] });
     assert.equal(b.body.data, `${srv.url}/upload/${c.fileId}.jpeg`);
     const res = await fetch(b.body.data as string);
-    assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    // Served as what was uploaded (issue 16), not as the extension the link asks for.
+    assert.equal(res.headers.get('content-type'), 'image/png');
     assert.equal(md5(Buffer.from(await res.arrayBuffer())), c.fileId);
   });
 

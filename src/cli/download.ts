@@ -1,8 +1,10 @@
 /** `resumable download <url...>` */
 import { stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { redactUserinfo } from '../client/core/http.js';
 import { download } from '../client/node/index.js';
 import { parseCount } from '../config/values.js';
+import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
 import { errorLine, runTransfers } from './run-transfers.js';
@@ -23,6 +25,8 @@ export function downloadCommand(): Command {
     .addOption(
       new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
     )
+    .addOption(headerOption())
+    .addOption(tokenOption())
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print one JSON object per file on stdout')
     .action(async (urls: string[], o: Record<string, unknown>) => {
@@ -48,6 +52,7 @@ export function downloadCommand(): Command {
             destination: output,
             connections: o.connections as number,
             retries: o.retries as number,
+            headers: credentialHeaders(o),
             signal,
             onProgress: reporter.track(url.split('/').pop() || url),
           }),
@@ -55,7 +60,7 @@ export function downloadCommand(): Command {
           if (o.json) process.stdout.write(`${JSON.stringify({ url, path })}\n`);
           else process.stdout.write(`${path}\n`);
         },
-        (url, err) => process.stderr.write(`resumable: ${url}: ${errorLine(err)}\n`),
+        (url, err) => process.stderr.write(`resumable: ${redactUserinfo(url)}: ${errorLine(err)}\n`),
         () => reporter.stop(),
       );
     });

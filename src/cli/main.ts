@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { downloadCommand } from './download.js';
 import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
 import { uploadCommand } from './upload.js';
 
 const program = new Command('resumable')
@@ -10,10 +11,11 @@ const program = new Command('resumable')
   .version('0.1.0')
   .addCommand(serveCommand())
   .addCommand(uploadCommand())
-  .addCommand(downloadCommand());
+  .addCommand(downloadCommand())
+  .addCommand(tokenCommand());
 
 // Usage errors exit 2 (help and --version 0), in every subcommand too.
-for (const cmd of [program, ...program.commands]) {
+for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
   cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 }
 

@@ -56,6 +56,10 @@ function banner(running: RunningServer, workers: number, worker: WorkerSetting |
     '',
   ].join('\n');
 }
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
 /** SIGINT/SIGTERM (or the primary's 'stop'): finish running requests, then exit; a second signal exits at once. */
 function stopOnSignals(running: RunningServer): void {
   let stopping = false;
@@ -104,6 +108,12 @@ export async function serve(
       : server.storage;
   const running = await startServer({ ...server, storage });
   if (worker) process.send?.({ type: 'ready' } satisfies WorkerMessage);
-  if (!worker || worker.first) process.stdout.write(banner(running, workers, worker));
+  if (!worker || worker.first) {
+    process.stdout.write(banner(running, workers, worker));
+    if (running.config.auth === 'none' && !isLoopback(running.config.host))
+      process.stderr.write(
+        `warning: listening on ${running.config.host} without access control: anyone who reaches it can upload, read uploads by their MD5 and delete uploads. Use --auth token or --auth signed (docs/security.md).\n`,
+      );
+  }
   stopOnSignals(running);
 }

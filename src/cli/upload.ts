@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { upload } from '../client/node/index.js';
 import { parseCount, parseSize } from '../config/values.js';
+import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
 import { errorLine, runTransfers } from './run-transfers.js';
@@ -26,6 +27,8 @@ export function uploadCommand(): Command {
     .addOption(
       new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
     )
+    .addOption(headerOption())
+    .addOption(tokenOption())
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'print one JSON object per file on stdout')
     .action(async (files: string[], o: Record<string, unknown>) => {
@@ -38,6 +41,7 @@ export function uploadCommand(): Command {
             chunkSize: o.chunkSize as number | undefined,
             concurrency: o.concurrency as number,
             retries: o.retries as number,
+            headers: credentialHeaders(o),
             signal,
             onProgress: reporter.track(file),
           }),

@@ -6,6 +6,8 @@
  *   3. route lookup (router.ts)
  *   4. CORS: preflight answered, headers added (cross-origin routes only)
  *   5. refusal while shutting down (503, Connection: close)
+ *   5a. access control (auth/): the route's action for the method, the hook asked before any
+ *      byte of the body is read (401 UNAUTHORIZED / 403 FORBIDDEN); the principal recorded
  *   6. forwarding of the owner's routes to the owner process (`serve --workers` readers)
  *   7. the route's handler (405 when it has none for the method, 404 when no route)
  *   8. error envelope (after a lingering read of an unread body); unexpected errors logged
@@ -14,11 +16,15 @@
  * this, each connection passes the connection gate (connections.ts: caps per client and in all),
  * and each request's client address is decided once (client-address.ts).
  * Checks that decide whether a request may run at all (authentication, per-client limits) go
- * between 5 and 6, so they hold for forwarded requests too.
+ * between 5 and 6, so they hold for forwarded requests too. The request log never shows a
+ * credential: no headers, and token parameters of the URL (the page's `?token=`) redacted.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TransferError } from '../protocol/errors.js';
+import { fileIdBeforeBody, sizeBeforeBody } from './auth/before-body.js';
+import { checkAccess } from './auth/check.js';
+import type { Authorize } from './auth/types.js';
 import { type BodyRateLimit, guardBodyRate } from './body-rate.js';
 import { clientAddress, resolveClientAddress, type TrustedProxies } from './client-address.js';
 import { answerClientError } from './client-error.js';
@@ -39,6 +45,8 @@ export interface PipelineParts {
   forward?: Forward;
   /** True once a graceful stop began. */
   stopping(): boolean;
+  /** Access control for the routes with an action; undefined: everything is public. */
+  authorize?: Authorize | undefined;
   /** Connections held, in all and per client; shared by the servers of a process. */
   gate: ConnectionGate;
   /** Peers whose X-Forwarded-For names the client (--trust-proxy). */
@@ -112,7 +120,7 @@ function requestLogger(
         {
           method: req.method,
           client: clientAddress(req),
-          url: (req.url ?? '').slice(0, 300),
+          url: redactUrl((req.url ?? '').slice(0, 300)),
           status: res.statusCode,
           ms: Math.round(performance.now() - started),
           bytes: Number(res.getHeader('content-length') ?? 0),
@@ -122,6 +130,13 @@ function requestLogger(
       );
     };
   };
+}
+
+const TOKEN_PARAM = /([?&#](?:access_)?token=)[^&#]*/gi;
+
+/** A request target as logged: the value of any token parameter replaced. */
+export function redactUrl(url: string): string {
+  return url.replace(TOKEN_PARAM, '$1[redacted]');
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -144,13 +159,21 @@ async function dispatch(parts: PipelineParts, req: IncomingMessage, res: ServerR
     throw new TransferError('SHUTTING_DOWN');
   }
   if (!route) throw new TransferError('NOT_FOUND');
+  const tail = route.prefix ? path.slice(route.path.length) : '';
+  const search = q < 0 ? '' : url.slice(q + 1);
+  const action = route.action?.[method];
+  if (action && parts.authorize) {
+    const fileId = fileIdBeforeBody(action, req, tail, search);
+    try {
+      await checkAccess(parts.authorize, req, res, action, fileId, sizeBeforeBody(action, req), 'headers');
+    } catch (err: unknown) {
+      // A refusal is readable cross-origin, like any error answer of the route.
+      if (route.cors === 'inline') parts.cors.apply(req, res);
+      throw err;
+    }
+  }
   if (route.ownerOnly && parts.forward) return parts.forward(req, res);
-  const match: RouteMatch = {
-    path,
-    tail: route.prefix ? path.slice(route.path.length) : '',
-    search: q < 0 ? '' : url.slice(q + 1),
-    corsHeaders: NO_HEADERS,
-  };
+  const match: RouteMatch = { path, tail, search, corsHeaders: NO_HEADERS };
   if (route.cors !== 'inline') return runHandler(route, method, req, res, match);
   try {
     match.corsHeaders = parts.cors.headers(req);

@@ -10,6 +10,7 @@
  * method (for CORS, forwarding and 405), and its flags.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthAction } from './auth/types.js';
 
 export interface RouteMatch {
   /** The request target's path, as sent (not decoded). */
@@ -44,6 +45,11 @@ export interface Route {
    * the method (`serve --workers`, src/server/workers.ts).
    */
   ownerOnly?: boolean;
+  /**
+   * What each method does, for access control (auth/types.ts); a method without one is public
+   * (the library, the page, health).
+   */
+  action?: Readonly<Record<string, AuthAction>>;
 }
 
 export class Router {

@@ -269,6 +269,20 @@ export const ERRORS = {
       'Retry after the Retry-After seconds (clients do) and use fewer parallel connections. Operator: --max-connections-per-client; behind a proxy, --trust-proxy.',
     retryAfter: 2,
   },
+  UNAUTHORIZED: {
+    status: 401,
+    zh: '需要有效的凭据（令牌缺失、无效或已过期）',
+    en: 'Valid credentials are needed: the token is missing, invalid or expired.',
+    action:
+      'Send `Authorization: Bearer <token>` (CLI: --token or RESUMABLE_TOKEN; page: ?token=). Ask the operator or the application for a new token if it expired. Never retried.',
+  },
+  FORBIDDEN: {
+    status: 403,
+    zh: '凭据有效，但不允许此操作',
+    en: 'The credentials are valid but do not allow this request.',
+    action:
+      'Use a token issued for this file and size (a signed upload token names its fileId and max size), or ask the operator for access. Never retried.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

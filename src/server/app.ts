@@ -9,6 +9,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UploadService } from '../core/upload-service.js';
+import { builtInAuthorizer } from '../http/auth/built-in.js';
+import type { Authorize } from '../http/auth/types.js';
 import { trustedProxies } from '../http/client-address.js';
 import { ConnectionGate, effectiveMaxConnections } from '../http/connections.js';
 import { Cors } from '../http/cors.js';
@@ -21,7 +23,7 @@ import type { Storage } from '../storage/storage.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
-import { type BaseUrl, baseUrlFor } from './routes/base-url.js';
+import { type BaseUrl, baseUrlFor, uploadBaseFor } from './routes/base-url.js';
 import { serverRouteTable } from './routes/table.js';
 import { ensureWallpapers } from './wallpapers.js';
 
@@ -89,17 +91,18 @@ async function buildParts(
 }
 
 /** Every protocol's routes and the server's own. */
-function buildRouter(parts: Parts, baseUrl: BaseUrl): Router {
+function buildRouter(parts: Parts, baseUrl: BaseUrl, guarded: boolean): Router {
+  const uploadBase = uploadBaseFor(parts.config, baseUrl);
   const seed = seedRouteTable({
     service: parts.service,
-    fileUrl: (req, fileId, ext) => `${baseUrl(req)}/upload/${fileId}${ext}`,
+    fileUrl: (req, fileId, ext) => `${uploadBase(req)}/upload/${fileId}${ext}`,
     limits: {
       maxHandshakeBytes: parts.config.maxHandshakeBytes ?? undefined,
       chunkAnswerBytesPerId: parts.config.chunkAnswerBytesPerId,
       statePageLimit: parts.config.statePageLimit,
     },
   });
-  return new Router([seed, serverRouteTable({ ...parts, baseUrl })]);
+  return new Router([seed, serverRouteTable({ ...parts, baseUrl, guarded })]);
 }
 
 function listen(server: Server, where: ListenOptions): Promise<void> {
@@ -141,10 +144,25 @@ async function closeGracefully(servers: Server[], parts: Parts): Promise<void> {
   await parts.storage.close();
 }
 
+export interface StartOptions {
+  storage?: Storage;
+  logger?: Logger;
+  /**
+   * Access control (src/http/auth/types.ts): asked before each upload request, /upload/ download
+   * and /api/files; replaces the built-in `auth` modes of the configuration.
+   */
+  authorize?: Authorize;
+}
+
 export async function startServer(
   overrides: Partial<ServerConfig> = {},
-  options: { storage?: Storage; logger?: Logger } = {},
+  options: StartOptions = {},
 ): Promise<RunningServer> {
+  // Access control first: a missing secret stops the start before any storage is touched.
+  const settings = parseServerConfig(overrides);
+  if (options.authorize && settings.auth !== 'none')
+    throw new Error(`give either an authorize hook or auth: '${settings.auth}', not both`);
+  const authorize = options.authorize ?? builtInAuthorizer(settings);
   const parts = await buildParts(overrides, options);
   const { config } = parts;
   let listening: AddressInfo | undefined;
@@ -154,6 +172,7 @@ export async function startServer(
     router: buildRouter(
       parts,
       baseUrlFor(config, () => listening?.port),
+      authorize !== undefined,
     ),
     cors: new Cors(config.corsOrigin),
     logger: parts.logger,
@@ -169,6 +188,7 @@ export async function startServer(
     ),
     trustedProxies: trusted,
     timeouts: config,
+    authorize,
   };
   const server = createHttpServer(pipeline);
   // The owner also answers the readers' forwarded upload requests, on its own local socket

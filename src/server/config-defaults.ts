@@ -40,4 +40,8 @@ export const CONFIG_DEFAULTS = {
   statePageLimit: 1000,
   cacheBytes: DEFAULT_CACHE_BYTES,
   ...DEFAULT_UPLOAD_LIMITS,
+  /** No access control: the seed's behaviour, for the loopback default (serve warns otherwise). */
+  auth: 'none',
+  /** Who may frame the web page (CSP frame-ancestors): nobody. */
+  frameAncestors: "'none'",
 } as const;

@@ -109,6 +109,28 @@ export const serverConfigSchema = z
     reserveBytes: z.int().nonnegative().nullable().default(CONFIG_DEFAULTS.reserveBytes),
     /** Published files older than this are deleted by the sweeper; 0: never. */
     expirePublishedMs: z.number().nonnegative().default(CONFIG_DEFAULTS.expirePublishedMs),
+    /**
+     * Built-in access control (src/http/auth/): none; `token`, bearer tokens from
+     * authTokensFile / authTokens; `signed`, upload tokens signed with authSecret(File).
+     * `startServer`'s `authorize` hook replaces it.
+     */
+    auth: z.enum(['none', 'token', 'signed']).default(CONFIG_DEFAULTS.auth),
+    /** Bearer tokens, one per line (`name:token`: the name is the principal). */
+    authTokensFile: z.string().min(1).nullable().default(null),
+    /** Bearer tokens given directly (`token` or `name:token` each). */
+    authTokens: z.array(z.string().min(1)).nullable().default(null),
+    /** The secret signed upload tokens are checked with (at least 32 bytes), or the file holding it. */
+    authSecretFile: z.string().min(1).nullable().default(null),
+    authSecret: z.string().min(1).nullable().default(null),
+    /**
+     * Host header values links may be built from (`name` or `name:port`); null: loopback names,
+     * the bound address and, bound to all, this machine's addresses (any port).
+     */
+    allowedHosts: z.array(z.string().min(1)).nullable().default(null),
+    /** Origin of the /upload/ links (a separate download host serving this server); null: the links' base. */
+    userContentOrigin: checkedBy(parseHttpUrl).nullable().default(null),
+    /** The web page's CSP frame-ancestors (`'none'`, `'self'`, origins). */
+    frameAncestors: z.string().min(1).default(CONFIG_DEFAULTS.frameAncestors),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

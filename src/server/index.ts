@@ -4,6 +4,7 @@
  * AWS SDK (see create-storage.ts for what that costs).
  */
 export { UploadService } from '../core/upload-service.js';
+export * from '../http/auth/index.js';
 export type * from '../io/range-source.js';
 export {
   ERRORS,

@@ -5,6 +5,7 @@
  * stored (unless the user had paused them). When complete, the stored file is handed to the
  * browser's own download (saved to disk), then the stored copy is removed.
  */
+
 import {
   type BrowserDownload,
   bytesDone,
@@ -19,6 +20,7 @@ import {
   TransferError,
 } from '../../src/client/browser/index.js';
 import type { LibraryEntry } from '../../src/protocol/types.js';
+import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
 import { Row } from './row.js';
@@ -85,6 +87,7 @@ class DownloadItem {
     this.render();
     try {
       const d = await download(this.url, {
+        headers: authHeaders(),
         signal: this.controller.signal,
         storage: opfsAvailable() ? 'opfs' : 'memory',
         onProgress: (p) => {
@@ -195,7 +198,7 @@ export class DownloadPanel {
     this.note.hidden = opfsAvailable();
     this.note.textContent = t('memoryFallback');
     const [files, stored] = await Promise.all([
-      fetch('/api/files')
+      fetch('/api/files', { headers: authHeaders() })
         .then((r) => r.json() as Promise<{ data: LibraryEntry[] }>)
         .then((b) => b.data)
         .catch((err: unknown) => {

@@ -1,7 +1,11 @@
 /** The page: an upload panel and a download panel, in Chinese or English. */
+import { authHeaders } from './credentials.js';
 import { DownloadPanel } from './download-panel.js';
 import { applyStaticTexts, currentLang, onLangChange, setLang, t } from './i18n.js';
 import { UploadPanel } from './upload-panel.js';
+
+// First: the token leaves the visible URL before anything else runs.
+authHeaders();
 
 const langButton = document.querySelector<HTMLButtonElement>('#lang')!;
 const renderLangButton = () => {

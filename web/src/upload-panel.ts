@@ -4,7 +4,9 @@
  * holds), resume (upload() again: hashes come from IndexedDB, the handshake says what is missing),
  * cancel (and tell the server to drop what it holds), and retry after an error.
  */
+
 import { type Progress, TransferError, type UploadResult, upload } from '../../src/client/browser/index.js';
+import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
 import { Row } from './row.js';
@@ -44,6 +46,7 @@ class UploadItem {
     try {
       const result = await upload(this.file, {
         server: location.origin,
+        headers: authHeaders(),
         signal: this.controller.signal,
         onProgress: (p) => {
           this.progress = p;
@@ -88,7 +91,10 @@ class UploadItem {
     this.controller?.abort();
     this.panel.remove(this);
     // Tell the server it can drop the chunks it holds for this file (when we know its id).
-    if (this.fileId) void fetch(`/api/upload/${this.fileId}`, { method: 'DELETE' }).catch(() => undefined);
+    if (this.fileId)
+      void fetch(`/api/upload/${this.fileId}`, { method: 'DELETE', headers: authHeaders() }).catch(
+        () => undefined,
+      );
   }
 
   render(): void {

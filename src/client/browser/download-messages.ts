@@ -11,6 +11,8 @@ export interface DownloadJob {
   minDelay?: number | undefined;
   maxDelay?: number | undefined;
   checkpointInterval?: number | undefined;
+  /** The download's credential headers (DownloadOptions.headers). */
+  headers?: Record<string, string> | undefined;
 }
 
 export type DownloadCommand = DownloadJob | { type: 'abort' };

@@ -4,6 +4,7 @@
  */
 import { TransferError } from '../../protocol/errors.js';
 import { downloadTo } from '../core/download.js';
+import { withCredentials } from '../core/http.js';
 import type { DownloadCommand, DownloadReport } from './download-messages.js';
 import { keyOf } from './opfs-store.js';
 import { OpfsTarget } from './opfs-target.js';
@@ -23,6 +24,7 @@ self.onmessage = (e: MessageEvent<DownloadCommand>) => {
   const { url, ...rest } = cmd;
   downloadTo(url, async (info) => new OpfsTarget(await keyOf(url), info.name), {
     ...rest,
+    fetch: withCredentials(globalThis.fetch.bind(globalThis), rest),
     signal: controller.signal,
     onProgress: (progress) => report({ type: 'progress', progress }),
   }).then(

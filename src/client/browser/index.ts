@@ -11,6 +11,7 @@
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
 import { downloadTo } from '../core/download.js';
+import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
@@ -68,19 +69,26 @@ export interface BrowserDownload {
 export function upload(source: Blob | ByteSource, options: BrowserUploadOptions): Promise<UploadResult> {
   const src = source instanceof Blob ? blobSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new IdbHashCache());
-  return uploadSource(src, options, { hasher: workerHasher(options.hashWorkerUrl), hashCache });
+  const fetch = withCredentials(options.fetch ?? globalThis.fetch.bind(globalThis), options);
+  return uploadSource(src, { ...options, fetch }, { hasher: workerHasher(options.hashWorkerUrl), hashCache });
 }
 
 /**
  * Downloads a URL with parallel ranges. With OPFS the bytes go to disk through a worker and a
- * later call for the same URL (after a reload, say) continues from what is stored.
+ * later call for the same URL (after a reload, say) continues from what is stored. The worker
+ * sends `headers`; the hooks (`onBeforeRequest`, `onAfterResponse`) are functions, which cannot
+ * cross into it: they apply with `storage: 'memory'`.
  */
 export async function download(url: string, options: BrowserDownloadOptions = {}): Promise<BrowserDownload> {
   const storage = options.storage ?? 'auto';
   const useOpfs = storage === 'opfs' || (storage === 'auto' && opfsAvailable());
   if (!useOpfs) {
     const max = options.maxMemoryBytes ?? 512 * 1024 * 1024;
-    const file = await downloadTo(url, async (info) => new MemoryTarget(info.name, '', max), options);
+    const fetch = withCredentials(options.fetch ?? globalThis.fetch.bind(globalThis), options);
+    const file = await downloadTo(url, async (info) => new MemoryTarget(info.name, '', max), {
+      ...options,
+      fetch,
+    });
     return {
       name: file.name,
       size: file.size,
@@ -142,6 +150,7 @@ function inWorker(url: string, options: BrowserDownloadOptions) {
       maxDelay: options.maxDelay,
       // A flush of OPFS costs little next to a disk's datasync: checkpoint every second.
       checkpointInterval: options.checkpointInterval ?? 1000,
+      headers: options.headers,
     };
     worker.postMessage(job);
   });

@@ -2,6 +2,39 @@
 import { type Envelope, errorFromEnvelope } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from './backoff.js';
+import type { CredentialOptions, OutgoingRequest } from './types.js';
+
+/** A URL's password (and user) as shown in messages: `https://user:***@host/`. */
+export function redactUserinfo(text: string): string {
+  return text.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/)([^/?#@\s:]*)(?::[^/?#@\s]*)?@/gi,
+    (_m, scheme: string, user: string) => `${scheme}${user ? `${user}:***` : '***'}@`,
+  );
+}
+
+/**
+ * The transport with the transfer's credentials: `headers` on every request (a request's own
+ * headers, such as Range, win), then `onBeforeRequest`, and `onAfterResponse` on each answer.
+ */
+export function withCredentials(fetchImpl: typeof fetch, options: CredentialOptions): typeof fetch {
+  const { headers, onBeforeRequest, onAfterResponse } = options;
+  if (!headers && !onBeforeRequest && !onAfterResponse) return fetchImpl;
+  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const merged = new Headers(headers);
+    new Headers(init.headers).forEach((value, name) => {
+      merged.set(name, value);
+    });
+    const req: OutgoingRequest = {
+      url: input instanceof Request ? input.url : String(input),
+      method: init.method ?? 'GET',
+      headers: merged,
+    };
+    await onBeforeRequest?.(req);
+    const res = await fetchImpl(req.url, { ...init, headers: req.headers });
+    await onAfterResponse?.(req, res);
+    return res;
+  }) as typeof fetch;
+}
 
 export async function send(
   fetchImpl: typeof fetch,
@@ -41,16 +74,20 @@ export async function callApi<T>(
   } catch (err: unknown) {
     // The connection broke while the answer was read: a network failure, retried.
     if (signal?.aborted) throw abortError();
-    throw new TransferError('NETWORK', `Connection lost reading the answer from ${url}: ${errorText(err)}`, {
-      cause: err,
-    });
+    throw new TransferError(
+      'NETWORK',
+      `Connection lost reading the answer from ${redactUserinfo(url)}: ${errorText(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   let body: Envelope<T> | undefined;
   try {
     body = JSON.parse(text) as Envelope<T>;
   } catch (err: unknown) {
     const code = res.status >= 500 || res.status === 0 ? 'INTERNAL' : 'BAD_RESPONSE';
-    throw new TransferError(code, `HTTP ${res.status} from ${url} is not a protocol answer`, {
+    throw new TransferError(code, `HTTP ${res.status} from ${redactUserinfo(url)} is not a protocol answer`, {
       status: res.status || 502,
       cause: err,
     });

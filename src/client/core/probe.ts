@@ -2,13 +2,20 @@
 import { parseContentDispositionName, safeFileName } from '../../protocol/content-disposition.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseContentRange } from '../../protocol/range.js';
-import { send } from './http.js';
+import { redactUserinfo, send } from './http.js';
 import type { DownloadInfo } from './types.js';
 
 export function statusError(res: Response, url: string): TransferError {
-  const code = res.status >= 500 || res.status === 408 || res.status === 429 ? 'INTERNAL' : 'BAD_RESPONSE';
+  const code =
+    res.status === 401
+      ? 'UNAUTHORIZED'
+      : res.status === 403
+        ? 'FORBIDDEN'
+        : res.status >= 500 || res.status === 408 || res.status === 429
+          ? 'INTERNAL'
+          : 'BAD_RESPONSE';
   const reason = res.statusText ? ` ${res.statusText}` : '';
-  return new TransferError(code, `The server answered ${res.status}${reason} for ${url}`, {
+  return new TransferError(code, `The server answered ${res.status}${reason} for ${redactUserinfo(url)}`, {
     status: res.status,
   });
 }

@@ -28,7 +28,24 @@ export interface RetryOptions {
   maxDelay?: number;
 }
 
-export interface CommonOptions extends RetryOptions {
+/** A request about to be sent: a hook may change its headers (a fresh token, say). */
+export interface OutgoingRequest {
+  url: string;
+  method: string;
+  headers: Headers;
+}
+
+/** Credentials: sent with every request of the transfer (a 401 or 403 is never retried). */
+export interface CredentialOptions {
+  /** Added to every request, e.g. `{ authorization: 'Bearer …' }`. */
+  headers?: Record<string, string>;
+  /** Called before each request (after `headers` are set); may change `req.headers`. */
+  onBeforeRequest?: (req: OutgoingRequest) => void | Promise<void>;
+  /** Called with each response before it is read (do not consume its body). */
+  onAfterResponse?: (req: OutgoingRequest, res: Response) => void | Promise<void>;
+}
+
+export interface CommonOptions extends RetryOptions, CredentialOptions {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   /** The HTTP transport (default: globalThis.fetch). Tests inject a fake one. */

@@ -3,6 +3,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5 } from '../core/hashing.js';
+import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
@@ -39,7 +40,8 @@ export interface NodeDownloadOptions extends DownloadOptions {
 export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
-  return uploadSource(src, { fetch: httpFetch, ...options }, { hasher: nodeHasher, hashCache });
+  const fetch = withCredentials(options.fetch ?? httpFetch, options);
+  return uploadSource(src, { ...options, fetch }, { hasher: nodeHasher, hashCache });
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */
@@ -59,7 +61,7 @@ export async function download(url: string, options: NodeDownloadOptions = {}): 
       await mkdir(dirname(path), { recursive: true });
       return new FileTarget(path);
     },
-    { fetch: httpFetch, ...options },
+    { ...options, fetch: withCredentials(options.fetch ?? httpFetch, options) },
   );
 }
 

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
 import { clientKey } from '../../core/usage.js';
+import { checkedAfterBody } from '../../http/auth/after-body.js';
 import { clientAddress } from '../../http/client-address.js';
 import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
@@ -116,21 +117,34 @@ export async function abandonRoute(ctx: UploadApiContext, res: ServerResponse, i
 }
 
 /**
+ * The context of one request whose fileId is in its body: under access control, its service asks
+ * the hook again once the body named the fileId (http/auth/after-body.ts).
+ */
+function checkedCtx(ctx: UploadApiContext, req: IncomingMessage): UploadApiContext {
+  const service = checkedAfterBody(ctx.service, req);
+  return service === ctx.service ? ctx : { ...ctx, service };
+}
+
+/**
  * The seed protocol's routes (PROTOCOL.md): all read cross-origin, all held by the process that
  * owns upload state. GET /api/upload/handshake is a 405, not the state of an upload "handshake":
- * an exact path wins over a prefix.
+ * an exact path wins over a prefix. Each method names its action for access control.
  */
 export function seedRouteTable(ctx: UploadApiContext): Route[] {
   return [
     {
       path: '/api/upload/handshake',
-      methods: { POST: (req, res) => handshakeRoute(ctx, req, res) },
+      methods: { POST: (req, res) => handshakeRoute(checkedCtx(ctx, req), req, res) },
+      action: { POST: 'handshake' },
       cors: 'set',
       ownerOnly: true,
     },
     {
       path: '/api/upload',
-      methods: { POST: (req, res, m) => chunkRoute(ctx, req, res, new URLSearchParams(m.search)) },
+      methods: {
+        POST: (req, res, m) => chunkRoute(checkedCtx(ctx, req), req, res, new URLSearchParams(m.search)),
+      },
+      action: { POST: 'chunk' },
       cors: 'set',
       ownerOnly: true,
     },
@@ -141,6 +155,7 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
         GET: (req, res, m) => stateRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
         DELETE: (_req, res, m) => abandonRoute(ctx, res, m.tail),
       },
+      action: { GET: 'status', DELETE: 'delete' },
       cors: 'set',
       ownerOnly: true,
     },

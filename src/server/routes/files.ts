@@ -1,12 +1,12 @@
 /** Byte-serving routes: /download/<name> (the library) and /upload/<fileId><ext> (uploads). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import mime from 'mime-types';
 import { serveBytes } from '../../http/serve-bytes.js';
 import { formatContentDisposition } from '../../protocol/content-disposition.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseUploadName } from '../../protocol/ids.js';
 import type { Storage } from '../../storage/storage.js';
 import type { Library } from '../library.js';
+import { servedAs } from './served-type.js';
 
 /** A missing file answers the same envelope as the API (the pipeline sends it). */
 function notFound(): never {
@@ -55,6 +55,7 @@ export async function uploadedFileRoute(
   res: ServerResponse,
   rawName: string,
   headers: Record<string, string> = {},
+  access: 'public' | 'private' = 'public',
 ) {
   const parsed = parseUploadName(rawName);
   const opened = parsed && (await storage.openFile(parsed.fileId));
@@ -63,20 +64,16 @@ export async function uploadedFileRoute(
   }
   const { source, file } = opened;
   try {
-    const ext = parsed.ext;
-    const original = file.name;
-    const name =
-      original && ext && original.toLowerCase().endsWith(ext.toLowerCase())
-        ? original
-        : `${parsed.fileId}${ext}`;
+    // What the upload recorded decides, not the extension in the link (served-type.ts).
+    const served = servedAs(file);
     await serveBytes(req, res, {
       source,
       // The content's MD5 is its name: the perfect strong validator, stable forever.
       etag: `"${parsed.fileId}"`,
-      contentType: (ext && mime.contentType(ext)) || 'application/octet-stream',
-      contentDisposition: formatContentDisposition('inline', name),
-      // Content-addressed and immutable.
-      cacheControl: 'public, max-age=31536000, immutable, no-transform',
+      contentType: served.contentType,
+      contentDisposition: formatContentDisposition(served.disposition, served.name),
+      // Content-addressed and immutable; under access control, no shared cache may keep it.
+      cacheControl: `${access}, max-age=31536000, immutable, no-transform`,
       // An uploaded HTML or SVG must never run script on our origin.
       headers: { ...headers, 'Content-Security-Policy': 'sandbox' },
     });

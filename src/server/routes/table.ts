@@ -12,35 +12,51 @@ import { filesRoute, healthRoute } from './api.js';
 import type { BaseUrl } from './base-url.js';
 import { downloadRoute, uploadedFileRoute } from './files.js';
 import { homeRoute } from './home.js';
-import { webRoute } from './web.js';
+import { pageHeaders, webRoute } from './web.js';
 
 export interface ServerRouteParts {
   config: ServerConfig;
   library: Library;
   storage: Storage;
   baseUrl: BaseUrl;
+  /** Access control is on: uploads are private to caches. */
+  guarded?: boolean;
 }
 
 function notFound(): never {
   throw new TransferError('NOT_FOUND');
 }
 
-export function serverRouteTable({ config, library, storage, baseUrl }: ServerRouteParts): Route[] {
+export function serverRouteTable({ config, library, storage, baseUrl, guarded }: ServerRouteParts): Route[] {
+  const access = guarded ? 'private' : 'public';
+  const headers = pageHeaders(config.frameAncestors);
   // The hot path: their CORS headers go into the one writeHead of serve-bytes.ts.
   const download = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
     downloadRoute(library, req, res, m.tail, m.corsHeaders);
   const uploaded = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
-    uploadedFileRoute(storage, req, res, m.tail, m.corsHeaders);
+    uploadedFileRoute(storage, req, res, m.tail, m.corsHeaders, access);
   const files = (req: IncomingMessage, res: ServerResponse) => filesRoute(library, baseUrl(req), res);
   const page = async (req: IncomingMessage, res: ServerResponse, m: RouteMatch) => {
-    if (await webRoute(config.webDir, req, res, m.path)) return;
+    if (await webRoute(config.webDir, req, res, m.path, headers)) return;
     if (m.path !== '/') notFound();
     homeRoute(res, await library.list(baseUrl(req)), req.method ?? 'GET');
   };
   return [
+    // The library is public (the sample wallpapers, the operator's shared folders).
     { path: '/download/', prefix: true, methods: { GET: download, HEAD: download }, cors: 'inline' },
-    { path: '/upload/', prefix: true, methods: { GET: uploaded, HEAD: uploaded }, cors: 'inline' },
-    { path: '/api/files', methods: { GET: files, HEAD: files }, cors: 'set' },
+    {
+      path: '/upload/',
+      prefix: true,
+      methods: { GET: uploaded, HEAD: uploaded },
+      action: { GET: 'download-upload', HEAD: 'download-upload' },
+      cors: 'inline',
+    },
+    {
+      path: '/api/files',
+      methods: { GET: files, HEAD: files },
+      action: { GET: 'list', HEAD: 'list' },
+      cors: 'set',
+    },
     {
       path: '/api/health',
       methods: { [ANY_METHOD]: (_req, res) => healthRoute(config.role, res) },

@@ -7,12 +7,39 @@ import { contentTypeFor } from '../library.js';
 
 const SAFE_PATH = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
+/**
+ * The page's own headers: a CSP allowing only its own scripts (no inline script; WebAssembly for
+ * the hashing workers), no plugins, no <base>, and framed by nobody unless configured.
+ */
+export function pageHeaders(frameAncestors: string): Record<string, string> {
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self'",
+    "connect-src 'self'",
+    "img-src 'self' data: blob:",
+    "style-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    `frame-ancestors ${frameAncestors}`,
+  ].join('; ');
+  const headers: Record<string, string> = {
+    'Content-Security-Policy': csp,
+    'Referrer-Policy': 'no-referrer',
+  };
+  if (frameAncestors === "'none'") headers['X-Frame-Options'] = 'DENY';
+  else if (frameAncestors === "'self'") headers['X-Frame-Options'] = 'SAMEORIGIN';
+  return headers;
+}
+
 /** Returns false when there is no such asset (the caller answers 404). */
 export async function webRoute(
   webDir: string | null,
   req: IncomingMessage,
   res: ServerResponse,
   path: string,
+  headers: Record<string, string> = {},
 ) {
   if (!webDir) return false;
   const rel = path === '/' ? 'index.html' : path.slice(1);
@@ -27,6 +54,7 @@ export async function webRoute(
       contentType: contentTypeFor(rel),
       contentDisposition: 'inline',
       cacheControl: 'no-cache',
+      headers,
     });
   } finally {
     await source.close();

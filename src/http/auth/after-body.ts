@@ -1,0 +1,42 @@
+/**
+ * The second check, for the requests that name their fileId in the body (the handshake and
+ * multipart chunks, PROTOCOL.md): the route table hands the seed handlers a view of the upload
+ * service whose `handshake` and `receiveChunk` first ask the hook again with the parsed fileId and
+ * size (check.ts `authorizeAgain`), so no handler has to remember to. Nothing is recorded before
+ * that answer: a refused chunk's staged bytes are discarded.
+ *
+ * Only a request that passed the first check reaches its body, so an anonymous client never gets
+ * a byte stored; what a valid credential for another file can cost is one chunk's staging.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { UploadService } from '../../core/upload-service.js';
+import { authorizeAgain, wasChecked } from './check.js';
+
+export function checkedAfterBody(service: UploadService, req: IncomingMessage): UploadService {
+  if (!wasChecked(req)) return service;
+  return new Proxy(service, {
+    get(target, prop) {
+      if (prop === 'handshake') {
+        const handshake: UploadService['handshake'] = async (raw, ...rest) => {
+          await authorizeAgain(req, 'handshake', raw.fileId, raw.size);
+          return target.handshake(raw, ...rest);
+        };
+        return handshake;
+      }
+      if (prop === 'receiveChunk') {
+        const receiveChunk: UploadService['receiveChunk'] = async (fileId, chunkId, staged, ...rest) => {
+          try {
+            await authorizeAgain(req, 'chunk', fileId, staged.size);
+          } catch (err: unknown) {
+            await target.discard(staged).catch(() => undefined);
+            throw err;
+          }
+          return target.receiveChunk(fileId, chunkId, staged, ...rest);
+        };
+        return receiveChunk;
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

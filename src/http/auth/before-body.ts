@@ -1,0 +1,47 @@
+/**
+ * What the auth step knows of a request before reading its body: the fileId from the path
+ * (status, delete, download of an upload) or the query (raw chunks), and the bytes a chunk says
+ * it carries (Content-Length). The handshake and multipart chunks name their fileId in the body:
+ * undefined here, checked again once parsed (after-body.ts).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AuthAction } from './types.js';
+
+function decoded(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+export function fileIdBeforeBody(
+  action: AuthAction,
+  req: IncomingMessage,
+  tail: string,
+  search: string,
+): string | undefined {
+  switch (action) {
+    case 'status':
+    case 'delete':
+      return tail ? decoded(tail) : undefined;
+    case 'download-upload': {
+      // <fileId><ext>: the id is everything before the first dot.
+      const dot = tail.indexOf('.');
+      return decoded(dot < 0 ? tail : tail.slice(0, dot));
+    }
+    case 'chunk': {
+      const type = (req.headers['content-type'] ?? '').toLowerCase();
+      if (!type.startsWith('application/octet-stream')) return undefined;
+      return new URLSearchParams(search).get('fileId') ?? undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function sizeBeforeBody(action: AuthAction, req: IncomingMessage): number | undefined {
+  if (action !== 'chunk') return undefined;
+  const length = Number(req.headers['content-length']);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
