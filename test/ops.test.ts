@@ -4,8 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { startServer } from '../src/server/index.js';
+import { WALLPAPER_COUNT, wallpaperName } from '../src/server/wallpapers.js';
 import { ROOT, TSX } from './helpers/child-server.js';
 
 const NO_AWS_SDK = join(ROOT, 'test/helpers/no-aws-sdk.mjs');
@@ -68,5 +75,73 @@ describe('the AWS SDK is optional (item 4)', () => {
       await createStorage({ kind: 's3', bucket: 'b' }).then(() => console.log('created'), (e) => console.log(e.name + ': ' + e.message));`;
     const r = await runNode(['--input-type=module', '-e', code]);
     assert.match(r.stdout, /MissingS3SdkError: .*npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage/);
+  });
+});
+
+describe('the port opens before anything slow (item 2)', () => {
+  test('with a cold wallpaper cache, /api/health answers within a second and the samples follow', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'rt-ops-'));
+    const saved = process.env.XDG_CACHE_HOME;
+    // Nine of ten cached (fakes: any bytes serve), one to render: the background path, at the
+    // CPU cost of one wallpaper rather than ten on a shared CI machine.
+    const cache = join(scratch, 'cache');
+    const cached = join(cache, 'resumable-transfer', 'wallpapers-v1');
+    await mkdir(cached, { recursive: true });
+    for (let n = 2; n <= WALLPAPER_COUNT; n++) await writeFile(join(cached, wallpaperName(n)), `cached ${n}`);
+    process.env.XDG_CACHE_HOME = cache;
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const started = performance.now();
+    const running = await startServer(
+      { port: 0, dataDir: join(scratch, 'data'), libraryDirs: null },
+      { logger },
+    );
+    try {
+      const health = await fetch(`${running.url}/api/health`);
+      const elapsed = performance.now() - started;
+      assert.equal(health.status, 200);
+      // Rendering the one missing wallpaper alone takes over a second.
+      assert.ok(elapsed < 1000, `health answered ${Math.round(elapsed)} ms after the start`);
+      // The cached nine are there at once; the tenth appears when rendered.
+      const names = async () =>
+        ((await (await fetch(`${running.url}/api/files`)).json()) as { data: { name: string }[] }).data.map(
+          (f) => f.name,
+        );
+      assert.ok(!(await names()).includes(wallpaperName(1)));
+      assert.equal((await names()).length, WALLPAPER_COUNT - 1);
+      const deadline = Date.now() + 120_000;
+      while (!lines.some((l) => l.includes('sample wallpapers ready')) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok((await names()).includes(wallpaperName(1)), lines.join(''));
+      const res = await fetch(`${running.url}/download/${wallpaperName(1)}`);
+      assert.equal(res.status, 200);
+      assert.ok((await res.arrayBuffer()).byteLength > 100_000);
+    } finally {
+      await running.close();
+      process.env.XDG_CACHE_HOME = saved;
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
+  test('a port in use is reported before the samples are rendered', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'rt-ops-'));
+    const saved = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = join(scratch, 'empty-cache');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    const started = performance.now();
+    try {
+      await assert.rejects(
+        startServer({ port, dataDir: join(scratch, 'data'), libraryDirs: null, logLevel: 'silent' }),
+        /EADDRINUSE/,
+      );
+      assert.ok(performance.now() - started < 1000);
+    } finally {
+      blocker.close();
+      process.env.XDG_CACHE_HOME = saved;
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

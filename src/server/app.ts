@@ -23,7 +23,7 @@ import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
 import { type BaseUrl, baseUrlFor } from './routes/base-url.js';
 import { serverRouteTable } from './routes/table.js';
-import { ensureWallpapers } from './wallpapers.js';
+import { prepareSampleLibrary, type SampleFill } from './sample-library.js';
 
 export interface RunningServer {
   server: Server;
@@ -47,6 +47,8 @@ interface Parts {
   service: UploadService;
   /** A `--workers` reader: forwards the upload API to the owner, never touches upload state. */
   reader: boolean;
+  /** Starts writing the sample wallpapers (the default library), once the port is open. */
+  fillSamples?: () => SampleFill;
 }
 
 async function buildParts(
@@ -66,10 +68,11 @@ async function buildParts(
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
   if (!reader) await storage.init();
   let libraryDirs = config.libraryDirs;
+  let fillSamples: Parts['fillSamples'];
   if (!libraryDirs) {
     const dir = join(dataDir, 'library');
-    const created = reader ? [] : await ensureWallpapers(dir);
-    if (created.length > 0) logger.info({ dir, created: created.length }, 'generated sample wallpapers');
+    // A reader serves the folder its owner fills.
+    if (!reader) fillSamples = await prepareSampleLibrary(dir, logger);
     libraryDirs = [dir];
   }
   const library = new Library(libraryDirs.map((d) => resolve(d)));
@@ -85,7 +88,7 @@ async function buildParts(
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
   });
-  return { config, logger, storage, library, service, reader };
+  return { config, logger, storage, library, service, reader, fillSamples };
 }
 
 /** Every protocol's routes and the server's own. */
@@ -130,7 +133,8 @@ function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeou
  * Stops taking connections, lets running requests finish (cut after the grace time), then closes
  * the storage. `stopping` makes the pipeline refuse requests on connections still open.
  */
-async function closeGracefully(servers: Server[], parts: Parts): Promise<void> {
+async function closeGracefully(servers: Server[], parts: Parts, samples?: SampleFill): Promise<void> {
+  const samplesStopped = samples?.stop();
   const done = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   for (const s of servers) s.closeIdleConnections();
   const timer = setTimeout(() => {
@@ -138,6 +142,7 @@ async function closeGracefully(servers: Server[], parts: Parts): Promise<void> {
   }, parts.config.shutdownGraceMs);
   await done;
   clearTimeout(timer);
+  await samplesStopped;
   await parts.storage.close();
 }
 
@@ -180,12 +185,14 @@ export async function startServer(
   listening = server.address() as AddressInfo;
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   const sweeper = startSweeper(parts);
+  // After listening: a cold cache renders for ~13 s, and the URLs are printed now.
+  const samples = parts.fillSamples?.();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     stopping = true;
     clearInterval(sweeper);
-    closing ??= closeGracefully(internal ? [server, internal] : [server], parts);
+    closing ??= closeGracefully(internal ? [server, internal] : [server], parts, samples);
     return closing;
   };
   const { service, storage, logger } = parts;
