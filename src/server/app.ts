@@ -21,6 +21,7 @@ import type { Storage } from '../storage/storage.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
 import { type BaseUrl, baseUrlFor } from './routes/base-url.js';
 import { serverRouteTable } from './routes/table.js';
 import { prepareSampleLibrary, type SampleFill } from './sample-library.js';
@@ -47,6 +48,7 @@ interface Parts {
   service: UploadService;
   /** A `--workers` reader: forwards the upload API to the owner, never touches upload state. */
   reader: boolean;
+  metrics: ServerMetrics;
   /** Starts writing the sample wallpapers (the default library), once the port is open. */
   fillSamples?: () => SampleFill;
 }
@@ -88,7 +90,16 @@ async function buildParts(
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
   });
-  return { config, logger, storage, library, service, reader, fillSamples };
+  return {
+    config,
+    logger,
+    storage,
+    library,
+    service,
+    reader,
+    fillSamples,
+    metrics: new ServerMetrics(service),
+  };
 }
 
 /** Every protocol's routes and the server's own. */
@@ -144,6 +155,7 @@ async function closeGracefully(servers: Server[], parts: Parts, samples?: Sample
   clearTimeout(timer);
   await samplesStopped;
   await parts.storage.close();
+  parts.logger.info('stopped: running requests finished, storage closed');
 }
 
 export async function startServer(
@@ -174,6 +186,7 @@ export async function startServer(
     ),
     trustedProxies: trusted,
     timeouts: config,
+    observer: parts.metrics,
   };
   const server = createHttpServer(pipeline);
   // The owner also answers the readers' forwarded upload requests, on its own local socket

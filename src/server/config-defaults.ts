@@ -39,5 +39,7 @@ export const CONFIG_DEFAULTS = {
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
   cacheBytes: DEFAULT_CACHE_BYTES,
+  /** /metrics answers loopback clients only (a scraper on the host or through a trusted proxy). */
+  metrics: 'loopback' as 'off' | 'loopback' | 'on',
   ...DEFAULT_UPLOAD_LIMITS,
 } as const;

@@ -109,6 +109,8 @@ export const serverConfigSchema = z
     reserveBytes: z.int().nonnegative().nullable().default(CONFIG_DEFAULTS.reserveBytes),
     /** Published files older than this are deleted by the sweeper; 0: never. */
     expirePublishedMs: z.number().nonnegative().default(CONFIG_DEFAULTS.expirePublishedMs),
+    /** Who may read /metrics: loopback clients only, everyone ('on', behind your own access rule), or nobody. */
+    metrics: z.enum(['off', 'loopback', 'on']).default(CONFIG_DEFAULTS.metrics),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })
