@@ -422,6 +422,14 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     default: 1,
   },
   {
+    flags: '--metrics <access>',
+    env: 'RESUMABLE_METRICS',
+    description: 'who may read /metrics (Prometheus): loopback clients, everyone (on) or nobody (off)',
+    key: 'metrics',
+    choices: ['loopback', 'on', 'off'],
+    default: CONFIG_DEFAULTS.metrics,
+  },
+  {
     flags: '--log-level <level>',
     env: 'RESUMABLE_LOG_LEVEL',
     description: 'fatal|error|warn|info|debug|silent',

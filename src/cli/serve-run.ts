@@ -10,7 +10,7 @@ import {
   type WorkerSetting,
   workerRole,
 } from '../server/workers.js';
-import { describeStorage } from '../storage/create-storage.js';
+import { assertS3SdkInstalled, describeStorage } from '../storage/create-storage.js';
 import { configInput, optionNamed } from './serve-options.js';
 
 interface ServeConfig {
@@ -93,6 +93,8 @@ export async function serve(
 ): Promise<void> {
   const worker = workerRole();
   const { workers, server } = readConfig(values, worker, usageError);
+  // Said at once, with the npm command, rather than by each worker as it fails to start.
+  if (server.storage.kind === 's3') assertS3SdkInstalled();
   if (workers > 1 && cluster.isPrimary) {
     const { port, host } = server;
     const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -42,6 +42,11 @@ export class Assemblies {
     return job;
   }
 
+  /** Assemblies running now (for /metrics). */
+  get count(): number {
+    return this.running.size;
+  }
+
   isRunning(fileId: string): boolean {
     return this.running.has(fileId);
   }

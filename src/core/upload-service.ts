@@ -46,6 +46,12 @@ export class UploadService implements ChunkStager {
     };
   }
 
+  /** What is held now, for /metrics: incomplete uploads, their bytes, assemblies running. */
+  stats(): { uploads: number; heldBytes: number; assemblies: number } {
+    const { uploads, bytes } = this.core.usage.totals();
+    return { uploads, heldBytes: bytes, assemblies: this.core.assemblies.count };
+  }
+
   /** `client`: the address of the requesting client (its caps and quota; see usage.clientKey). */
   handshake(raw: RawHandshake, client?: string): Promise<HandshakeOutcome> {
     return mapped(acceptHandshake(this.core, raw, client));

@@ -75,6 +75,11 @@ export class UploadUsage {
   }
 
   /** The client counted for an upload, if it is incomplete and known. */
+  /** Incomplete uploads and the bytes they hold, in all (for /metrics). */
+  totals(): { uploads: number; bytes: number } {
+    return { ...this.all };
+  }
+
   ownerOf(fileId: string): string | undefined {
     return this.uploads.get(fileId)?.client;
   }

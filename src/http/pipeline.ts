@@ -1,7 +1,9 @@
 /**
  * What happens to every request, in order, in one place. The steps:
  *
- *   1. request log (on close: method, url, status, time, bytes)
+ *   1. request id (X-Request-Id: a well-formed incoming one, else a new one; echoed), and on
+ *      close the request log (id, method, url, route, status, time, bytes sent and received,
+ *      client, user agent, Range) and the request's /metrics sample
  *   2. body rate guard (slow-loris bodies: 408)
  *   3. route lookup (router.ts)
  *   4. CORS: preflight answered, headers added (cross-origin routes only)
@@ -19,6 +21,7 @@
  * between 5 and 6, so they hold for forwarded requests too. The request log never shows a
  * credential: no headers, and token parameters of the URL (the page's `?token=`) redacted.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TransferError } from '../protocol/errors.js';
@@ -35,6 +38,24 @@ import { lingerOnUnreadBody } from './linger.js';
 import { gateConnections } from './node-internals.js';
 import { sendError } from './respond.js';
 import { handlerFor, type Route, type RouteMatch, type Router } from './router.js';
+import { directBytes } from './sent-bytes.js';
+
+/** One answered request, for /metrics: `route` is the route table's path (few values). */
+export interface RequestSample {
+  route: string;
+  method: string;
+  status: number;
+  /** On the wire: headers and body, sendfile included (nginx's $bytes_sent). */
+  bytesOut: number;
+  /** On the wire after the request's headers (its body). */
+  bytesIn: number;
+}
+
+export interface RequestObserver {
+  request(sample: RequestSample): void;
+  /** An error answer, by its code (src/protocol/errors.ts). */
+  error(code: string): void;
+}
 
 export interface PipelineParts {
   router: Router;
@@ -54,6 +75,8 @@ export interface PipelineParts {
   timeouts: HttpTimeouts;
   /** The owner's socket for the readers' forwarded requests (they carry the client's address). */
   internal?: boolean;
+  /** Told about every answer (/metrics). */
+  observer?: RequestObserver;
 }
 
 export interface HttpTimeouts {
@@ -89,46 +112,80 @@ export function createHttpServer(parts: PipelineParts): Server {
 function requestPipeline(parts: PipelineParts): (req: IncomingMessage, res: ServerResponse) => void {
   const logRequest = requestLogger(parts.logger);
   const internal = parts.internal === true;
+  const { observer } = parts;
   return (req, res) => {
     resolveClientAddress(req, internal, parts.trustedProxies);
     const socket = req.socket;
     parts.gate.requestStarted(socket);
-    const logLine = logRequest?.(req, res);
+    const id = requestId(req);
+    res.setHeader('X-Request-Id', id);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const route = parts.router.find(path);
+    const started = performance.now();
+    const outBefore = socket.bytesWritten;
+    const inBefore = socket.bytesRead;
     // One listener for both (a forwarded answer's pipeline adds many of its own).
     res.once('close', () => {
       parts.gate.requestEnded(socket);
-      logLine?.();
+      const sample: RequestSample = {
+        route: route?.path ?? 'none',
+        method: req.method ?? 'GET',
+        status: res.statusCode,
+        bytesOut: socket.bytesWritten - outBefore + directBytes(res),
+        bytesIn: Math.max(0, socket.bytesRead - inBefore),
+      };
+      observer?.request(sample);
+      logRequest?.(req, res, id, sample, performance.now() - started);
     });
     guardBodyRate(req, res, parts.bodyRate);
-    dispatch(parts, req, res).catch((err: unknown) => {
+    dispatch(parts, req, res, route, path, q < 0 ? '' : url.slice(q + 1)).catch((err: unknown) => {
       if (!req.complete) lingerOnUnreadBody(req, res);
       const te = sendError(req, res, err);
-      if (te.code === 'INTERNAL') parts.logger.error({ err, url: req.url }, 'unexpected error');
+      observer?.error(te.code);
+      if (te.code === 'INTERNAL') parts.logger.error({ err, url: req.url, id }, 'unexpected error');
     });
   };
 }
 
-/** The request line, logged at info when the answer closes; below that level: nothing to do. */
+/** A client's own X-Request-Id when it is short and plain (it goes into logs), else a new one. */
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * The request line, logged at info when the answer closes; below that level: nothing to do.
+ * Written here rather than with pino-http: that builds a child logger and serializes the whole
+ * request and response (every header) for each request, where the Range route answers tens of
+ * thousands a second; this writes one flat object with the fields an operator reads.
+ */
 function requestLogger(
   logger: Logger,
-): ((req: IncomingMessage, res: ServerResponse) => () => void) | undefined {
+):
+  | ((req: IncomingMessage, res: ServerResponse, id: string, s: RequestSample, ms: number) => void)
+  | undefined {
   if (!logger.isLevelEnabled('info')) return undefined;
-  return (req, res) => {
-    const started = performance.now();
-    return () => {
-      logger.info(
-        {
-          method: req.method,
-          client: clientAddress(req),
-          url: redactUrl((req.url ?? '').slice(0, 300)),
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-          bytes: Number(res.getHeader('content-length') ?? 0),
-          complete: res.writableFinished,
-        },
-        'request',
-      );
-    };
+  return (req, res, id, s, ms) => {
+    const range = req.headers.range;
+    logger.info(
+      {
+        id,
+        method: req.method,
+        client: clientAddress(req),
+        url: redactUrl((req.url ?? '').slice(0, 300)),
+        status: s.status,
+        ms: Math.round(ms),
+        bytes: s.bytesOut,
+        bytesIn: s.bytesIn,
+        ...(range ? { range: range.slice(0, 100) } : {}),
+        ua: (req.headers['user-agent'] ?? '').slice(0, 200),
+        complete: res.writableFinished,
+      },
+      'request',
+    );
   };
 }
 
@@ -141,12 +198,15 @@ export function redactUrl(url: string): string {
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-async function dispatch(parts: PipelineParts, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(
+  parts: PipelineParts,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route | undefined,
+  path: string,
+  search: string,
+): Promise<void> {
   const method = req.method ?? 'GET';
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  const route = parts.router.find(path);
   if (route?.cors) {
     if (method === 'OPTIONS') {
       parts.cors.preflight(req, res);
@@ -160,7 +220,6 @@ async function dispatch(parts: PipelineParts, req: IncomingMessage, res: ServerR
   }
   if (!route) throw new TransferError('NOT_FOUND');
   const tail = route.prefix ? path.slice(route.path.length) : '';
-  const search = q < 0 ? '' : url.slice(q + 1);
   const action = route.action?.[method];
   if (action && parts.authorize) {
     const fileId = fileIdBeforeBody(action, req, tail, search);

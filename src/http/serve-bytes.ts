@@ -13,6 +13,7 @@ import type { RangeSource, SocketSender } from '../io/range-source.js';
 import { type ByteRange, formatContentRange, parseRange, type RangeResult } from '../protocol/range.js';
 import { evaluatePreconditions, ifRangeAllows } from './conditional.js';
 import { directSocketFd } from './node-internals.js';
+import { countDirectBytes } from './sent-bytes.js';
 
 export interface ServeOptions {
   source: RangeSource;
@@ -95,6 +96,7 @@ async function sendRangeDirect(
   let at = r.start;
   const first = directSocketFd(res);
   if (first !== undefined) at += send.now(first, at, Math.min(FIRST_SEND, r.end + 1 - at));
+  countDirectBytes(res, at - r.start);
   while (at <= r.end) {
     if (gone(res)) throw new Error('the client went away');
     const fd = directSocketFd(res);
@@ -102,6 +104,7 @@ async function sendRangeDirect(
     // Nothing else writes to this socket while the pool sends: this response owns it until it
     // ends, and a pipelined response waits in Node for its turn.
     const n = fd === undefined ? 0 : await send.pooled(fd, at, step);
+    countDirectBytes(res, n);
     at += n;
     if (at > r.end) break;
     if (n === step) continue;

@@ -23,9 +23,10 @@ import type { Storage } from '../storage/storage.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
 import { type BaseUrl, baseUrlFor, uploadBaseFor } from './routes/base-url.js';
 import { serverRouteTable } from './routes/table.js';
-import { ensureWallpapers } from './wallpapers.js';
+import { prepareSampleLibrary, type SampleFill } from './sample-library.js';
 
 export interface RunningServer {
   server: Server;
@@ -49,6 +50,9 @@ interface Parts {
   service: UploadService;
   /** A `--workers` reader: forwards the upload API to the owner, never touches upload state. */
   reader: boolean;
+  metrics: ServerMetrics;
+  /** Starts writing the sample wallpapers (the default library), once the port is open. */
+  fillSamples?: () => SampleFill;
 }
 
 async function buildParts(
@@ -68,10 +72,11 @@ async function buildParts(
   // A reader starts after the owner did all this, and must not: init clears the owner's temp files.
   if (!reader) await storage.init();
   let libraryDirs = config.libraryDirs;
+  let fillSamples: Parts['fillSamples'];
   if (!libraryDirs) {
     const dir = join(dataDir, 'library');
-    const created = reader ? [] : await ensureWallpapers(dir);
-    if (created.length > 0) logger.info({ dir, created: created.length }, 'generated sample wallpapers');
+    // A reader serves the folder its owner fills.
+    if (!reader) fillSamples = await prepareSampleLibrary(dir, logger);
     libraryDirs = [dir];
   }
   const library = new Library(libraryDirs.map((d) => resolve(d)));
@@ -87,7 +92,16 @@ async function buildParts(
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
   });
-  return { config, logger, storage, library, service, reader };
+  return {
+    config,
+    logger,
+    storage,
+    library,
+    service,
+    reader,
+    fillSamples,
+    metrics: new ServerMetrics(service),
+  };
 }
 
 /** Every protocol's routes and the server's own. */
@@ -133,7 +147,8 @@ function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeou
  * Stops taking connections, lets running requests finish (cut after the grace time), then closes
  * the storage. `stopping` makes the pipeline refuse requests on connections still open.
  */
-async function closeGracefully(servers: Server[], parts: Parts): Promise<void> {
+async function closeGracefully(servers: Server[], parts: Parts, samples?: SampleFill): Promise<void> {
+  const samplesStopped = samples?.stop();
   const done = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   for (const s of servers) s.closeIdleConnections();
   const timer = setTimeout(() => {
@@ -141,7 +156,9 @@ async function closeGracefully(servers: Server[], parts: Parts): Promise<void> {
   }, parts.config.shutdownGraceMs);
   await done;
   clearTimeout(timer);
+  await samplesStopped;
   await parts.storage.close();
+  parts.logger.info('stopped: running requests finished, storage closed');
 }
 
 export interface StartOptions {
@@ -189,6 +206,7 @@ export async function startServer(
     trustedProxies: trusted,
     timeouts: config,
     authorize,
+    observer: parts.metrics,
   };
   const server = createHttpServer(pipeline);
   // The owner also answers the readers' forwarded upload requests, on its own local socket
@@ -200,12 +218,14 @@ export async function startServer(
   listening = server.address() as AddressInfo;
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   const sweeper = startSweeper(parts);
+  // After listening: a cold cache renders for ~13 s, and the URLs are printed now.
+  const samples = parts.fillSamples?.();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     stopping = true;
     clearInterval(sweeper);
-    closing ??= closeGracefully(internal ? [server, internal] : [server], parts);
+    closing ??= closeGracefully(internal ? [server, internal] : [server], parts, samples);
     return closing;
   };
   const { service, storage, logger } = parts;

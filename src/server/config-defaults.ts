@@ -39,6 +39,8 @@ export const CONFIG_DEFAULTS = {
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
   cacheBytes: DEFAULT_CACHE_BYTES,
+  /** /metrics answers loopback clients only (a scraper on the host or through a trusted proxy). */
+  metrics: 'loopback' as 'off' | 'loopback' | 'on',
   ...DEFAULT_UPLOAD_LIMITS,
   /** No access control: the seed's behaviour, for the loopback default (serve warns otherwise). */
   auth: 'none',

@@ -131,6 +131,8 @@ export const serverConfigSchema = z
     userContentOrigin: checkedBy(parseHttpUrl).nullable().default(null),
     /** The web page's CSP frame-ancestors (`'none'`, `'self'`, origins). */
     frameAncestors: z.string().min(1).default(CONFIG_DEFAULTS.frameAncestors),
+    /** Who may read /metrics: loopback clients only, everyone ('on', behind your own access rule), or nobody. */
+    metrics: z.enum(['off', 'loopback', 'on']).default(CONFIG_DEFAULTS.metrics),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

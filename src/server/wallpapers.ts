@@ -78,11 +78,15 @@ async function writeAtomic(path: string, bytes: Buffer): Promise<void> {
   await rename(tmp, path);
 }
 
-/** Wallpaper n from the cache if there, else rendered (and cached where the cache is writable). */
-async function cachedWallpaper(n: number): Promise<string | Buffer> {
+/**
+ * Wallpaper n from the cache if there, else rendered (and cached where the cache is writable);
+ * undefined when not cached and `render` is false.
+ */
+async function cachedWallpaper(n: number, render = true): Promise<string | Buffer | undefined> {
   const dir = cacheDir();
   const cached = dir && join(dir, wallpaperName(n));
   if (cached && (await exists(cached))) return cached;
+  if (!render) return undefined;
   const bytes = renderWallpaper(n);
   if (dir && cached) {
     await mkdir(dir, { recursive: true })
@@ -97,14 +101,18 @@ export async function fillWallpaperCache(): Promise<void> {
   for (let n = 1; n <= WALLPAPER_COUNT; n++) await cachedWallpaper(n);
 }
 
-/** Writes the wallpapers missing from dir; returns the names it created. */
-export async function ensureWallpapers(dir: string): Promise<string[]> {
+/**
+ * Writes the wallpapers missing from dir; returns the names it created. With `render: false`, only
+ * those in the cache (a copy takes milliseconds; a render seconds): the others stay missing.
+ */
+export async function ensureWallpapers(dir: string, { render = true } = {}): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const created: string[] = [];
   for (let n = 1; n <= WALLPAPER_COUNT; n++) {
     const path = join(dir, wallpaperName(n));
     if (await exists(path)) continue;
-    const source = await cachedWallpaper(n);
+    const source = await cachedWallpaper(n, render);
+    if (source === undefined) continue;
     if (typeof source === 'string') {
       const tmp = `${path}.${process.pid}.tmp`;
       // A reflink where the file system offers one, a plain copy elsewhere.

@@ -1,6 +1,7 @@
 /**
  * The server's own routes, beside the protocols' (src/protocols/<name>/routes.ts): the byte
- * routes, /api/files and /api/health, and the web page (or the plain index) for everything else.
+ * routes, /api/files, /api/health, /api/ready, /api/version, /metrics, and the web page (or the
+ * plain index) for everything else.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ANY_METHOD, type Route, type RouteMatch } from '../../http/router.js';
@@ -8,7 +9,8 @@ import { TransferError } from '../../protocol/errors.js';
 import type { Storage } from '../../storage/storage.js';
 import type { ServerConfig } from '../config.js';
 import type { Library } from '../library.js';
-import { filesRoute, healthRoute } from './api.js';
+import type { ServerMetrics } from '../metrics.js';
+import { filesRoute, healthRoute, readyRoute, versionRoute } from './api.js';
 import type { BaseUrl } from './base-url.js';
 import { downloadRoute, uploadedFileRoute } from './files.js';
 import { homeRoute } from './home.js';
@@ -21,13 +23,24 @@ export interface ServerRouteParts {
   baseUrl: BaseUrl;
   /** Access control is on: uploads are private to caches. */
   guarded?: boolean;
+  metrics: ServerMetrics;
 }
+
+/** How long /api/ready waits for the store (a load balancer's probe waits a few seconds). */
+const READY_TIMEOUT_MS = 2000;
 
 function notFound(): never {
   throw new TransferError('NOT_FOUND');
 }
 
-export function serverRouteTable({ config, library, storage, baseUrl, guarded }: ServerRouteParts): Route[] {
+export function serverRouteTable({
+  config,
+  library,
+  storage,
+  baseUrl,
+  guarded,
+  metrics,
+}: ServerRouteParts): Route[] {
   const access = guarded ? 'private' : 'public';
   const headers = pageHeaders(config.frameAncestors);
   // The hot path: their CORS headers go into the one writeHead of serve-bytes.ts.
@@ -41,6 +54,10 @@ export function serverRouteTable({ config, library, storage, baseUrl, guarded }:
     if (m.path !== '/') notFound();
     homeRoute(res, await library.list(baseUrl(req)), req.method ?? 'GET');
   };
+  const ready = (_req: IncomingMessage, res: ServerResponse) =>
+    readyRoute(config, storage, res, READY_TIMEOUT_MS);
+  const version = (_req: IncomingMessage, res: ServerResponse) => versionRoute(res);
+  const scrape = (req: IncomingMessage, res: ServerResponse) => metrics.answer(config.metrics, req, res);
   return [
     // The library is public (the sample wallpapers, the operator's shared folders).
     { path: '/download/', prefix: true, methods: { GET: download, HEAD: download }, cors: 'inline' },
@@ -62,6 +79,9 @@ export function serverRouteTable({ config, library, storage, baseUrl, guarded }:
       methods: { [ANY_METHOD]: (_req, res) => healthRoute(config.role, res) },
       cors: 'set',
     },
+    { path: '/api/ready', methods: { GET: ready, HEAD: ready }, cors: 'set' },
+    { path: '/api/version', methods: { GET: version, HEAD: version }, cors: 'set' },
+    { path: '/metrics', methods: { GET: scrape, HEAD: scrape } },
     // Any other /api/ path: a 404 a cross-origin page can read (and its preflight answered).
     { path: '/api/', prefix: true, methods: { [ANY_METHOD]: notFound }, cors: 'set' },
     // The page answers reads only; anything else outside /api/ is a 404, not a 405.

@@ -1,0 +1,98 @@
+/**
+ * /metrics in the Prometheus text format (prom-client), one registry per server (several servers
+ * may run in one process: tests, a library user). Every label takes few values, so an outsider
+ * cannot grow the series: the route is its table entry (`/download/`, not the path asked for),
+ * the method one of node:http's or `other`, the status a number node:http sent, the error code
+ * one of src/protocol/errors.ts.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { UploadService } from '../core/upload-service.js';
+import { clientAddress } from '../http/client-address.js';
+import type { RequestSample } from '../http/pipeline.js';
+import { TransferError } from '../protocol/errors.js';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Who may read /metrics: nobody, loopback clients only (the default), or everyone. */
+export type MetricsAccess = 'off' | 'loopback' | 'on';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly bytesOut: Counter<'route'>;
+  private readonly bytesIn: Counter<'route'>;
+  private readonly errors: Counter<'code'>;
+
+  constructor(service: UploadService) {
+    const registers = [this.registry];
+    // Includes nodejs_eventloop_lag_seconds and the process's memory and descriptors.
+    collectDefaultMetrics({ register: this.registry, prefix: 'resumable_' });
+    this.requests = new Counter({
+      name: 'resumable_http_requests_total',
+      help: 'Answers by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.bytesOut = new Counter({
+      name: 'resumable_http_sent_bytes_total',
+      help: 'Bytes sent on the wire (headers and bodies, sendfile included) by route',
+      labelNames: ['route'],
+      registers,
+    });
+    this.bytesIn = new Counter({
+      name: 'resumable_http_received_bytes_total',
+      help: 'Bytes received on the wire by route',
+      labelNames: ['route'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'resumable_errors_total',
+      help: 'Error answers by code (docs/errors.md)',
+      labelNames: ['code'],
+      registers,
+    });
+    const stat = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    stat('resumable_uploads_in_progress', 'Incomplete uploads held', () => service.stats().uploads);
+    stat('resumable_upload_held_bytes', 'Bytes held by incomplete uploads', () => service.stats().heldBytes);
+    stat('resumable_assemblies_running', 'Uploads being assembled now', () => service.stats().assemblies);
+  }
+
+  request(s: RequestSample): void {
+    const method = METHODS.has(s.method) ? s.method : 'other';
+    this.requests.inc({ route: s.route, method, status: String(s.status) });
+    if (s.bytesOut > 0) this.bytesOut.inc({ route: s.route }, s.bytesOut);
+    if (s.bytesIn > 0) this.bytesIn.inc({ route: s.route }, s.bytesIn);
+  }
+
+  error(code: string): void {
+    this.errors.inc({ code });
+  }
+
+  /** GET /metrics, answered as `access` says (404 when refused: nothing to discover). */
+  async answer(access: MetricsAccess, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (access === 'off' || (access === 'loopback' && !isLoopback(clientAddress(req)))) {
+      throw new TransferError('NOT_FOUND');
+    }
+    const body = await this.registry.metrics();
+    res.writeHead(200, {
+      'Content-Type': this.registry.contentType,
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
