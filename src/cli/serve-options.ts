@@ -6,20 +6,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
-import {
-  parseCount,
-  parseDuration,
-  parseHttpUrl,
-  parseList,
-  parsePort,
-  parseSize,
-  parseWorkers,
-} from '../config/values.js';
-import { parseTrustedProxy } from '../http/client-address.js';
+import { parseCount, parseHttpUrl, parseList, parsePort, parseSize, parseWorkers } from '../config/values.js';
 import type { ServerConfig } from '../server/config.js';
 import { CONFIG_DEFAULTS } from '../server/config-defaults.js';
 import type { S3StorageOptions } from '../storage/s3/s3.js';
 import { optionParser } from './parse.js';
+import { ACCESS_OPTIONS } from './serve-access-options.js';
+import { LIMIT_OPTIONS } from './serve-limit-options.js';
 
 /** A ServerConfig field, a field of its `storage`, or `workers` (the command's own: workers.ts). */
 export type OptionKey =
@@ -45,10 +38,6 @@ function defaultWebDir(): string | undefined {
   const dir = fileURLToPath(new URL('../../web/dist', import.meta.url));
   return existsSync(dir) ? dir : undefined;
 }
-
-const sizeOrOff = (value: string) => (value === '0' ? 0 : parseSize(value));
-const durationOrOff = (value: string) => (value === '0' ? 0 : parseDuration(value));
-const countOrOff = (value: string) => (value === '0' ? 0 : parseCount(value));
 
 const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -104,194 +93,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     parse: parseCount,
     default: CONFIG_DEFAULTS.maxChunks,
   },
-  {
-    flags: '--min-body-rate <size>',
-    env: 'RESUMABLE_MIN_BODY_RATE',
-    description: 'bytes per second a request body must average (0: off)',
-    key: 'minBodyRate',
-    parse: sizeOrOff,
-    default: CONFIG_DEFAULTS.minBodyRate,
-    shownDefault: '512',
-  },
-  {
-    flags: '--body-rate-window <duration>',
-    env: 'RESUMABLE_BODY_RATE_WINDOW',
-    description: 'the window over which --min-body-rate is checked',
-    key: 'bodyRateWindowMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.bodyRateWindowMs,
-    shownDefault: '60s',
-  },
-  {
-    flags: '--min-body-average-rate <size>',
-    env: 'RESUMABLE_MIN_BODY_AVERAGE_RATE',
-    description: 'bytes per second a request body must average since it began, after the grace time (0: off)',
-    key: 'minBodyAverageRate',
-    parse: sizeOrOff,
-    default: CONFIG_DEFAULTS.minBodyAverageRate,
-    shownDefault: '4KiB',
-  },
-  {
-    flags: '--body-rate-grace <duration>',
-    env: 'RESUMABLE_BODY_RATE_GRACE',
-    description: 'how long a request body may start slowly before --min-body-average-rate applies',
-    key: 'bodyRateGraceMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.bodyRateGraceMs,
-    shownDefault: '10s',
-  },
-  {
-    flags: '--max-connections <n>',
-    env: 'RESUMABLE_MAX_CONNECTIONS',
-    description: 'connections held at once per process (also kept below the open-files limit)',
-    key: 'maxConnections',
-    parse: parseCount,
-    default: CONFIG_DEFAULTS.maxConnections,
-  },
-  {
-    flags: '--max-connections-per-client <n>',
-    env: 'RESUMABLE_MAX_CONNECTIONS_PER_CLIENT',
-    description: 'connections held at once per client address, 429 beyond (0: no cap)',
-    key: 'maxConnectionsPerClient',
-    parse: countOrOff,
-    default: CONFIG_DEFAULTS.maxConnectionsPerClient,
-  },
-  {
-    flags: '--keep-alive-timeout <duration>',
-    env: 'RESUMABLE_KEEP_ALIVE_TIMEOUT',
-    description: 'close a keep-alive connection idle this long between requests',
-    key: 'keepAliveTimeoutMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.keepAliveTimeoutMs,
-    shownDefault: '30s',
-  },
-  {
-    flags: '--header-timeout <duration>',
-    env: 'RESUMABLE_HEADER_TIMEOUT',
-    description: "a request's headers must all arrive within this",
-    key: 'headerTimeoutMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.headerTimeoutMs,
-    shownDefault: '60s',
-  },
-  {
-    flags: '--idle-timeout <duration>',
-    env: 'RESUMABLE_IDLE_TIMEOUT',
-    description: 'close a connection with no byte either way for this long',
-    key: 'idleTimeoutMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.idleTimeoutMs,
-    shownDefault: '2m',
-  },
-  {
-    flags: '--trust-proxy <list>',
-    env: 'RESUMABLE_TRUST_PROXY',
-    description:
-      'proxies whose X-Forwarded-For names the client: comma-separated addresses, CIDRs or loopback (default: none)',
-    key: 'trustProxy',
-    parse: (value) => parseList(value).map(parseTrustedProxy),
-  },
-  {
-    flags: '--expire-after <duration>',
-    env: 'RESUMABLE_EXPIRE_AFTER',
-    description: 'delete incomplete uploads idle this long',
-    key: 'expireAfterMs',
-    parse: parseDuration,
-    default: CONFIG_DEFAULTS.expireAfterMs,
-    shownDefault: '24h',
-  },
-  {
-    flags: '--expire-published <duration>',
-    env: 'RESUMABLE_EXPIRE_PUBLISHED',
-    description: 'delete published files this long after publication (0: never)',
-    key: 'expirePublishedMs',
-    parse: durationOrOff,
-    default: CONFIG_DEFAULTS.expirePublishedMs,
-    shownDefault: '0',
-  },
-  {
-    flags: '--max-file-size <size>',
-    env: 'RESUMABLE_MAX_FILE_SIZE',
-    description: 'largest file an upload may make (413 past it)',
-    key: 'maxFileSize',
-    parse: parseSize,
-    default: CONFIG_DEFAULTS.maxFileSize,
-    shownDefault: '64GiB',
-  },
-  {
-    flags: '--max-open-uploads <n>',
-    env: 'RESUMABLE_MAX_OPEN_UPLOADS',
-    description: 'incomplete uploads at once, from everyone (429 past it)',
-    key: 'maxOpenUploads',
-    parse: parseCount,
-    default: CONFIG_DEFAULTS.maxOpenUploads,
-  },
-  {
-    flags: '--max-uploads-per-client <n>',
-    env: 'RESUMABLE_MAX_UPLOADS_PER_CLIENT',
-    description: 'incomplete uploads at once, from one client address (429 past it)',
-    key: 'maxUploadsPerClient',
-    parse: parseCount,
-    default: CONFIG_DEFAULTS.maxUploadsPerClient,
-  },
-  {
-    flags: '--max-incomplete-bytes <size>',
-    env: 'RESUMABLE_MAX_INCOMPLETE_BYTES',
-    description: 'bytes held by incomplete uploads, from everyone (507 past it)',
-    key: 'maxIncompleteBytes',
-    parse: parseSize,
-    default: CONFIG_DEFAULTS.maxIncompleteBytes,
-    shownDefault: '256GiB',
-  },
-  {
-    flags: '--max-incomplete-bytes-per-client <size>',
-    env: 'RESUMABLE_MAX_INCOMPLETE_BYTES_PER_CLIENT',
-    description: 'bytes held by the incomplete uploads of one client address (507 past it)',
-    key: 'maxIncompleteBytesPerClient',
-    parse: parseSize,
-    default: CONFIG_DEFAULTS.maxIncompleteBytesPerClient,
-    shownDefault: '64GiB',
-  },
-  {
-    flags: '--reserve <size>',
-    env: 'RESUMABLE_RESERVE',
-    description: 'free space kept on the data disk: uploads answer 507 before eating into it',
-    key: 'reserveBytes',
-    parse: sizeOrOff,
-    shownDefault: 'min(1GiB, 5% of the disk)',
-  },
-  {
-    flags: '--cache-size <size>',
-    env: 'RESUMABLE_CACHE_SIZE',
-    description: 'memory for cached upload state (plans, chunk indexes)',
-    key: 'cacheBytes',
-    parse: parseSize,
-    default: CONFIG_DEFAULTS.cacheBytes,
-    shownDefault: '64MiB',
-  },
-  {
-    flags: '--max-handshake-bytes <size>',
-    env: 'RESUMABLE_MAX_HANDSHAKE_BYTES',
-    description: 'largest handshake body (default: what a plan of --max-chunks ids needs, at most 8MiB)',
-    key: 'maxHandshakeBytes',
-    parse: parseSize,
-  },
-  {
-    flags: '--chunk-answer-bytes-per-id <size>',
-    env: 'RESUMABLE_CHUNK_ANSWER_BYTES_PER_ID',
-    description: 'a chunk answer lists one needed id per this many bytes of the chunk',
-    key: 'chunkAnswerBytesPerId',
-    parse: parseSize,
-    default: CONFIG_DEFAULTS.chunkAnswerBytesPerId,
-  },
-  {
-    flags: '--state-page-limit <n>',
-    env: 'RESUMABLE_STATE_PAGE_LIMIT',
-    description: 'most ids per list in one page of GET /api/upload/<id>',
-    key: 'statePageLimit',
-    parse: parseCount,
-    default: CONFIG_DEFAULTS.statePageLimit,
-  },
+  ...LIMIT_OPTIONS,
   {
     flags: '--library <dirs>',
     env: 'RESUMABLE_LIBRARY',
@@ -347,64 +149,7 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     description: 'secret key (default: AWS_SECRET_ACCESS_KEY)',
     key: 'storage.secretAccessKey',
   },
-  {
-    flags: '--auth <mode>',
-    env: 'RESUMABLE_AUTH',
-    description:
-      'access control: none, token (bearer tokens: --auth-tokens-file) or signed (upload tokens: --auth-secret-file, `resumable token sign`)',
-    key: 'auth',
-    choices: ['none', 'token', 'signed'],
-    default: CONFIG_DEFAULTS.auth,
-  },
-  {
-    flags: '--auth-tokens-file <file>',
-    env: 'RESUMABLE_AUTH_TOKENS_FILE',
-    description: 'with --auth token: bearer tokens, one per line, optionally name:token',
-    key: 'authTokensFile',
-  },
-  {
-    flags: '--auth-tokens <list>',
-    env: 'RESUMABLE_AUTH_TOKENS',
-    description:
-      'with --auth token: comma-separated tokens (prefer the environment variable: a flag shows in ps)',
-    key: 'authTokens',
-    parse: parseList,
-  },
-  {
-    flags: '--auth-secret-file <file>',
-    env: 'RESUMABLE_AUTH_SECRET_FILE',
-    description: 'with --auth signed: the file holding the signing secret (at least 32 bytes)',
-    key: 'authSecretFile',
-  },
-  {
-    flags: '--auth-secret <secret>',
-    env: 'RESUMABLE_AUTH_SECRET',
-    description: 'with --auth signed: the signing secret (prefer the environment variable or the file)',
-    key: 'authSecret',
-  },
-  {
-    flags: '--allowed-hosts <hosts>',
-    env: 'RESUMABLE_ALLOWED_HOSTS',
-    description:
-      'Host values links may be built from, comma-separated (name or name:port; default: loopback and the bound address)',
-    key: 'allowedHosts',
-    parse: parseList,
-  },
-  {
-    flags: '--user-content-origin <url>',
-    env: 'RESUMABLE_USER_CONTENT_ORIGIN',
-    description:
-      'origin of the /upload/ links: a separate host name for uploaded files, served by this server',
-    key: 'userContentOrigin',
-    parse: parseHttpUrl,
-  },
-  {
-    flags: '--frame-ancestors <sources>',
-    env: 'RESUMABLE_FRAME_ANCESTORS',
-    description: 'who may frame the web page (CSP frame-ancestors)',
-    key: 'frameAncestors',
-    default: CONFIG_DEFAULTS.frameAncestors,
-  },
+  ...ACCESS_OPTIONS,
   {
     flags: '--web-dir <dir>',
     env: 'RESUMABLE_WEB_DIR',
