@@ -129,6 +129,23 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     shownDefault: '24h',
   },
   {
+    flags: '--tus-path <path>',
+    env: 'RESUMABLE_TUS_PATH',
+    description: 'base path of the tus 1.0 and IETF resumable-upload endpoint (off: none)',
+    key: 'tusPath',
+    parse: (value: string) => (value === 'off' ? null : value),
+    default: CONFIG_DEFAULTS.tusPath,
+  },
+  {
+    flags: '--stream-lock-idle <duration>',
+    env: 'RESUMABLE_STREAM_LOCK_IDLE',
+    description: 'a tus/IETF append silent this long loses its upload to a newer request',
+    key: 'streamLockIdleMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.streamLockIdleMs,
+    shownDefault: '10s',
+  },
+  {
     flags: '--library <dirs>',
     env: 'RESUMABLE_LIBRARY',
     description:

@@ -5,15 +5,17 @@
  * ranges out) and the Range route competes with nginx; a framework's body parsing and reply
  * helpers would be bypassed on every route anyway.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
+import { StreamService } from '../core/stream-service.js';
 import { UploadService } from '../core/upload-service.js';
 import { Cors } from '../http/cors.js';
 import { forwarder } from '../http/forward.js';
 import { createHttpServer } from '../http/pipeline.js';
 import { Router } from '../http/router.js';
 import { seedRouteTable } from '../protocols/seed/routes.js';
+import { resumableRouteTable } from '../protocols/tus/routes.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
@@ -43,6 +45,8 @@ interface Parts {
   storage: Storage;
   library: Library;
   service: UploadService;
+  /** tus and IETF resumable uploads, beside the seed plans (same storage, caps and files). */
+  streams: StreamService;
   /** A `--workers` reader: forwards the upload API to the owner, never touches upload state. */
   reader: boolean;
 }
@@ -83,7 +87,11 @@ async function buildParts(
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
   });
-  return { config, logger, storage, library, service, reader };
+  const streams = new StreamService(service.shared, {
+    expireAfterMs: config.expireAfterMs,
+    lockIdleMs: config.streamLockIdleMs,
+  });
+  return { config, logger, storage, library, service, streams, reader };
 }
 
 /** Every protocol's routes and the server's own. */
@@ -97,7 +105,19 @@ function buildRouter(parts: Parts, baseUrl: BaseUrl): Router {
       statePageLimit: parts.config.statePageLimit,
     },
   });
-  return new Router([seed, serverRouteTable({ ...parts, baseUrl })]);
+  const fileUrl = (req: IncomingMessage, fileId: string, ext: string) =>
+    `${baseUrl(req)}/upload/${fileId}${ext}`;
+  const resumable = parts.config.tusPath
+    ? resumableRouteTable({
+        streams: parts.streams,
+        path: parts.config.tusPath,
+        baseUrl,
+        fileUrl,
+        cors: new Cors(parts.config.corsOrigin),
+        onError: (err, req) => parts.logger.error({ err, url: req.url }, 'unexpected error'),
+      })
+    : [];
+  return new Router([seed, resumable, serverRouteTable({ ...parts, baseUrl })]);
 }
 
 function listen(server: Server, where: ListenOptions): Promise<void> {
@@ -111,7 +131,7 @@ function listen(server: Server, where: ListenOptions): Promise<void> {
 }
 
 /** Deletes expired uploads and temp files now and then; expiry is the uploads' owner's job. */
-function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeout | undefined {
+function startSweeper({ config, service, streams, logger, reader }: Parts): NodeJS.Timeout | undefined {
   if (reader) return undefined;
   const sweepEvery = Math.max(1000, Math.min(config.expireAfterMs / 4, 10 * 60 * 1000));
   return setInterval(() => {
@@ -121,6 +141,12 @@ function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeou
         if (r.uploads || r.temp) logger.info(r, 'swept expired uploads and temp files');
       })
       .catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    streams
+      .sweep()
+      .then((n) => {
+        if (n) logger.info({ streams: n }, 'swept expired tus/IETF uploads');
+      })
+      .catch((err: unknown) => logger.error({ err }, 'stream sweep failed'));
   }, sweepEvery).unref();
 }
 

@@ -25,5 +25,7 @@ export const CONFIG_DEFAULTS = {
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
   cacheBytes: DEFAULT_CACHE_BYTES,
+  tusPath: '/files/' as string | null,
+  streamLockIdleMs: 10_000,
   ...DEFAULT_UPLOAD_LIMITS,
 } as const;

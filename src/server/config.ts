@@ -96,6 +96,18 @@ export const serverConfigSchema = z
     reserveBytes: z.int().nonnegative().nullable().default(CONFIG_DEFAULTS.reserveBytes),
     /** Published files older than this are deleted by the sweeper; 0: never. */
     expirePublishedMs: z.number().nonnegative().default(CONFIG_DEFAULTS.expirePublishedMs),
+    /**
+     * Base path of the tus 1.0 and IETF resumable-upload endpoint (protocols/tus/routes.ts), with
+     * its slashes; null: not served.
+     */
+    tusPath: z
+      .string()
+      .regex(/^\/(?:[A-Za-z0-9._~-]+\/)+$/, 'a path such as /files/ (slashes around it)')
+      .refine((p) => !/^\/(?:api|upload|download)\//.test(p), 'taken by the server')
+      .nullable()
+      .default(CONFIG_DEFAULTS.tusPath),
+    /** A PATCH holding a stream upload's lock with no byte for this long loses it to a newer one. */
+    streamLockIdleMs: z.number().positive().default(CONFIG_DEFAULTS.streamLockIdleMs),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })
