@@ -96,21 +96,40 @@ export class S3Streams implements StreamStore {
     return `${this.base(id)}state.json`;
   }
 
+  /**
+   * Whether If-Match takes the ETag without its quotes: RFC 9110 and AWS S3 compare the quoted
+   * value, Ceph RGW (Pacific) the bare one. Learnt at the first refusal of a current ETag.
+   */
+  private bareEtags = false;
+
   private async put(
     record: StreamRecord,
     condition: { IfMatch?: string; IfNoneMatch?: string },
   ): Promise<void> {
     const { version: _version, ...stored } = record;
-    try {
-      const out = await this.bucket.client.send(
+    const send = (c: { IfMatch?: string; IfNoneMatch?: string }) =>
+      this.bucket.client.send(
         new PutObjectCommand({
           Bucket: this.bucket.name,
           Key: this.stateKey(record.id),
           Body: JSON.stringify(stored),
           ContentType: 'application/json',
-          ...condition,
+          ...c,
         }),
       );
+    const bare = (c: typeof condition) => (c.IfMatch ? { IfMatch: c.IfMatch.replaceAll('"', '') } : c);
+    try {
+      let out: Awaited<ReturnType<typeof send>>;
+      try {
+        out = await send(this.bareEtags ? bare(condition) : condition);
+      } catch (err: unknown) {
+        // Refused although the ETag is current: this store wants it bare.
+        if (!conflict(err) || !condition.IfMatch || this.bareEtags) throw err;
+        const current = await this.bucket.head(this.stateKey(record.id));
+        if (current?.ETag !== condition.IfMatch) throw err;
+        this.bareEtags = true;
+        out = await send(bare(condition));
+      }
       record.version = out.ETag;
     } catch (err: unknown) {
       if (conflict(err)) throw new TransferError('UPLOAD_BUSY', 'Another request changed this upload first.');
