@@ -58,11 +58,11 @@ export async function send(
   headers: Record<string, string> = {},
   body?: Buffer | string,
 ): Promise<Answer> {
-  const payload =
-    typeof body === 'string' || body === undefined
-      ? body
-      : new Uint8Array(body.buffer, body.byteOffset, body.length);
-  const res = await fetch(url, { method, headers, body: payload });
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: body as Uint8Array<ArrayBuffer> | string | undefined,
+  });
   return { status: res.status, headers: res.headers, text: method === 'HEAD' ? '' : await res.text() };
 }
 
