@@ -73,7 +73,7 @@ for (const backend of backends()) {
         { 'Upload-Length': '5', 'Upload-Defer-Length': '1' },
         { 'Upload-Defer-Length': '2' },
         { 'Upload-Length': '-3' },
-      ]) {
+      ] as Record<string, string>[]) {
         const a = await send(`${s.url}/files/`, 'POST', { ...TUS, ...headers });
         assert.equal(a.status, 400, JSON.stringify(headers));
       }
