@@ -429,7 +429,7 @@ function streamRecord(id: string, extra: Partial<StreamRecord> = {}): StreamReco
 let streamSeq = 0;
 /** A valid stream id, distinct per call. */
 function streamId(): string {
-  return `T${String(++streamSeq).padStart(4, '0')}${randomBytesSeeded(12, streamSeq).toString('base64url').slice(0, 19)}`;
+  return `T${String(++streamSeq).padStart(4, '0')}${randomBytesSeeded(15, streamSeq).toString('base64url').slice(0, 19)}`;
 }
 
 const tooMany = () => new TransferError('UPLOAD_LENGTH_EXCEEDED');
@@ -595,9 +595,9 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       assert.ok(listed.includes(r.id));
       await s.streams.remove(r.id);
       assert.equal(await s.streams.read(r.id), undefined);
-      const after: string[] = [];
-      for await (const u of s.streams.list()) after.push(u.id);
-      assert.ok(!after.includes(r.id));
+      const left: string[] = [];
+      for await (const u of s.streams.list()) left.push(u.id);
+      assert.ok(!left.includes(r.id));
     });
 
     it('another instance over the same store reads what this one committed (a restart)', async () => {

@@ -203,6 +203,24 @@ describe('tus under pressure (local disk)', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a completed upload answers HEAD for --stream-done-ttl, then its record is swept (completed ones count in no cap)', async () => {
+    const s = await startTestServer({ logLevel: 'error', expireAfterMs: 2000, streamDoneTtlMs: 200 });
+    try {
+      const url = await createTus(s.url, { 'Upload-Length': '3' });
+      await send(url, 'PATCH', { ...OCTETS, 'Upload-Offset': '0' }, 'end');
+      let status = (await send(url, 'HEAD', TUS)).status;
+      assert.ok(status === 200 || status === 410);
+      for (let i = 0; i < 60 && status !== 404; i++) {
+        await sleep(100);
+        status = (await send(url, 'HEAD', TUS)).status;
+      }
+      assert.equal(status, 404);
+      assert.deepEqual(await readdir(join(s.dataDir, 'uploads', 'streams')), []);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('an MD5 already published with other bytes (a collision) is never joined: 409, nothing published', async () => {
     const s = await startTestServer({ logLevel: 'error' });
     try {

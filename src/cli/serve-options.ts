@@ -146,6 +146,15 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     shownDefault: '10s',
   },
   {
+    flags: '--stream-done-ttl <duration>',
+    env: 'RESUMABLE_STREAM_DONE_TTL',
+    description: 'a completed tus/IETF upload answers HEAD this long',
+    key: 'streamDoneTtlMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.streamDoneTtlMs,
+    shownDefault: '1h',
+  },
+  {
     flags: '--library <dirs>',
     env: 'RESUMABLE_LIBRARY',
     description:

@@ -93,7 +93,7 @@ export async function completeStream(
     ...record,
     done: { fileId, ext, at: now },
     updatedAt: now,
-    expiresAt: now + sc.limits.expireAfterMs,
+    expiresAt: now + sc.limits.doneTtlMs,
   };
   await sc.store.write(done);
   sc.folds.forget(record.id);

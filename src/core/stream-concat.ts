@@ -57,7 +57,7 @@ export async function createFinal(
     client: c.client,
     createdAt: now,
     updatedAt: now,
-    expiresAt: now + sc.limits.expireAfterMs,
+    expiresAt: now + sc.limits.doneTtlMs,
     concat: { kind: 'final', parts: [...parts] },
     md5State: null,
     done: { fileId, ext, at: now },

@@ -14,11 +14,17 @@ export interface StreamLimits {
   expireAfterMs: number;
   /** A lock whose request delivered no byte for this long is taken over by a newer request. */
   lockIdleMs: number;
+  /**
+   * How long a completed upload's record (a few hundred bytes) is kept so that HEAD still answers
+   * it: completed uploads count against no cap, so this bounds what they keep.
+   */
+  doneTtlMs: number;
 }
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   expireAfterMs: 24 * 60 * 60 * 1000,
   lockIdleMs: 10_000,
+  doneTtlMs: 60 * 60 * 1000,
 };
 
 export interface StreamCore {

@@ -69,6 +69,7 @@ export async function createStream(sc: StreamCore, c: StreamCreation): Promise<S
   if (known) {
     const done: StreamRecord = {
       ...record,
+      expiresAt: now + sc.limits.doneTtlMs,
       offset: known.size,
       done: { fileId: known.fileId, ext: extOf(c.name), at: now },
     };

@@ -90,6 +90,7 @@ async function buildParts(
   const streams = new StreamService(service.shared, {
     expireAfterMs: config.expireAfterMs,
     lockIdleMs: config.streamLockIdleMs,
+    doneTtlMs: config.streamDoneTtlMs,
   });
   return { config, logger, storage, library, service, streams, reader };
 }

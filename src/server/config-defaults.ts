@@ -27,5 +27,6 @@ export const CONFIG_DEFAULTS = {
   cacheBytes: DEFAULT_CACHE_BYTES,
   tusPath: '/files/' as string | null,
   streamLockIdleMs: 10_000,
+  streamDoneTtlMs: 60 * 60 * 1000,
   ...DEFAULT_UPLOAD_LIMITS,
 } as const;

@@ -108,6 +108,8 @@ export const serverConfigSchema = z
       .default(CONFIG_DEFAULTS.tusPath),
     /** A PATCH holding a stream upload's lock with no byte for this long loses it to a newer one. */
     streamLockIdleMs: z.number().positive().default(CONFIG_DEFAULTS.streamLockIdleMs),
+    /** A completed tus/IETF upload answers HEAD this long, then its record goes. */
+    streamDoneTtlMs: z.number().positive().default(CONFIG_DEFAULTS.streamDoneTtlMs),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })
