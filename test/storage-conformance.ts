@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { TransferError } from '../src/protocol/errors.js';
 import type { ChunkTarget, Storage, UploadPlan } from '../src/storage/storage.js';
+import type { StreamRecord, StreamStore } from '../src/storage/stream-store.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 
 export interface StorageFixture {
@@ -399,6 +400,215 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       assert.ok(mine);
       assert.ok(mine.lastActivity >= before);
       await s.removeUpload(id);
+    });
+  });
+}
+
+/** A fresh stream upload record (no bytes), for the stream store cases. */
+function streamRecord(id: string, extra: Partial<StreamRecord> = {}): StreamRecord {
+  const now = Date.now();
+  return {
+    id,
+    protocol: 'tus',
+    length: null,
+    offset: 0,
+    metadata: null,
+    name: null,
+    type: null,
+    client: 'test',
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now + 60_000,
+    concat: null,
+    md5State: null,
+    done: null,
+    ...extra,
+  };
+}
+
+let streamSeq = 0;
+/** A valid stream id, distinct per call. */
+function streamId(): string {
+  return `T${String(++streamSeq).padStart(4, '0')}${randomBytesSeeded(15, streamSeq).toString('base64url').slice(0, 19)}`;
+}
+
+const tooMany = () => new TransferError('UPLOAD_LENGTH_EXCEEDED');
+
+/** Appends `data` and commits it; resolves with the record after. */
+async function appendAll(store: StreamStore, record: StreamRecord, data: Buffer): Promise<StreamRecord> {
+  const seen: Buffer[] = [];
+  const appended = await store.append(record, Readable.from([data]), {
+    maxBytes: 1e9,
+    tooMany,
+    onBytes: (b) => seen.push(b),
+  });
+  assert.ok(Buffer.concat(seen).equals(data), 'onBytes saw every byte, in order');
+  const next = { ...record, offset: record.offset + appended.bytes };
+  await appended.commit(next);
+  return next;
+}
+
+async function readStream(store: StreamStore, records: StreamRecord[]): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of store.bytes(records)) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+/**
+ * The stream store (Storage.streams: tus and IETF uploads) conformance cases; every backend's
+ * test file calls this beside runStorageConformance.
+ */
+export function runStreamStoreConformance(name: string, create: () => Promise<StorageFixture>): void {
+  describe(`stream store conformance: ${name}`, () => {
+    let fx: StorageFixture;
+    let s: Storage;
+    before(async () => {
+      fx = await create();
+      s = fx.storage;
+      await s.init();
+    });
+    after(async () => {
+      await s.close();
+      await fx.dispose();
+    });
+
+    it('creates, reads and replaces records; an unknown id reads as undefined', async () => {
+      const r = streamRecord(streamId(), { metadata: 'filename YS5iaW4=', name: 'a.bin' });
+      await s.streams.create(r);
+      const read = await s.streams.read(r.id);
+      assert.equal(read?.name, 'a.bin');
+      assert.equal(read?.offset, 0);
+      await s.streams.write({ ...read!, length: 10 });
+      assert.equal((await s.streams.read(r.id))?.length, 10);
+      assert.equal(await s.streams.read(streamId()), undefined);
+    });
+
+    it('appends at the offset; bytes count only once committed, and read back in order', async () => {
+      const one = randomBytesSeeded(3000, 41);
+      const two = randomBytesSeeded(7000, 42);
+      let r = streamRecord(streamId());
+      await s.streams.create(r);
+      r = (await s.streams.read(r.id))!;
+      r = await appendAll(s.streams, r, one);
+      r = (await s.streams.read(r.id))!;
+      assert.equal(r.offset, 3000);
+      r = await appendAll(s.streams, r, two);
+      const read = (await s.streams.read(r.id))!;
+      assert.ok((await readStream(s.streams, [read])).equals(Buffer.concat([one, two])));
+    });
+
+    it('a discarded append counts nothing, and the next append writes over it', async () => {
+      let r = streamRecord(streamId());
+      await s.streams.create(r);
+      r = (await s.streams.read(r.id))!;
+      r = await appendAll(s.streams, r, Buffer.from('keep'));
+      r = (await s.streams.read(r.id))!;
+      const refused = await s.streams.append(r, Readable.from([Buffer.from('drop me')]), {
+        maxBytes: 1e9,
+        tooMany,
+        onBytes: () => undefined,
+      });
+      await refused.discard();
+      r = await appendAll(s.streams, r, Buffer.from('!'));
+      const read = (await s.streams.read(r.id))!;
+      assert.equal(read.offset, 5);
+      assert.equal((await readStream(s.streams, [read])).toString(), 'keep!');
+    });
+
+    it('past maxBytes the append fails with the given error and nothing counts', async () => {
+      let r = streamRecord(streamId(), { length: 4 });
+      await s.streams.create(r);
+      r = (await s.streams.read(r.id))!;
+      await assert.rejects(
+        s.streams.append(r, Readable.from([Buffer.from('toolong')]), {
+          maxBytes: 4,
+          tooMany,
+          onBytes: () => undefined,
+        }),
+        (err: unknown) => err instanceof TransferError && err.code === 'UPLOAD_LENGTH_EXCEEDED',
+      );
+      assert.equal((await s.streams.read(r.id))?.offset, 0);
+    });
+
+    it('a body cut off keeps what arrived (the append says cut)', async () => {
+      let r = streamRecord(streamId());
+      await s.streams.create(r);
+      r = (await s.streams.read(r.id))!;
+      async function* cutBody() {
+        yield Buffer.from('half');
+        throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+      }
+      const appended = await s.streams.append(r, cutBody(), {
+        maxBytes: 1e9,
+        tooMany,
+        onBytes: () => undefined,
+      });
+      assert.equal(appended.cut, true);
+      assert.equal(appended.bytes, 4);
+      await appended.commit({ ...r, offset: 4 });
+      const read = (await s.streams.read(r.id))!;
+      assert.equal((await readStream(s.streams, [read])).toString(), 'half');
+    });
+
+    it('publishes one upload, and the concatenation of several, as files/<md5> with name and ext', async () => {
+      const data = randomBytesSeeded(6000, 43);
+      let r = streamRecord(streamId(), { name: 'one.txt' });
+      await s.streams.create(r);
+      r = await appendAll(s.streams, (await s.streams.read(r.id))!, data);
+      const file = await s.streams.publish([(await s.streams.read(r.id))!], {
+        fileId: md5(data),
+        size: data.length,
+        name: 'one.txt',
+        ext: '.txt',
+      });
+      assert.equal(file.fileId, md5(data));
+      assert.equal(file.name, 'one.txt');
+      const opened = await s.openFile(md5(data));
+      assert.ok(opened);
+      assert.ok((await readAll(opened.source.stream(0, data.length - 1))).equals(data));
+      await opened.source.close();
+
+      const parts = [randomBytesSeeded(2500, 44), randomBytesSeeded(1, 45), randomBytesSeeded(4000, 46)];
+      const records: StreamRecord[] = [];
+      for (const p of parts) {
+        let pr = streamRecord(streamId(), { concat: { kind: 'partial' } });
+        await s.streams.create(pr);
+        pr = await appendAll(s.streams, (await s.streams.read(pr.id))!, p);
+        records.push((await s.streams.read(pr.id))!);
+      }
+      const whole = Buffer.concat(parts);
+      await s.streams.publish(records, { fileId: md5(whole), size: whole.length, name: null, ext: '' });
+      const joined = await s.openFile(md5(whole));
+      assert.ok(joined);
+      assert.ok((await readAll(joined.source.stream(0, whole.length - 1))).equals(whole));
+      await joined.source.close();
+    });
+
+    it('dropBytes keeps the record; remove deletes the upload; list names every upload', async () => {
+      let r = streamRecord(streamId());
+      await s.streams.create(r);
+      r = await appendAll(s.streams, (await s.streams.read(r.id))!, Buffer.from('bytes'));
+      await s.streams.dropBytes(r.id);
+      assert.ok(await s.streams.read(r.id));
+      const listed: string[] = [];
+      for await (const u of s.streams.list()) listed.push(u.id);
+      assert.ok(listed.includes(r.id));
+      await s.streams.remove(r.id);
+      assert.equal(await s.streams.read(r.id), undefined);
+      const left: string[] = [];
+      for await (const u of s.streams.list()) left.push(u.id);
+      assert.ok(!left.includes(r.id));
+    });
+
+    it('another instance over the same store reads what this one committed (a restart)', async () => {
+      let r = streamRecord(streamId());
+      await s.streams.create(r);
+      r = await appendAll(s.streams, (await s.streams.read(r.id))!, Buffer.from('durable'));
+      const other = fx.reopen();
+      await other.init();
+      const read = await other.streams.read(r.id);
+      assert.equal(read?.offset, 7);
+      assert.equal((await readStream(other.streams, [read!])).toString(), 'durable');
     });
   });
 }

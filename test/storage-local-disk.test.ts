@@ -8,16 +8,18 @@ import { WorkerFold } from '../src/storage/local-disk/fold-worker.js';
 import { LocalDiskStorage } from '../src/storage/local-disk/local-disk.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
-import { runStorageConformance } from './storage-conformance.js';
+import { runStorageConformance, runStreamStoreConformance } from './storage-conformance.js';
 
-runStorageConformance('local disk', async () => {
+const localFixture = async () => {
   const dir = await tempDir('rt-store-');
   return {
     storage: new LocalDiskStorage(dir),
     reopen: () => new LocalDiskStorage(dir),
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
-});
+};
+runStorageConformance('local disk', localFixture);
+runStreamStoreConformance('local disk', localFixture);
 
 /** Runs `fn` with a fresh data folder, removed afterwards. */
 async function inStoreDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -9,14 +9,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { randomBytesSeeded } from './helpers/bytes.js';
 import { emptyPrefix, s3Endpoint, s3Storage } from './helpers/s3.js';
-import { runStorageConformance } from './storage-conformance.js';
+import { runStorageConformance, runStreamStoreConformance } from './storage-conformance.js';
 
 const ep = s3Endpoint();
 
 if (typeof ep === 'string') {
   describe('storage conformance: S3', { skip: ep }, () => undefined);
 } else {
-  runStorageConformance('S3 (Ceph RGW)', async () => {
+  const s3Fixture = async () => {
     const storage = s3Storage(ep);
     return {
       storage,
@@ -27,7 +27,9 @@ if (typeof ep === 'string') {
         await cleaner.close();
       },
     };
-  });
+  };
+  runStorageConformance('S3 (Ceph RGW)', s3Fixture);
+  runStreamStoreConformance('S3 (Ceph RGW)', s3Fixture);
 
   it('S3: the sweeper deletes stale staged chunks and aborts dangling multipart uploads, not fresh ones', async () => {
     const s = s3Storage(ep);

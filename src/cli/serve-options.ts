@@ -6,7 +6,15 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Option } from 'commander';
-import { parseCount, parseHttpUrl, parseList, parsePort, parseSize, parseWorkers } from '../config/values.js';
+import {
+  parseCount,
+  parseDuration,
+  parseHttpUrl,
+  parseList,
+  parsePort,
+  parseSize,
+  parseWorkers,
+} from '../config/values.js';
 import type { ServerConfig } from '../server/config.js';
 import { CONFIG_DEFAULTS } from '../server/config-defaults.js';
 import type { S3StorageOptions } from '../storage/s3/s3.js';
@@ -94,6 +102,32 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     default: CONFIG_DEFAULTS.maxChunks,
   },
   ...LIMIT_OPTIONS,
+  {
+    flags: '--tus-path <path>',
+    env: 'RESUMABLE_TUS_PATH',
+    description: 'base path of the tus 1.0 and IETF resumable-upload endpoint (off: none)',
+    key: 'tusPath',
+    parse: (value: string) => (value === 'off' ? null : value),
+    default: CONFIG_DEFAULTS.tusPath,
+  },
+  {
+    flags: '--stream-lock-idle <duration>',
+    env: 'RESUMABLE_STREAM_LOCK_IDLE',
+    description: 'a tus/IETF append silent this long loses its upload to a newer request',
+    key: 'streamLockIdleMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.streamLockIdleMs,
+    shownDefault: '10s',
+  },
+  {
+    flags: '--stream-done-ttl <duration>',
+    env: 'RESUMABLE_STREAM_DONE_TTL',
+    description: 'a completed tus/IETF upload answers HEAD this long',
+    key: 'streamDoneTtlMs',
+    parse: parseDuration,
+    default: CONFIG_DEFAULTS.streamDoneTtlMs,
+    shownDefault: '1h',
+  },
   {
     flags: '--library <dirs>',
     env: 'RESUMABLE_LIBRARY',

@@ -89,4 +89,9 @@ export class UploadService implements ChunkStager {
   sweep(maxIdleMs: number, now = Date.now()): Promise<SweepResult> {
     return sweepExpired(this.core, maxIdleMs, now);
   }
+
+  /** The shared core: the byte-stream uploads (stream-service.ts) count against its caps and quotas. */
+  get shared(): UploadCore {
+    return this.core;
+  }
 }

@@ -1,11 +1,18 @@
 /** CORS for /api, /download and /upload (PROTOCOL.md §Cross-origin). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export const EXPOSED_HEADERS =
-  'Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges, Last-Modified';
-const ALLOWED_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+/** The headers tus 1.0 and the IETF resumable-upload drafts answer with (protocols/tus, protocols/ietf). */
+const RESUMABLE_HEADERS =
+  'Upload-Offset, Location, Upload-Length, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, ' +
+  'Tus-Checksum-Algorithm, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Expires, ' +
+  'Upload-Complete, Upload-Incomplete, Upload-Draft-Interop-Version, Upload-Limit, Link';
+
+export const EXPOSED_HEADERS = `Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges, Last-Modified, ${RESUMABLE_HEADERS}`;
+const ALLOWED_METHODS = 'GET, HEAD, POST, PATCH, DELETE, OPTIONS';
 const ALLOWED_HEADERS =
-  'Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, Accept-Language';
+  'Content-Type, Range, If-Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, Accept-Language, ' +
+  'Tus-Resumable, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum, ' +
+  'Upload-Complete, Upload-Incomplete, Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Requested-With';
 
 export class Cors {
   private readonly any: boolean;

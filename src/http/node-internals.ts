@@ -20,6 +20,9 @@
  *   behind the connection gate (connections.ts), so a refused connection never gets a parser and
  *   its bytes never reach a route. Without exactly that one listener, the gate runs beside it and
  *   destroys what it refuses, unanswered.
+ * - `res._writeRaw`: writes bytes before the response's head, in order with a pipelined response
+ *   (what `writeEarlyHints` uses for its 103). The IETF resumable uploads send a `104 Upload
+ *   Resumption Supported` with it, which node:http has no method for (protocols/ietf/).
  */
 import type { Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -76,4 +79,27 @@ export function gateConnections(server: Server, admit: (socket: Socket) => boole
   server.on('connection', function gated(this: Server, socket: Socket) {
     if (admit(socket)) http.call(this, socket);
   });
+}
+
+/**
+ * Sends an informational (1xx) response before the final one, as writeEarlyHints does for 103.
+ * Resolves false, sending nothing, when it cannot (the head already went, an HTTP/1.0 client, or
+ * the internal is not there): every 1xx is optional for the server.
+ */
+export function writeInformational(
+  res: ServerResponse,
+  status: number,
+  reason: string,
+  headers: Readonly<Record<string, string>>,
+): boolean {
+  const raw = (res as unknown as { _writeRaw?: (data: string, encoding: string) => boolean })._writeRaw;
+  if (res.headersSent || typeof raw !== 'function' || res.req?.httpVersion !== '1.1') return false;
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    // Header values are ours (URLs, numbers): never a line break.
+    if (/[\r\n]/.test(value)) return false;
+    head += `${name}: ${value}\r\n`;
+  }
+  raw.call(res, `${head}\r\n`, 'latin1');
+  return true;
 }

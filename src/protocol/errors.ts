@@ -283,6 +283,86 @@ export const ERRORS = {
     action:
       'Use a token issued for this file and size (a signed upload token names its fileId and max size), or ask the operator for access. Never retried.',
   },
+  OFFSET_MISMATCH: {
+    status: 409,
+    zh: 'Upload-Offset 与服务器上的上传进度不符，请先查询进度（HEAD）再续传',
+    en: 'Upload-Offset does not match the offset of the upload; ask for it (HEAD) and resume from there.',
+    action: 'Send HEAD to the upload URL and resume from its Upload-Offset (tus and IETF clients do).',
+  },
+  UPLOAD_BUSY: {
+    status: 409,
+    zh: '另一个请求正在写入这个上传，请稍后重试',
+    en: 'Another request is writing to this upload; retry shortly.',
+    action: 'Retry after a moment (one PATCH per upload at a time); resume from the HEAD offset.',
+    retryAfter: 1,
+  },
+  CHECKSUM_MISMATCH: {
+    status: 460,
+    zh: '数据与 Upload-Checksum 不符，未保存',
+    en: 'The bytes do not match Upload-Checksum; nothing was appended.',
+    action: 'Send the same bytes again; they were corrupted on the way.',
+  },
+  UNSUPPORTED_CHECKSUM: {
+    status: 400,
+    zh: '不支持的校验算法（支持 md5、sha1、sha256）',
+    en: 'Unsupported checksum algorithm (md5, sha1 and sha256 are).',
+    action: 'Use one of the algorithms in Tus-Checksum-Algorithm.',
+  },
+  UNSUPPORTED_VERSION: {
+    status: 412,
+    zh: '不支持这个协议版本',
+    en: 'This protocol version is not supported.',
+    action:
+      'Send Tus-Resumable: 1.0.0 (see Tus-Version), or an Upload-Draft-Interop-Version of 3, 5, 6 or 8.',
+  },
+  INVALID_HEADER: {
+    status: 400,
+    zh: '请求头无效',
+    en: 'A request header is missing or invalid.',
+    action: 'Check the header named in the message against the tus or IETF resumable-upload spec.',
+  },
+  UPLOAD_GONE: {
+    status: 410,
+    zh: '这个上传已过期或已被删除',
+    en: 'This upload expired or was terminated.',
+    action: 'Create a new upload.',
+  },
+  UPLOAD_LENGTH_EXCEEDED: {
+    status: 413,
+    zh: '数据超出了上传声明的长度',
+    en: 'The bytes go beyond the declared length of the upload.',
+    action: 'Send at most Upload-Length minus Upload-Offset bytes.',
+  },
+  LENGTH_MISMATCH: {
+    status: 400,
+    zh: '上传长度与之前声明的不一致',
+    en: 'The upload length is inconsistent with what was declared before.',
+    action: 'Keep the length declared at creation (or the first one sent for a deferred length).',
+  },
+  UPLOAD_COMPLETED: {
+    status: 400,
+    zh: '这个上传已经完成，不能再追加数据',
+    en: 'This upload is already complete; nothing can be appended.',
+    action: 'Nothing to do: the file is uploaded.',
+  },
+  FINAL_UPLOAD_READ_ONLY: {
+    status: 403,
+    zh: '拼接而成的最终上传不能追加数据',
+    en: 'A final (concatenated) upload cannot be appended to.',
+    action: 'PATCH the partial uploads, then create the final upload from them.',
+  },
+  PARTIAL_UPLOAD_INCOMPLETE: {
+    status: 400,
+    zh: '拼接的分段上传尚未完成或不存在',
+    en: 'A partial upload named in Upload-Concat is not complete, not partial, or does not exist.',
+    action: 'Finish every partial upload before creating the final upload.',
+  },
+  MD5_COLLISION: {
+    status: 409,
+    zh: '服务器上已有相同 MD5 但内容不同的文件，未发布',
+    en: 'A different file with the same MD5 is already published; these bytes were not published.',
+    action: 'Report it: two different files share an MD5 (a collision was crafted).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -5,9 +5,10 @@
  * ranges out) and the Range route competes with nginx; a framework's body parsing and reply
  * helpers would be bypassed on every route anyway.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
+import { StreamService } from '../core/stream-service.js';
 import { UploadService } from '../core/upload-service.js';
 import { builtInAuthorizer } from '../http/auth/built-in.js';
 import type { Authorize } from '../http/auth/types.js';
@@ -18,6 +19,7 @@ import { forwarder } from '../http/forward.js';
 import { createHttpServer, type PipelineParts } from '../http/pipeline.js';
 import { Router } from '../http/router.js';
 import { seedRouteTable } from '../protocols/seed/routes.js';
+import { resumableRouteTable } from '../protocols/tus/routes.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
@@ -48,6 +50,8 @@ interface Parts {
   storage: Storage;
   library: Library;
   service: UploadService;
+  /** tus and IETF resumable uploads, beside the seed plans (same storage, caps and files). */
+  streams: StreamService;
   /** A `--workers` reader: forwards the upload API to the owner, never touches upload state. */
   reader: boolean;
   metrics: ServerMetrics;
@@ -92,6 +96,11 @@ async function buildParts(
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
   });
+  const streams = new StreamService(service.shared, {
+    expireAfterMs: config.expireAfterMs,
+    lockIdleMs: config.streamLockIdleMs,
+    doneTtlMs: config.streamDoneTtlMs,
+  });
   return {
     config,
     logger,
@@ -99,6 +108,7 @@ async function buildParts(
     library,
     service,
     reader,
+    streams,
     fillSamples,
     metrics: new ServerMetrics(service),
   };
@@ -116,7 +126,19 @@ function buildRouter(parts: Parts, baseUrl: BaseUrl, guarded: boolean): Router {
       statePageLimit: parts.config.statePageLimit,
     },
   });
-  return new Router([seed, serverRouteTable({ ...parts, baseUrl, guarded })]);
+  const fileUrl = (req: IncomingMessage, fileId: string, ext: string) =>
+    `${baseUrl(req)}/upload/${fileId}${ext}`;
+  const resumable = parts.config.tusPath
+    ? resumableRouteTable({
+        streams: parts.streams,
+        path: parts.config.tusPath,
+        baseUrl,
+        fileUrl,
+        cors: new Cors(parts.config.corsOrigin),
+        onError: (err, req) => parts.logger.error({ err, url: req.url }, 'unexpected error'),
+      })
+    : [];
+  return new Router([seed, resumable, serverRouteTable({ ...parts, baseUrl, guarded })]);
 }
 
 function listen(server: Server, where: ListenOptions): Promise<void> {
@@ -130,7 +152,7 @@ function listen(server: Server, where: ListenOptions): Promise<void> {
 }
 
 /** Deletes expired uploads and temp files now and then; expiry is the uploads' owner's job. */
-function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeout | undefined {
+function startSweeper({ config, service, streams, logger, reader }: Parts): NodeJS.Timeout | undefined {
   if (reader) return undefined;
   const sweepEvery = Math.max(1000, Math.min(config.expireAfterMs / 4, 10 * 60 * 1000));
   return setInterval(() => {
@@ -140,6 +162,12 @@ function startSweeper({ config, service, logger, reader }: Parts): NodeJS.Timeou
         if (r.uploads || r.temp) logger.info(r, 'swept expired uploads and temp files');
       })
       .catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    streams
+      .sweep()
+      .then((n) => {
+        if (n) logger.info({ streams: n }, 'swept expired tus/IETF uploads');
+      })
+      .catch((err: unknown) => logger.error({ err }, 'stream sweep failed'));
   }, sweepEvery).unref();
 }
 

@@ -41,6 +41,9 @@ export const CONFIG_DEFAULTS = {
   cacheBytes: DEFAULT_CACHE_BYTES,
   /** /metrics answers loopback clients only (a scraper on the host or through a trusted proxy). */
   metrics: 'loopback' as 'off' | 'loopback' | 'on',
+  tusPath: '/files/' as string | null,
+  streamLockIdleMs: 10_000,
+  streamDoneTtlMs: 60 * 60 * 1000,
   ...DEFAULT_UPLOAD_LIMITS,
   /** No access control: the seed's behaviour, for the loopback default (serve warns otherwise). */
   auth: 'none',

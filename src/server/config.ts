@@ -133,6 +133,20 @@ export const serverConfigSchema = z
     frameAncestors: z.string().min(1).default(CONFIG_DEFAULTS.frameAncestors),
     /** Who may read /metrics: loopback clients only, everyone ('on', behind your own access rule), or nobody. */
     metrics: z.enum(['off', 'loopback', 'on']).default(CONFIG_DEFAULTS.metrics),
+    /**
+     * Base path of the tus 1.0 and IETF resumable-upload endpoint (protocols/tus/routes.ts), with
+     * its slashes; null: not served.
+     */
+    tusPath: z
+      .string()
+      .regex(/^\/(?:[A-Za-z0-9._~-]+\/)+$/, 'a path such as /files/ (slashes around it)')
+      .refine((p) => !/^\/(?:api|upload|download)\//.test(p), 'taken by the server')
+      .nullable()
+      .default(CONFIG_DEFAULTS.tusPath),
+    /** A PATCH holding a stream upload's lock with no byte for this long loses it to a newer one. */
+    streamLockIdleMs: z.number().positive().default(CONFIG_DEFAULTS.streamLockIdleMs),
+    /** A completed tus/IETF upload answers HEAD this long, then its record goes. */
+    streamDoneTtlMs: z.number().positive().default(CONFIG_DEFAULTS.streamDoneTtlMs),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

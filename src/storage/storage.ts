@@ -11,6 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { RangeSource } from '../io/range-source.js';
+import type { StreamStore } from './stream-store.js';
 
 export interface UploadPlan {
   fileId: string;
@@ -140,4 +141,7 @@ export interface Storage {
   listFiles?(): AsyncIterable<{ fileId: string; publishedAt: number }>;
   /** Deletes a published file (the expiry of published files); resolves whether it was there. */
   removeFile?(fileId: string): Promise<boolean>;
+
+  /** Byte-stream uploads (tus, IETF resumable uploads): stream-store.ts. */
+  readonly streams: StreamStore;
 }

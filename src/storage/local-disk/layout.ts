@@ -20,6 +20,9 @@
  *   uploads/<fileId>/regions
  *                           "layout <size> <chunkSize>\n", then "<index> <md5>\n" per held region,
  *                           appended and fdatasynced after the region's bytes (region-log.ts).
+ *   uploads/streams/<id>/state.json, uploads/streams/<id>/data
+ *                           A byte-stream upload (tus, IETF): its record and its bytes, appended at
+ *                           the record's offset (stream-uploads.ts says when each is durable).
  *   tmp/<random>.chunk|.file|.tmp
  *                           Bytes in flight: chunks being received, files being assembled, small
  *                           files being replaced (plan.json, sidecars, regions). Never served.

@@ -26,6 +26,7 @@ import { DiskLayout } from './layout.js';
 import { PlainChunks } from './plain-chunks.js';
 import { PublishedFiles } from './published-files.js';
 import type { LocalStagedChunk } from './staged-chunk.js';
+import { LocalStreams } from './stream-uploads.js';
 import { TempFiles } from './temp-files.js';
 
 export interface LocalDiskOptions {
@@ -48,6 +49,8 @@ export class LocalDiskStorage implements Storage {
   private readonly plans: CacheView<UploadPlan | undefined>;
   /** Every in-memory cache of upload state, under one byte budget. */
   readonly cache: SharedCache;
+  /** Byte-stream uploads (tus, IETF): stream-uploads.ts. */
+  readonly streams: LocalStreams;
 
   constructor(
     readonly root: string,
@@ -63,6 +66,7 @@ export class LocalDiskStorage implements Storage {
     this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.readPlan(fileId), this.cache);
     this.published = new PublishedFiles(this.layout, this.cache);
     this.assembler = new Assembler(this.layout, this.temp, this.plain, this.published);
+    this.streams = new LocalStreams(this.layout, this.temp, this.published);
   }
 
   async init(): Promise<void> {

@@ -19,6 +19,7 @@
  *   files/<fileId>                  A published file (assembly.ts), visible only once its
  *                                   whole-file MD5 was verified. Metadata: name (URI-encoded), ext.
  *                                   Immutable; never deleted by the server. (published.ts reads it)
+ *   streams/<id>/...                Byte-stream uploads (tus, IETF): stream-uploads.ts.
  *   (multipart uploads)             In flight for chunks over 5 MiB (to tmp/) and for assembly (to
  *                                   files/); aborted on failure, and by any sweeper (sweep.ts) by age.
  *
@@ -64,6 +65,7 @@ import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
 import { PublishedFiles } from './published.js';
+import { S3Streams } from './stream-uploads.js';
 import { sweepTemp } from './sweep.js';
 import { Uploads } from './uploads.js';
 
@@ -86,6 +88,8 @@ export class S3Storage implements Storage {
   private readonly uploads: Uploads;
   private readonly files: PublishedFiles;
   private readonly assembler: Assembler;
+  /** Byte-stream uploads (tus, IETF): stream-uploads.ts has their objects. */
+  readonly streams: S3Streams;
 
   constructor(private readonly options: S3StorageOptions) {
     this.bucket = options.bucket;
@@ -96,6 +100,7 @@ export class S3Storage implements Storage {
     this.uploads = new Uploads(this.store);
     this.files = new PublishedFiles(this.store);
     this.assembler = new Assembler(this.store);
+    this.streams = new S3Streams(this.store, this.files);
   }
 
   /** Uses the bucket, creating it if it does not exist. */

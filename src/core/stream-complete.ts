@@ -1,0 +1,112 @@
+/**
+ * A whole stream upload becomes a published file under its MD5 (the same files/<md5> and link the
+ * seed protocol publishes, so a later seed handshake for that MD5 answers at once). If that MD5
+ * is published already, the bytes are dropped (deduplication), but only when the SHA-256 agrees
+ * too: two different files with one MD5 (a crafted collision) never share a name.
+ */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { TransferError } from '../protocol/errors.js';
+import type { PublishedFile } from '../storage/storage.js';
+import type { StreamRecord } from '../storage/stream-store.js';
+import { type StreamCore, usageKey } from './stream-context.js';
+import { md5OfState } from './stream-fold.js';
+import { extOf } from './stream-status.js';
+
+/** SHA-256 of published files, computed once per process (a file never changes under its MD5). */
+const publishedSha = new LRUCache<string, string>({ max: 4096 });
+
+async function hashAll(bytes: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const buf of bytes) hash.update(buf);
+  return hash.digest('hex');
+}
+
+/** The SHA-256 of a published file (read once, then remembered). */
+export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Promise<string> {
+  const known = publishedSha.get(file.fileId);
+  if (known) return known;
+  const opened = await sc.core.storage.openFile(file.fileId);
+  if (!opened) throw new TransferError('NOT_FOUND');
+  try {
+    const sha =
+      opened.file.size === 0
+        ? createHash('sha256').digest('hex')
+        : await hashAll(opened.source.stream(0, opened.file.size - 1) as AsyncIterable<Buffer>);
+    publishedSha.set(file.fileId, sha);
+    return sha;
+  } finally {
+    await opened.source.close();
+  }
+}
+
+/** The SHA-256 of uploads' bytes: folded in this process, or read back from the store. */
+async function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string | undefined> {
+  const [only] = records;
+  const folded = records.length === 1 && only ? sc.folds.sha256(only.id, only.offset) : undefined;
+  if (folded) return folded;
+  try {
+    return await hashAll(sc.store.bytes(records));
+  } catch {
+    // The bytes are gone: a crash came after they were published and before the record said so.
+    return undefined;
+  }
+}
+
+/**
+ * Publishes the records' bytes (in order) under `fileId`, or drops them when that file is there
+ * with the same SHA-256; MD5_COLLISION when it is there with other bytes.
+ */
+export async function publishBytes(
+  sc: StreamCore,
+  records: readonly StreamRecord[],
+  file: { fileId: string; size: number; name: string | null; ext: string },
+): Promise<PublishedFile> {
+  const existing = await sc.core.storage.statFile(file.fileId);
+  if (!existing) return sc.store.publish(records, file);
+  const ours = existing.size === file.size ? await sha256Of(sc, records) : 'size differs';
+  if (ours !== undefined && ours !== (await sha256OfPublished(sc, existing))) {
+    throw new TransferError('MD5_COLLISION');
+  }
+  return existing;
+}
+
+/** The upload is whole: publish (or deduplicate) it and mark it done. Call under its lock. */
+export async function completeStream(
+  sc: StreamCore,
+  record: StreamRecord,
+  md5?: string,
+): Promise<StreamRecord> {
+  if (record.done) return record;
+  const fileId = md5 ?? (await md5OfState(record.md5State));
+  const ext = extOf(record.name);
+  if (record.concat?.kind !== 'partial') {
+    try {
+      await publishBytes(sc, [record], { fileId, size: record.offset, name: record.name, ext });
+    } catch (err: unknown) {
+      if (err instanceof TransferError && err.code === 'MD5_COLLISION') await dropStream(sc, record.id);
+      throw err;
+    }
+  }
+  const now = Date.now();
+  const done: StreamRecord = {
+    ...record,
+    done: { fileId, ext, at: now },
+    updatedAt: now,
+    expiresAt: now + sc.limits.doneTtlMs,
+  };
+  await sc.store.write(done);
+  sc.folds.forget(record.id);
+  // A partial upload keeps its bytes (and counts them) for the final upload that names it.
+  if (record.concat?.kind === 'partial') return done;
+  await sc.store.dropBytes(record.id);
+  sc.core.usage.remove(usageKey(record.id));
+  return done;
+}
+
+/** Deletes an upload and everything it counted. */
+export async function dropStream(sc: StreamCore, id: string): Promise<void> {
+  await sc.store.remove(id);
+  sc.core.usage.remove(usageKey(id));
+  sc.folds.forget(id);
+}

@@ -1,0 +1,69 @@
+/**
+ * tus concatenation: a final upload made of complete partial uploads, in order. The partials'
+ * bytes are read once to fold the MD5 of the whole (hashes cannot be joined), then published as
+ * one file by the store (one copy on a disk, part copies inside a bucket), and the partials go.
+ * The final upload is complete from its creation on; it holds no bytes of its own.
+ */
+import { createMD5 } from 'hash-wasm';
+import { TransferError } from '../protocol/errors.js';
+import type { StreamRecord } from '../storage/stream-store.js';
+import { dropStream, publishBytes } from './stream-complete.js';
+import type { StreamCore } from './stream-context.js';
+import { checkLength, type StreamCreation } from './stream-create.js';
+import { newStreamId } from './stream-ids.js';
+import { extOf, isWhole } from './stream-status.js';
+
+async function partialsOf(sc: StreamCore, ids: readonly string[]): Promise<StreamRecord[]> {
+  const now = Date.now();
+  const records: StreamRecord[] = [];
+  for (const id of ids) {
+    const r = await sc.store.read(id);
+    if (!r || r.expiresAt <= now || r.concat?.kind !== 'partial' || !isWhole(r)) {
+      throw new TransferError(
+        'PARTIAL_UPLOAD_INCOMPLETE',
+        `The partial upload ${id} is not complete or not partial.`,
+      );
+    }
+    records.push(r);
+  }
+  return records;
+}
+
+export async function createFinal(
+  sc: StreamCore,
+  parts: readonly string[],
+  c: Omit<StreamCreation, 'length' | 'concat' | 'claims'>,
+): Promise<StreamRecord> {
+  if (parts.length === 0)
+    throw new TransferError('INVALID_HEADER', 'Upload-Concat: final names no partial upload.');
+  const records = await partialsOf(sc, parts);
+  const size = records.reduce((sum, r) => sum + r.offset, 0);
+  checkLength(sc, size);
+  const md5 = await createMD5();
+  md5.init();
+  for await (const buf of sc.store.bytes(records)) md5.update(buf);
+  const fileId = md5.digest('hex');
+  const ext = extOf(c.name);
+  await publishBytes(sc, records, { fileId, size, name: c.name, ext });
+  const now = Date.now();
+  const final: StreamRecord = {
+    id: newStreamId(),
+    protocol: c.protocol,
+    length: size,
+    offset: size,
+    metadata: c.metadata,
+    name: c.name,
+    type: c.type,
+    client: c.client,
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now + sc.limits.doneTtlMs,
+    concat: { kind: 'final', parts: [...parts] },
+    md5State: null,
+    done: { fileId, ext, at: now },
+  };
+  await sc.store.create(final);
+  // The partials are consumed (tus lets a server delete them after concatenation).
+  for (const r of records) if (!sc.locks.isLocked(r.id)) await dropStream(sc, r.id);
+  return final;
+}

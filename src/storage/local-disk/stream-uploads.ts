@@ -1,0 +1,228 @@
+/**
+ * Byte-stream uploads on the local disk (the Storage.streams part; layout.ts lists the paths):
+ *
+ *   uploads/streams/<id>/state.json   The record (stream-store.ts): offset, length, metadata, the
+ *                                     saved MD5 state. Replaced atomically (temp → fsync → rename
+ *                                     → fsync folder) after the bytes it counts are fdatasynced.
+ *   uploads/streams/<id>/data         The bytes, appended at the record's offset. Bytes beyond it
+ *                                     (an append cut by a crash, a refused checksum) mean nothing
+ *                                     and are cut before the next append writes.
+ *
+ * A whole upload's data file is renamed into files/<md5> (no copy); a tus final upload's
+ * partials are copied once into a temp file that is then renamed in. One process writes the
+ * folder (with --workers the others forward to it), so its lock is the only one needed and a
+ * record write needs no compare-and-swap. No descriptor stays open between requests.
+ */
+import { constants, createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errno, GatherWriter, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
+import type { PublishedFile } from '../storage.js';
+import type {
+  AppendOptions,
+  StreamAppend,
+  StreamPublish,
+  StreamRecord,
+  StreamStore,
+  StreamSummary,
+} from '../stream-store.js';
+import { isStreamId } from '../stream-store.js';
+import type { DiskLayout } from './layout.js';
+import type { PublishedFiles } from './published-files.js';
+import type { TempFiles } from './temp-files.js';
+
+export class LocalStreams implements StreamStore {
+  private readonly root: string;
+
+  constructor(
+    private readonly layout: DiskLayout,
+    private readonly temp: TempFiles,
+    private readonly published: PublishedFiles,
+  ) {
+    this.root = join(layout.uploads, 'streams');
+  }
+
+  private dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  private statePath(id: string): string {
+    return join(this.dir(id), 'state.json');
+  }
+
+  private dataPath(id: string): string {
+    return join(this.dir(id), 'data');
+  }
+
+  async create(record: StreamRecord): Promise<void> {
+    try {
+      await mkdir(this.dir(record.id), { recursive: true });
+    } catch (err: unknown) {
+      throw mapFsError(err);
+    }
+    await this.write(record);
+  }
+
+  async read(id: string): Promise<StreamRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.statePath(id), 'utf8')) as StreamRecord;
+    } catch (err: unknown) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw mapFsError(err);
+    }
+  }
+
+  async write(record: StreamRecord): Promise<void> {
+    const { version: _version, ...stored } = record;
+    await writeFileAtomic(this.statePath(record.id), this.layout.tmp, JSON.stringify(stored));
+  }
+
+  async append(
+    record: StreamRecord,
+    body: AsyncIterable<Buffer>,
+    options: AppendOptions,
+  ): Promise<StreamAppend> {
+    const path = this.dataPath(record.id);
+    const start = record.offset;
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+    } catch (err: unknown) {
+      throw mapFsError(err);
+    }
+    let bytes = 0;
+    let cut = false;
+    try {
+      // What a crash or a refused append left beyond the offset goes first.
+      if ((await fh.stat()).size > start) await fh.truncate(start);
+      const out = new GatherWriter(fh, start);
+      try {
+        for await (const buf of body) {
+          if (bytes + buf.length > options.maxBytes) throw options.tooMany();
+          options.onBytes(buf);
+          bytes += buf.length;
+          await out.push(buf);
+        }
+      } catch (err: unknown) {
+        // The client went: what arrived still counts. Anything else: nothing does.
+        if (!isCut(err)) throw err;
+        cut = true;
+      }
+      await out.flush();
+      await fh.datasync();
+    } catch (err: unknown) {
+      await fh.truncate(start).catch(() => undefined);
+      throw mapFsError(err);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    return {
+      bytes,
+      cut,
+      commit: (next) => this.write(next),
+      discard: () => truncate(path, start).catch(() => undefined),
+    };
+  }
+
+  async *bytes(records: readonly StreamRecord[]): AsyncIterable<Buffer> {
+    for (const r of records) {
+      if (r.offset === 0) continue;
+      const stream = createReadStream(this.dataPath(r.id), {
+        start: 0,
+        end: r.offset - 1,
+        highWaterMark: 1024 * 1024,
+      });
+      for await (const buf of stream) yield buf as Buffer;
+    }
+  }
+
+  async publish(records: readonly StreamRecord[], file: StreamPublish): Promise<PublishedFile> {
+    const [only] = records;
+    const options = { md5s: [], expectedSize: file.size, name: file.name, ext: file.ext };
+    try {
+      if (records.length === 1 && only) {
+        const path = this.dataPath(only.id);
+        // An empty upload never wrote a data file.
+        const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+        try {
+          await fh.truncate(file.size);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await this.published.publish(path, file.fileId, options, file.size);
+      } else {
+        await this.publishCopy(records, file, options);
+      }
+    } catch (err: unknown) {
+      throw mapFsError(err);
+    }
+    const published = await this.published.stat(file.fileId);
+    if (!published) throw new Error(`published file ${file.fileId} vanished`);
+    return published;
+  }
+
+  /** The uploads' bytes copied once, in order, into a temp file that is then published. */
+  private async publishCopy(
+    records: readonly StreamRecord[],
+    file: StreamPublish,
+    options: { md5s: string[]; expectedSize: number; name: string | null; ext: string },
+  ): Promise<void> {
+    const tmp = this.temp.claim('file');
+    try {
+      const fh = await open(tmp, 'w');
+      try {
+        const out = new GatherWriter(fh, 0);
+        for await (const buf of this.bytes(records)) await out.push(buf);
+        await out.flush();
+        await fh.sync();
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      await this.published.publish(tmp, file.fileId, options, file.size);
+    } finally {
+      await this.temp.release(tmp);
+    }
+  }
+
+  async dropBytes(id: string): Promise<void> {
+    await rm(this.dataPath(id), { force: true });
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.dir(id), { recursive: true, force: true });
+  }
+
+  async *list(): AsyncIterable<StreamSummary> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err: unknown) {
+      if (errno(err) === 'ENOENT') return;
+      throw mapFsError(err);
+    }
+    for (const id of names) {
+      if (!isStreamId(id)) continue;
+      const times = await Promise.all(
+        [this.statePath(id), this.dataPath(id), this.dir(id)].map((p) =>
+          stat(p).then(
+            (s) => s.mtimeMs,
+            () => 0,
+          ),
+        ),
+      );
+      yield { id, lastActivity: Math.max(...times) };
+    }
+  }
+}
+
+/** A request body that ended early: the client closed or reset its connection. */
+function isCut(err: unknown): boolean {
+  const code = errno(err);
+  return (
+    code === 'ECONNRESET' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ABORT_ERR' ||
+    (err instanceof Error && err.message === 'aborted')
+  );
+}

@@ -1,0 +1,370 @@
+/**
+ * Byte-stream uploads in the bucket (the Storage.streams part). Objects written, under `<prefix>`:
+ *
+ *   streams/<id>/state.json        The record (stream-store.ts), with the list of part objects
+ *                                  that hold its bytes in order. Created with If-None-Match: *,
+ *                                  replaced only with If-Match: <the ETag it was read with>: two
+ *                                  processes appending to one upload at once can both write
+ *                                  their part, but only the first record write counts; the
+ *                                  second deletes its part and answers the conflict (409).
+ *   streams/<id>/parts/<start>-<r> The bytes of one append (PATCH), starting at byte <start> (16
+ *                                  digits), streamed in 5 MiB multipart parts (never whole in
+ *                                  memory). A part not in the record (a crash, a lost race, a
+ *                                  refused checksum) is garbage, deleted with the upload.
+ *
+ * A client that goes mid-append: the body ends there, the object is completed with what arrived,
+ * and it counts, as tus asks. Publication of a whole upload (and of a tus final upload, whose
+ * parts are its partials' parts in order), in bytes through this process (N = file size):
+ * - one part up to 5 GiB: CopyObject inside the store, 0 bytes;
+ * - parts all ≥ 5 MiB but the last: UploadPartCopy, one per part, 0 bytes;
+ * - files up to 8 MiB: read and written with one PutObject, N in + N out;
+ * - otherwise (small PATCHes, e.g. a client with a 1 MiB chunkSize): read in order and
+ *   re-uploaded as 8 MiB parts, N in + N out.
+ * The MD5 was folded as the bytes arrived (no read for it); a tus final upload reads its
+ * partials once (N in) for its MD5. Every object of an upload goes when it is published,
+ * terminated or expired.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import pLimit from 'p-limit';
+import { TransferError } from '../../protocol/errors.js';
+import type { PublishedFile } from '../storage.js';
+import {
+  type AppendOptions,
+  isStreamId,
+  type StreamAppend,
+  type StreamPublish,
+  type StreamRecord,
+  type StreamStore,
+  type StreamSummary,
+} from '../stream-store.js';
+import { type Bucket, readBody } from './bucket.js';
+import { mapS3Error } from './errors.js';
+import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
+import type { PublishedFiles } from './published.js';
+
+interface Part {
+  key: string;
+  size: number;
+}
+
+function partsOf(record: StreamRecord): Part[] {
+  const store = record.store as { parts?: Part[] } | undefined;
+  return store?.parts ?? [];
+}
+
+function conflict(err: unknown): boolean {
+  return (
+    err instanceof S3ServiceException &&
+    (err.$metadata.httpStatusCode === 412 || err.name === 'PreconditionFailed')
+  );
+}
+
+/** A body that ends where the client went, instead of failing: what arrived is kept. */
+async function* untilCut(body: AsyncIterable<Buffer>, state: { cut: boolean }): AsyncIterable<Buffer> {
+  try {
+    for await (const buf of body) yield buf;
+  } catch (err: unknown) {
+    if (err instanceof TransferError) throw err;
+    state.cut = true;
+  }
+}
+
+export class S3Streams implements StreamStore {
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly files: PublishedFiles,
+  ) {}
+
+  private base(id: string): string {
+    return `${this.bucket.keys.prefix}streams/${id}/`;
+  }
+
+  private stateKey(id: string): string {
+    return `${this.base(id)}state.json`;
+  }
+
+  /**
+   * Whether If-Match takes the ETag without its quotes: RFC 9110 and AWS S3 compare the quoted
+   * value, Ceph RGW (Pacific) the bare one. Learnt at the first refusal of a current ETag.
+   */
+  private bareEtags = false;
+
+  private async put(
+    record: StreamRecord,
+    condition: { IfMatch?: string; IfNoneMatch?: string },
+  ): Promise<void> {
+    const { version: _version, ...stored } = record;
+    const send = (c: { IfMatch?: string; IfNoneMatch?: string }) =>
+      this.bucket.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket.name,
+          Key: this.stateKey(record.id),
+          Body: JSON.stringify(stored),
+          ContentType: 'application/json',
+          ...c,
+        }),
+      );
+    const bare = (c: typeof condition) => (c.IfMatch ? { IfMatch: c.IfMatch.replaceAll('"', '') } : c);
+    try {
+      let out: Awaited<ReturnType<typeof send>>;
+      try {
+        out = await send(this.bareEtags ? bare(condition) : condition);
+      } catch (err: unknown) {
+        // Refused although the ETag is current: this store wants it bare.
+        if (!conflict(err) || !condition.IfMatch || this.bareEtags) throw err;
+        const current = await this.bucket.head(this.stateKey(record.id));
+        if (current?.ETag !== condition.IfMatch) throw err;
+        this.bareEtags = true;
+        out = await send(bare(condition));
+      }
+      record.version = out.ETag;
+    } catch (err: unknown) {
+      if (conflict(err)) throw new TransferError('UPLOAD_BUSY', 'Another request changed this upload first.');
+      throw mapS3Error(err);
+    }
+  }
+
+  create(record: StreamRecord): Promise<void> {
+    return this.put(record, { IfNoneMatch: '*' });
+  }
+
+  async read(id: string): Promise<StreamRecord | undefined> {
+    try {
+      const res = await this.bucket.client.send(
+        new GetObjectCommand({ Bucket: this.bucket.name, Key: this.stateKey(id) }),
+      );
+      const record = JSON.parse((await readBody(res.Body)).toString('utf8')) as StreamRecord;
+      record.version = res.ETag;
+      return record;
+    } catch (err: unknown) {
+      if (
+        err instanceof S3ServiceException &&
+        (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404)
+      )
+        return undefined;
+      throw mapS3Error(err);
+    }
+  }
+
+  write(record: StreamRecord): Promise<void> {
+    return this.put(record, record.version ? { IfMatch: record.version } : {});
+  }
+
+  async append(
+    record: StreamRecord,
+    body: AsyncIterable<Buffer>,
+    options: AppendOptions,
+  ): Promise<StreamAppend> {
+    const key = `${this.base(record.id)}parts/${String(record.offset).padStart(16, '0')}-${randomBytes(6).toString('hex')}`;
+    const state = { cut: false };
+    let bytes = 0;
+    async function* measured(): AsyncIterable<Buffer> {
+      for await (const buf of untilCut(body, state)) {
+        if (bytes + buf.length > options.maxBytes) throw options.tooMany();
+        options.onBytes(buf);
+        bytes += buf.length;
+        yield buf;
+      }
+    }
+    const upload = new Upload({
+      client: this.bucket.client,
+      params: { Bucket: this.bucket.name, Key: key, Body: Readable.from(measured()) },
+      partSize: MIN_PART,
+      queueSize: 1,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err: unknown) {
+      await this.bucket.delete(key).catch(() => undefined);
+      throw mapS3Error(err);
+    }
+    const discard = () => this.bucket.delete(key).catch(() => undefined);
+    return {
+      bytes,
+      cut: state.cut,
+      commit: async (next) => {
+        const parts = partsOf(record);
+        next.store = { parts: bytes > 0 ? [...parts, { key, size: bytes }] : parts };
+        try {
+          await this.write(next);
+        } catch (err: unknown) {
+          await discard();
+          throw err;
+        }
+        if (bytes === 0) await discard();
+      },
+      discard,
+    };
+  }
+
+  async *bytes(records: readonly StreamRecord[]): AsyncIterable<Buffer> {
+    for (const record of records) {
+      for (const part of partsOf(record)) {
+        const res = await this.bucket.client.send(
+          new GetObjectCommand({ Bucket: this.bucket.name, Key: part.key }),
+        );
+        for await (const buf of res.Body as Readable) yield buf as Buffer;
+      }
+    }
+  }
+
+  async publish(records: readonly StreamRecord[], file: StreamPublish): Promise<PublishedFile> {
+    const parts = records.flatMap(partsOf);
+    const Metadata = { name: encodeURIComponent(file.name ?? ''), ext: file.ext };
+    const Key = this.bucket.keys.file(file.fileId);
+    const { client, name: Bucket } = this.bucket;
+    try {
+      const [only] = parts;
+      if (file.size <= STREAM_PART) {
+        const chunks: Buffer[] = [];
+        for await (const buf of this.bytes(records)) chunks.push(buf);
+        await client.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.concat(chunks), Metadata }));
+      } else if (parts.length === 1 && only && only.size <= MAX_COPY_PART) {
+        await client.send(
+          new CopyObjectCommand({
+            Bucket,
+            Key,
+            CopySource: `${Bucket}/${only.key}`,
+            Metadata,
+            MetadataDirective: 'REPLACE',
+          }),
+          this.bucket.copyCall,
+        );
+      } else if (
+        parts.every((p, i) => p.size <= MAX_COPY_PART && (i === parts.length - 1 || p.size >= MIN_PART))
+      ) {
+        await this.multipart(Key, Metadata, (UploadId) => this.copyParts(Key, UploadId, parts));
+      } else {
+        await this.multipart(Key, Metadata, (UploadId) => this.streamParts(Key, UploadId, records));
+      }
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+    const published = await this.files.stat(file.fileId);
+    if (!published) throw new TransferError('INTERNAL', `published file ${file.fileId} is not visible`);
+    return published;
+  }
+
+  private copyParts(Key: string, UploadId: string, parts: readonly Part[]): Promise<string[]> {
+    const limit = pLimit(4);
+    return Promise.all(
+      parts.map((part, i) =>
+        limit(async () => {
+          const res = await this.bucket.client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket.name,
+              Key,
+              UploadId,
+              PartNumber: i + 1,
+              CopySource: `${this.bucket.name}/${part.key}`,
+            }),
+            this.bucket.copyCall,
+          );
+          return res.CopyPartResult?.ETag ?? '';
+        }),
+      ),
+    );
+  }
+
+  private async streamParts(
+    Key: string,
+    UploadId: string,
+    records: readonly StreamRecord[],
+  ): Promise<string[]> {
+    const etags: string[] = [];
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      const Body = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      const res = await this.bucket.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket.name,
+          Key,
+          UploadId,
+          PartNumber: etags.length + 1,
+          Body,
+        }),
+      );
+      etags.push(res.ETag ?? '');
+    };
+    for await (const buf of this.bytes(records)) {
+      pending.push(buf);
+      pendingBytes += buf.length;
+      if (pendingBytes >= STREAM_PART) await flush();
+    }
+    if (pendingBytes > 0) await flush();
+    return etags;
+  }
+
+  /** A multipart upload completed with the parts, or aborted on any failure. */
+  private async multipart(
+    Key: string,
+    Metadata: Record<string, string>,
+    parts: (uploadId: string) => Promise<string[]>,
+  ): Promise<void> {
+    const { client, name: Bucket } = this.bucket;
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, Metadata }));
+    const UploadId = created.UploadId!;
+    try {
+      const etags = await parts(UploadId);
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+        this.bucket.copyCall,
+      );
+    } catch (err: unknown) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async dropBytes(id: string): Promise<void> {
+    await this.deleteUnder(`${this.base(id)}parts/`);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.deleteUnder(this.base(id));
+  }
+
+  private async deleteUnder(prefix: string): Promise<void> {
+    const keys: string[] = [];
+    try {
+      for await (const o of this.bucket.list(prefix)) if (o.Key) keys.push(o.Key);
+      const limit = pLimit(16);
+      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+  }
+
+  async *list(): AsyncIterable<StreamSummary> {
+    const prefix = `${this.bucket.keys.prefix}streams/`;
+    const last = new Map<string, number>();
+    for await (const o of this.bucket.list(prefix)) {
+      const id = (o.Key ?? '').slice(prefix.length).split('/')[0] ?? '';
+      if (!isStreamId(id)) continue;
+      last.set(id, Math.max(last.get(id) ?? 0, o.LastModified?.getTime() ?? 0));
+    }
+    for (const [id, lastActivity] of last) yield { id, lastActivity };
+  }
+}
