@@ -24,7 +24,7 @@ async function onFreshServer(
   execFileSync('sync');
   const server = await start(dir);
   try {
-    const client = join(ROOT, 'bench/tus-client-upload.ts');
+    const client = join(ROOT, 'bench/tus-upload.ts');
     const args = ['--import', 'tsx', client, `${server.url}${endpoint}`, FILE, protocol, String(CHUNK)];
     const r = await timed(process.execPath, args);
     return r.ms / 1000;
