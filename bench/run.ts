@@ -13,6 +13,7 @@ import { downloads } from './cases/downloads.js';
 import { serverIngest } from './cases/ingest.js';
 import { s3VsLocal } from './cases/s3.js';
 import { handshakeAndSmallFiles } from './cases/small-files.js';
+import { tusClients } from './cases/tus-clients.js';
 import { uploadVsTus } from './cases/upload-vs-tus.js';
 import { FILE, LIB, log, makeFile, missing, ONLY, RUNS, rows, SIZE, WORK } from './context.js';
 import { MiB } from './measure.js';
@@ -27,6 +28,7 @@ async function main() {
     ['server ingest', serverIngest],
     ['downloads vs nginx and aria2', downloads],
     ['upload vs tus', uploadVsTus],
+    ['tus clients', tusClients],
     ['handshake and small files', handshakeAndSmallFiles],
     ['browser hashing', browserHash],
     ['S3 backend vs local disk', s3VsLocal],

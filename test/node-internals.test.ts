@@ -9,7 +9,11 @@ import { writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { directSocketFd, halfCloseAfterLastResponse } from '../src/http/node-internals.js';
+import {
+  directSocketFd,
+  halfCloseAfterLastResponse,
+  writeInformational,
+} from '../src/http/node-internals.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let server: Server;
@@ -186,5 +190,20 @@ test('socket.destroySoon: node:http calls it after the last response; replaced, 
     socketAfter,
     { destroyed: false, writableEnded: true },
     'the replaced destroySoon did not half-close',
+  );
+});
+
+test('res._writeRaw: an informational response (104) goes out before the final one, in order', async () => {
+  handlers.set('/informational', (_req, res) => {
+    const sent = writeInformational(res, 104, 'Upload Resumption Supported', { Location: '/files/x' });
+    if (!sent) failures.push(new Error(changed('res._writeRaw', 'it is gone')));
+    res.writeHead(201, { 'Content-Length': '0', Connection: 'close' }).end();
+  });
+  const answer = await exchange('POST /informational HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+  rethrow();
+  assert.match(
+    answer,
+    /^HTTP\/1\.1 104 Upload Resumption Supported\r\nLocation: \/files\/x\r\n\r\nHTTP\/1\.1 201 /,
+    changed('res._writeRaw', 'the 104 was not written first'),
   );
 });

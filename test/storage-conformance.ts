@@ -454,91 +454,96 @@ async function readStream(store: StreamStore, records: StreamRecord[]): Promise<
   return Buffer.concat(parts);
 }
 
+/** The store of a suite: a fresh fixture before its tests, closed and disposed after them. */
+function suiteStore(create: () => Promise<StorageFixture>): { fx: StorageFixture; s: Storage } {
+  const ref = {} as { fx: StorageFixture; s: Storage };
+  before(async () => {
+    ref.fx = await create();
+    ref.s = ref.fx.storage;
+    await ref.s.init();
+  });
+  after(async () => {
+    await ref.s.close();
+    await ref.fx.dispose();
+  });
+  return ref;
+}
+
 /**
  * The stream store (Storage.streams: tus and IETF uploads) conformance cases; every backend's
  * test file calls this beside runStorageConformance.
  */
 export function runStreamStoreConformance(name: string, create: () => Promise<StorageFixture>): void {
   describe(`stream store conformance: ${name}`, () => {
-    let fx: StorageFixture;
-    let s: Storage;
-    before(async () => {
-      fx = await create();
-      s = fx.storage;
-      await s.init();
-    });
-    after(async () => {
-      await s.close();
-      await fx.dispose();
-    });
+    const ref = suiteStore(create);
 
     it('creates, reads and replaces records; an unknown id reads as undefined', async () => {
       const r = streamRecord(streamId(), { metadata: 'filename YS5iaW4=', name: 'a.bin' });
-      await s.streams.create(r);
-      const read = await s.streams.read(r.id);
+      await ref.s.streams.create(r);
+      const read = await ref.s.streams.read(r.id);
       assert.equal(read?.name, 'a.bin');
       assert.equal(read?.offset, 0);
-      await s.streams.write({ ...read!, length: 10 });
-      assert.equal((await s.streams.read(r.id))?.length, 10);
-      assert.equal(await s.streams.read(streamId()), undefined);
+      await ref.s.streams.write({ ...read!, length: 10 });
+      assert.equal((await ref.s.streams.read(r.id))?.length, 10);
+      assert.equal(await ref.s.streams.read(streamId()), undefined);
     });
 
     it('appends at the offset; bytes count only once committed, and read back in order', async () => {
       const one = randomBytesSeeded(3000, 41);
       const two = randomBytesSeeded(7000, 42);
       let r = streamRecord(streamId());
-      await s.streams.create(r);
-      r = (await s.streams.read(r.id))!;
-      r = await appendAll(s.streams, r, one);
-      r = (await s.streams.read(r.id))!;
+      await ref.s.streams.create(r);
+      r = (await ref.s.streams.read(r.id))!;
+      r = await appendAll(ref.s.streams, r, one);
+      r = (await ref.s.streams.read(r.id))!;
       assert.equal(r.offset, 3000);
-      r = await appendAll(s.streams, r, two);
-      const read = (await s.streams.read(r.id))!;
-      assert.ok((await readStream(s.streams, [read])).equals(Buffer.concat([one, two])));
+      r = await appendAll(ref.s.streams, r, two);
+      const read = (await ref.s.streams.read(r.id))!;
+      assert.ok((await readStream(ref.s.streams, [read])).equals(Buffer.concat([one, two])));
     });
 
     it('a discarded append counts nothing, and the next append writes over it', async () => {
       let r = streamRecord(streamId());
-      await s.streams.create(r);
-      r = (await s.streams.read(r.id))!;
-      r = await appendAll(s.streams, r, Buffer.from('keep'));
-      r = (await s.streams.read(r.id))!;
-      const refused = await s.streams.append(r, Readable.from([Buffer.from('drop me')]), {
+      await ref.s.streams.create(r);
+      r = (await ref.s.streams.read(r.id))!;
+      r = await appendAll(ref.s.streams, r, Buffer.from('keep'));
+      r = (await ref.s.streams.read(r.id))!;
+      const refused = await ref.s.streams.append(r, Readable.from([Buffer.from('drop me')]), {
         maxBytes: 1e9,
         tooMany,
         onBytes: () => undefined,
       });
       await refused.discard();
-      r = await appendAll(s.streams, r, Buffer.from('!'));
-      const read = (await s.streams.read(r.id))!;
+      r = await appendAll(ref.s.streams, r, Buffer.from('!'));
+      const read = (await ref.s.streams.read(r.id))!;
       assert.equal(read.offset, 5);
-      assert.equal((await readStream(s.streams, [read])).toString(), 'keep!');
+      assert.equal((await readStream(ref.s.streams, [read])).toString(), 'keep!');
     });
 
     it('past maxBytes the append fails with the given error and nothing counts', async () => {
       let r = streamRecord(streamId(), { length: 4 });
-      await s.streams.create(r);
-      r = (await s.streams.read(r.id))!;
+      await ref.s.streams.create(r);
+      r = (await ref.s.streams.read(r.id))!;
       await assert.rejects(
-        s.streams.append(r, Readable.from([Buffer.from('toolong')]), {
+        ref.s.streams.append(r, Readable.from([Buffer.from('toolong')]), {
           maxBytes: 4,
           tooMany,
           onBytes: () => undefined,
         }),
         (err: unknown) => err instanceof TransferError && err.code === 'UPLOAD_LENGTH_EXCEEDED',
       );
-      assert.equal((await s.streams.read(r.id))?.offset, 0);
+      assert.equal((await ref.s.streams.read(r.id))?.offset, 0);
     });
 
     it('a body cut off keeps what arrived (the append says cut)', async () => {
       let r = streamRecord(streamId());
-      await s.streams.create(r);
-      r = (await s.streams.read(r.id))!;
+      await ref.s.streams.create(r);
+      r = (await ref.s.streams.read(r.id))!;
       async function* cutBody() {
         yield Buffer.from('half');
         throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
       }
-      const appended = await s.streams.append(r, cutBody(), {
+      const appended = await ref.s.streams.append(r, cutBody(), {
         maxBytes: 1e9,
         tooMany,
         onBytes: () => undefined,
@@ -546,16 +551,16 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       assert.equal(appended.cut, true);
       assert.equal(appended.bytes, 4);
       await appended.commit({ ...r, offset: 4 });
-      const read = (await s.streams.read(r.id))!;
-      assert.equal((await readStream(s.streams, [read])).toString(), 'half');
+      const read = (await ref.s.streams.read(r.id))!;
+      assert.equal((await readStream(ref.s.streams, [read])).toString(), 'half');
     });
 
     it('publishes one upload, and the concatenation of several, as files/<md5> with name and ext', async () => {
       const data = randomBytesSeeded(6000, 43);
       let r = streamRecord(streamId(), { name: 'one.txt' });
-      await s.streams.create(r);
-      r = await appendAll(s.streams, (await s.streams.read(r.id))!, data);
-      const file = await s.streams.publish([(await s.streams.read(r.id))!], {
+      await ref.s.streams.create(r);
+      r = await appendAll(ref.s.streams, (await ref.s.streams.read(r.id))!, data);
+      const file = await ref.s.streams.publish([(await ref.s.streams.read(r.id))!], {
         fileId: md5(data),
         size: data.length,
         name: 'one.txt',
@@ -563,7 +568,7 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       });
       assert.equal(file.fileId, md5(data));
       assert.equal(file.name, 'one.txt');
-      const opened = await s.openFile(md5(data));
+      const opened = await ref.s.openFile(md5(data));
       assert.ok(opened);
       assert.ok((await readAll(opened.source.stream(0, data.length - 1))).equals(data));
       await opened.source.close();
@@ -572,13 +577,13 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       const records: StreamRecord[] = [];
       for (const p of parts) {
         let pr = streamRecord(streamId(), { concat: { kind: 'partial' } });
-        await s.streams.create(pr);
-        pr = await appendAll(s.streams, (await s.streams.read(pr.id))!, p);
-        records.push((await s.streams.read(pr.id))!);
+        await ref.s.streams.create(pr);
+        pr = await appendAll(ref.s.streams, (await ref.s.streams.read(pr.id))!, p);
+        records.push((await ref.s.streams.read(pr.id))!);
       }
       const whole = Buffer.concat(parts);
-      await s.streams.publish(records, { fileId: md5(whole), size: whole.length, name: null, ext: '' });
-      const joined = await s.openFile(md5(whole));
+      await ref.s.streams.publish(records, { fileId: md5(whole), size: whole.length, name: null, ext: '' });
+      const joined = await ref.s.openFile(md5(whole));
       assert.ok(joined);
       assert.ok((await readAll(joined.source.stream(0, whole.length - 1))).equals(whole));
       await joined.source.close();
@@ -586,25 +591,25 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
 
     it('dropBytes keeps the record; remove deletes the upload; list names every upload', async () => {
       let r = streamRecord(streamId());
-      await s.streams.create(r);
-      r = await appendAll(s.streams, (await s.streams.read(r.id))!, Buffer.from('bytes'));
-      await s.streams.dropBytes(r.id);
-      assert.ok(await s.streams.read(r.id));
+      await ref.s.streams.create(r);
+      r = await appendAll(ref.s.streams, (await ref.s.streams.read(r.id))!, Buffer.from('bytes'));
+      await ref.s.streams.dropBytes(r.id);
+      assert.ok(await ref.s.streams.read(r.id));
       const listed: string[] = [];
-      for await (const u of s.streams.list()) listed.push(u.id);
+      for await (const u of ref.s.streams.list()) listed.push(u.id);
       assert.ok(listed.includes(r.id));
-      await s.streams.remove(r.id);
-      assert.equal(await s.streams.read(r.id), undefined);
+      await ref.s.streams.remove(r.id);
+      assert.equal(await ref.s.streams.read(r.id), undefined);
       const left: string[] = [];
-      for await (const u of s.streams.list()) left.push(u.id);
+      for await (const u of ref.s.streams.list()) left.push(u.id);
       assert.ok(!left.includes(r.id));
     });
 
     it('another instance over the same store reads what this one committed (a restart)', async () => {
       let r = streamRecord(streamId());
-      await s.streams.create(r);
-      r = await appendAll(s.streams, (await s.streams.read(r.id))!, Buffer.from('durable'));
-      const other = fx.reopen();
+      await ref.s.streams.create(r);
+      r = await appendAll(ref.s.streams, (await ref.s.streams.read(r.id))!, Buffer.from('durable'));
+      const other = ref.fx.reopen();
       await other.init();
       const read = await other.streams.read(r.id);
       assert.equal(read?.offset, 7);

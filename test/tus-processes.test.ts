@@ -34,7 +34,7 @@ async function patchInTurns(bases: string[], path: string, data: Buffer, pieces:
   }
 }
 
-describe('tus across processes', { timeout: 240_000 }, () => {
+describe('tus across processes', { timeout: 120_000 }, () => {
   it('serve --workers 2: PATCHes on new connections (alternating workers) build one exact file', async () => {
     const dir = await tempDir('rt-tus-workers-');
     await mkdir(join(dir, 'lib'));
@@ -52,7 +52,7 @@ describe('tus across processes', { timeout: 240_000 }, () => {
       const got = await fetch(`${server.url}/upload/${md5(data)}`, { headers: CLOSE });
       assert.ok(Buffer.from(await got.arrayBuffer()).equals(data));
     } finally {
-      await server.stop();
+      await server.kill();
     }
   });
 
@@ -102,7 +102,7 @@ describe('tus across processes', { timeout: 240_000 }, () => {
         assert.equal(got.status, 200);
         assert.ok(Buffer.from(await got.arrayBuffer()).equals(expected));
       } finally {
-        await Promise.all([a.stop(), b.stop()]);
+        await Promise.all([a.kill(), b.kill()]);
         await emptyPrefix(store);
         await store.close();
       }

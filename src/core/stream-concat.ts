@@ -9,8 +9,7 @@ import { TransferError } from '../protocol/errors.js';
 import type { StreamRecord } from '../storage/stream-store.js';
 import { dropStream, publishBytes } from './stream-complete.js';
 import type { StreamCore } from './stream-context.js';
-import { checkLength, type StreamCreation } from './stream-create.js';
-import { newStreamId } from './stream-ids.js';
+import { checkLength, newRecord, type StreamCreation } from './stream-create.js';
 import { extOf, isWhole } from './stream-status.js';
 
 async function partialsOf(sc: StreamCore, ids: readonly string[]): Promise<StreamRecord[]> {
@@ -47,19 +46,9 @@ export async function createFinal(
   await publishBytes(sc, records, { fileId, size, name: c.name, ext });
   const now = Date.now();
   const final: StreamRecord = {
-    id: newStreamId(),
-    protocol: c.protocol,
-    length: size,
+    ...newRecord(sc, { ...c, length: size, concat: { kind: 'final', parts: [...parts] } }, now),
     offset: size,
-    metadata: c.metadata,
-    name: c.name,
-    type: c.type,
-    client: c.client,
-    createdAt: now,
-    updatedAt: now,
     expiresAt: now + sc.limits.doneTtlMs,
-    concat: { kind: 'final', parts: [...parts] },
-    md5State: null,
     done: { fileId, ext, at: now },
   };
   await sc.store.create(final);

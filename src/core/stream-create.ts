@@ -46,10 +46,9 @@ async function claimedFile(sc: StreamCore, c: StreamCreation) {
   return file;
 }
 
-export async function createStream(sc: StreamCore, c: StreamCreation): Promise<StreamRecord> {
-  if (c.length !== null) checkLength(sc, c.length);
-  const now = Date.now();
-  const record: StreamRecord = {
+/** A new upload's record: no bytes yet, expiring after the idle time. */
+export function newRecord(sc: StreamCore, c: Omit<StreamCreation, 'claims'>, now = Date.now()): StreamRecord {
+  return {
     id: newStreamId(),
     protocol: c.protocol,
     length: c.length,
@@ -65,6 +64,12 @@ export async function createStream(sc: StreamCore, c: StreamCreation): Promise<S
     md5State: null,
     done: null,
   };
+}
+
+export async function createStream(sc: StreamCore, c: StreamCreation): Promise<StreamRecord> {
+  if (c.length !== null) checkLength(sc, c.length);
+  const now = Date.now();
+  const record = newRecord(sc, c, now);
   const known = await claimedFile(sc, c);
   if (known) {
     const done: StreamRecord = {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestLang, toTransferError } from '../../http/respond.js';
 import type { TransferError } from '../../protocol/errors.js';
-import { dropUnreadBody } from '../tus/request.js';
+import { beginError, endError } from '../tus/request.js';
 
 const TYPES = 'https://iana.org/assignments/http-problem-types#';
 
@@ -31,21 +31,9 @@ export function sendProblem(
   extras: ProblemExtras = {},
 ): TransferError {
   const te = toTransferError(err);
-  if (res.headersSent) {
-    res.destroy();
-    return te;
-  }
-  dropUnreadBody(req, res);
-  res.statusCode = te.status;
+  if (!beginError(req, res, te)) return te;
   for (const [k, v] of Object.entries(extras.headers ?? {})) res.setHeader(k, v);
-  res.setHeader('Cache-Control', 'no-store');
-  if (te.retryAfter !== undefined) res.setHeader('Retry-After', String(te.retryAfter));
   if (extras.expectedOffset !== undefined) res.setHeader('Upload-Offset', String(extras.expectedOffset));
-  if (req.method === 'HEAD') {
-    res.setHeader('Content-Length', '0');
-    res.end();
-    return te;
-  }
   const body: Record<string, unknown> = {
     type: PROBLEM_TYPES[te.code] ?? 'about:blank',
     title: te.localized(requestLang(req)),
@@ -56,9 +44,6 @@ export function sendProblem(
     body['expected-offset'] = extras.expectedOffset;
     body['provided-offset'] = extras.providedOffset;
   }
-  const text = JSON.stringify(body);
-  res.setHeader('Content-Type', 'application/problem+json');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
+  endError(req, res, 'application/problem+json', JSON.stringify(body));
   return te;
 }

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestLang, toTransferError } from '../../http/respond.js';
 import type { StreamRecord } from '../../storage/stream-store.js';
-import { dropUnreadBody, httpDate } from './request.js';
+import { beginError, endError, httpDate } from './request.js';
 
 export const TUS_VERSION = '1.0.0';
 export const TUS_EXTENSIONS = [
@@ -37,24 +37,9 @@ export function progressHeaders(res: ServerResponse, record: StreamRecord): void
 /** The error answer; the TransferError, for the caller to log unexpected ones. */
 export function sendTusError(req: IncomingMessage, res: ServerResponse, err: unknown) {
   const te = toTransferError(err);
-  if (res.headersSent) {
-    res.destroy();
-    return te;
-  }
-  dropUnreadBody(req, res);
-  res.statusCode = te.status;
+  if (!beginError(req, res, te)) return te;
   res.setHeader('Tus-Resumable', TUS_VERSION);
-  res.setHeader('Cache-Control', 'no-store');
   if (te.code === 'UNSUPPORTED_VERSION') res.setHeader('Tus-Version', TUS_VERSION);
-  if (te.retryAfter !== undefined) res.setHeader('Retry-After', String(te.retryAfter));
-  if (req.method === 'HEAD') {
-    res.setHeader('Content-Length', '0');
-    res.end();
-    return te;
-  }
-  const text = `${te.code}: ${te.localized(requestLang(req))}\n`;
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
+  endError(req, res, 'text/plain; charset=utf-8', `${te.code}: ${te.localized(requestLang(req))}\n`);
   return te;
 }

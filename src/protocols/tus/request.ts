@@ -91,3 +91,31 @@ export function dropUnreadBody(req: IncomingMessage, res: ServerResponse): void 
 export function httpDate(ms: number): string {
   return new Date(ms).toUTCString();
 }
+
+/**
+ * Starts an error answer: false (the connection cut) when the answer had begun already; else the
+ * unread body is drained and the status, Cache-Control and Retry-After are set.
+ */
+export function beginError(req: IncomingMessage, res: ServerResponse, te: TransferError): boolean {
+  if (res.headersSent) {
+    res.destroy();
+    return false;
+  }
+  dropUnreadBody(req, res);
+  res.statusCode = te.status;
+  res.setHeader('Cache-Control', 'no-store');
+  if (te.retryAfter !== undefined) res.setHeader('Retry-After', String(te.retryAfter));
+  return true;
+}
+
+/** Ends an error answer with its body (none for HEAD). */
+export function endError(req: IncomingMessage, res: ServerResponse, type: string, text: string): void {
+  if (req.method === 'HEAD') {
+    res.setHeader('Content-Length', '0');
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}

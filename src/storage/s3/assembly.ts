@@ -5,20 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
-import pLimit from 'p-limit';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { TransferError } from '../../protocol/errors.js';
 import type { AssembleOptions } from '../storage.js';
 import type { Bucket } from './bucket.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
+import { copyParts, multipartUpload, streamParts } from './multipart.js';
 
 type Metadata = Record<string, string>;
 
@@ -73,88 +65,31 @@ export class Assembler {
     const hash = createHash('md5');
     for await (const buf of this.chunkBytes(fileId, md5s)) hash.update(buf);
     if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
-    await this.multipart(fileId, metadata, async (uploadId) => {
-      // At most four part copies in flight per assembly, each a whole chunk copied inside the store.
-      const limit = pLimit(4);
-      return Promise.all(
-        md5s.map((md5, i) =>
-          limit(async () => {
-            const res = await this.bucket.client.send(
-              new UploadPartCopyCommand({
-                Bucket: this.bucket.name,
-                Key: this.bucket.keys.file(fileId),
-                UploadId: uploadId,
-                PartNumber: i + 1,
-                CopySource: `${this.bucket.name}/${this.bucket.keys.chunk(fileId, md5)}`,
-              }),
-              this.bucket.copyCall,
-            );
-            return res.CopyPartResult?.ETag ?? '';
-          }),
-        ),
-      );
-    });
+    const Key = this.bucket.keys.file(fileId);
+    await multipartUpload(this.bucket, Key, metadata, (uploadId) =>
+      copyParts(
+        this.bucket,
+        Key,
+        uploadId,
+        md5s.map((md5) => this.bucket.keys.chunk(fileId, md5)),
+      ),
+    );
   }
 
   private async byStream(fileId: string, md5s: readonly string[], metadata: Metadata) {
-    await this.multipart(fileId, metadata, async (uploadId) => {
+    const Key = this.bucket.keys.file(fileId);
+    await multipartUpload(this.bucket, Key, metadata, async (uploadId) => {
       const hash = createHash('md5');
-      const etags: string[] = [];
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        const body = Buffer.concat(pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-        const res = await this.bucket.client.send(
-          new UploadPartCommand({
-            Bucket: this.bucket.name,
-            Key: this.bucket.keys.file(fileId),
-            UploadId: uploadId,
-            PartNumber: etags.length + 1,
-            Body: body,
-          }),
-        );
-        etags.push(res.ETag ?? '');
+      const hashed = async function* (bytes: AsyncIterable<Buffer>) {
+        for await (const buf of bytes) {
+          hash.update(buf);
+          yield buf;
+        }
       };
-      for await (const buf of this.chunkBytes(fileId, md5s)) {
-        hash.update(buf);
-        pending.push(buf);
-        pendingBytes += buf.length;
-        if (pendingBytes >= STREAM_PART) await flush();
-      }
-      if (pendingBytes > 0) await flush();
+      const etags = await streamParts(this.bucket, Key, uploadId, hashed(this.chunkBytes(fileId, md5s)));
       // Verified before CompleteMultipartUpload: until then nothing is visible under the key.
       if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
       return etags;
     });
-  }
-
-  /** A multipart upload to files/<fileId>: completed with the parts, or aborted on any failure. */
-  private async multipart(
-    fileId: string,
-    metadata: Metadata,
-    parts: (uploadId: string) => Promise<string[]>,
-  ) {
-    const { client, name: Bucket } = this.bucket;
-    const Key = this.bucket.keys.file(fileId);
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, Metadata: metadata }));
-    const UploadId = created.UploadId!;
-    try {
-      const etags = await parts(UploadId);
-      await client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket,
-          Key,
-          UploadId,
-          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-        }),
-        // The store may join the parts before it answers.
-        this.bucket.copyCall,
-      );
-    } catch (err: unknown) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
-      throw err;
-    }
   }
 }

@@ -27,15 +27,10 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
   S3ServiceException,
-  UploadPartCommand,
-  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
@@ -53,6 +48,7 @@ import {
 import { type Bucket, readBody } from './bucket.js';
 import { mapS3Error } from './errors.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
+import { copyParts, multipartUpload, streamParts } from './multipart.js';
 import type { PublishedFiles } from './published.js';
 
 interface Part {
@@ -247,9 +243,18 @@ export class S3Streams implements StreamStore {
       } else if (
         parts.every((p, i) => p.size <= MAX_COPY_PART && (i === parts.length - 1 || p.size >= MIN_PART))
       ) {
-        await this.multipart(Key, Metadata, (UploadId) => this.copyParts(Key, UploadId, parts));
+        await multipartUpload(this.bucket, Key, Metadata, (UploadId) =>
+          copyParts(
+            this.bucket,
+            Key,
+            UploadId,
+            parts.map((p) => p.key),
+          ),
+        );
       } else {
-        await this.multipart(Key, Metadata, (UploadId) => this.streamParts(Key, UploadId, records));
+        await multipartUpload(this.bucket, Key, Metadata, (UploadId) =>
+          streamParts(this.bucket, Key, UploadId, this.bytes(records)),
+        );
       }
     } catch (err: unknown) {
       throw mapS3Error(err);
@@ -257,85 +262,6 @@ export class S3Streams implements StreamStore {
     const published = await this.files.stat(file.fileId);
     if (!published) throw new TransferError('INTERNAL', `published file ${file.fileId} is not visible`);
     return published;
-  }
-
-  private copyParts(Key: string, UploadId: string, parts: readonly Part[]): Promise<string[]> {
-    const limit = pLimit(4);
-    return Promise.all(
-      parts.map((part, i) =>
-        limit(async () => {
-          const res = await this.bucket.client.send(
-            new UploadPartCopyCommand({
-              Bucket: this.bucket.name,
-              Key,
-              UploadId,
-              PartNumber: i + 1,
-              CopySource: `${this.bucket.name}/${part.key}`,
-            }),
-            this.bucket.copyCall,
-          );
-          return res.CopyPartResult?.ETag ?? '';
-        }),
-      ),
-    );
-  }
-
-  private async streamParts(
-    Key: string,
-    UploadId: string,
-    records: readonly StreamRecord[],
-  ): Promise<string[]> {
-    const etags: string[] = [];
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      const Body = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      const res = await this.bucket.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket.name,
-          Key,
-          UploadId,
-          PartNumber: etags.length + 1,
-          Body,
-        }),
-      );
-      etags.push(res.ETag ?? '');
-    };
-    for await (const buf of this.bytes(records)) {
-      pending.push(buf);
-      pendingBytes += buf.length;
-      if (pendingBytes >= STREAM_PART) await flush();
-    }
-    if (pendingBytes > 0) await flush();
-    return etags;
-  }
-
-  /** A multipart upload completed with the parts, or aborted on any failure. */
-  private async multipart(
-    Key: string,
-    Metadata: Record<string, string>,
-    parts: (uploadId: string) => Promise<string[]>,
-  ): Promise<void> {
-    const { client, name: Bucket } = this.bucket;
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, Metadata }));
-    const UploadId = created.UploadId!;
-    try {
-      const etags = await parts(UploadId);
-      await client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket,
-          Key,
-          UploadId,
-          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-        }),
-        this.bucket.copyCall,
-      );
-    } catch (err: unknown) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
-      throw err;
-    }
   }
 
   async dropBytes(id: string): Promise<void> {
