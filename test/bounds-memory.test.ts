@@ -68,10 +68,7 @@ it('plans of many ids under distinct fileIds: heap growth per plan ≈ 0, the se
     );
     // RSS too, looser: the allocator keeps freed pages a while and the process warms up (seen:
     // +14 MB over 20 plans on a loaded machine), so only "below what keeping the plans would cost".
-    assert.ok(
-      afterAll.rss - before.rss < 20 * PLAN_COST,
-      `RSS grew ${afterAll.rss - before.rss} bytes`,
-    );
+    assert.ok(afterAll.rss - before.rss < 20 * PLAN_COST, `RSS grew ${afterAll.rss - before.rss} bytes`);
     // Evicted plans are read back from disk: an old upload still knows its plan.
     const health = await fetch(`${url}/api/files`);
     assert.equal(health.status, 200);
