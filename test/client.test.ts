@@ -110,8 +110,11 @@ describe('upload', () => {
       hashCache: false,
       chunkSize: 1024 * 1024,
       concurrency: 2,
-      ...fast,
-      retries: 30,
+      // Enough retries to outlast a restart that takes many seconds on a busy machine (seen: a
+      // 31-attempt budget of fast retries ran out while the new process was still starting).
+      minDelay: 100,
+      maxDelay: 1000,
+      retries: 90,
       onProgress: (p) => {
         if (p.phase === 'uploading' && p.bytesDone > 8 * 1024 * 1024 && !killed) {
           killed = (async () => {
