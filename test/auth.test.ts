@@ -209,6 +209,31 @@ describe('bearer tokens from a file (--auth token)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('the tus endpoint asks the same: creation and appends without a token get 401', async () => {
+    const tus = { 'Tus-Resumable': '1.0.0' };
+    const create = (headers: Record<string, string>) =>
+      fetch(`${srv.url}/files/`, { method: 'POST', headers: { ...tus, 'Upload-Length': '5', ...headers } });
+    assert.equal((await create({})).status, 401);
+    const made = await create({ Authorization: `Bearer ${alice}` });
+    assert.equal(made.status, 201);
+    const at = made.headers.get('location')!;
+    const patch = (headers: Record<string, string>) =>
+      fetch(at, {
+        method: 'PATCH',
+        headers: {
+          ...tus,
+          'Upload-Offset': '0',
+          'Content-Type': 'application/offset+octet-stream',
+          ...headers,
+        },
+        body: 'hello',
+      });
+    assert.equal((await patch({})).status, 401);
+    assert.equal((await patch({ Authorization: `Bearer ${alice}` })).status, 204);
+    // Discovery stays public.
+    assert.equal((await fetch(`${srv.url}/files/`, { method: 'OPTIONS', headers: tus })).status, 204);
+  });
+
   it('a listed token uploads; an unknown or missing one gets 401', async () => {
     const c = cut(Buffer.from('bearer tokens from a file'));
     const body = { fileId: c.fileId, ext: '.txt', chunkIds: c.chunkIds };

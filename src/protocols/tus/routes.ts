@@ -106,16 +106,22 @@ async function dispatch(ctx: ResumableContext, req: IncomingMessage, res: Server
 export function resumableRouteTable(ctx: ResumableContext): Route[] {
   const base = ctx.path.endsWith('/') ? ctx.path : `${ctx.path}/`;
   const c = { ...ctx, path: base };
+  // Access control asks the same questions as for the seed protocol, before any body byte:
+  // creating is a handshake, appending a chunk, HEAD the status, DELETE a delete (OPTIONS, the
+  // discovery answer, stays public). The fileId the hook sees is the upload id here.
+  const action = { POST: 'handshake', PATCH: 'chunk', HEAD: 'status', DELETE: 'delete' } as const;
   return [
     {
       path: base,
       prefix: true,
       methods: { [ANY_METHOD]: (req, res, m) => dispatch(c, req, res, m.tail) },
+      action,
       ownerOnly: true,
     },
     {
       path: base.slice(0, -1),
       methods: { [ANY_METHOD]: (req, res) => dispatch(c, req, res, '') },
+      action,
       ownerOnly: true,
     },
   ];
