@@ -22,7 +22,8 @@ after(() => killAllServers());
 
 describe('three server processes, one bucket', {
   skip: typeof ep === 'string' ? ep : false,
-  timeout: 240_000,
+  // A bound on a hung run, not a speed goal: alone on a quiet machine it took 220 s this session.
+  timeout: 480_000,
 }, () => {
   it('round-robin uploads, two clients on one file, a process SIGKILLed: one verified object each', async () => {
     if (typeof ep === 'string') return;
@@ -151,7 +152,8 @@ describe('three server processes, one bucket', {
       // Every answer agrees with its plan: needed ids from the plan, or the file's own link.
       assert.ok(answers.length > 40);
       for (const ans of answers) {
-        if (ans.code !== 0) continue;
+        // Our client asks for minimal chunk answers (Prefer: return=minimal): no list to check.
+        if (ans.code !== 0 || ans.data === null) continue;
         if (typeof ans.data === 'string') assert.match(ans.data, new RegExp(`/upload/${ans.fileId}\\.bin$`));
         else {
           assert.ok(Array.isArray(ans.data));
