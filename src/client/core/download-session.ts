@@ -236,6 +236,10 @@ export class DownloadSession<R> {
       await this.write(seg, batch);
     } catch (err: unknown) {
       if (this.inner.signal.aborted) throw this.settings.signal?.aborted ? abortError() : err;
+      // The bytes that came before a stall or a cut are this range's, in order (the 206 was
+      // checked): keep them, so the retry asks only for the rest.
+      if (batch.bytes > 0 && !(err instanceof TransferError && err.code === 'LOCAL_IO'))
+        await this.write(seg, batch).catch(() => undefined);
       // A stall (or a failed write) is said as such; the retry asks again from seg.next.
       if (err instanceof TransferError) throw err;
       throw new TransferError('NETWORK', `connection lost at byte ${seg.next}`, { cause: err });
