@@ -27,7 +27,7 @@ line; others (404, 401, 403, an unsupported protocol) fail at once.
 
 With --json, stdout has one object per file ({url, path, alreadyComplete, insteadOf?}) and
 progress goes to stderr as JSON lines; -q turns progress off.
-Exit codes: 0 all done, 1 one failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
+Exit codes: 0 all done, 1 any failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
 
 export function downloadCommand(): Command {
   return new Command('download')

@@ -16,7 +16,7 @@ unchanged file is not hashed again. Failures another attempt can fix (network er
 
 With --json, stdout has one object per file ({file, url, fileId, instant, bytesSent,
 hashCached}) and progress goes to stderr as JSON lines; -q turns progress off.
-Exit codes: 0 all done, 1 one failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
+Exit codes: 0 all done, 1 any failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
 
 export function uploadCommand(): Command {
   return new Command('upload')
