@@ -2,12 +2,32 @@
 import { stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { redactUserinfo } from '../client/core/http.js';
-import { download } from '../client/node/index.js';
-import { parseCount } from '../config/values.js';
+import { downloadFile } from '../client/node/download-file.js';
+import { parseCount, parseCountOrZero } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
-import { errorLine, runTransfers } from './run-transfers.js';
+import { runTransfers } from './run-transfers.js';
+import { jobsOption, retriesOption, stallTimeoutOption, timeoutOption } from './transfer-options.js';
+
+const HELP_AFTER = `
+Redirects (301, 302, 303, 307, 308) are followed, up to --max-redirects; the size and ETag
+checked on resume are those of the final URL, and -H/--token credentials are not sent on to
+another host. A password in a URL is never printed.
+
+Run again, the same command resumes. A file that is already complete (the server's size, and
+its Last-Modified as the file's time, which the download set) is left alone: "already complete",
+nothing fetched, exit 0. An existing file of that name that is not this download is never
+overwritten: the download goes beside it as name.1.ext (name.2.ext, ...) and says so; --force
+overwrites it instead.
+
+Failures another attempt can fix (network errors, --timeout, --stall-timeout, 408, 429, 5xx)
+are retried with backoff, honouring Retry-After, each with a "retrying in N s (attempt k/n)"
+line; others (404, 401, 403, an unsupported protocol) fail at once.
+
+With --json, stdout has one object per file ({url, path, alreadyComplete, insteadOf?}) and
+progress goes to stderr as JSON lines; -q turns progress off.
+Exit codes: 0 all done, 1 any failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
 
 export function downloadCommand(): Command {
   return new Command('download')
@@ -22,13 +42,30 @@ export function downloadCommand(): Command {
         .argParser(optionParser(parseCount))
         .default(4),
     )
+    .addOption(jobsOption())
+    .addOption(retriesOption())
     .addOption(
-      new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
+      timeoutOption('give up an attempt whose answer has not begun after this (connecting included)'),
+    )
+    .addOption(
+      stallTimeoutOption(
+        'give up an attempt whose body sent nothing for this long (resumed where it stopped)',
+      ),
+    )
+    .addOption(
+      new Option('--max-redirects <n>', 'redirects followed per request (0: none)')
+        .argParser(optionParser(parseCountOrZero))
+        .default(10),
+    )
+    .option(
+      '-f, --force',
+      'overwrite an existing file that is not this download (default: write name.1.ext beside it)',
     )
     .addOption(headerOption())
     .addOption(tokenOption())
     .option('-q, --quiet', 'no progress output')
-    .option('--json', 'print one JSON object per file on stdout')
+    .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
+    .addHelpText('after', HELP_AFTER)
     .action(async (urls: string[], o: Record<string, unknown>) => {
       let output = o.output as string | undefined;
       if (output && urls.length > 1) {
@@ -44,24 +81,37 @@ export function downloadCommand(): Command {
         }
         if (!output.endsWith('/')) output += '/';
       }
-      const reporter = createReporter(chooseMode(o));
-      process.exitCode = await runTransfers(
-        urls,
-        (url, signal) =>
-          download(url, {
+      const mode = chooseMode(o);
+      const reporter = createReporter(mode, urls.length);
+      process.exitCode = await runTransfers(urls, {
+        jobs: o.jobs as number,
+        reporter,
+        label: (url) => redactUserinfo(url).split(/[?#]/)[0]?.split('/').pop() || redactUserinfo(url),
+        run: (url, signal, tracker) =>
+          downloadFile(url, {
             destination: output,
+            overwrite: o.force === true,
             connections: o.connections as number,
             retries: o.retries as number,
+            timeout: o.timeout as number,
+            stallTimeout: o.stallTimeout as number,
+            maxRedirects: o.maxRedirects as number,
             headers: credentialHeaders(o),
             signal,
-            onProgress: reporter.track(url.split('/').pop() || url),
+            onProgress: (p) => tracker.progress(p),
+            onRetry: (e) => tracker.retry(e),
           }),
-        (url, path) => {
-          if (o.json) process.stdout.write(`${JSON.stringify({ url, path })}\n`);
-          else process.stdout.write(`${path}\n`);
+        onDone: (url, r) => {
+          const shown = redactUserinfo(url);
+          if (r.insteadOf)
+            reporter.log(
+              `resumable: ${r.insteadOf} exists and is not this download: saved as ${r.path} (--force overwrites)`,
+            );
+          if (r.alreadyComplete && mode === 'quiet') reporter.log(`resumable: ${r.path}: already complete`);
+          if (o.json) process.stdout.write(`${JSON.stringify({ url: shown, ...r })}\n`);
+          else process.stdout.write(`${r.path}\n`);
+          return undefined;
         },
-        (url, err) => process.stderr.write(`resumable: ${redactUserinfo(url)}: ${errorLine(err)}\n`),
-        () => reporter.stop(),
-      );
+      });
     });
 }

@@ -1,6 +1,7 @@
 /** Shared by `upload` and `download`: Ctrl-C, exit codes, one clear error line per failure. */
 import { redactUserinfo } from '../client/core/http.js';
 import { TransferError } from '../protocol/errors.js';
+import type { Reporter, Tracker } from './progress.js';
 
 /**
  * Exit codes (documented in the README): 3 and 4 say the credentials were missing or not valid
@@ -22,14 +23,22 @@ export function errorLine(err: unknown): string {
   return redactUserinfo(err instanceof Error ? err.message : String(err));
 }
 
-/** Runs the transfers one after another; Ctrl-C aborts cleanly (exit 130), twice exits at once. */
-export async function runTransfers<T>(
-  items: string[],
-  run: (item: string, signal: AbortSignal) => Promise<T>,
-  onDone: (item: string, result: T) => void,
-  onError: (item: string, err: unknown) => void,
-  stop: () => void,
-): Promise<number> {
+export interface Transfers<T> {
+  /** At most this many at once (-j/--jobs). */
+  jobs: number;
+  reporter: Reporter;
+  /** The short name shown beside a transfer's progress. */
+  label(item: string): string;
+  run(item: string, signal: AbortSignal, tracker: Tracker): Promise<T>;
+  /** Prints the result on stdout; returns a note for the transfer's last progress line. */
+  onDone(item: string, result: T): string | undefined;
+}
+
+/**
+ * Runs the transfers, `jobs` at once (in the order given; results are printed as each ends).
+ * Ctrl-C aborts cleanly (exit 130), twice exits at once.
+ */
+export async function runTransfers<T>(items: string[], t: Transfers<T>): Promise<number> {
   const ctl = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -40,20 +49,30 @@ export async function runTransfers<T>(
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   let code: number = EXIT.ok;
-  try {
-    for (const item of items) {
-      if (ctl.signal.aborted) break;
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length && !ctl.signal.aborted; i = next++) {
+      const item = items[i]!;
+      const tracker = t.reporter.start(t.label(item), item);
       try {
-        onDone(item, await run(item, ctl.signal));
+        const result = await t.run(item, ctl.signal, tracker);
+        tracker.end({ ok: true, note: t.onDone(item, result) });
       } catch (err: unknown) {
-        if (ctl.signal.aborted) break;
-        onError(item, err);
+        if (ctl.signal.aborted) {
+          // Said once for all below.
+          tracker.end({ ok: false, line: '', error: err });
+          break;
+        }
+        tracker.end({ ok: false, line: `resumable: ${redactUserinfo(item)}: ${errorLine(err)}`, error: err });
         // A credentials failure says more than a plain failure, whichever item had it.
         if (code === EXIT.ok || code === EXIT.failed) code = exitCodeFor(err);
       }
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(t.jobs, items.length)) }, worker));
   } finally {
-    stop();
+    t.reporter.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }

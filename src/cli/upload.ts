@@ -1,11 +1,22 @@
 /** `resumable upload <file...>` */
 import { Command, Option } from 'commander';
+import { createHttpFetch } from '../client/node/http-fetch.js';
 import { upload } from '../client/node/index.js';
 import { parseCount, parseSize } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
 import { chooseMode, createReporter } from './progress.js';
-import { errorLine, runTransfers } from './run-transfers.js';
+import { runTransfers } from './run-transfers.js';
+import { jobsOption, retriesOption, stallTimeoutOption, timeoutOption } from './transfer-options.js';
+
+const HELP_AFTER = `
+Run again, the same command resumes: chunks the server holds are not sent again, and an
+unchanged file is not hashed again. Failures another attempt can fix (network errors,
+--timeout, --stall-timeout, 408, 429, 5xx) are retried with backoff; others fail at once.
+
+With --json, stdout has one object per file ({file, url, fileId, instant, bytesSent,
+hashCached}) and progress goes to stderr as JSON lines; -q turns progress off.
+Exit codes: 0 all done, 1 any failed, 2 usage, 3 unauthorized (401), 4 forbidden (403), 130 interrupted.`;
 
 export function uploadCommand(): Command {
   return new Command('upload')
@@ -24,36 +35,46 @@ export function uploadCommand(): Command {
     .addOption(
       new Option('--concurrency <n>', 'chunks in flight').argParser(optionParser(parseCount)).default(4),
     )
+    .addOption(jobsOption())
+    .addOption(retriesOption())
+    .addOption(timeoutOption('give up an attempt that cannot connect within this'))
     .addOption(
-      new Option('--retries <n>', 'retries per request').argParser(optionParser(parseCount)).default(8),
+      stallTimeoutOption('give up an attempt that moves no byte either way for this long (then retried)'),
     )
     .addOption(headerOption())
     .addOption(tokenOption())
     .option('-q, --quiet', 'no progress output')
-    .option('--json', 'print one JSON object per file on stdout')
+    .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
+    .addHelpText('after', HELP_AFTER)
     .action(async (files: string[], o: Record<string, unknown>) => {
-      const reporter = createReporter(chooseMode(o));
-      process.exitCode = await runTransfers(
-        files,
-        (file, signal) =>
+      const reporter = createReporter(chooseMode(o), files.length);
+      const transport = createHttpFetch({
+        connectTimeout: o.timeout as number,
+        idleTimeout: o.stallTimeout as number,
+      });
+      process.exitCode = await runTransfers(files, {
+        jobs: o.jobs as number,
+        reporter,
+        label: (file) => file,
+        run: (file, signal, tracker) =>
           upload(file, {
             server: o.server as string,
             chunkSize: o.chunkSize as number | undefined,
             concurrency: o.concurrency as number,
             retries: o.retries as number,
             headers: credentialHeaders(o),
+            fetch: transport,
             signal,
-            onProgress: reporter.track(file),
+            onProgress: (p) => tracker.progress(p),
           }),
-        (file, r) => {
+        onDone: (file, r) => {
           if (o.json) process.stdout.write(`${JSON.stringify({ file, ...r })}\n`);
           else
             process.stdout.write(
               `${r.url}${r.instant ? '  (instant upload: the server already had it)' : ''}\n`,
             );
+          return undefined;
         },
-        (file, err) => process.stderr.write(`resumable: ${file}: ${errorLine(err)}\n`),
-        () => reporter.stop(),
-      );
+      });
     });
 }

@@ -41,6 +41,15 @@ export function parseCount(value: string): number {
   return n;
 }
 
+/** A whole number, 0 included (`--max-redirects 0`: follow none). */
+export function parseCountOrZero(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new Error(`expected a whole number (0 or more), got "${value}"`);
+  }
+  return n;
+}
+
 export function parsePort(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new Error(`expected a port 0-65535, got "${value}"`);

@@ -380,12 +380,17 @@ export class TransferError extends Error {
   /** Seconds before a retry makes sense (the `Retry-After` header), if the code says. */
   readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; status?: number }) {
+  /** `retryAfter`: the seconds a server asked for (its `Retry-After`), over the code's default. */
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { cause?: unknown; status?: number; retryAfter?: number | undefined },
+  ) {
     super(message ?? ERRORS[code].en, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransferError';
     this.code = code;
     this.status = options?.status ?? ERRORS[code].status;
-    this.retryAfter = (ERRORS[code] as ErrorSpec).retryAfter;
+    this.retryAfter = options?.retryAfter ?? (ERRORS[code] as ErrorSpec).retryAfter;
   }
 
   /** The message for a language; a custom message is English and is kept for 'en' only. */

@@ -8,7 +8,7 @@ import { TransferError } from '../../protocol/errors.js';
 import { parseContentRange } from '../../protocol/range.js';
 import { abortError, withRetry } from './backoff.js';
 import { bytesDone } from './download-state.js';
-import { send } from './http.js';
+import { sendFollowing } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { DownloadState, DownloadTarget } from './ports.js';
 import { statusError, strongEtag } from './probe.js';
@@ -26,7 +26,13 @@ export class Restart extends Error {}
 
 export interface SessionSettings extends RetryOptions {
   fetch: typeof fetch;
+  /** Where the bytes come from (after the probe's redirects). */
   url: string;
+  /** Ms for an answer to begin (send's timeout). */
+  timeout: number;
+  /** Ms a body may send nothing before the attempt is given up (and retried where it stopped). */
+  stallTimeout: number;
+  maxRedirects?: number | undefined;
   /** Ranged and validated by a strong ETag; otherwise one stream that restarts instead of resuming. */
   ranged: boolean;
   connections: number;
@@ -114,8 +120,16 @@ export class DownloadSession<R> {
 
   /** One connection: takes segments off the shared list until none is left or one has failed. */
   private async connection(pending: Segment[]): Promise<void> {
-    const { retries, minDelay, maxDelay } = this.settings;
-    const retry = { retries, minDelay, maxDelay, signal: this.inner.signal };
+    const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.settings;
+    const retry = {
+      retries,
+      minDelay,
+      maxDelay,
+      retryDelays,
+      onShouldRetry,
+      onRetry,
+      signal: this.inner.signal,
+    };
     for (let seg = this.nextSegment(pending); seg; seg = this.nextSegment(pending)) {
       const current = seg;
       await withRetry(() => this.fetchSegment(current), retry);
@@ -140,7 +154,11 @@ export class DownloadSession<R> {
       headers.range = `bytes=${seg.next}-${seg.end}`;
       headers['if-match'] = this.state.etag!;
     }
-    const res = await send(this.settings.fetch, this.settings.url, { headers }, this.inner.signal);
+    const { fetch, url, timeout, maxRedirects } = this.settings;
+    const { res } = await sendFollowing(fetch, url, { headers }, this.inner.signal, {
+      timeout,
+      maxRedirects,
+    });
     const refused = this.refusal(res, seg);
     if (refused) {
       await res.body?.cancel().catch(() => undefined);
@@ -173,13 +191,42 @@ export class DownloadSession<R> {
     return statusError(res, this.settings.url);
   }
 
+  /**
+   * One read, or a NETWORK error once the body has sent nothing for stallTimeout ms (only the
+   * wait for the network counts, not our own writes).
+   */
+  private async read(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    seg: Segment,
+  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const { stallTimeout } = this.settings;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TransferError(
+              'NETWORK',
+              `No data for ${stallTimeout / 1000} s at byte ${seg.next} (stalled; resuming there)`,
+            ),
+          ),
+        stallTimeout,
+      );
+    });
+    try {
+      return await Promise.race([reader.read(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Streams the body into the target at seg.next, up to the segment's end. */
   private async receive(seg: Segment, body: ReadableStream<Uint8Array>): Promise<void> {
     const reader = body.getReader();
     const batch = new Batch();
     try {
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = await this.read(reader, seg);
         if (done) break;
         const room = seg.end + 1 - (seg.next + batch.bytes);
         batch.add(value.length > room ? value.subarray(0, room) : value);
@@ -189,6 +236,12 @@ export class DownloadSession<R> {
       await this.write(seg, batch);
     } catch (err: unknown) {
       if (this.inner.signal.aborted) throw this.settings.signal?.aborted ? abortError() : err;
+      // The bytes that came before a stall or a cut are this range's, in order (the 206 was
+      // checked): keep them, so the retry asks only for the rest.
+      if (batch.bytes > 0 && !(err instanceof TransferError && err.code === 'LOCAL_IO'))
+        await this.write(seg, batch).catch(() => undefined);
+      // A stall (or a failed write) is said as such; the retry asks again from seg.next.
+      if (err instanceof TransferError) throw err;
       throw new TransferError('NETWORK', `connection lost at byte ${seg.next}`, { cause: err });
     } finally {
       reader.cancel().catch(() => undefined);

@@ -8,6 +8,7 @@
 import { TransferError } from '../../protocol/errors.js';
 import { withRetry } from './backoff.js';
 import { DownloadSession, Restart } from './download-session.js';
+import { bytesDone } from './download-state.js';
 import type { DownloadState, DownloadTarget } from './ports.js';
 import { probe } from './probe.js';
 import type { DownloadInfo, DownloadOptions } from './types.js';
@@ -15,6 +16,9 @@ import type { DownloadInfo, DownloadOptions } from './types.js';
 const MiB = 1024 * 1024;
 /** Times the file may change on the server during one call before it gives up. */
 const ATTEMPTS = 4;
+/** Defaults of DownloadOptions.timeout and stallTimeout (ms). */
+export const DEFAULT_TIMEOUT = 10_000;
+export const DEFAULT_STALL_TIMEOUT = 30_000;
 
 function planSegments(size: number, connections: number, ranged: boolean): DownloadState['segments'] {
   if (size === 0) return [];
@@ -50,15 +54,30 @@ export async function downloadTo<R>(
   options: DownloadOptions,
 ): Promise<R> {
   const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const { signal } = options;
-  const retry = { retries: options.retries, minDelay: options.minDelay, maxDelay: options.maxDelay, signal };
+  const { signal, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, maxRedirects } = options;
+  const retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const stallTimeout = options.stallTimeout ?? DEFAULT_STALL_TIMEOUT;
   const connections = Math.max(1, options.connections ?? 4);
   let restarted = false;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const info = await withRetry(() => probe(fetchImpl, url, signal), retry);
+    const probed = await withRetry(() => probe(fetchImpl, url, signal, { timeout, maxRedirects }), retry);
+    const { fetch: transport, ...info } = probed;
     const ranged = info.acceptRanges && info.etag !== null;
     const target = await makeTarget(info);
     try {
+      const done = await target.existing?.(info);
+      if (done !== undefined) {
+        options.onProgress?.({
+          phase: 'done',
+          bytesDone: info.size,
+          bytesTotal: info.size,
+          speed: 0,
+          eta: 0,
+          alreadyComplete: true,
+        });
+        return done;
+      }
       const saved = await target.loadState();
       const resume = resumable(saved, url, info, ranged);
       // What is on disk belongs to another version (or cannot be trusted): start over.
@@ -75,14 +94,27 @@ export async function downloadTo<R>(
             };
       await target.open(info.size, !resume);
       await target.saveState(state);
-      const settings = { ...options, fetch: fetchImpl, url, ranged, connections, restarted };
+      const settings = {
+        ...options,
+        fetch: transport,
+        url: info.url,
+        timeout,
+        stallTimeout,
+        ranged,
+        connections,
+        restarted,
+      };
+      const had = bytesDone(state);
+      const started = Date.now();
       await new DownloadSession(state, target, settings).run();
-      const result = await target.complete(info.size);
+      const result = await target.complete(info.size, info);
+      const seconds = (Date.now() - started) / 1000;
       options.onProgress?.({
         phase: 'done',
         bytesDone: info.size,
         bytesTotal: info.size,
-        speed: 0,
+        // The average of this call: what was fetched over how long it took.
+        speed: seconds > 0 ? (info.size - had) / seconds : 0,
         eta: 0,
         restarted,
       });

@@ -1,8 +1,16 @@
 /** fetch with the protocol's error mapping: envelopes → TransferError, failures → NETWORK. */
 import { type Envelope, errorFromEnvelope } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
-import { abortError } from './backoff.js';
+import { abortError, parseRetryAfter } from './backoff.js';
 import type { CredentialOptions, OutgoingRequest } from './types.js';
+
+/** Each transport with credentials → the same transport without them (for another origin). */
+const plainTransports = new WeakMap<typeof fetch, typeof fetch>();
+
+/** The transport without the credentials withCredentials added (itself if it added none). */
+export function withoutCredentials(fetchImpl: typeof fetch): typeof fetch {
+  return plainTransports.get(fetchImpl) ?? fetchImpl;
+}
 
 /** A URL's password (and user) as shown in messages: `https://user:***@host/`. */
 export function redactUserinfo(text: string): string {
@@ -19,7 +27,7 @@ export function redactUserinfo(text: string): string {
 export function withCredentials(fetchImpl: typeof fetch, options: CredentialOptions): typeof fetch {
   const { headers, onBeforeRequest, onAfterResponse } = options;
   if (!headers && !onBeforeRequest && !onAfterResponse) return fetchImpl;
-  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+  const credentialed = (async (input: string | URL | Request, init: RequestInit = {}) => {
     const merged = new Headers(headers);
     new Headers(init.headers).forEach((value, name) => {
       merged.set(name, value);
@@ -34,24 +42,114 @@ export function withCredentials(fetchImpl: typeof fetch, options: CredentialOpti
     await onAfterResponse?.(req, res);
     return res;
   }) as typeof fetch;
+  plainTransports.set(credentialed, withoutCredentials(fetchImpl));
+  return credentialed;
 }
 
+/** Seconds as people read them: `10 s`, `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** Fails fast for a URL no attempt can fetch (ftp:, file:, nonsense): never retried. */
+export function checkHttpUrl(url: string): URL {
+  // A page may pass a URL relative to itself.
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  const parsed = URL.canParse(url, base) ? new URL(url, base) : undefined;
+  if (!parsed) throw new TransferError('BAD_RESPONSE', `Not a URL: ${redactUserinfo(url)}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new TransferError(
+      'BAD_RESPONSE',
+      `Unsupported protocol ${parsed.protocol} in ${redactUserinfo(url)}: only http and https`,
+    );
+  return parsed;
+}
+
+/**
+ * One request. `timeout` (ms): the answer must begin within it, connecting included, or the
+ * attempt fails as a NETWORK error (retried); once the headers are in, it no longer applies.
+ */
 export async function send(
   fetchImpl: typeof fetch,
   url: string,
   init: RequestInit,
   signal: AbortSignal | undefined,
+  timeout?: number,
 ): Promise<Response> {
   if (signal?.aborted) throw abortError();
+  const origin = checkHttpUrl(url).origin;
+  const timer = timeout ? new AbortController() : undefined;
+  const handle = timer ? setTimeout(() => timer.abort(), timeout) : undefined;
+  const combined = timer ? (signal ? AbortSignal.any([signal, timer.signal]) : timer.signal) : signal;
   try {
     // no-store: a browser must not answer a ranged resume from its HTTP cache (a cached 200 of
     // the thumbnail, say), and no API answer may be cached.
-    return await fetchImpl(url, { cache: 'no-store', ...init, signal: signal ?? null });
+    return await fetchImpl(url, { cache: 'no-store', ...init, signal: combined ?? null });
   } catch (err: unknown) {
     if (signal?.aborted) throw abortError();
-    throw new TransferError('NETWORK', `Cannot reach ${new URL(url).origin}: ${errorText(err)}`, {
+    if (timer?.signal.aborted)
+      throw new TransferError('NETWORK', `No answer from ${origin} within ${seconds(timeout ?? 0)}`, {
+        cause: err,
+      });
+    throw new TransferError('NETWORK', `Cannot reach ${origin}: ${errorText(err)}`, {
       cause: err,
     });
+  } finally {
+    clearTimeout(handle);
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export interface Followed {
+  res: Response;
+  /** The URL that answered (after the redirects). */
+  url: string;
+  /** The transport for that URL: without the credentials when it is on another origin. */
+  fetch: typeof fetch;
+}
+
+/**
+ * send(), following redirects as curl -L and wget do, up to `maxRedirects`: absolute and relative
+ * Locations, to http or https only. Credentials are not sent on to another origin (curl's rule).
+ * A fetch that follows redirects by itself (a browser's) is taken at its word (`res.url`).
+ */
+export async function sendFollowing(
+  fetchImpl: typeof fetch,
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+  options: { timeout?: number | undefined; maxRedirects?: number | undefined },
+): Promise<Followed> {
+  const max = options.maxRedirects ?? 10;
+  const startOrigin = checkHttpUrl(url).origin;
+  let current = url;
+  let transport = fetchImpl;
+  for (let hops = 0; ; hops++) {
+    const res = await send(transport, current, init, signal, options.timeout);
+    const location = res.headers.get('location');
+    if (!REDIRECTS.has(res.status) || location === null) {
+      const final = res.redirected && res.url ? res.url : current;
+      return { res, url: final, fetch: transport };
+    }
+    await res.body?.cancel().catch(() => undefined);
+    if (hops >= max)
+      throw new TransferError(
+        'BAD_RESPONSE',
+        `Gave up after ${max} redirects (the limit: maxRedirects, --max-redirects), the last to ${redactUserinfo(
+          new URL(location, current).href,
+        )}: a redirect loop?`,
+        { status: res.status },
+      );
+    const next = new URL(location, current);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new TransferError(
+        'BAD_RESPONSE',
+        `${redactUserinfo(current)} redirects to an unsupported protocol (${next.protocol}): only http and https`,
+        { status: res.status },
+      );
+    current = next.href;
+    transport = next.origin === startOrigin ? fetchImpl : withoutCredentials(fetchImpl);
   }
 }
 
@@ -93,6 +191,9 @@ export async function callApi<T>(
     });
   }
   const error = errorFromEnvelope(body, res.status);
+  const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
+  if (error && retryAfter !== undefined)
+    throw new TransferError(error.code, error.message, { status: error.status, retryAfter });
   if (error) throw error;
   if (!res.ok)
     throw new TransferError('BAD_RESPONSE', `HTTP ${res.status} with a success envelope`, {

@@ -1,4 +1,5 @@
 /** What the core needs from a platform: bytes in, bytes out, hashing, and a place to remember. */
+import type { DownloadInfo } from './types.js';
 
 /** A file to upload. */
 export interface ByteSource {
@@ -54,6 +55,11 @@ export interface DownloadState {
 
 /** Where a download's bytes go, and where its progress is remembered. */
 export interface DownloadTarget<Result> {
+  /**
+   * Optional: the result at once when the destination already holds this very version of the
+   * file (a finished download run again), so nothing is fetched; undefined otherwise.
+   */
+  existing?(info: DownloadInfo): Promise<Result | undefined>;
   loadState(): Promise<DownloadState | undefined>;
   saveState(state: DownloadState): Promise<void>;
   /** Creates or reopens the partial file; `fresh` discards what it held. */
@@ -63,6 +69,6 @@ export interface DownloadTarget<Result> {
   /** Makes written bytes durable before the state that claims them is saved. */
   flush(): Promise<void>;
   /** Checks the size, publishes the file (atomic rename), removes the state. */
-  complete(size: number): Promise<Result>;
+  complete(size: number, info?: DownloadInfo): Promise<Result>;
   close(): Promise<void>;
 }

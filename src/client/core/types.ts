@@ -2,6 +2,7 @@
  * The client's public API, shared by the Node and the browser entries: each entry's exports are
  * checked against ResumableClient, so the two can never drift apart.
  */
+import type { TransferError } from '../../protocol/errors.js';
 
 export type TransferPhase = 'hashing' | 'uploading' | 'downloading' | 'done';
 
@@ -18,6 +19,20 @@ export interface Progress {
   instant?: boolean;
   /** Download: the file changed on the server and the download started over. */
   restarted?: boolean;
+  /** Download, phase 'done': the destination already held this very file; nothing was fetched. */
+  alreadyComplete?: boolean;
+}
+
+/** What `onRetry` is told before each wait. */
+export interface RetryEvent {
+  /** Why the last attempt failed. */
+  error: TransferError;
+  /** The retry about to be made: 1 for the first. */
+  attempt: number;
+  /** Retries allowed in all (`retries`, or the length of `retryDelays`). */
+  retries: number;
+  /** Milliseconds until it is made (the backoff, or the server's longer Retry-After). */
+  delay: number;
 }
 
 export interface RetryOptions {
@@ -26,6 +41,19 @@ export interface RetryOptions {
   /** First backoff delay in ms, doubled each time up to maxDelay (default 300). */
   minDelay?: number;
   maxDelay?: number;
+  /**
+   * The wait in ms before each retry, as tus-js-client's `retryDelays`: its length is the number
+   * of retries; `[]` or `null` never retries. Replaces `retries`, `minDelay` and `maxDelay`.
+   */
+  retryDelays?: readonly number[] | null;
+  /**
+   * Whether a failure is worth another attempt (`attempt`: the retry it would be, 1 for the
+   * first). Default: `err.retryable` (network errors, timeouts, 408, 429, 5xx). Not asked once
+   * the retries are used up, nor after an abort.
+   */
+  onShouldRetry?: (err: TransferError, attempt: number) => boolean;
+  /** Told before each retry: why, which attempt, and how long until it is made. */
+  onRetry?: (event: RetryEvent) => void;
 }
 
 /** A request about to be sent: a hook may change its headers (a fresh token, say). */
@@ -77,11 +105,29 @@ export interface UploadResult {
 export interface DownloadOptions extends CommonOptions {
   /** Parallel ranged connections (default 4). */
   connections?: number;
+  /**
+   * Ms to wait for an answer to begin, connecting included (default 10000): a server that is down
+   * or accepts and never answers fails this attempt, which is retried.
+   */
+  timeout?: number;
+  /**
+   * Ms a response body may send nothing before the attempt is given up and retried from the
+   * last byte written (default 30000): a stalled read never hangs the download.
+   */
+  stallTimeout?: number;
+  /**
+   * Redirects (301, 302, 303, 307, 308) followed before giving up (default 10; 0: none). The
+   * size and ETag are those of the final URL; credentials in `headers` are not sent to another
+   * origin.
+   */
+  maxRedirects?: number;
   /** How often progress is made durable, in ms (default 5000): at most this much is fetched again after a crash. */
   checkpointInterval?: number;
 }
 
 export interface DownloadInfo {
+  /** Where the bytes are fetched from: the URL asked for, or where its redirects led. */
+  url: string;
   size: number;
   /** Strong ETag, or null when the server has none. */
   etag: string | null;

@@ -1,12 +1,33 @@
 /**
  * A download written in place into `<dest>.part`, with its progress in `<dest>.part.json`
  * (the control file, like aria2's .aria2). On completion the size is checked, `.part` is renamed
- * onto `<dest>` atomically and the control file removed.
+ * onto `<dest>` atomically and the control file removed; the file's mtime is set to the server's
+ * Last-Modified (as wget does), which is how a finished download is recognised when run again.
  */
-import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { TransferError } from '../../protocol/errors.js';
 import { isDownloadState } from '../core/download-state.js';
 import type { DownloadState, DownloadTarget } from '../core/ports.js';
+import type { DownloadInfo } from '../core/types.js';
+
+/** The server's Last-Modified in whole seconds since the epoch, or undefined. */
+function lastModifiedSeconds(info: DownloadInfo): number | undefined {
+  const t = info.lastModified === null ? Number.NaN : Date.parse(info.lastModified);
+  return Number.isNaN(t) ? undefined : Math.floor(t / 1000);
+}
+
+/**
+ * Whether `path` is this very version of the download: a file of the server's size whose mtime
+ * is exactly the server's Last-Modified (set by complete() below). A file edited here since, or
+ * a new version on the server (another Last-Modified or size), is not. Without a Last-Modified
+ * nothing can be proven: false.
+ */
+export async function holdsVersion(path: string, info: DownloadInfo): Promise<boolean> {
+  const remote = lastModifiedSeconds(info);
+  if (remote === undefined) return false;
+  const st = await stat(path).catch(() => undefined);
+  return st?.isFile() === true && st.size === info.size && st.mtimeMs === remote * 1000;
+}
 
 function localError(err: unknown, what: string): TransferError {
   return new TransferError('LOCAL_IO', `${what}: ${(err as Error).message}`, { cause: err });
@@ -20,6 +41,10 @@ export class FileTarget implements DownloadTarget<string> {
   constructor(readonly dest: string) {
     this.partPath = `${dest}.part`;
     this.statePath = `${dest}.part.json`;
+  }
+
+  async existing(info: DownloadInfo): Promise<string | undefined> {
+    return (await holdsVersion(this.dest, info)) ? this.dest : undefined;
   }
 
   async loadState(): Promise<DownloadState | undefined> {
@@ -82,13 +107,15 @@ export class FileTarget implements DownloadTarget<string> {
     await this.fh?.datasync();
   }
 
-  async complete(size: number): Promise<string> {
+  async complete(size: number, info?: DownloadInfo): Promise<string> {
     await this.fh!.datasync();
     const st = await this.fh!.stat();
     if (st.size !== size)
       throw new TransferError('LOCAL_IO', `${this.partPath} is ${st.size} bytes, expected ${size}`);
     await this.fh!.close();
     this.fh = undefined;
+    const remote = info && lastModifiedSeconds(info);
+    if (remote !== undefined) await utimes(this.partPath, new Date(), remote).catch(() => undefined);
     await rename(this.partPath, this.dest);
     await rm(this.statePath, { force: true });
     return this.dest;

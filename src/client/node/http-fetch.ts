@@ -21,7 +21,7 @@ function abortReason(signal: AbortSignal): unknown {
  * copies and garbage collection. Backpressure: the response is paused while the stream's queue
  * is full and resumed on pull.
  */
-function toWebStream(res: IncomingMessage): ReadableStream<Uint8Array> {
+function toWebStream(res: IncomingMessage, why: () => Error | undefined): ReadableStream<Uint8Array> {
   let settled = false;
   return new ReadableStream<Uint8Array>(
     {
@@ -43,7 +43,7 @@ function toWebStream(res: IncomingMessage): ReadableStream<Uint8Array> {
         });
         res.on('error', fail);
         res.on('close', () => {
-          if (!res.complete) fail(new Error('aborted: the response ended early'));
+          if (!res.complete) fail(why() ?? new Error('aborted: the response ended early'));
         });
       },
       pull() {
@@ -67,7 +67,28 @@ function toHeaders(res: IncomingMessage): Headers {
   return headers;
 }
 
-export const httpFetch = ((input: string | URL, init: RequestInit = {}): Promise<Response> => {
+export interface HttpFetchOptions {
+  /** Ms to open a connection (name lookup included); then the attempt fails. 0: no limit. */
+  connectTimeout?: number;
+  /**
+   * Ms a request may see no byte move either way (a request body that cannot be sent, an answer
+   * that does not come, a body that stops): then it fails. 0: no limit.
+   */
+  idleTimeout?: number;
+}
+
+function secondsText(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** The transport with time limits (httpFetch below has none). */
+export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
+  return ((input: string | URL, init: RequestInit = {}) => request(input, init, options)) as typeof fetch;
+}
+
+export const httpFetch = createHttpFetch();
+
+function request(input: string | URL, init: RequestInit, limits: HttpFetchOptions): Promise<Response> {
   const url = new URL(String(input));
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
@@ -82,6 +103,11 @@ export const httpFetch = ((input: string | URL, init: RequestInit = {}): Promise
   if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body));
   const https = url.protocol === 'https:';
   return new Promise<Response>((resolve, reject) => {
+    let timedOut: Error | undefined;
+    const giveUp = (message: string) => {
+      timedOut = new Error(message);
+      req.destroy(timedOut);
+    };
     const req = (https ? httpsRequest : httpRequest)(
       url,
       { method: init.method ?? 'GET', headers, agent: https ? httpsAgent : httpAgent },
@@ -89,18 +115,33 @@ export const httpFetch = ((input: string | URL, init: RequestInit = {}): Promise
         const status = res.statusCode ?? 502;
         const empty = init.method === 'HEAD' || status === 204 || status === 304;
         if (empty) res.resume();
-        const stream = empty ? null : toWebStream(res);
+        const stream = empty ? null : toWebStream(res, () => timedOut);
         resolve(
           new Response(stream, { status, statusText: res.statusMessage ?? '', headers: toHeaders(res) }),
         );
       },
     );
+    const { connectTimeout, idleTimeout } = limits;
+    if (connectTimeout) {
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(
+          () => giveUp(`could not connect to ${url.host} within ${secondsText(connectTimeout)}`),
+          connectTimeout,
+        );
+        socket.once(https ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+        req.once('close', () => clearTimeout(timer));
+      });
+    }
+    if (idleTimeout) req.setTimeout(idleTimeout, () => giveUp(`no data for ${secondsText(idleTimeout)}`));
     const onAbort = () => req.destroy(abortReason(signal!) as Error);
     signal?.addEventListener('abort', onAbort, { once: true });
     req.on('close', () => signal?.removeEventListener('abort', onAbort));
     req.on('error', (err) =>
-      reject(signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: err })),
+      reject(
+        signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: timedOut ?? err }),
+      ),
     );
     req.end(body ?? undefined);
   });
-}) as typeof fetch;
+}
