@@ -105,7 +105,9 @@ export function resolveClientAddress(
   trusted: TrustedProxies,
 ): string {
   const told = req.headers[INTERNAL_CLIENT_HEADER];
-  delete req.headers[INTERNAL_CLIENT_HEADER];
+  // Only when present: a delete turns the headers object into a slow dictionary for every later
+  // read of the request's headers.
+  if (told !== undefined) delete req.headers[INTERNAL_CLIENT_HEADER];
   const peer = normalizeAddress(req.socket?.remoteAddress);
   let address = peer;
   if (internal) address = typeof told === 'string' && told ? normalizeAddress(told) : peer;
