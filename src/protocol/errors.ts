@@ -247,6 +247,14 @@ export const ERRORS = {
     action: 'Retry (clients do). Operator: raise the open-file limit (ulimit -n) or lower the upload caps.',
     retryAfter: 5,
   },
+  CHUNK_SUPERSEDED: {
+    status: 503,
+    zh: '该分片已由另一个请求完整送达，文件正在合并；请重试以获取结果',
+    en: 'Another request delivered this chunk in full first and the file is being assembled; retry for the answer.',
+    action:
+      'Retry (clients do): the answer then has the file link. Seen when two copies of one chunk were in flight and this one was slow.',
+    retryAfter: 1,
+  },
   FILE_TOO_LARGE: {
     status: 413,
     zh: '文件太大，超过服务器允许的最大文件大小',

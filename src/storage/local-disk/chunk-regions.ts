@@ -26,6 +26,8 @@ import type { RegionFiles } from './layout.js';
 import { parseRegionLog, RegionLogWriter, readRegionLog } from './region-log.js';
 
 const BLOCK = 4 * 1024 * 1024;
+/** How long an assembly waits for a region's writer before cutting it (see drain). */
+export const WRITER_GRACE_MS = 10_000;
 
 /** Reads `length` bytes at `offset` in blocks of at most 4 MiB (a fresh buffer each). */
 export async function* readRegion(fh: FileHandle, offset: number, length: number): AsyncGenerator<Buffer> {
@@ -42,8 +44,8 @@ export async function* readRegion(fh: FileHandle, offset: number, length: number
 export class RegionSet {
   /** Held regions: index → MD5. */
   private readonly heldRegions = new Map<number, string>();
-  /** Regions being written, each until its claim is released. */
-  private readonly writing = new Map<number, Promise<void>>();
+  /** Regions being written, each until its claim is released; abort cuts the writer short. */
+  private readonly writing = new Map<number, { released: Promise<void>; abort: AbortController }>();
   private readonly log: RegionLogWriter;
   /** The set no longer describes the upload (evicted, replaced, published, removed). */
   private isDead = false;
@@ -123,21 +125,26 @@ export class RegionSet {
     return undefined;
   }
 
-  /** Claims a region for one writer; undefined if it is held, being written, or assembly began. */
-  claim(index: number): (() => void) | undefined {
+  /**
+   * Claims a region for one writer; undefined if it is held, being written, or assembly began.
+   * The signal aborts when assembly will not wait for this writer any longer (WRITER_GRACE_MS).
+   */
+  claim(index: number): { release: () => void; signal: AbortSignal } | undefined {
     if (this.isDead || this.sealed || this.heldRegions.has(index) || this.writing.has(index)) {
       return undefined;
     }
     let release!: () => void;
-    this.writing.set(
-      index,
-      new Promise<void>((resolve) => {
-        release = resolve;
-      }),
-    );
-    return () => {
-      this.writing.delete(index);
-      release();
+    const abort = new AbortController();
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.writing.set(index, { released, abort });
+    return {
+      release: () => {
+        this.writing.delete(index);
+        release();
+      },
+      signal: abort.signal,
     };
   }
 
@@ -165,8 +172,28 @@ export class RegionSet {
     await this.assembling?.catch(() => undefined);
   }
 
+  /**
+   * Waits for the regions' writers. Every chunk is held by then, so a writer still running is a
+   * second copy of a chunk (a client that retried, or a page reloaded mid-upload whose old request
+   * the browser did not cut): it gets WRITER_GRACE_MS to finish, then is cut (its request answers
+   * 503 and is retried), so a copy sent slowly, by accident or on purpose, cannot hold a
+   * finished upload back for as long as it likes.
+   */
   private async drain(): Promise<void> {
-    while (this.writing.size > 0) await Promise.all(this.writing.values());
+    const waiting = () => Promise.all([...this.writing.values()].map((w) => w.released));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), WRITER_GRACE_MS);
+    });
+    try {
+      while (this.writing.size > 0) {
+        if ((await Promise.race([waiting(), late])) !== 'late') continue;
+        for (const w of this.writing.values()) w.abort.abort();
+        await waiting();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Records a region whose bytes are durable as held (durable before it resolves). */

@@ -150,11 +150,11 @@ export class InPlaceChunks {
       if (!claimed) return undefined;
       this.pin(fileId, set);
       const release = () => {
-        claimed();
+        claimed.release();
         this.unpin(fileId, set);
       };
       try {
-        return { set, fileId, index, fh: await set.openData(), release };
+        return { set, fileId, index, fh: await set.openData(), release, signal: claimed.signal };
       } catch (err: unknown) {
         release();
         throw err;
@@ -193,7 +193,11 @@ export class InPlaceChunks {
     const hash = createHash('md5');
     const out = new GatherWriter(fh, set.offsetOf(index));
     let size = 0;
+    // Assembly stopped waiting for this copy of the chunk (RegionSet.drain): the client retries.
+    const cut = () => body.destroy(new TransferError('CHUNK_SUPERSEDED'));
+    claim.signal.addEventListener('abort', cut, { once: true });
     try {
+      if (claim.signal.aborted) cut();
       for await (const buf of body) {
         const b = buf as Buffer;
         if (size + b.length > room) {
@@ -213,6 +217,8 @@ export class InPlaceChunks {
     } catch (err: unknown) {
       await this.discard(claim);
       throw mapFsError(err);
+    } finally {
+      claim.signal.removeEventListener('abort', cut);
     }
     return { md5: hash.digest('hex'), size, inPlace: claim };
   }

@@ -10,6 +10,8 @@ export interface InPlaceClaim {
   index: number;
   fh: FileHandle;
   release: () => void;
+  /** Aborted when assembly will not wait for this writer any longer. */
+  signal: AbortSignal;
 }
 
 export interface LocalStagedChunk extends StagedChunk {
