@@ -46,10 +46,13 @@ function slowChunk(base: string, fileId: string, chunkId: string, data: Buffer) 
         reject(err);
       });
       const step = 16 * 1024;
-      timer = setInterval(() => {
-        if (sent < data.length) req.write(data.subarray(sent, (sent += step)));
-      }, 1000);
-      req.write(data.subarray(0, (sent = step)));
+      const next = () => {
+        if (sent >= data.length) return;
+        req.write(data.subarray(sent, sent + step));
+        sent += step;
+      };
+      timer = setInterval(next, 1000);
+      next();
     },
   );
   return { answered, sentBytes: () => sent };
