@@ -336,7 +336,7 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
 
     const en = await open('en-US');
     assert.equal(await en.page.locator('#upload-heading').textContent(), 'Upload');
-    assert.equal(await en.page.locator('#lang').textContent(), '中文');
+    assert.equal(await en.page.locator('#lang').textContent(), 'EN / 中文');
     await screenshot(en.page, 'page-en');
     await en.context.close();
   });
