@@ -3,7 +3,8 @@
  * list of downloads. Each download runs through our client as parallel ranges into the Origin
  * Private File System; after a reload the stored ones are listed again and continue from what is
  * stored (unless the user had paused them). When complete, the stored file is handed to the
- * browser's own download (saved to disk), then the stored copy is removed.
+ * browser's own download (saved to disk), then the stored copy is removed. Files that are not
+ * images get an icon with their extension as their picture.
  */
 
 import {
@@ -24,6 +25,7 @@ import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
 import { Row } from './row.js';
+import { fillThumb } from './thumb.js';
 
 type State = 'downloading' | 'paused' | 'ready' | 'done' | 'error';
 
@@ -264,14 +266,7 @@ export class DownloadPanel {
         card.dataset.name = entry.name;
         const thumb = document.createElement('div');
         thumb.className = 'thumb';
-        if ((entry.type ?? '').startsWith('image/')) {
-          const img = document.createElement('img');
-          img.src = entry.url;
-          img.alt = entry.name;
-          img.loading = 'lazy';
-          img.decoding = 'async';
-          thumb.append(img);
-        }
+        fillThumb(thumb, entry, t('noExtension'));
         const meta = document.createElement('div');
         meta.className = 'card-meta';
         const name = document.createElement('span');
