@@ -20,6 +20,7 @@ import {
   storedKeyOf,
   TransferError,
 } from '../../src/client/browser/index.js';
+import { errorFromEnvelope } from '../../src/protocol/envelope.js';
 import type { LibraryEntry } from '../../src/protocol/types.js';
 import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
@@ -201,8 +202,17 @@ export class DownloadPanel {
     this.note.textContent = t('memoryFallback');
     const [files, stored] = await Promise.all([
       fetch('/api/files', { headers: authHeaders() })
-        .then((r) => r.json() as Promise<{ data: LibraryEntry[] }>)
-        .then((b) => b.data)
+        .then(async (r) => {
+          // An error answer (a refused token, say) is shown as the server words it; the page
+          // still becomes usable.
+          const body: unknown = await r.json().catch(() => undefined);
+          const error = errorFromEnvelope(body, r.status);
+          if (error) throw error;
+          const data = (body as { data?: unknown } | undefined)?.data;
+          if (!r.ok || !Array.isArray(data))
+            throw new TransferError('BAD_RESPONSE', undefined, { status: r.status });
+          return data as LibraryEntry[];
+        })
         .catch((err: unknown) => {
           this.libraryError = err;
           return [];
