@@ -25,7 +25,9 @@ import type { LibraryEntry } from '../../src/protocol/types.js';
 import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
+import { canRetry } from './retry.js';
 import { Row } from './row.js';
+import { healthProbe, StallWatch } from './stall.js';
 import { fillThumb } from './thumb.js';
 
 type State = 'downloading' | 'paused' | 'ready' | 'done' | 'error';
@@ -61,6 +63,7 @@ class DownloadItem {
   private controller: AbortController | undefined;
   private error: unknown;
   private done = 0;
+  private readonly watch = new StallWatch(() => this.render(), healthProbe(authHeaders));
 
   constructor(
     readonly url: string,
@@ -87,6 +90,7 @@ class DownloadItem {
     this.error = undefined;
     markPaused(this.key, false);
     markKey(SAVED_KEY, this.key, false);
+    this.watch.start();
     this.render();
     try {
       const d = await download(this.url, {
@@ -95,6 +99,7 @@ class DownloadItem {
         storage: opfsAvailable() ? 'opfs' : 'memory',
         onProgress: (p) => {
           this.progress = p;
+          if (p.phase === 'downloading') this.watch.progress(p.bytesDone);
           this.done = p.bytesDone;
           this.total = p.bytesTotal;
           this.render();
@@ -110,6 +115,7 @@ class DownloadItem {
       }
     } finally {
       this.controller = undefined;
+      this.watch.stop();
     }
     this.render();
   }
@@ -141,6 +147,7 @@ class DownloadItem {
   }
 
   discard(): void {
+    this.watch.stop();
     this.controller?.abort();
     markPaused(this.key, false);
     void removeStoredDownload(this.key);
@@ -150,11 +157,16 @@ class DownloadItem {
   render(): void {
     const p = this.progress;
     const pct = percent(this.done, this.total);
+    const stalled = this.state === 'downloading' ? this.watch.stalledFor() : 0;
+    if (stalled > 0) this.row.el.dataset.stalled = 'true';
+    else delete this.row.el.dataset.stalled;
     const labels: Record<State, () => string> = {
       downloading: () =>
-        p && p.speed > 0 && p.phase === 'downloading'
-          ? t('downloading', { pct, speed: speed(p.speed), eta: duration(p.eta) })
-          : t('downloadingNoEta', { pct }),
+        stalled > 0
+          ? t('stalled', { pct, time: duration(stalled / 1000) })
+          : p && p.speed > 0 && p.phase === 'downloading'
+            ? t('downloading', { pct, speed: speed(p.speed), eta: duration(p.eta) })
+            : t('downloadingNoEta', { pct }),
       paused: () => t('paused', { pct }),
       ready: () => t('ready'),
       done: () => (p?.restarted ? `${t('downloaded')} · ${t('restarted')}` : t('downloaded')),
@@ -173,7 +185,7 @@ class DownloadItem {
       paused: [resume, cancel],
       ready: [save, cancel],
       done: [remove],
-      error: [retry, cancel],
+      error: canRetry(this.error) ? [retry, cancel] : [cancel],
     };
     this.row.buttons(byState[this.state]);
   }

@@ -2,14 +2,18 @@
  * The upload panel: files chosen or dropped (folders too) become rows; at most two files are
  * hashed and sent at once, the rest wait. Each row can pause (abort; the server keeps what it
  * holds), resume (upload() again: hashes come from IndexedDB, the handshake says what is missing),
- * cancel (and tell the server to drop what it holds), and retry after an error.
+ * cancel (and tell the server to drop what it holds), and retry after an error that a retry can
+ * mend. A row that stops moving (the server died) says it is waiting for the server instead of
+ * showing its last speed.
  */
 
 import { type Progress, TransferError, type UploadResult, upload } from '../../src/client/browser/index.js';
 import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
+import { canRetry } from './retry.js';
 import { Row } from './row.js';
+import { healthProbe, StallWatch } from './stall.js';
 
 const FILES_AT_ONCE = 2;
 
@@ -24,6 +28,7 @@ class UploadItem {
   private error: unknown;
   private fileId: string | undefined;
   private copied = false;
+  private readonly watch = new StallWatch(() => this.render(), healthProbe(authHeaders));
 
   constructor(
     readonly file: File,
@@ -31,6 +36,11 @@ class UploadItem {
   ) {
     this.row = new Row(file.webkitRelativePath || file.name, file.size);
     this.render();
+  }
+
+  /** The absolute link, once uploaded. */
+  get link(): string | undefined {
+    return this.result && new URL(this.result.url, location.href).href;
   }
 
   get bytesDone(): number {
@@ -50,6 +60,10 @@ class UploadItem {
         signal: this.controller.signal,
         onProgress: (p) => {
           this.progress = p;
+          if (p.phase === 'uploading') {
+            if (this.state !== 'uploading') this.watch.start();
+            this.watch.progress(p.bytesDone);
+          }
           if (p.phase === 'hashing' || p.phase === 'uploading') this.state = p.phase;
           this.render();
           this.panel.renderOverall();
@@ -70,6 +84,7 @@ class UploadItem {
       }
     } finally {
       this.controller = undefined;
+      this.watch.stop();
     }
     this.render();
   }
@@ -88,6 +103,7 @@ class UploadItem {
 
   cancel(): void {
     this.state = 'paused';
+    this.watch.stop();
     this.controller?.abort();
     this.panel.remove(this);
     // Tell the server it can drop the chunks it holds for this file (when we know its id).
@@ -100,17 +116,22 @@ class UploadItem {
   render(): void {
     const { row, file } = this;
     const p = this.progress;
+    const stalled = this.state === 'uploading' ? this.watch.stalledFor() : 0;
+    if (stalled > 0) row.el.dataset.stalled = 'true';
+    else delete row.el.dataset.stalled;
     const labels: Record<State, () => string> = {
       waiting: () => t('waiting'),
       hashing: () => t('hashing', { pct: percent(p?.bytesDone ?? 0, file.size) }),
       uploading: () =>
-        p && p.speed > 0
-          ? t('uploading', {
-              pct: percent(p.bytesDone, file.size),
-              speed: speed(p.speed),
-              eta: duration(p.eta),
-            })
-          : t('uploadingNoEta', { pct: percent(p?.bytesDone ?? 0, file.size) }),
+        stalled > 0
+          ? t('stalled', { pct: percent(p?.bytesDone ?? 0, file.size), time: duration(stalled / 1000) })
+          : p && p.speed > 0
+            ? t('uploading', {
+                pct: percent(p.bytesDone, file.size),
+                speed: speed(p.speed),
+                eta: duration(p.eta),
+              })
+            : t('uploadingNoEta', { pct: percent(p?.bytesDone ?? 0, file.size) }),
       paused: () => t('paused', { pct: percent(this.bytesDone, file.size) }),
       done: () => t('done'),
       instant: () => t('instant'),
@@ -128,13 +149,14 @@ class UploadItem {
       name: 'copy',
       label: this.copied ? t('copied') : t('copy'),
       onClick: () => {
-        void navigator.clipboard?.writeText(new URL(this.result!.url, location.href).href).then(() => {
+        void navigator.clipboard?.writeText(this.link!).then(() => {
           this.copied = true;
           this.render();
         });
       },
     };
     const remove = { name: 'remove', label: t('remove'), onClick: () => this.panel.remove(this) };
+    const failed = canRetry(this.error) ? [retry, cancel] : [cancel];
     const byState: Record<State, (typeof pause)[]> = {
       waiting: [pause, cancel],
       hashing: [pause, cancel],
@@ -142,7 +164,7 @@ class UploadItem {
       paused: [resume, cancel],
       done: [copy, remove],
       instant: [copy, remove],
-      error: [retry, cancel],
+      error: failed,
     };
     row.buttons(byState[this.state]);
   }
