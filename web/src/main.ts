@@ -13,8 +13,8 @@ document.documentElement.lang = currentLang() === 'zh' ? 'zh-CN' : 'en';
 applyStaticTexts();
 setUpLangButton(document.querySelector<HTMLButtonElement>('#lang')!);
 
-new UploadPanel(document.querySelector('#upload')!);
+const uploads = new UploadPanel(document.querySelector('#upload')!);
 const downloads = new DownloadPanel(document.querySelector('#download')!);
-void downloads.init().then(() => {
+void Promise.all([uploads.init(), downloads.init()]).then(() => {
   document.body.dataset.ready = 'true';
 });
