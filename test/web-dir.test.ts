@@ -152,6 +152,7 @@ describe('--web-dir with sub-folders', { timeout: 120_000 }, () => {
       '/lib/%2e%2e%2f%2e%2e%2fetc%2fpasswd',
       '/lib/%252e%252e/%252e%252e/secret.txt',
       '/lib/..%5c..%5csecret.txt',
+      '/lib/..\\..\\secret.txt',
       '/lib/%c0%ae%c0%ae/%c0%ae%c0%ae/secret.txt',
       '/lib/./../../secret.txt',
       '//etc/passwd',
