@@ -226,6 +226,7 @@ describe('web page details in Chromium', { skip: needChromium(), timeout: 300_00
     await writeFile(join(lib, 'movie.mp4'), Buffer.alloc(1001 * 1024, 2));
     await writeFile(join(lib, 'README'), Buffer.alloc(1024 * 1024, 3));
     await writeFile(join(lib, 'report.pdf'), Buffer.alloc(5000, 4));
+    await writeFile(join(lib, 'broken.jpg'), Buffer.from('not a JPEG at all'));
     server = await startTestServer({ webDir, libraryDirs: [lib] });
     browser = await launchChromium();
   });
@@ -332,6 +333,7 @@ describe('web page details in Chromium', { skip: needChromium(), timeout: 300_00
         'movie.mp4': ['MP4', 'video'],
         'report.pdf': ['PDF', 'document'],
         README: ['FILE', 'other'],
+        'broken.jpg': ['JPG', 'image'], // an image that cannot be shown falls back to the icon
       };
       for (const [name, [ext, kind]] of Object.entries(icons)) {
         const icon = card(name).locator('.thumb .file-icon');
