@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -155,13 +156,20 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
     const path = join(dir, 'reload.bin');
     const size = 50 * MB;
     const fileId = await writeRandomFile(path, size, 13);
-    proxy.rule = (req) => (req.method === 'POST' && req.url?.startsWith('/api/upload?') ? 2 * MB : 0);
+    const chunkAt = (rate: number) => (req: IncomingMessage) =>
+      req.method === 'POST' && req.url?.startsWith('/api/upload?') ? rate : 0;
+    proxy.rule = chunkAt(2 * MB);
     const { context, page } = await open();
     await page.setInputFiles('#file-input', path);
     await waitUploaded(page, 'reload.bin', 20 * MB);
+    // Hold back the chunks started from now until the reload: the row's 20 MB lags what the
+    // proxy has relayed (36 MB), and on a loaded machine the screenshot took 3 to 4.5 s, in which
+    // the rest arrived at full rate and the file was complete before the reload.
+    proxy.rule = chunkAt(100_000);
     await screenshot(page, 'upload-progress-en');
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
+    proxy.rule = chunkAt(2 * MB);
     const before = proxy.chunkBytes;
     let hashingSeen = false;
     await page.exposeFunction('sawHashing', () => {
