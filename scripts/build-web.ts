@@ -1,7 +1,7 @@
 /**
  * Builds the web page into web/dist (run by `npm run build`, hence by `npm install`): the page
  * and the two workers of the browser client as separate ES modules side by side, so the client's
- * `new URL('./hash-worker.js', import.meta.url)` finds them, plus the HTML and CSS.
+ * `new URL('./hash-worker.js', import.meta.url)` finds them, plus the HTML, the CSS and the icon.
  */
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
@@ -29,7 +29,7 @@ export async function buildWeb(): Promise<void> {
     legalComments: 'none',
     logLevel: 'warning',
   });
-  for (const f of ['index.html', 'styles.css'])
+  for (const f of ['index.html', 'styles.css', 'favicon.svg'])
     await copyFile(new URL(`web/src/${f}`, root), new URL(f, out));
 }
 

@@ -3,7 +3,8 @@
  * list of downloads. Each download runs through our client as parallel ranges into the Origin
  * Private File System; after a reload the stored ones are listed again and continue from what is
  * stored (unless the user had paused them). When complete, the stored file is handed to the
- * browser's own download (saved to disk), then the stored copy is removed.
+ * browser's own download (saved to disk), then the stored copy is removed. Files that are not
+ * images get an icon with their extension as their picture.
  */
 
 import {
@@ -19,11 +20,15 @@ import {
   storedKeyOf,
   TransferError,
 } from '../../src/client/browser/index.js';
+import { errorFromEnvelope } from '../../src/protocol/envelope.js';
 import type { LibraryEntry } from '../../src/protocol/types.js';
 import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
 import { errorText, onLangChange, t } from './i18n.js';
+import { canRetry } from './retry.js';
 import { Row } from './row.js';
+import { healthProbe, StallWatch } from './stall.js';
+import { fillThumb } from './thumb.js';
 
 type State = 'downloading' | 'paused' | 'ready' | 'done' | 'error';
 
@@ -58,6 +63,7 @@ class DownloadItem {
   private controller: AbortController | undefined;
   private error: unknown;
   private done = 0;
+  private readonly watch = new StallWatch(() => this.render(), healthProbe(authHeaders));
 
   constructor(
     readonly url: string,
@@ -84,6 +90,7 @@ class DownloadItem {
     this.error = undefined;
     markPaused(this.key, false);
     markKey(SAVED_KEY, this.key, false);
+    this.watch.start();
     this.render();
     try {
       const d = await download(this.url, {
@@ -92,6 +99,7 @@ class DownloadItem {
         storage: opfsAvailable() ? 'opfs' : 'memory',
         onProgress: (p) => {
           this.progress = p;
+          if (p.phase === 'downloading') this.watch.progress(p.bytesDone);
           this.done = p.bytesDone;
           this.total = p.bytesTotal;
           this.render();
@@ -107,6 +115,7 @@ class DownloadItem {
       }
     } finally {
       this.controller = undefined;
+      this.watch.stop();
     }
     this.render();
   }
@@ -138,6 +147,7 @@ class DownloadItem {
   }
 
   discard(): void {
+    this.watch.stop();
     this.controller?.abort();
     markPaused(this.key, false);
     void removeStoredDownload(this.key);
@@ -147,11 +157,16 @@ class DownloadItem {
   render(): void {
     const p = this.progress;
     const pct = percent(this.done, this.total);
+    const stalled = this.state === 'downloading' ? this.watch.stalledFor() : 0;
+    if (stalled > 0) this.row.el.dataset.stalled = 'true';
+    else delete this.row.el.dataset.stalled;
     const labels: Record<State, () => string> = {
       downloading: () =>
-        p && p.speed > 0 && p.phase === 'downloading'
-          ? t('downloading', { pct, speed: speed(p.speed), eta: duration(p.eta) })
-          : t('downloadingNoEta', { pct }),
+        stalled > 0
+          ? t('stalled', { pct, time: duration(stalled / 1000) })
+          : p && p.speed > 0 && p.phase === 'downloading'
+            ? t('downloading', { pct, speed: speed(p.speed), eta: duration(p.eta) })
+            : t('downloadingNoEta', { pct }),
       paused: () => t('paused', { pct }),
       ready: () => t('ready'),
       done: () => (p?.restarted ? `${t('downloaded')} · ${t('restarted')}` : t('downloaded')),
@@ -170,7 +185,7 @@ class DownloadItem {
       paused: [resume, cancel],
       ready: [save, cancel],
       done: [remove],
-      error: [retry, cancel],
+      error: canRetry(this.error) ? [retry, cancel] : [cancel],
     };
     this.row.buttons(byState[this.state]);
   }
@@ -199,8 +214,17 @@ export class DownloadPanel {
     this.note.textContent = t('memoryFallback');
     const [files, stored] = await Promise.all([
       fetch('/api/files', { headers: authHeaders() })
-        .then((r) => r.json() as Promise<{ data: LibraryEntry[] }>)
-        .then((b) => b.data)
+        .then(async (r) => {
+          // An error answer (a refused token, say) is shown as the server words it; the page
+          // still becomes usable.
+          const body: unknown = await r.json().catch(() => undefined);
+          const error = errorFromEnvelope(body, r.status);
+          if (error) throw error;
+          const data = (body as { data?: unknown } | undefined)?.data;
+          if (!r.ok || !Array.isArray(data))
+            throw new TransferError('BAD_RESPONSE', undefined, { status: r.status });
+          return data as LibraryEntry[];
+        })
         .catch((err: unknown) => {
           this.libraryError = err;
           return [];
@@ -264,14 +288,7 @@ export class DownloadPanel {
         card.dataset.name = entry.name;
         const thumb = document.createElement('div');
         thumb.className = 'thumb';
-        if ((entry.type ?? '').startsWith('image/')) {
-          const img = document.createElement('img');
-          img.src = entry.url;
-          img.alt = entry.name;
-          img.loading = 'lazy';
-          img.decoding = 'async';
-          thumb.append(img);
-        }
+        fillThumb(thumb, entry, t('noExtension'));
         const meta = document.createElement('div');
         meta.className = 'card-meta';
         const name = document.createElement('span');

@@ -1,12 +1,26 @@
-/** Sizes, speeds and times for people (bytes: the well-kept `bytes` package, also used by the CLI). */
-import bytes from 'bytes';
+/**
+ * Sizes, speeds and times for people. One size format everywhere on the page (cards, rows, the
+ * overall line, speeds): units of 1024 named B, KB, MB, GB, TB as the CLI names them, whole bytes
+ * below 1000, otherwise one decimal and never four digits before the point (1,025,024 bytes is
+ * "1.0 MB", not "1001 KB" beside a "1 MB").
+ */
+const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'] as const;
 
 export function size(n: number): string {
-  return bytes.format(n, { unitSeparator: ' ', decimalPlaces: n < 1024 * 1024 ? 0 : 1 }) ?? `${n} B`;
+  if (!Number.isFinite(n) || n < 0) return '—';
+  if (n < 1000) return `${Math.round(n)} B`;
+  let value = n;
+  let unit = 0;
+  // 999.95 would print as "1000.0": the next unit takes it.
+  do {
+    value /= 1024;
+    unit++;
+  } while (value >= 999.95 && unit < UNITS.length - 1);
+  return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 export function speed(bps: number): string {
-  return `${size(Math.round(bps))}/s`;
+  return `${size(bps)}/s`;
 }
 
 export function percent(done: number, total: number): string {

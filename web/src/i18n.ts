@@ -20,6 +20,7 @@ const en = {
   uploadingNoEta: 'Uploading {pct}',
   downloading: 'Downloading {pct} · {speed} · {eta} left',
   downloadingNoEta: 'Downloading {pct}',
+  stalled: 'Waiting for the server… {pct} · no progress for {time}',
   waiting: 'Waiting…',
   paused: 'Paused at {pct}',
   done: 'Uploaded',
@@ -39,7 +40,12 @@ const en = {
   remove: 'Remove',
   memoryFallback:
     'This browser has no private file storage: downloads are kept in memory (up to 512 MB) and do not survive a reload.',
-  language: '中文',
+  switchLanguage: 'Language: English. Switch to Chinese (中文)',
+  historyHeading: 'Upload history',
+  clearHistory: 'Clear history',
+  historyNote: 'The links of this visit’s uploads are kept here for your next visit.',
+  uploadedAt: 'Uploaded {when}',
+  noExtension: 'FILE',
   unknownEta: '—',
 } as const;
 
@@ -64,6 +70,7 @@ const zh: Record<Key, string> = {
   uploadingNoEta: '正在上传 {pct}',
   downloading: '正在下载 {pct} · {speed} · 剩余 {eta}',
   downloadingNoEta: '正在下载 {pct}',
+  stalled: '等待服务器响应… {pct} · 已 {time} 没有进展',
   waiting: '等待中…',
   paused: '已暂停，完成 {pct}',
   done: '上传完成',
@@ -82,7 +89,12 @@ const zh: Record<Key, string> = {
   open: '打开',
   remove: '移除',
   memoryFallback: '此浏览器没有私有文件存储：下载保存在内存中（最多 512 MB），刷新页面后无法继续。',
-  language: 'English',
+  switchLanguage: '语言：中文。切换到英文 (English)',
+  historyHeading: '上传记录',
+  clearHistory: '清除记录',
+  historyNote: '本次上传的链接会保留在这里，下次访问时仍可使用。',
+  uploadedAt: '{when} 上传',
+  noExtension: '文件',
   unknownEta: '—',
 };
 
@@ -117,6 +129,14 @@ export function onLangChange(fn: () => void): void {
 export function t(key: Key, params: Record<string, string | number> = {}): string {
   const text = (lang === 'zh' ? zh : en)[key];
   return text.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? ''));
+}
+
+/** A moment (ms since the epoch) as a date and time in the page's language. */
+export function when(at: number): string {
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en', {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  }).format(at);
 }
 
 /** The server's message for its stable code, in the page's language; client-side details kept. */

@@ -2,14 +2,20 @@
  * The upload panel: files chosen or dropped (folders too) become rows; at most two files are
  * hashed and sent at once, the rest wait. Each row can pause (abort; the server keeps what it
  * holds), resume (upload() again: hashes come from IndexedDB, the handshake says what is missing),
- * cancel (and tell the server to drop what it holds), and retry after an error.
+ * cancel (and tell the server to drop what it holds), and retry after an error that a retry can
+ * mend. A row that stops moving (the server died) says it is waiting for the server instead of
+ * showing its last speed. The links of finished uploads are kept in a history (IndexedDB) and
+ * listed again on the next visit, until removed or cleared.
  */
 
 import { type Progress, TransferError, type UploadResult, upload } from '../../src/client/browser/index.js';
 import { authHeaders } from './credentials.js';
 import { duration, percent, size, speed } from './format.js';
-import { errorText, onLangChange, t } from './i18n.js';
+import { clearHistory, forget, type HistoryEntry, listHistory, remember } from './history.js';
+import { errorText, onLangChange, t, when } from './i18n.js';
+import { canRetry } from './retry.js';
 import { Row } from './row.js';
+import { healthProbe, StallWatch } from './stall.js';
 
 const FILES_AT_ONCE = 2;
 
@@ -24,6 +30,7 @@ class UploadItem {
   private error: unknown;
   private fileId: string | undefined;
   private copied = false;
+  private readonly watch = new StallWatch(() => this.render(), healthProbe(authHeaders));
 
   constructor(
     readonly file: File,
@@ -31,6 +38,11 @@ class UploadItem {
   ) {
     this.row = new Row(file.webkitRelativePath || file.name, file.size);
     this.render();
+  }
+
+  /** The absolute link, once uploaded. */
+  get link(): string | undefined {
+    return this.result && new URL(this.result.url, location.href).href;
   }
 
   get bytesDone(): number {
@@ -50,6 +62,10 @@ class UploadItem {
         signal: this.controller.signal,
         onProgress: (p) => {
           this.progress = p;
+          if (p.phase === 'uploading') {
+            if (this.state !== 'uploading') this.watch.start();
+            this.watch.progress(p.bytesDone);
+          }
           if (p.phase === 'hashing' || p.phase === 'uploading') this.state = p.phase;
           this.render();
           this.panel.renderOverall();
@@ -61,6 +77,7 @@ class UploadItem {
       this.row.el.dataset.bytesSent = String(result.bytesSent);
       this.row.el.dataset.hashCached = String(result.hashCached);
       this.row.el.dataset.url = result.url;
+      this.panel.uploaded(this, result);
     } catch (err: unknown) {
       if (err instanceof TransferError && err.code === 'ABORTED') {
         this.state = 'paused';
@@ -70,6 +87,7 @@ class UploadItem {
       }
     } finally {
       this.controller = undefined;
+      this.watch.stop();
     }
     this.render();
   }
@@ -88,6 +106,7 @@ class UploadItem {
 
   cancel(): void {
     this.state = 'paused';
+    this.watch.stop();
     this.controller?.abort();
     this.panel.remove(this);
     // Tell the server it can drop the chunks it holds for this file (when we know its id).
@@ -100,17 +119,22 @@ class UploadItem {
   render(): void {
     const { row, file } = this;
     const p = this.progress;
+    const stalled = this.state === 'uploading' ? this.watch.stalledFor() : 0;
+    if (stalled > 0) row.el.dataset.stalled = 'true';
+    else delete row.el.dataset.stalled;
     const labels: Record<State, () => string> = {
       waiting: () => t('waiting'),
       hashing: () => t('hashing', { pct: percent(p?.bytesDone ?? 0, file.size) }),
       uploading: () =>
-        p && p.speed > 0
-          ? t('uploading', {
-              pct: percent(p.bytesDone, file.size),
-              speed: speed(p.speed),
-              eta: duration(p.eta),
-            })
-          : t('uploadingNoEta', { pct: percent(p?.bytesDone ?? 0, file.size) }),
+        stalled > 0
+          ? t('stalled', { pct: percent(p?.bytesDone ?? 0, file.size), time: duration(stalled / 1000) })
+          : p && p.speed > 0
+            ? t('uploading', {
+                pct: percent(p.bytesDone, file.size),
+                speed: speed(p.speed),
+                eta: duration(p.eta),
+              })
+            : t('uploadingNoEta', { pct: percent(p?.bytesDone ?? 0, file.size) }),
       paused: () => t('paused', { pct: percent(this.bytesDone, file.size) }),
       done: () => t('done'),
       instant: () => t('instant'),
@@ -128,13 +152,14 @@ class UploadItem {
       name: 'copy',
       label: this.copied ? t('copied') : t('copy'),
       onClick: () => {
-        void navigator.clipboard?.writeText(new URL(this.result!.url, location.href).href).then(() => {
+        void navigator.clipboard?.writeText(this.link!).then(() => {
           this.copied = true;
           this.render();
         });
       },
     };
     const remove = { name: 'remove', label: t('remove'), onClick: () => this.panel.remove(this) };
+    const failed = canRetry(this.error) ? [retry, cancel] : [cancel];
     const byState: Record<State, (typeof pause)[]> = {
       waiting: [pause, cancel],
       hashing: [pause, cancel],
@@ -142,7 +167,7 @@ class UploadItem {
       paused: [resume, cancel],
       done: [copy, remove],
       instant: [copy, remove],
-      error: [retry, cancel],
+      error: failed,
     };
     row.buttons(byState[this.state]);
   }
@@ -152,10 +177,19 @@ export class UploadPanel {
   private readonly items: UploadItem[] = [];
   private readonly list: HTMLUListElement;
   private readonly overall: HTMLElement;
+  /** What the history holds (newest first): earlier visits' uploads and this visit's. */
+  private history: HistoryEntry[] = [];
+  private readonly historyBox: HTMLElement;
+  private readonly historyList: HTMLUListElement;
+  private readonly historyNote: HTMLElement;
 
   constructor(root: HTMLElement) {
     this.list = root.querySelector('#upload-list')!;
     this.overall = root.querySelector('#upload-overall')!;
+    this.historyBox = root.querySelector('#history')!;
+    this.historyList = root.querySelector('#history-list')!;
+    this.historyNote = root.querySelector('#history-note')!;
+    root.querySelector('#clear-history')!.addEventListener('click', () => void this.clearHistory());
     const input = root.querySelector<HTMLInputElement>('#file-input')!;
     root.querySelector('#choose')!.addEventListener('click', () => input.click());
     input.addEventListener('change', () => {
@@ -176,7 +210,80 @@ export class UploadPanel {
     onLangChange(() => {
       for (const item of this.items) item.render();
       this.renderOverall();
+      this.renderHistory();
     });
+  }
+
+  /** Lists the uploads kept from earlier visits. */
+  async init(): Promise<void> {
+    this.history = await listHistory();
+    this.renderHistory();
+  }
+
+  /** An upload finished: its link goes into the history (on top, if it was there already). */
+  uploaded(item: UploadItem, result: UploadResult): void {
+    const entry: HistoryEntry = {
+      url: item.link ?? new URL(result.url, location.href).href,
+      name: item.file.webkitRelativePath || item.file.name,
+      size: item.file.size,
+      fileId: result.fileId,
+      instant: result.instant,
+      at: Date.now(),
+    };
+    this.history = [entry, ...this.history.filter((e) => e.url !== entry.url)];
+    void remember(entry);
+    this.renderHistory();
+  }
+
+  private forget(url: string): void {
+    this.history = this.history.filter((e) => e.url !== url);
+    void forget(url);
+    this.renderHistory();
+  }
+
+  private async clearHistory(): Promise<void> {
+    this.history = [];
+    await clearHistory();
+    this.renderHistory();
+  }
+
+  /**
+   * The history's entries that no row of this visit shows (those are in the list above), and the
+   * clear button while the history holds anything.
+   */
+  private renderHistory(): void {
+    const shown = new Set(this.items.map((i) => i.link).filter((u) => u !== undefined));
+    const earlier = this.history.filter((e) => !shown.has(e.url));
+    this.historyBox.hidden = this.history.length === 0;
+    this.historyNote.hidden = earlier.length > 0;
+    this.historyNote.textContent = t('historyNote');
+    this.historyList.replaceChildren(...earlier.map((e) => this.historyRow(e).el));
+  }
+
+  private historyRow(entry: HistoryEntry): Row {
+    const row = new Row(entry.name, entry.size);
+    row.el.classList.add('history-row');
+    row.el.dataset.url = entry.url;
+    row.progress(entry.size, entry.size);
+    row.state(entry.instant ? 'instant' : 'done', t('uploadedAt', { when: when(entry.at) }));
+    row.showLink(entry.url);
+    let copied = false;
+    const render = () =>
+      row.buttons([
+        {
+          name: 'copy',
+          label: copied ? t('copied') : t('copy'),
+          onClick: () => {
+            void navigator.clipboard?.writeText(entry.url).then(() => {
+              copied = true;
+              render();
+            });
+          },
+        },
+        { name: 'remove', label: t('remove'), onClick: () => this.forget(entry.url) },
+      ]);
+    render();
+    return row;
   }
 
   add(files: File[]): void {
@@ -203,10 +310,13 @@ export class UploadPanel {
     }
   }
 
+  /** A row leaves the list; a finished upload's link also leaves the history (Remove means forget). */
   remove(item: UploadItem): void {
     const at = this.items.indexOf(item);
     if (at >= 0) this.items.splice(at, 1);
     item.row.el.remove();
+    const link = item.link;
+    if (link && !this.items.some((i) => i.link === link)) this.forget(link);
     this.pump();
     this.renderOverall();
   }

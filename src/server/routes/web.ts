@@ -1,11 +1,34 @@
-/** Serves the built web page (web/dist) at / with the same byte server as everything else. */
+/**
+ * Serves the built web page (web/dist), or the operator's `--web-dir`, at / with the same byte
+ * server as everything else. Sub-folders are served (`lib/jquery.min.js`), only inside the folder.
+ */
+import { realpath } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { serveBytes } from '../../http/serve-bytes.js';
 import { FdSource } from '../../io/fd-source.js';
 import { contentTypeFor } from '../library.js';
 
+/**
+ * The path as sent (not decoded): segments of letters, digits, `.`, `_` and `-`, none starting
+ * with a dot. So no `..` or `.` segment, no dotfile, no percent-encoding (`%2e%2e`, `%2f`), no
+ * backslash and no empty segment ever reach the file system.
+ */
 const SAFE_PATH = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/**
+ * Whether the folder holding `rel` is inside webDir once symlinks are resolved: a folder that is
+ * a link leading out of it is not served (the file itself is opened with O_NOFOLLOW).
+ */
+async function folderInside(webDir: string, rel: string): Promise<boolean> {
+  const folder = dirname(rel);
+  if (folder === '.') return true;
+  const [root, real] = await Promise.all([
+    realpath(webDir).catch(() => undefined),
+    realpath(join(webDir, folder)).catch(() => undefined),
+  ]);
+  return root !== undefined && real !== undefined && (real === root || real.startsWith(root + sep));
+}
 
 /**
  * The page's own headers: a CSP allowing only its own scripts (no inline script; WebAssembly for
@@ -44,6 +67,7 @@ export async function webRoute(
   if (!webDir) return false;
   const rel = path === '/' ? 'index.html' : path.slice(1);
   if (!SAFE_PATH.test(rel)) return false;
+  if (!(await folderInside(webDir, rel))) return false;
   const opened = FdSource.open(join(webDir, rel));
   if (!opened) return false;
   const { source } = opened;
@@ -51,7 +75,9 @@ export async function webRoute(
     await serveBytes(req, res, {
       source,
       etag: `"${opened.ino.toString(16)}-${source.size.toString(16)}-${opened.mtimeNs.toString(16)}"`,
-      contentType: contentTypeFor(rel),
+      // By the file's name: mime-types takes anything with a slash for a type already, and
+      // answered `lib/jquery.min.js` as the Content-Type of lib/jquery.min.js.
+      contentType: contentTypeFor(basename(rel)),
       contentDisposition: 'inline',
       cacheControl: 'no-cache',
       headers,
