@@ -4,12 +4,17 @@
  * `new URL('./hash-worker.js', import.meta.url)` finds them, plus the HTML, the CSS and the icon.
  */
 import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url);
-const out = new URL('web/dist/', root);
 
-export async function buildWeb(): Promise<void> {
+/**
+ * Builds into `outDir` (default web/dist), emptied first. Tests build into a folder of their own:
+ * two test files building web/dist at once emptied it under each other's browser.
+ */
+export async function buildWeb(outDir = new URL('web/dist/', root).pathname): Promise<void> {
+  const out = pathToFileURL(`${outDir.replace(/\/+$/, '')}/`);
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   await build({
@@ -19,7 +24,7 @@ export async function buildWeb(): Promise<void> {
       'hash-worker': 'src/client/browser/hash-worker.ts',
       'download-worker': 'src/client/browser/download-worker.ts',
     },
-    outdir: 'web/dist',
+    outdir: out.pathname,
     bundle: true,
     format: 'esm',
     platform: 'browser',

@@ -25,11 +25,12 @@ describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
   let proxy: ThrottleProxy;
   let browser: Browser;
   let dir: string;
-  const webDir = new URL('../web/dist', import.meta.url).pathname;
+  let webDir: string;
 
   before(async () => {
-    await buildWeb(); // the page under test is built from the sources under test
     dir = await tempDir('rt-web-');
+    webDir = join(dir, 'web-dist');
+    await buildWeb(webDir); // the page under test is built from the sources under test
     server = await startTestServer({ webDir, libraryDirs: null });
     proxy = await startThrottleProxy(server.url);
     browser = await launchChromium();
