@@ -1,7 +1,7 @@
 /**
  * The handshake (PROTOCOL.md §Handshake): validates the raw fields, answers at once for a file
- * already published (instant upload), else records the plan and answers with the chunks still
- * needed.
+ * already published (instant upload), else records the plan of the requester's session
+ * (sessions.ts) and answers with the chunks still needed.
  */
 import { TransferError } from '../protocol/errors.js';
 import { parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
@@ -9,6 +9,7 @@ import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize, checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
 import { neededChunks } from './needed.js';
+import { sessionOf, usageEntry } from './sessions.js';
 import { planBytes, UNKNOWN_CLIENT } from './usage.js';
 
 /** The handshake fields as they came off the wire, not yet validated. */
@@ -66,36 +67,56 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
 }
 
 /**
- * Replaces the upload's plan with the one this handshake declares, keeping when it began and who
- * began it. A new upload is first admitted (the caps per client and in all) and its declared size
- * must fit above the free-space reserve: nothing is written for a refused one.
+ * Replaces the plan of the requester's session of the upload `key` with the one this handshake
+ * declares, keeping when it began; no other session's plan is touched. A new session is first
+ * admitted (the sessions of one upload, the caps per client and in all) and its declared size must
+ * fit above the free-space reserve: nothing is written for a refused one.
  */
-function recordPlan(core: UploadCore, fields: HandshakeFields, client: string): Promise<UploadPlan> {
-  return core.locks.run(fields.fileId, async () => {
-    const { usage } = core;
-    const previous = await core.storage.readPlan(fields.fileId);
+function recordPlan(
+  core: UploadCore,
+  key: string,
+  fields: HandshakeFields,
+  requester: string,
+): Promise<UploadPlan> {
+  return core.locks.run(key, async () => {
+    const { usage, storage } = core;
+    const session = sessionOf(requester);
+    const entry = usageEntry(key, session);
+    const previous = await storage.readPlan(key, session);
+    if (!previous) {
+      const sessions = (await storage.listPlans(key)).length;
+      if (sessions >= core.limits.maxSessionsPerUpload) {
+        throw new TransferError(
+          'TOO_MANY_UPLOADS',
+          `This file has ${sessions} upload sessions open, the limit; try again later.`,
+        );
+      }
+    }
     const now = Date.now();
-    const owner = previous ? (previous.client ?? usage.ownerOf(fields.fileId) ?? UNKNOWN_CLIENT) : client;
     const plan: UploadPlan = {
       ...fields,
+      fileId: key,
       createdAt: previous?.createdAt ?? now,
       updatedAt: now,
-      client: owner,
+      client: requester,
+      session,
+      owner: requester,
     };
     const planDelta = planBytes(plan) - (previous ? planBytes(previous) : 0);
-    const isNew = usage.ownerOf(fields.fileId) === undefined;
-    if (isNew) usage.admit(fields.fileId, owner, planBytes(plan));
-    else if (planDelta > 0) usage.checkQuota(owner, planDelta);
+    const isNew = usage.ownerOf(entry) === undefined;
+    if (isNew) usage.admit(entry, requester, planBytes(plan));
+    else if (planDelta > 0) usage.checkQuota(requester, planDelta);
     try {
-      // Bytes the upload holds already (a re-handshake) need no new room.
-      const held = previous && !isNew ? usage.bytesOf(fields.fileId) - planBytes(previous) : 0;
+      let held = 0;
+      for (const size of (await storage.heldChunks(key)).values()) held += size;
+      // Bytes the upload holds already need no new room.
       await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan));
-      await core.storage.writePlan(plan);
+      await storage.writePlan(plan);
     } catch (err: unknown) {
-      if (isNew) usage.remove(fields.fileId);
+      if (isNew) usage.remove(entry);
       throw err;
     }
-    if (!isNew) usage.grow(fields.fileId, planDelta);
+    if (!isNew) usage.grow(entry, planDelta);
     return plan;
   });
 }
@@ -103,17 +124,18 @@ function recordPlan(core: UploadCore, fields: HandshakeFields, client: string): 
 export async function acceptHandshake(
   core: UploadCore,
   raw: RawHandshake,
-  client: string = UNKNOWN_CLIENT,
+  requester: string = UNKNOWN_CLIENT,
 ): Promise<HandshakeOutcome> {
   const fields = validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   const { fileId, ext } = fields;
+  const key = fileId;
   const published = await core.storage.statFile(fileId);
   if (published) return { kind: 'complete', file: published, ext };
 
   await core.usage.ready();
-  const plan = await recordPlan(core, fields, client);
-  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(fileId));
+  const plan = await recordPlan(core, key, fields, requester);
+  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(key));
   if (needed.length > 0) return { kind: 'needed', needed };
   // Everything is held already (e.g. a crash came between the last chunk and the publish).
   return { kind: 'complete', file: await assembleChecked(core, plan), ext };

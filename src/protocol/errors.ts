@@ -260,6 +260,25 @@ export const ERRORS = {
       'Finish or DELETE incomplete uploads, or wait for them to expire. Operator: --max-incomplete-bytes-per-client, --max-incomplete-bytes.',
     retryAfter: 60,
   },
+  FORBIDDEN: {
+    status: 403,
+    zh: '无权进行此操作',
+    en: 'You are not allowed to do this.',
+    action: "Use the credentials of the upload's owner.",
+  },
+  PROOF_FAILED: {
+    status: 403,
+    zh: '文件持有证明无效或已过期，请直接上传文件',
+    en: 'The proof of holding the file is wrong, used or expired; upload the file instead.',
+    action:
+      'Upload the chunks the handshake listed (the server publishes once the bytes match), or handshake again for a new challenge.',
+  },
+  FILE_SHA256_MISMATCH: {
+    status: 422,
+    zh: '合并后的文件 SHA-256 与声明的不一致，未发布',
+    en: "The assembled file's SHA-256 differs from the one the handshake declared; nothing was published.",
+    action: 'Hash the file again (it may have changed) and upload it afresh; the upload was dropped.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

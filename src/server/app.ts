@@ -8,6 +8,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
+import { defaultInstantUpload } from '../core/context.js';
 import { UploadService } from '../core/upload-service.js';
 import { Cors } from '../http/cors.js';
 import { forwarder } from '../http/forward.js';
@@ -82,6 +83,9 @@ async function buildParts(
     maxIncompleteBytesPerClient: config.maxIncompleteBytesPerClient,
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
+    maxSessionsPerUpload: config.maxSessionsPerUpload,
+    instantUpload: config.instantUpload ?? defaultInstantUpload(config.host),
+    maxProofChallenges: config.maxProofChallenges,
   });
   return { config, logger, storage, library, service, reader };
 }

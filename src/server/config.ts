@@ -96,6 +96,15 @@ export const serverConfigSchema = z
     reserveBytes: z.int().nonnegative().nullable().default(CONFIG_DEFAULTS.reserveBytes),
     /** Published files older than this are deleted by the sweeper; 0: never. */
     expirePublishedMs: z.number().nonnegative().default(CONFIG_DEFAULTS.expirePublishedMs),
+    /** Upload sessions (one per requester) one upload may have at once (429 TOO_MANY_UPLOADS). */
+    maxSessionsPerUpload: positiveInt.default(CONFIG_DEFAULTS.maxSessionsPerUpload),
+    /**
+     * Instant upload of a published file: 'open' (anyone naming its MD5), 'proof' (a client proving
+     * it holds the bytes), 'off'; null: 'open' when host is loopback, else 'proof'.
+     */
+    instantUpload: z.enum(['open', 'proof', 'off']).nullable().default(null),
+    /** Proof-of-ownership challenges outstanding at once (the oldest are forgotten past it). */
+    maxProofChallenges: positiveInt.default(CONFIG_DEFAULTS.maxProofChallenges),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

@@ -36,14 +36,22 @@ function seedLimits(ctx: UploadApiContext): SeedLimits {
   };
 }
 
+/**
+ * Who asks: each requester has its own upload sessions (core/sessions.ts). The client's address
+ * key until the access-control hook names a principal.
+ */
+function requesterOf(req: IncomingMessage): string {
+  return clientKey(req.socket.remoteAddress);
+}
+
 export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
   const raw = await readHandshake(req, {
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
-  const outcome = await ctx.service.handshake(raw, clientKey(req.socket.remoteAddress));
+  const outcome = await ctx.service.handshake(raw, requesterOf(req));
   if (outcome.kind === 'complete') {
-    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
+    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.key, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
     // Complete: the list is as long as the request's own list of ids.
     await sendJsonCompressed(req, res, 200, ok(outcome.needed));
@@ -57,19 +65,20 @@ export async function chunkRoute(
   query: URLSearchParams,
 ) {
   const { service } = ctx;
+  const requester = requesterOf(req);
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   let fileId: unknown;
   let chunkId: unknown;
   let staged: StagedChunk | undefined;
   if (type.startsWith('multipart/form-data')) {
-    ({ fileId, chunkId, staged } = await receiveMultipartChunk(req, service));
+    ({ fileId, chunkId, staged } = await receiveMultipartChunk(req, service, requester));
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
     chunkId = query.get('chunkId') ?? undefined;
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
-    staged = await receiveRawChunk(req, service, fileId, chunkId);
+    staged = await receiveRawChunk(req, service, fileId, chunkId, requester);
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }
@@ -80,13 +89,13 @@ export async function chunkRoute(
     throw new TransferError('MISSING_CHUNK_DATA');
   }
   const bytes = staged.size;
-  const result = await service.receiveChunk(fileId, chunkId, staged);
+  const result = await service.receiveChunk(fileId, chunkId, staged, requester);
   const minimal = prefersMinimal(req);
   if (minimal) res.setHeader('Preference-Applied', 'return=minimal');
   const remaining = result.needed.length;
   if (result.file) {
     // The same "done" answer either way: data [] and the url.
-    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.fileId, result.ext), remaining: 0 }));
+    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.key, result.ext), remaining: 0 }));
   } else if (minimal) {
     sendJson(res, 200, ok(null, '', { remaining }));
   } else {
@@ -104,13 +113,19 @@ export async function stateRoute(
   query = new URLSearchParams(),
 ) {
   const page = statePage(query, seedLimits(ctx).statePageLimit);
-  const { state } = await ctx.service.state(id, page);
-  if (state.status === 'complete' && state.ext) state.url = ctx.fileUrl(req, state.fileId, state.ext);
+  const { state, file } = await ctx.service.state(id, page, requesterOf(req));
+  if (state.status === 'complete' && state.ext)
+    state.url = ctx.fileUrl(req, file?.key ?? state.fileId, state.ext);
   await sendJsonCompressed(req, res, 200, ok(state));
 }
 
-export async function abandonRoute(ctx: UploadApiContext, res: ServerResponse, id: string) {
-  await ctx.service.abandon(id);
+export async function abandonRoute(
+  ctx: UploadApiContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+) {
+  await ctx.service.abandon(id, requesterOf(req));
   sendJson(res, 200, ok(null));
 }
 
@@ -138,7 +153,7 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       prefix: true,
       methods: {
         GET: (req, res, m) => stateRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
-        DELETE: (_req, res, m) => abandonRoute(ctx, res, m.tail),
+        DELETE: (req, res, m) => abandonRoute(ctx, req, res, m.tail),
       },
       cors: 'set',
       ownerOnly: true,

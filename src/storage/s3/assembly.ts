@@ -1,7 +1,8 @@
 /**
- * Assembly: the held chunks, in plan order, become files/<fileId>, visible only once its
- * whole-file MD5 was verified. The three paths and what each moves through this process are
- * described in s3.ts.
+ * Assembly: the held chunks, in plan order, become files/<key>, visible only once its whole-file
+ * MD5 (and the declared SHA-256) was verified; its SHA-256 is recorded in the object's metadata
+ * (`sha256`), so it must be known before the object is created. The three paths and what each
+ * moves through this process are described in s3.ts.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -16,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
+import { md5OfKey } from '../../protocol/ids.js';
 import type { AssembleOptions } from '../storage.js';
 import type { Bucket } from './bucket.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
@@ -32,16 +34,58 @@ export function assemblyPath(sizes: readonly number[]): 'small' | 'copy' | 'stre
   return copyable ? 'copy' : 'stream';
 }
 
+export interface Digests {
+  md5: string;
+  sha256: string;
+}
+
+/** Throws unless the digests are those of the upload `fileId` (its MD5, and its SHA-256 if known). */
+export function checkDigests(fileId: string, d: Digests, sha256: string | null): void {
+  if (d.md5 !== md5OfKey(fileId)) throw new TransferError('FILE_MD5_MISMATCH');
+  if (sha256 !== null && d.sha256 !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
+}
+
 export class Assembler {
   constructor(private readonly bucket: Bucket) {}
 
-  /** Builds and publishes files/<fileId> from chunks of these sizes (throws, publishing nothing, on a bad MD5). */
-  async build(fileId: string, options: AssembleOptions, sizes: readonly number[]): Promise<void> {
-    const metadata = { name: encodeURIComponent(options.name ?? ''), ext: options.ext };
+  /**
+   * Builds and publishes files/<key> from the chunks of upload `fileId` of these sizes (throws,
+   * publishing nothing, on a bad MD5 or SHA-256). `sha256`: what the bytes must hash to, or null
+   * when it is not known yet (then it is computed before anything is written).
+   */
+  async build(
+    fileId: string,
+    key: string,
+    options: AssembleOptions,
+    sizes: readonly number[],
+    sha256: string | null,
+  ): Promise<void> {
+    const metadata = (sha: string): Metadata => ({
+      name: encodeURIComponent(options.name ?? ''),
+      ext: options.ext,
+      sha256: sha,
+    });
     const path = assemblyPath(sizes);
-    if (path === 'small') await this.small(fileId, options.md5s, metadata);
-    else if (path === 'copy') await this.byCopy(fileId, options.md5s, metadata);
-    else await this.byStream(fileId, options.md5s, metadata);
+    if (path === 'small') await this.small(fileId, key, options.md5s, metadata, sha256);
+    else if (path === 'copy') await this.byCopy(fileId, key, options.md5s, metadata, sha256);
+    else {
+      // The metadata is set when the multipart upload starts: a SHA-256 not known yet costs a first read.
+      const sha = sha256 ?? (await this.verifiedDigests(fileId, options.md5s, null)).sha256;
+      await this.byStream(fileId, key, options.md5s, metadata(sha), sha);
+    }
+  }
+
+  /** Reads the chunks once and checks their digests (the file exists already, or its SHA-256 is needed first). */
+  async verifiedDigests(fileId: string, md5s: readonly string[], sha256: string | null): Promise<Digests> {
+    const hash = createHash('md5');
+    const sha = createHash('sha256');
+    for await (const buf of this.chunkBytes(fileId, md5s)) {
+      hash.update(buf);
+      sha.update(buf);
+    }
+    const d = { md5: hash.digest('hex'), sha256: sha.digest('hex') };
+    checkDigests(fileId, d, sha256);
+    return d;
   }
 
   /** The chunks' bytes in file order, as one stream of buffers. */
@@ -54,26 +98,40 @@ export class Assembler {
     }
   }
 
-  private async small(fileId: string, md5s: readonly string[], metadata: Metadata) {
+  private async small(
+    fileId: string,
+    key: string,
+    md5s: readonly string[],
+    metadata: (sha: string) => Metadata,
+    sha256: string | null,
+  ) {
     const parts: Buffer[] = [];
     for await (const buf of this.chunkBytes(fileId, md5s)) parts.push(buf);
     const body = Buffer.concat(parts);
-    if (createHash('md5').update(body).digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
+    const d = {
+      md5: createHash('md5').update(body).digest('hex'),
+      sha256: createHash('sha256').update(body).digest('hex'),
+    };
+    checkDigests(fileId, d, sha256);
     await this.bucket.client.send(
       new PutObjectCommand({
         Bucket: this.bucket.name,
-        Key: this.bucket.keys.file(fileId),
+        Key: this.bucket.keys.file(key),
         Body: body,
-        Metadata: metadata,
+        Metadata: metadata(d.sha256),
       }),
     );
   }
 
-  private async byCopy(fileId: string, md5s: readonly string[], metadata: Metadata) {
-    const hash = createHash('md5');
-    for await (const buf of this.chunkBytes(fileId, md5s)) hash.update(buf);
-    if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
-    await this.multipart(fileId, metadata, async (uploadId) => {
+  private async byCopy(
+    fileId: string,
+    key: string,
+    md5s: readonly string[],
+    metadata: (sha: string) => Metadata,
+    sha256: string | null,
+  ) {
+    const d = await this.verifiedDigests(fileId, md5s, sha256);
+    await this.multipart(key, metadata(d.sha256), async (uploadId) => {
       // At most four part copies in flight per assembly, each a whole chunk copied inside the store.
       const limit = pLimit(4);
       return Promise.all(
@@ -82,7 +140,7 @@ export class Assembler {
             const res = await this.bucket.client.send(
               new UploadPartCopyCommand({
                 Bucket: this.bucket.name,
-                Key: this.bucket.keys.file(fileId),
+                Key: this.bucket.keys.file(key),
                 UploadId: uploadId,
                 PartNumber: i + 1,
                 CopySource: `${this.bucket.name}/${this.bucket.keys.chunk(fileId, md5)}`,
@@ -96,9 +154,16 @@ export class Assembler {
     });
   }
 
-  private async byStream(fileId: string, md5s: readonly string[], metadata: Metadata) {
-    await this.multipart(fileId, metadata, async (uploadId) => {
+  private async byStream(
+    fileId: string,
+    key: string,
+    md5s: readonly string[],
+    metadata: Metadata,
+    sha256: string,
+  ) {
+    await this.multipart(key, metadata, async (uploadId) => {
       const hash = createHash('md5');
+      const sha = createHash('sha256');
       const etags: string[] = [];
       let pending: Buffer[] = [];
       let pendingBytes = 0;
@@ -109,7 +174,7 @@ export class Assembler {
         const res = await this.bucket.client.send(
           new UploadPartCommand({
             Bucket: this.bucket.name,
-            Key: this.bucket.keys.file(fileId),
+            Key: this.bucket.keys.file(key),
             UploadId: uploadId,
             PartNumber: etags.length + 1,
             Body: body,
@@ -119,25 +184,22 @@ export class Assembler {
       };
       for await (const buf of this.chunkBytes(fileId, md5s)) {
         hash.update(buf);
+        sha.update(buf);
         pending.push(buf);
         pendingBytes += buf.length;
         if (pendingBytes >= STREAM_PART) await flush();
       }
       if (pendingBytes > 0) await flush();
       // Verified before CompleteMultipartUpload: until then nothing is visible under the key.
-      if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
+      checkDigests(fileId, { md5: hash.digest('hex'), sha256: sha.digest('hex') }, sha256);
       return etags;
     });
   }
 
-  /** A multipart upload to files/<fileId>: completed with the parts, or aborted on any failure. */
-  private async multipart(
-    fileId: string,
-    metadata: Metadata,
-    parts: (uploadId: string) => Promise<string[]>,
-  ) {
+  /** A multipart upload to files/<key>: completed with the parts, or aborted on any failure. */
+  private async multipart(key: string, metadata: Metadata, parts: (uploadId: string) => Promise<string[]>) {
     const { client, name: Bucket } = this.bucket;
-    const Key = this.bucket.keys.file(fileId);
+    const Key = this.bucket.keys.file(key);
     const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, Metadata: metadata }));
     const UploadId = created.UploadId!;
     try {

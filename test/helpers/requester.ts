@@ -1,0 +1,72 @@
+/**
+ * HTTP from a chosen loopback source address (127.0.0.2, 127.0.0.3, …): to the server, each is
+ * another client, so another requester with its own upload sessions.
+ */
+import { request } from 'node:http';
+import type { Answer } from './api.js';
+
+export interface Requester {
+  readonly address: string;
+  call(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Answer & { raw: Buffer }>;
+  handshake(base: string, body: unknown): Promise<Answer>;
+  /** A raw chunk (application/octet-stream, ids in the query string). */
+  chunk(base: string, fileId: string, chunkId: string, data: Uint8Array): Promise<Answer>;
+}
+
+export function from(address: string): Requester {
+  const call: Requester['call'] = (method, url, body, headers = {}) =>
+    new Promise((resolve, reject) => {
+      const payload =
+        body === undefined
+          ? undefined
+          : body instanceof Uint8Array
+            ? Buffer.from(body)
+            : JSON.stringify(body);
+      const req = request(
+        url,
+        {
+          method,
+          localAddress: address,
+          headers: {
+            ...(payload === undefined
+              ? {}
+              : {
+                  'content-type':
+                    body instanceof Uint8Array ? 'application/octet-stream' : 'application/json',
+                  'content-length': Buffer.byteLength(payload),
+                }),
+            ...headers,
+          },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (b: Buffer) => parts.push(b));
+          res.on('end', () => {
+            const raw = Buffer.concat(parts);
+            let parsed: Answer['body'] = { code: -1, msg: '', data: null };
+            try {
+              parsed = JSON.parse(raw.toString('utf8'));
+            } catch {}
+            const h = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+            resolve({ status: res.statusCode ?? 0, body: parsed, headers: h, raw });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  return {
+    address,
+    call,
+    handshake: (base, body) => call('POST', `${base}/api/upload/handshake`, body),
+    chunk: (base, fileId, chunkId, data) =>
+      call('POST', `${base}/api/upload?fileId=${fileId}&chunkId=${chunkId}`, data),
+  };
+}
