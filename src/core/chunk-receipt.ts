@@ -8,6 +8,7 @@ import { type ChunkId, parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkFreeSpace } from './bounds.js';
 import type { UploadCore } from './context.js';
+import { publishedForKey } from './instant.js';
 import { neededChunks } from './needed.js';
 import { planOf, usageEntry } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
@@ -61,7 +62,9 @@ async function file(
 ): Promise<Filed> {
   const { storage } = core;
   try {
-    const published = await storage.statFile(fileId);
+    // Open instant upload: a published file is done for anyone (as its handshake would say).
+    // Otherwise the session's chunks must make the file, verified by assembly.
+    const published = core.limits.instantUpload === 'open' ? await publishedForKey(core, fileId) : undefined;
     if (published) {
       await storage.discardChunk(staged);
       return { needed: [], file: published, stored: false, plan: await planOf(core, fileId, requester) };

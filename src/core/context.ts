@@ -6,6 +6,7 @@
 import type { Storage } from '../storage/storage.js';
 import type { Assemblies } from './assembly.js';
 import type { KeyedMutex } from './keyed-mutex.js';
+import type { ProofChallenges } from './proof.js';
 import type { UploadUsage } from './usage.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -97,4 +98,6 @@ export interface UploadCore {
   readonly assemblies: Assemblies;
   /** Incomplete uploads and their bytes per creating client, for the caps and quotas. */
   readonly usage: UploadUsage;
+  /** Outstanding proof-of-ownership challenges (instantUpload 'proof'). */
+  readonly challenges: ProofChallenges;
 }

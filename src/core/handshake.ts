@@ -1,13 +1,16 @@
 /**
  * The handshake (PROTOCOL.md §Handshake): validates the raw fields, answers at once for a file
- * already published (instant upload), else records the plan of the requester's session
- * (sessions.ts) and answers with the chunks still needed.
+ * already published when instant upload is open (instant.ts), else records the plan of the
+ * requester's session (sessions.ts) and answers with the chunks still needed, plus a proof
+ * challenge (proof.ts) for a published file under 'proof'.
  */
 import { TransferError } from '../protocol/errors.js';
-import { parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
+import { fileKey, parseChunkId, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
+import type { ProofChallenge } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize, checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { publishedFor } from './instant.js';
 import { neededChunks } from './needed.js';
 import { sessionOf, usageEntry } from './sessions.js';
 import { planBytes, UNKNOWN_CLIENT } from './usage.js';
@@ -20,14 +23,18 @@ export interface RawHandshake {
   size?: unknown;
   chunkSize?: unknown;
   name?: unknown;
+  /** Extension: the whole file's SHA-256 (64 hex digits), which then keys the upload too. */
+  sha256?: unknown;
 }
 
 /** A validated handshake: what a plan is made of. */
-type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'>;
+type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'> & {
+  sha256: string | null;
+};
 
 export type HandshakeOutcome =
   | { kind: 'complete'; file: PublishedFile; ext: string }
-  | { kind: 'needed'; needed: string[] };
+  | { kind: 'needed'; needed: string[]; challenge?: ProofChallenge | undefined };
 
 function optionalInt(value: unknown, min: number): number | null {
   if (value === undefined || value === null || value === '') return null;
@@ -57,13 +64,14 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
   const size = optionalInt(raw.size, 0);
   const chunkSize = optionalInt(raw.chunkSize, 1);
   const name = optionalName(raw.name);
+  const sha256 = parseSha256(raw.sha256);
   if (chunkSize !== null && chunkSize > limits.maxChunkSize) {
     throw new TransferError('CHUNK_TOO_LARGE', `chunkSize ${chunkSize} exceeds ${limits.maxChunkSize}.`);
   }
   if (size !== null && chunkSize !== null && Math.max(1, Math.ceil(size / chunkSize)) !== chunkIds.length) {
     throw new TransferError('INVALID_FIELD', 'size, chunkSize and the number of chunk ids do not agree.');
   }
-  return { fileId, ext, chunkIds, size, chunkSize, name };
+  return { fileId, ext, chunkIds, size, chunkSize, name, sha256 };
 }
 
 /**
@@ -129,14 +137,20 @@ export async function acceptHandshake(
   const fields = validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   const { fileId, ext } = fields;
-  const key = fileId;
-  const published = await core.storage.statFile(fileId);
-  if (published) return { kind: 'complete', file: published, ext };
+  // A client that declared the SHA-256 uploads under its own key: its chunks never mix with
+  // those of an MD5 twin (PROTOCOL.md §Collisions).
+  const key = fileKey(fileId, fields.sha256);
+  const policy = core.limits.instantUpload;
+  const published = policy === 'off' ? undefined : await publishedFor(core, fileId, fields.sha256);
+  if (published && policy === 'open') return { kind: 'complete', file: published, ext };
 
   await core.usage.ready();
   const plan = await recordPlan(core, key, fields, requester);
   const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(key));
-  if (needed.length > 0) return { kind: 'needed', needed };
+  if (needed.length > 0) {
+    const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;
+    return { kind: 'needed', needed, challenge };
+  }
   // Everything is held already (e.g. a crash came between the last chunk and the publish).
   return { kind: 'complete', file: await assembleChecked(core, plan), ext };
 }

@@ -8,6 +8,7 @@ import { parseFileKey } from '../protocol/ids.js';
 import type { StatePage, UploadState } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import type { UploadCore } from './context.js';
+import { publishedForKey } from './instant.js';
 import { neededChunks } from './needed.js';
 import { planOf } from './sessions.js';
 
@@ -66,7 +67,8 @@ export async function uploadState(
   requester?: string,
 ): Promise<StateReport> {
   const fileId = parseFileKey(rawFileId);
-  const published = await core.storage.statFile(fileId);
+  // Whether a file is published (and its size) is told only where its MD5 is enough to get it.
+  const published = core.limits.instantUpload === 'open' ? await publishedForKey(core, fileId) : undefined;
   const plan = await planOf(core, fileId, requester);
   if (published) return publishedState(fileId, published, plan, page);
   if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');

@@ -6,14 +6,16 @@
 import type { Readable } from 'node:stream';
 import { mapFsError } from '../io/fs-util.js';
 import type { StatePage } from '../protocol/types.js';
-import type { StagedChunk, Storage } from '../storage/storage.js';
+import type { PublishedFile, StagedChunk, Storage } from '../storage/storage.js';
 import { type AbandonOptions, abandonUpload } from './abandon.js';
 import { Assemblies } from './assembly.js';
 import { type ChunkStager, stageChunk } from './chunk-placement.js';
 import { type ChunkOutcome, receiveChunk } from './chunk-receipt.js';
 import { type ResolvedLimits, resolveLimits, type UploadCore, type UploadLimits } from './context.js';
 import { acceptHandshake, type HandshakeOutcome, type RawHandshake } from './handshake.js';
+import { proveOwnership, type RawProof } from './instant.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ProofChallenges } from './proof.js';
 import { type StateReport, uploadState } from './state.js';
 import { type SweepResult, sweepExpired } from './sweep.js';
 import { UploadUsage } from './usage.js';
@@ -42,6 +44,7 @@ export class UploadService implements ChunkStager {
       locks,
       assemblies: new Assemblies(storage, locks),
       usage: new UploadUsage(storage, this.limits),
+      challenges: new ProofChallenges(this.limits.maxProofChallenges),
     };
   }
 
@@ -51,6 +54,14 @@ export class UploadService implements ChunkStager {
    */
   handshake(raw: RawHandshake, requester?: string): Promise<HandshakeOutcome> {
     return mapped(acceptHandshake(this.core, raw, requester));
+  }
+
+  /**
+   * Answers a handshake's proof challenge (instantUpload 'proof'): the published file and the ext
+   * asked for, or 403 PROOF_FAILED.
+   */
+  prove(raw: RawProof, requester?: string): Promise<{ file: PublishedFile; ext: string }> {
+    return mapped(proveOwnership(this.core, raw, requester));
   }
 
   stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown, requester?: string): Promise<StagedChunk> {

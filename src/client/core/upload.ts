@@ -1,14 +1,19 @@
 /**
  * upload(): hash once (or take the hashes from the cache), handshake, send what the server still
  * needs with a few chunks in flight, and finish when an answer carries the file's URL. Calling it
- * again after any interruption resumes: the handshake tells what is already held.
+ * again after any interruption resumes: the handshake tells what is already held. The handshake
+ * declares the file's SHA-256 beside its MD5 (an MD5 twin is never taken for this file), and a
+ * proof challenge (the server has the file, instantUpload 'proof') is answered from the file's
+ * bytes: the link comes without an upload (PROTOCOL.md §Instant upload).
  */
 import { TransferError } from '../../protocol/errors.js';
+import { fileKey } from '../../protocol/ids.js';
+import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
 import { chunkCount } from './hashing.js';
 import { callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
-import type { ByteSource, FileHashes, HashCache, Hasher } from './ports.js';
+import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
 import type { Progress, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -26,6 +31,35 @@ export function extensionOf(name: string): string {
 export interface UploadDeps {
   hasher: Hasher;
   hashCache?: HashCache | undefined;
+  /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
+  createSha256?: Sha256Factory | undefined;
+}
+
+/**
+ * The answer to a proof challenge (core/proof.ts on the server): SHA-256 over the nonce's UTF-8
+ * bytes, then the bytes of every range of the file, in order.
+ */
+export async function answerChallenge(
+  source: ByteSource,
+  challenge: ProofChallenge,
+  createSha256: Sha256Factory,
+): Promise<string | undefined> {
+  if (challenge.algorithm !== 'sha256' || !Array.isArray(challenge.ranges)) return undefined;
+  const sha = await createSha256();
+  sha.update(new TextEncoder().encode(challenge.nonce));
+  for (const range of challenge.ranges) {
+    const [start, end] = range;
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end >= source.size ||
+      end < start
+    )
+      return undefined;
+    sha.update(await source.slice(start, end + 1));
+  }
+  return sha.digest();
 }
 
 /** A handshake or chunk answer that says the plan is gone or was replaced: handshake again. */
@@ -59,7 +93,10 @@ export async function uploadSource(
   let hashes: FileHashes | undefined = key ? await deps.hashCache?.get(key) : undefined;
   if (
     hashes &&
-    (hashes.chunkSize !== chunkSize || hashes.chunkIds.length !== chunkCount(source.size, chunkSize))
+    (hashes.chunkSize !== chunkSize ||
+      hashes.chunkIds.length !== chunkCount(source.size, chunkSize) ||
+      // Cached before the SHA-256 was computed: hash again, so the handshake can declare it.
+      hashes.sha256 === undefined)
   ) {
     hashes = undefined;
   }
@@ -74,10 +111,42 @@ export async function uploadSource(
     emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
     if (key) await deps.hashCache?.set(key, hashes);
   }
-  const { fileId, chunkIds } = hashes;
+  const { fileId, chunkIds, sha256 } = hashes;
+  // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
+  const uploadKey = fileKey(fileId, sha256 ?? null);
   const indexOf = new Map(chunkIds.map((id, i) => [id, i]));
   const lengthOf = (i: number) => Math.min(source.size, (i + 1) * chunkSize) - i * chunkSize;
   const retry = { retries: options.retries, minDelay: options.minDelay, maxDelay: options.maxDelay, signal };
+
+  /** The link for a proof of holding the file, or undefined when the server refused it (then upload). */
+  const prove = async (
+    challenge: ProofChallenge,
+    createSha256: Sha256Factory,
+  ): Promise<string | undefined> => {
+    const proof = await answerChallenge(source, challenge, createSha256);
+    if (!proof) return undefined;
+    try {
+      const answer = await withRetry(
+        () =>
+          callApi<string>(
+            fetchImpl,
+            `${base}/api/upload/proof`,
+            {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ fileId, sha256, ext, nonce: challenge.nonce, proof }),
+            },
+            signal,
+          ),
+        retry,
+      );
+      return typeof answer.data === 'string' ? answer.data : undefined;
+    } catch (err: unknown) {
+      // Refused (a wrong proof, an expired challenge, a server without the route): upload instead.
+      if (err instanceof TransferError && err.status >= 400 && err.status < 500) return undefined;
+      throw err;
+    }
+  };
 
   let bytesSent = 0;
   for (let round = 0; round < 6; round++) {
@@ -90,7 +159,15 @@ export async function uploadSource(
           {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ fileId, ext, chunkIds, size: source.size, chunkSize, name: source.name }),
+            body: JSON.stringify({
+              fileId,
+              ext,
+              chunkIds,
+              size: source.size,
+              chunkSize,
+              name: source.name,
+              sha256,
+            }),
           },
           signal,
         ),
@@ -103,6 +180,14 @@ export async function uploadSource(
     }
     if (!Array.isArray(hs.data) || hs.data.some((id) => !indexOf.has(id))) {
       throw new TransferError('BAD_RESPONSE', 'The handshake asked for chunks this file does not have.');
+    }
+    const challenge = (hs as { challenge?: ProofChallenge }).challenge;
+    if (challenge && deps.createSha256 && bytesSent === 0) {
+      const url = await prove(challenge, deps.createSha256);
+      if (url) {
+        emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: true }, true);
+        return { url, fileId, instant: true, bytesSent, hashCached };
+      }
     }
     const queue = hs.data.map((id) => indexOf.get(id)!);
     let held = source.size - queue.reduce((sum, i) => sum + lengthOf(i), 0);
@@ -120,7 +205,7 @@ export async function uploadSource(
             () =>
               callApi<string[] | null>(
                 fetchImpl,
-                `${base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}`,
+                `${base}/api/upload?fileId=${uploadKey}&chunkId=${chunkIds[index]}`,
                 {
                   method: 'POST',
                   // The queue comes from the handshake; only the url of the last answer is read.

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { downloadTo } from '../core/download.js';
-import { hashSource, withMd5 } from '../core/hashing.js';
+import { hashSource, withMd5, withSha256 } from '../core/hashing.js';
 import type { ByteSource, HashCache, Hasher, Md5 } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
@@ -19,25 +19,28 @@ export type * from '../core/types.js';
 export { defaultChunkSize } from '../core/upload.js';
 export { FileHashCache } from './hash-cache.js';
 
-function nodeMd5(): Md5 {
-  let h = createHash('md5');
+function nodeDigest(algorithm: 'md5' | 'sha256'): Md5 {
+  let h = createHash(algorithm);
   return {
     update: (data) => {
       h.update(data);
     },
     digest: () => {
       const hex = h.digest('hex');
-      h = createHash('md5');
+      h = createHash(algorithm);
       return hex;
     },
   };
 }
 
+const nodeMd5 = () => nodeDigest('md5');
+const nodeSha256 = () => nodeDigest('sha256');
+
 /** One pass; files over 16 MiB hash the chunks on a second thread (see parallel-hasher.ts). */
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
   source.size > 16 * 1024 * 1024
     ? parallelHasher(source, chunkSize, onBytes, signal)
-    : hashSource(source, chunkSize, withMd5(nodeMd5), onBytes, signal);
+    : hashSource(source, chunkSize, withSha256(withMd5(nodeMd5), nodeSha256), onBytes, signal);
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
@@ -53,7 +56,11 @@ export interface NodeDownloadOptions extends DownloadOptions {
 export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
-  return uploadSource(src, { fetch: httpFetch, ...options }, { hasher: nodeHasher, hashCache });
+  return uploadSource(
+    src,
+    { fetch: httpFetch, ...options },
+    { hasher: nodeHasher, hashCache, createSha256: nodeSha256 },
+  );
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */

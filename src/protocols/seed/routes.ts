@@ -53,9 +53,22 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.key, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
-    // Complete: the list is as long as the request's own list of ids.
-    await sendJsonCompressed(req, res, 200, ok(outcome.needed));
+    // Complete: the list is as long as the request's own list of ids. Under instantUpload
+    // 'proof' a published file adds its challenge: a client that holds the bytes proves it
+    // (proofRoute), any other (the seed's) just uploads the needed chunks.
+    const extra = outcome.challenge ? { challenge: outcome.challenge } : undefined;
+    await sendJsonCompressed(req, res, 200, ok(outcome.needed, '', extra));
   }
+}
+
+/** A proof body is a few short fields. */
+const PROOF_BODY_BYTES = 4096;
+
+/** POST /api/upload/proof: the answer to a handshake's challenge earns the link (core/proof.ts). */
+export async function proofRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
+  const raw = await readHandshake(req, { maxBytes: PROOF_BODY_BYTES, maxChunks: 1 });
+  const { file, ext } = await ctx.service.prove(raw, requesterOf(req));
+  sendJson(res, 200, ok(ctx.fileUrl(req, file.key, ext), INSTANT_UPLOAD_MSG));
 }
 
 export async function chunkRoute(
@@ -139,6 +152,12 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
     {
       path: '/api/upload/handshake',
       methods: { POST: (req, res) => handshakeRoute(ctx, req, res) },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
+      path: '/api/upload/proof',
+      methods: { POST: (req, res) => proofRoute(ctx, req, res) },
       cors: 'set',
       ownerOnly: true,
     },
