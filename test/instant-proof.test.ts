@@ -13,29 +13,13 @@ import { upload } from '../src/client/node/index.js';
 import { defaultInstantUpload } from '../src/core/context.js';
 import type { ProofChallenge } from '../src/protocol/types.js';
 import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
-import { from, type Requester } from './helpers/requester.js';
+import { from, md5OnlyUpload } from './helpers/requester.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const KiB = 1024;
 const publisher = from('127.0.0.2');
 const stranger = from('127.0.0.3');
 const holder = from('127.0.0.4');
-
-/** Uploads like the course's client (MD5 only, raw chunks); resolves with the last answer. */
-async function courseUpload(who: Requester, base: string, data: Buffer, ext: string, chunkSize = 64 * KiB) {
-  const c = cut(data, chunkSize);
-  const hs = await who.handshake(base, { fileId: c.fileId, ext, chunkIds: c.chunkIds });
-  assert.equal(hs.body.code, 0, JSON.stringify(hs.body));
-  let last = hs;
-  const needed = hs.body.data;
-  if (!Array.isArray(needed)) return last;
-  for (const id of needed as string[]) {
-    const i = c.chunkIds.indexOf(id);
-    last = await who.chunk(base, c.fileId, id, c.chunks[i]!);
-    assert.equal(last.body.code, 0, JSON.stringify(last.body));
-  }
-  return last;
-}
 
 function proofOf(data: Buffer, challenge: ProofChallenge): string {
   const h = createHash('sha256').update(challenge.nonce, 'utf8');
@@ -50,7 +34,7 @@ describe("instantUpload 'proof'", () => {
   const fileId = md5(data);
   before(async () => {
     srv = await startTestServer({ instantUpload: 'proof' });
-    const done = await courseUpload(publisher, srv.url, data, '.pdf');
+    const done = await md5OnlyUpload(publisher, srv.url, data, '.pdf');
     assert.equal(done.body.url, `${srv.url}/upload/${fileId}.pdf`);
   });
   after(() => srv.close());
@@ -121,7 +105,7 @@ describe("instantUpload 'proof'", () => {
   });
 
   it("the course's client, which cannot answer, uploads normally and gets its link", async () => {
-    const last = await courseUpload(from('127.0.0.5'), srv.url, data, '.pdf');
+    const last = await md5OnlyUpload(from('127.0.0.5'), srv.url, data, '.pdf');
     assert.deepEqual(last.body.data, []);
     const link = `${srv.url}/upload/${fileId}.pdf`;
     assert.equal(last.body.url, link);
@@ -134,7 +118,7 @@ it("instantUpload 'off' never answers a link nor a challenge; 'open' is the seed
   const c = cut(data, 64 * KiB);
   const off = await startTestServer({ instantUpload: 'off' });
   try {
-    await courseUpload(publisher, off.url, data, '.bin');
+    await md5OnlyUpload(publisher, off.url, data, '.bin');
     const hs = await stranger.handshake(off.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
     assert.deepEqual(hs.body.data, c.chunkIds);
     assert.equal((hs.body as { challenge?: unknown }).challenge, undefined);
@@ -143,7 +127,7 @@ it("instantUpload 'off' never answers a link nor a challenge; 'open' is the seed
   }
   const open = await startTestServer();
   try {
-    await courseUpload(publisher, open.url, data, '.bin');
+    await md5OnlyUpload(publisher, open.url, data, '.bin');
     const hs = await stranger.handshake(open.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
     assert.equal(hs.body.data, `${open.url}/upload/${c.fileId}.bin`, 'open on loopback by default');
   } finally {
@@ -160,7 +144,7 @@ it('outstanding challenges are bounded (maxProofChallenges): the oldest are forg
   try {
     const data = randomBytesSeeded(3000, 1613);
     const c = cut(data, 64 * KiB);
-    await courseUpload(publisher, srv.url, data, '.bin');
+    await md5OnlyUpload(publisher, srv.url, data, '.bin');
     const nonces: ProofChallenge[] = [];
     for (const who of [holder, stranger, from('127.0.0.6')]) {
       const hs = await who.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
