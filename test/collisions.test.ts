@@ -86,7 +86,6 @@ describe('chunks planted under the victim’s SHA-256', () => {
   it('are never assembled into the victim’s file: the upload is dropped, a retry gets B', async () => {
     // The attacker declares B's SHA-256 but sends A's bytes (same chunk MD5: one 64 KiB chunk).
     const c = cut(A, 1024 * 1024);
-    const key = `${c.fileId}-${sha256(B).slice(0, 16)}`;
     const hs = await attacker.handshake(srv.url, {
       fileId: c.fileId,
       ext: '.pdf',
@@ -96,7 +95,7 @@ describe('chunks planted under the victim’s SHA-256', () => {
       chunkSize: 1024 * 1024,
     });
     assert.deepEqual(hs.body.data, c.chunkIds);
-    const planted = await attacker.chunk(srv.url, key, c.chunkIds[0]!, c.chunks[0]!);
+    const planted = await attacker.chunk(srv.url, c.fileId, c.chunkIds[0]!, c.chunks[0]!, sha256(B));
     assert.equal(planted.status, 422, 'the SHA-256 the attacker declared is checked at assembly');
     assert.equal(planted.body.error, 'FILE_SHA256_MISMATCH');
 
@@ -110,7 +109,7 @@ describe('chunks planted under the victim’s SHA-256', () => {
       sha256: sha256(B),
     });
     assert.equal(hs2.status, 200);
-    await attacker.chunk(srv.url, key, c.chunkIds[0]!, c.chunks[0]!);
+    await attacker.chunk(srv.url, c.fileId, c.chunkIds[0]!, c.chunks[0]!, sha256(B));
     const first = await upload(path, { server: srv.url, hashCache: false, chunkSize: 1024 * 1024 }).then(
       (r) => r,
       (err: unknown) => err,

@@ -9,8 +9,12 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { blobSource } from '../src/client/browser/blob-source.js';
+import { wasmSha256 } from '../src/client/browser/wasm-md5.js';
+import { answerChallenge } from '../src/client/core/upload.js';
 import { upload } from '../src/client/node/index.js';
 import { defaultInstantUpload } from '../src/core/context.js';
+import { PROOF_RANGES, ProofChallenges, proofDigest } from '../src/core/proof.js';
 import type { ProofChallenge } from '../src/protocol/types.js';
 import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
 import { from, md5OnlyUpload } from './helpers/requester.js';
@@ -167,4 +171,34 @@ it('outstanding challenges are bounded (maxProofChallenges): the oldest are forg
   } finally {
     await srv.close();
   }
+});
+
+it('the browser path answers a challenge like the server checks it (Blob slices, hash-wasm SHA-256)', async () => {
+  const data = randomBytesSeeded(200 * KiB + 3, 1614);
+  const challenges = new ProofChallenges(4);
+  const file = {
+    fileId: md5(data),
+    key: md5(data),
+    size: data.length,
+    sha256: null,
+    name: null,
+    ext: null,
+    mtime: new Date(),
+  };
+  const challenge = challenges.issue(file, 'someone', '.bin', file.key);
+  assert.equal(challenge.ranges.length, PROOF_RANGES);
+  const source = blobSource(new Blob([data as Uint8Array<ArrayBuffer>]), 'x.bin');
+  const answer = await answerChallenge(source, challenge, wasmSha256);
+  assert.equal(
+    answer,
+    proofDigest(
+      challenge.nonce,
+      challenge.ranges.map(([s, e]) => data.subarray(s, e + 1)),
+    ),
+  );
+  // A range outside the file (a forged challenge) is not answered.
+  assert.equal(
+    await answerChallenge(source, { ...challenge, ranges: [[0, data.length]] }, wasmSha256),
+    undefined,
+  );
 });

@@ -206,6 +206,22 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     key: 'logLevel',
     default: CONFIG_DEFAULTS.logLevel,
   },
+  {
+    flags: '--max-sessions-per-upload <n>',
+    env: 'RESUMABLE_MAX_SESSIONS_PER_UPLOAD',
+    description: 'upload sessions (one per requester) one file may have at once',
+    key: 'maxSessionsPerUpload',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxSessionsPerUpload,
+  },
+  {
+    flags: '--max-proof-challenges <n>',
+    env: 'RESUMABLE_MAX_PROOF_CHALLENGES',
+    description: 'instant-upload proof challenges kept at once (the oldest are forgotten)',
+    key: 'maxProofChallenges',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxProofChallenges,
+  },
 ];
 
 /** The options as commander's, each reading its environment variable. */

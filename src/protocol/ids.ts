@@ -88,6 +88,17 @@ export function md5OfKey(key: string): string {
   return key.slice(0, 32);
 }
 
+/**
+ * The upload key a request names: `fileId` alone, or with the `sha256` extension field/parameter
+ * (PROTOCOL.md §Identifiers) `<fileId>-<sha16>`. Raw values in, raw value out when either is not
+ * well-formed (the core validates fileId; a malformed sha256 is refused by parseSha256).
+ */
+export function requestKey(fileId: unknown, sha256: unknown): unknown {
+  if (typeof fileId !== 'string' || !FILE_ID.test(fileId)) return fileId;
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return fileId;
+  return fileKey(fileId.toLowerCase(), sha256.toLowerCase());
+}
+
 /** An upload or file key from the wire (state, DELETE): `<fileId>` or `<fileId>-<sha16>`. */
 export function parseFileKey(value: unknown): string {
   if (typeof value === 'string' && /^[0-9a-fA-F]{32}-[0-9a-fA-F]{16}$/.test(value))

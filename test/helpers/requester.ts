@@ -16,8 +16,8 @@ export interface Requester {
     headers?: Record<string, string>,
   ): Promise<Answer & { raw: Buffer }>;
   handshake(base: string, body: unknown): Promise<Answer>;
-  /** A raw chunk (application/octet-stream, ids in the query string). */
-  chunk(base: string, fileId: string, chunkId: string, data: Uint8Array): Promise<Answer>;
+  /** A raw chunk (application/octet-stream, ids in the query string, with `sha256` if given). */
+  chunk(base: string, fileId: string, chunkId: string, data: Uint8Array, sha256?: string): Promise<Answer>;
 }
 
 export function from(address: string): Requester {
@@ -68,8 +68,12 @@ export function from(address: string): Requester {
     address,
     call,
     handshake: (base, body) => call('POST', `${base}/api/upload/handshake`, body),
-    chunk: (base, fileId, chunkId, data) =>
-      call('POST', `${base}/api/upload?fileId=${fileId}&chunkId=${chunkId}`, data),
+    chunk: (base, fileId, chunkId, data, sha256) =>
+      call(
+        'POST',
+        `${base}/api/upload?fileId=${fileId}&chunkId=${chunkId}${sha256 ? `&sha256=${sha256}` : ''}`,
+        data,
+      ),
   };
 }
 

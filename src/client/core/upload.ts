@@ -7,7 +7,6 @@
  * bytes: the link comes without an upload (PROTOCOL.md §Instant upload).
  */
 import { TransferError } from '../../protocol/errors.js';
-import { fileKey } from '../../protocol/ids.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
 import { chunkCount } from './hashing.js';
@@ -113,7 +112,7 @@ export async function uploadSource(
   }
   const { fileId, chunkIds, sha256 } = hashes;
   // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
-  const uploadKey = fileKey(fileId, sha256 ?? null);
+  const shaParam = sha256 ? `&sha256=${sha256}` : '';
   const indexOf = new Map(chunkIds.map((id, i) => [id, i]));
   const lengthOf = (i: number) => Math.min(source.size, (i + 1) * chunkSize) - i * chunkSize;
   const retry = { retries: options.retries, minDelay: options.minDelay, maxDelay: options.maxDelay, signal };
@@ -205,7 +204,7 @@ export async function uploadSource(
             () =>
               callApi<string[] | null>(
                 fetchImpl,
-                `${base}/api/upload?fileId=${uploadKey}&chunkId=${chunkIds[index]}`,
+                `${base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}${shaParam}`,
                 {
                   method: 'POST',
                   // The queue comes from the handshake; only the url of the last answer is read.

@@ -9,10 +9,13 @@ import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { ChunkStager } from '../../core/chunk-placement.js';
 import { TransferError } from '../../protocol/errors.js';
+import { requestKey } from '../../protocol/ids.js';
 import type { StagedChunk } from '../../storage/storage.js';
 
 export interface ReceivedChunk {
   fileId: string | undefined;
+  /** The `sha256` extension field (the upload key's second half: PROTOCOL.md §Identifiers). */
+  sha256: string | undefined;
   chunkId: string | undefined;
   staged: StagedChunk | undefined;
 }
@@ -71,7 +74,12 @@ export function receiveMultipartChunk(
       // busboy also errors the part on a truncated form, possibly after staging let go of it.
       stream.on('error', () => undefined);
       // Ids sent before the bytes (not the course's order) may let the core place them in the file.
-      staging = stager.stage(stream, fields.get('fileId'), fields.get('chunkId'), requester);
+      staging = stager.stage(
+        stream,
+        requestKey(fields.get('fileId'), fields.get('sha256')),
+        fields.get('chunkId'),
+        requester,
+      );
       staging.catch(fail);
     });
     bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
@@ -84,7 +92,12 @@ export function receiveMultipartChunk(
           return;
         }
         settled = true;
-        resolve({ fileId: fields.get('fileId'), chunkId: fields.get('chunkId'), staged });
+        resolve({
+          fileId: fields.get('fileId'),
+          sha256: fields.get('sha256'),
+          chunkId: fields.get('chunkId'),
+          staged,
+        });
       }, fail);
     });
     req.on('close', () => {

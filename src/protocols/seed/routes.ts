@@ -7,6 +7,7 @@ import { sendJson } from '../../http/respond.js';
 import type { Route } from '../../http/router.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
+import { parseSha256, requestKey } from '../../protocol/ids.js';
 import { INSTANT_UPLOAD_MSG, STATE_PAGE_LIMIT } from '../../protocol/types.js';
 import type { StagedChunk } from '../../storage/storage.js';
 import {
@@ -42,6 +43,13 @@ function seedLimits(ctx: UploadApiContext): SeedLimits {
  */
 function requesterOf(req: IncomingMessage): string {
   return clientKey(req.socket.remoteAddress);
+}
+
+/** `/api/upload/<fileId>?sha256=…`: the SHA-keyed upload of a client that declared it. */
+function keyOf(id: string, query: URLSearchParams): unknown {
+  const sha256 = query.get('sha256') ?? undefined;
+  parseSha256(sha256);
+  return requestKey(id, sha256);
 }
 
 export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
@@ -82,16 +90,19 @@ export async function chunkRoute(
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   let fileId: unknown;
   let chunkId: unknown;
+  let sha256: unknown;
   let staged: StagedChunk | undefined;
   if (type.startsWith('multipart/form-data')) {
-    ({ fileId, chunkId, staged } = await receiveMultipartChunk(req, service, requester));
+    ({ fileId, sha256, chunkId, staged } = await receiveMultipartChunk(req, service, requester));
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
     chunkId = query.get('chunkId') ?? undefined;
+    sha256 = query.get('sha256') ?? undefined;
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
-    staged = await receiveRawChunk(req, service, fileId, chunkId, requester);
+    parseSha256(sha256);
+    staged = await receiveRawChunk(req, service, requestKey(fileId, sha256), chunkId, requester);
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }
@@ -102,7 +113,13 @@ export async function chunkRoute(
     throw new TransferError('MISSING_CHUNK_DATA');
   }
   const bytes = staged.size;
-  const result = await service.receiveChunk(fileId, chunkId, staged, requester);
+  try {
+    parseSha256(sha256);
+  } catch (err: unknown) {
+    await service.discard(staged);
+    throw err;
+  }
+  const result = await service.receiveChunk(requestKey(fileId, sha256), chunkId, staged, requester);
   const minimal = prefersMinimal(req);
   if (minimal) res.setHeader('Preference-Applied', 'return=minimal');
   const remaining = result.needed.length;
@@ -126,7 +143,7 @@ export async function stateRoute(
   query = new URLSearchParams(),
 ) {
   const page = statePage(query, seedLimits(ctx).statePageLimit);
-  const { state, file } = await ctx.service.state(id, page, requesterOf(req));
+  const { state, file } = await ctx.service.state(keyOf(id, query), page, requesterOf(req));
   if (state.status === 'complete' && state.ext)
     state.url = ctx.fileUrl(req, file?.key ?? state.fileId, state.ext);
   await sendJsonCompressed(req, res, 200, ok(state));
@@ -137,8 +154,9 @@ export async function abandonRoute(
   req: IncomingMessage,
   res: ServerResponse,
   id: string,
+  query = new URLSearchParams(),
 ) {
-  await ctx.service.abandon(id, requesterOf(req));
+  await ctx.service.abandon(keyOf(id, query), requesterOf(req));
   sendJson(res, 200, ok(null));
 }
 
@@ -172,7 +190,7 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       prefix: true,
       methods: {
         GET: (req, res, m) => stateRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
-        DELETE: (req, res, m) => abandonRoute(ctx, req, res, m.tail),
+        DELETE: (req, res, m) => abandonRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
       },
       cors: 'set',
       ownerOnly: true,
