@@ -619,7 +619,7 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       assert.equal((await readStream(ref.s.streams, [read])).toString(), 'half');
     });
 
-    it('publishes one upload, and the concatenation of several, as files/<md5> with name and ext', async () => {
+    it('publishes one upload, and the concatenation of several, as files/<md5> with name, ext and SHA-256', async () => {
       const data = randomBytesSeeded(6000, 43);
       let r = streamRecord(streamId(), { name: 'one.txt' });
       await ref.s.streams.create(r);
@@ -629,9 +629,12 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
         size: data.length,
         name: 'one.txt',
         ext: '.txt',
+        sha256: sha256(data),
       });
       assert.equal(file.fileId, md5(data));
       assert.equal(file.name, 'one.txt');
+      assert.equal(file.sha256, sha256(data), 'recorded like every published file');
+      assert.equal((await ref.s.statFile(md5(data)))?.sha256, sha256(data));
       const opened = await ref.s.openFile(md5(data));
       assert.ok(opened);
       assert.ok((await readAll(opened.source.stream(0, data.length - 1))).equals(data));
@@ -646,9 +649,16 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
         records.push((await ref.s.streams.read(pr.id))!);
       }
       const whole = Buffer.concat(parts);
-      await ref.s.streams.publish(records, { fileId: md5(whole), size: whole.length, name: null, ext: '' });
+      await ref.s.streams.publish(records, {
+        fileId: md5(whole),
+        size: whole.length,
+        name: null,
+        ext: '',
+        sha256: sha256(whole),
+      });
       const joined = await ref.s.openFile(md5(whole));
       assert.ok(joined);
+      assert.equal(joined.file.sha256, sha256(whole));
       assert.ok((await readAll(joined.source.stream(0, whole.length - 1))).equals(whole));
       await joined.source.close();
     });
