@@ -16,8 +16,9 @@ import { upload } from '../src/client/node/index.js';
 import { defaultInstantUpload } from '../src/core/context.js';
 import { PROOF_RANGES, ProofChallenges, proofDigest } from '../src/core/proof.js';
 import type { ProofChallenge } from '../src/protocol/types.js';
-import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
+import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 import { from, md5OnlyUpload } from './helpers/requester.js';
+import { metadata, OCTETS, send, TUS } from './helpers/resumable.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const KiB = 1024;
@@ -106,6 +107,26 @@ describe("instantUpload 'proof'", () => {
     assert.equal(r.bytesSent, 0);
     const res = await fetch(r.url);
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), data);
+  });
+
+  it('a tus creation naming the file (md5, sha256) is not complete at once: the bytes are uploaded', async () => {
+    const claim = {
+      'Upload-Length': String(data.length),
+      'Upload-Metadata': metadata({ filename: 'x.pdf', md5: fileId, sha256: sha256(data) }),
+    };
+    const created = await send(`${srv.url}/files/`, 'POST', { ...TUS, ...claim });
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('upload-offset'), '0', 'no proof in tus: an ordinary upload');
+    assert.equal(created.headers.get('link'), null, 'no link to the published file');
+    const head = await send(created.headers.get('location')!, 'HEAD', TUS);
+    assert.equal(head.headers.get('upload-offset'), '0');
+    const done = await send(
+      created.headers.get('location')!,
+      'PATCH',
+      { ...OCTETS, 'Upload-Offset': '0' },
+      data,
+    );
+    assert.equal(done.status, 204, 'the bytes make it complete, as for any upload');
   });
 
   it("the course's client, which cannot answer, uploads normally and gets its link", async () => {
