@@ -151,3 +151,59 @@ it('the sessions of one upload are bounded (maxSessionsPerUpload)', async () => 
     await srv.close();
   }
 });
+
+it('under access control the principal is the requester; caps and quotas stay per client address', async () => {
+  const alice = 'alice-token-0123456789abcdef';
+  const bob = 'bob-token-0123456789abcdef';
+  const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+  const srv = await startTestServer({
+    auth: 'token',
+    authTokens: [`alice:${alice}`, `bob:${bob}`],
+    maxUploadsPerClient: 2,
+  });
+  try {
+    // Both tokens come from one address (127.0.0.2): two requesters all the same.
+    const data = randomBytesSeeded(2 * 64 * KiB, 1606);
+    const c = cut(data, 64 * KiB);
+    const plan = { fileId: c.fileId, ext: '.jpg', chunkIds: c.chunkIds, name: 'a.jpg' };
+    assert.equal(
+      (await owner.call('POST', `${srv.url}/api/upload/handshake`, plan, auth(alice))).status,
+      200,
+    );
+    const first = await owner.call(
+      'POST',
+      `${srv.url}/api/upload?fileId=${c.fileId}&chunkId=${c.chunkIds[0]}`,
+      c.chunks[0]!,
+      auth(alice),
+    );
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const refused = await owner.call('DELETE', `${srv.url}/api/upload/${c.fileId}`, undefined, auth(bob));
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error, 'FORBIDDEN');
+    assert.equal(
+      (await owner.call('GET', `${srv.url}/api/upload/${c.fileId}`, undefined, auth(bob))).status,
+      404,
+    );
+    const state = await owner.call('GET', `${srv.url}/api/upload/${c.fileId}`, undefined, auth(alice));
+    assert.deepEqual((state.body.data as { held: string[] }).held, [c.chunkIds[0]]);
+
+    // Bob's session of another file is the address's second upload; a third is over its cap.
+    const other = cut(randomBytesSeeded(1000, 1607), 64 * KiB);
+    const second = { fileId: other.fileId, ext: '.bin', chunkIds: other.chunkIds };
+    assert.equal(
+      (await owner.call('POST', `${srv.url}/api/upload/handshake`, second, auth(bob))).status,
+      200,
+    );
+    const third = cut(randomBytesSeeded(1000, 1608), 64 * KiB);
+    const over = await owner.call(
+      'POST',
+      `${srv.url}/api/upload/handshake`,
+      { fileId: third.fileId, ext: '.bin', chunkIds: third.chunkIds },
+      auth(bob),
+    );
+    assert.equal(over.status, 429);
+    assert.equal(over.body.error, 'TOO_MANY_UPLOADS');
+  } finally {
+    await srv.close();
+  }
+});

@@ -76,14 +76,16 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
 
 /**
  * Replaces the plan of the requester's session of the upload `key` with the one this handshake
- * declares, keeping when it began; no other session's plan is touched. A new session is first
- * admitted (the sessions of one upload, the caps per client and in all) and its declared size must
- * fit above the free-space reserve: nothing is written for a refused one.
+ * declares, keeping when it began and the client it was counted for; no other session's plan is
+ * touched. A new session is first admitted (the sessions of one upload, the caps per client and in
+ * all) and its declared size must fit above the free-space reserve: nothing is written for a
+ * refused one.
  */
 function recordPlan(
   core: UploadCore,
   key: string,
   fields: HandshakeFields,
+  client: string,
   requester: string,
 ): Promise<UploadPlan> {
   return core.locks.run(key, async () => {
@@ -101,19 +103,21 @@ function recordPlan(
       }
     }
     const now = Date.now();
+    // The session's caps and quota stay with the client that opened it.
+    const counted = previous ? (previous.client ?? usage.ownerOf(entry) ?? UNKNOWN_CLIENT) : client;
     const plan: UploadPlan = {
       ...fields,
       fileId: key,
       createdAt: previous?.createdAt ?? now,
       updatedAt: now,
-      client: requester,
+      client: counted,
       session,
       owner: requester,
     };
     const planDelta = planBytes(plan) - (previous ? planBytes(previous) : 0);
     const isNew = usage.ownerOf(entry) === undefined;
-    if (isNew) usage.admit(entry, requester, planBytes(plan));
-    else if (planDelta > 0) usage.checkQuota(requester, planDelta);
+    if (isNew) usage.admit(entry, counted, planBytes(plan));
+    else if (planDelta > 0) usage.checkQuota(counted, planDelta);
     try {
       let held = 0;
       for (const size of (await storage.heldChunks(key)).values()) held += size;
@@ -132,7 +136,8 @@ function recordPlan(
 export async function acceptHandshake(
   core: UploadCore,
   raw: RawHandshake,
-  requester: string = UNKNOWN_CLIENT,
+  client: string = UNKNOWN_CLIENT,
+  requester: string = client,
 ): Promise<HandshakeOutcome> {
   const fields = validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
@@ -145,7 +150,7 @@ export async function acceptHandshake(
   if (published && policy === 'open') return { kind: 'complete', file: published, ext };
 
   await core.usage.ready();
-  const plan = await recordPlan(core, key, fields, requester);
+  const plan = await recordPlan(core, key, fields, client, requester);
   const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(key));
   if (needed.length > 0) {
     const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;

@@ -14,6 +14,14 @@ import type { UploadPlan } from '../storage/storage.js';
 import type { UploadCore } from './context.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
+/**
+ * Who asks, as sessions know it: the principal the access-control hook named (kept apart from
+ * every address key), else the client's address key.
+ */
+export function requesterOf(client: string, principal?: string): string {
+  return principal === undefined ? client : `principal:${principal}`;
+}
+
 /** The session id of a requester: 32 hex digits, safe in a path or an object key, not reversible. */
 export function sessionOf(requester: string = UNKNOWN_CLIENT): string {
   return createHash('sha256').update(`upload-session\0${requester}`).digest('hex').slice(0, 32);

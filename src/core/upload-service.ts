@@ -55,11 +55,16 @@ export class UploadService implements ChunkStager {
   }
 
   /**
-   * `requester`: who asks (a principal, else the client's address key: usage.clientKey). Each
-   * requester has its own session of an upload (sessions.ts), and its caps and quota.
+   * `client`: the address key of the requesting client (its caps and quota; see usage.clientKey).
+   * `requester`: who asks (sessions.ts requesterOf: a principal, else the client's address key);
+   * each requester has its own session of an upload. Default: the client.
    */
-  handshake(raw: RawHandshake, requester?: string): Promise<HandshakeOutcome> {
-    return mapped(acceptHandshake(this.core, raw, requester));
+  handshake(
+    raw: RawHandshake,
+    client?: string,
+    requester: string | undefined = client,
+  ): Promise<HandshakeOutcome> {
+    return mapped(acceptHandshake(this.core, raw, client, requester));
   }
 
   /**

@@ -1,8 +1,10 @@
 /** /api/upload/*: handshake, chunk upload, and the state/abandon extensions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requesterOf as sessionRequester } from '../../core/sessions.js';
 import type { UploadService } from '../../core/upload-service.js';
 import { clientKey } from '../../core/usage.js';
 import { checkedAfterBody } from '../../http/auth/after-body.js';
+import { principalOf } from '../../http/auth/principal.js';
 import { clientAddress } from '../../http/client-address.js';
 import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
@@ -39,12 +41,17 @@ function seedLimits(ctx: UploadApiContext): SeedLimits {
   };
 }
 
+/** The client's address key (behind --trust-proxy, the forwarded one): its caps and quotas. */
+function clientOf(req: IncomingMessage): string {
+  return clientKey(clientAddress(req));
+}
+
 /**
- * Who asks: each requester has its own upload sessions (core/sessions.ts). The client's address
- * key (behind --trust-proxy, the forwarded one) until the access-control hook names a principal.
+ * Who asks: each requester has its own upload sessions (core/sessions.ts). The principal the
+ * access-control hook named, else the client's address key.
  */
 function requesterOf(req: IncomingMessage): string {
-  return clientKey(clientAddress(req));
+  return sessionRequester(clientOf(req), principalOf(req));
 }
 
 /** `/api/upload/<fileId>?sha256=…`: the SHA-keyed upload of a client that declared it. */
@@ -59,7 +66,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
-  const outcome = await ctx.service.handshake(raw, requesterOf(req));
+  const outcome = await ctx.service.handshake(raw, clientOf(req), requesterOf(req));
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.key, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
