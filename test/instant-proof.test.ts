@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { blobSource } from '../src/client/browser/blob-source.js';
@@ -16,10 +16,17 @@ import { upload } from '../src/client/node/index.js';
 import { defaultInstantUpload } from '../src/core/context.js';
 import { PROOF_RANGES, ProofChallenges, proofDigest } from '../src/core/proof.js';
 import type { ProofChallenge } from '../src/protocol/types.js';
+import {
+  type AuthRequest,
+  allow,
+  type RunningServer,
+  signUploadToken,
+  startServer,
+} from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 import { from, md5OnlyUpload } from './helpers/requester.js';
 import { metadata, OCTETS, send, TUS } from './helpers/resumable.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const KiB = 1024;
 const publisher = from('127.0.0.2');
@@ -222,4 +229,119 @@ it('the browser path answers a challenge like the server checks it (Blob slices,
     await answerChallenge(source, { ...challenge, ranges: [[0, data.length]] }, wasmSha256),
     undefined,
   );
+});
+
+describe('the proof route: asked of access control as a handshake, its body bounded', () => {
+  const calls: { action: string; fileId: string | undefined; phase: string; size: number | undefined }[] = [];
+  let running: RunningServer;
+  let dir: string;
+  const data = randomBytesSeeded(100 * KiB + 3, 1615);
+  const c = cut(data, 64 * KiB);
+  const as = (user: string) => ({ 'x-user': user });
+  before(async () => {
+    dir = await tempDir();
+    await mkdir(join(dir, 'lib'));
+    running = await startServer(
+      { port: 0, logLevel: 'silent', dataDir: dir, libraryDirs: [join(dir, 'lib')], instantUpload: 'proof' },
+      {
+        authorize: (r: AuthRequest) => {
+          if (r.action === 'handshake')
+            calls.push({ action: r.action, fileId: r.fileId, phase: r.phase, size: r.size });
+          // Mallory may handshake, not prove: the proof is asked of the hook itself.
+          const proving = r.request.url?.startsWith('/api/upload/proof');
+          if (r.request.headers['x-user'] === 'mallory' && proving && r.phase === 'body') return false;
+          return allow(String(r.request.headers['x-user'] ?? 'anonymous'));
+        },
+      },
+    );
+    const plan = { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds };
+    await publisher.call('POST', `${running.url}/api/upload/handshake`, plan, as('publisher'));
+    for (let i = 0; i < c.chunks.length; i++) {
+      const url = `${running.url}/api/upload?fileId=${c.fileId}&chunkId=${c.chunkIds[i]}`;
+      await publisher.call('POST', url, c.chunks[i]!, as('publisher'));
+    }
+  });
+  after(async () => {
+    await running.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function challenge(user: string): Promise<ProofChallenge> {
+    const plan = { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds, size: data.length };
+    const hs = await holder.call('POST', `${running.url}/api/upload/handshake`, plan, as(user));
+    return (hs.body as { challenge?: ProofChallenge }).challenge!;
+  }
+
+  it('the hook sees the proof as a handshake, with its fileId and size; a refusal is 403 FORBIDDEN', async () => {
+    const ch = await challenge('holder');
+    calls.length = 0;
+    const answer = {
+      fileId: c.fileId,
+      ext: '.bin',
+      size: data.length,
+      nonce: ch.nonce,
+      proof: proofOf(data, ch),
+    };
+    const ok = await holder.call('POST', `${running.url}/api/upload/proof`, answer, as('holder'));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(calls, [
+      { action: 'handshake', fileId: undefined, phase: 'headers', size: undefined },
+      { action: 'handshake', fileId: c.fileId, phase: 'body', size: data.length },
+    ]);
+    const ch2 = await challenge('mallory');
+    const refused = await holder.call(
+      'POST',
+      `${running.url}/api/upload/proof`,
+      { ...answer, nonce: ch2.nonce, proof: proofOf(data, ch2) },
+      as('mallory'),
+    );
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error, 'FORBIDDEN');
+    // A size that is not the file's is no proof.
+    const ch3 = await challenge('holder');
+    const wrongSize = await holder.call(
+      'POST',
+      `${running.url}/api/upload/proof`,
+      { ...answer, size: 1, nonce: ch3.nonce, proof: proofOf(data, ch3) },
+      as('holder'),
+    );
+    assert.equal(wrongSize.body.error, 'PROOF_FAILED');
+  });
+
+  it('a proof body is capped (413), shape-guarded before parsing and JSON only (415)', async () => {
+    const url = `${running.url}/api/upload/proof`;
+    const big = await holder.call('POST', url, { fileId: c.fileId, pad: 'x'.repeat(5000) }, as('holder'));
+    assert.equal(big.status, 413);
+    assert.equal(big.body.error, 'BODY_TOO_LARGE');
+    const deep = await holder.call('POST', url, Buffer.from(`{"fileId":${'['.repeat(100)}`), {
+      ...as('holder'),
+      'content-type': 'application/json',
+    });
+    assert.equal(deep.status, 400);
+    assert.equal(deep.body.error, 'MALFORMED_BODY');
+    const form = await holder.call('POST', url, Buffer.from('fileId=x'), {
+      ...as('holder'),
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    assert.equal(form.status, 415);
+  });
+});
+
+it('our client proves under a size-bound signed token (it sends the size the token is checked against)', async () => {
+  const secret = 'a-test-secret-of-at-least-32-bytes-long!';
+  const srv = await startTestServer({ instantUpload: 'proof', auth: 'signed', authSecret: secret });
+  try {
+    const data = randomBytesSeeded(90 * KiB, 1616);
+    const token = signUploadToken(secret, { exp: Date.now() / 1000 + 3600, max: data.length });
+    const headers = { authorization: `Bearer ${token}` };
+    const path = join(srv.dataDir, 'mine.bin');
+    await writeFile(path, data);
+    const first = await upload(path, { server: srv.url, hashCache: false, chunkSize: 64 * KiB, headers });
+    assert.equal(first.instant, false);
+    const again = await upload(path, { server: srv.url, hashCache: false, chunkSize: 64 * KiB, headers });
+    assert.equal(again.instant, true, 'proved, not uploaded');
+    assert.equal(again.bytesSent, 0);
+  } finally {
+    await srv.close();
+  }
 });

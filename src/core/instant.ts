@@ -36,13 +36,16 @@ export interface RawProof {
   fileId?: unknown;
   sha256?: unknown;
   ext?: unknown;
+  /** The file's size, as the handshake declared it (optional; access control may need it). */
+  size?: unknown;
   nonce?: unknown;
   proof?: unknown;
 }
 
 /**
- * Checks a proof against the single-use challenge it answers (same requester, same file) by
- * reading the challenge's ranges of the published file (at most PROOF_RANGES × PROOF_RANGE_BYTES).
+ * Checks a proof against the single-use challenge it answers (same requester, same file, and the
+ * same size if one is named) by reading the challenge's ranges of the published file (at most
+ * PROOF_RANGES × PROOF_RANGE_BYTES).
  * Success closes the requester's session opened by the handshake and answers the file; anything
  * else is 403 PROOF_FAILED and the challenge is spent.
  */
@@ -77,6 +80,8 @@ export async function proveOwnership(
   if (!opened) throw new TransferError('PROOF_FAILED', 'The file is gone; upload it.');
   let expected: string;
   try {
+    if (raw.size !== undefined && raw.size !== null && Number(raw.size) !== opened.file.size)
+      throw new TransferError('PROOF_FAILED', 'This is not the size of the file.');
     const parts: Buffer[] = [];
     for (const [start, end] of issued.ranges) parts.push(await opened.source.read(start, end));
     expected = proofDigest(nonce, parts);

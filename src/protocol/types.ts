@@ -57,6 +57,8 @@ export interface ProofAnswer {
   /** The SHA-256 the handshake declared, if it did (the same file key). */
   sha256?: string;
   ext: string;
+  /** The file's size, as the handshake declared it: what access control checks a size against. */
+  size?: number;
   nonce: string;
   proof: string;
 }

@@ -192,7 +192,8 @@ class UploadSession {
     if (!createSha256) return undefined;
     const proof = await answerChallenge(this.source, challenge, createSha256);
     if (!proof) return undefined;
-    const body = JSON.stringify({ fileId, sha256, ext: this.ext, nonce: challenge.nonce, proof });
+    const { nonce } = challenge;
+    const body = JSON.stringify({ fileId, sha256, ext: this.ext, size: this.source.size, nonce, proof });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
     const url = `${this.base}/api/upload/proof`;
     try {
@@ -203,7 +204,14 @@ class UploadSession {
       return typeof answer.data === 'string' ? answer.data : undefined;
     } catch (err: unknown) {
       // Refused (a wrong proof, an expired challenge, a server without the route): upload instead.
-      if (err instanceof TransferError && err.status >= 400 && err.status < 500) return undefined;
+      // Credentials that are missing or refused are not that: the upload would be refused too.
+      if (
+        err instanceof TransferError &&
+        err.code !== 'UNAUTHORIZED' &&
+        err.status >= 400 &&
+        err.status < 500
+      )
+        return undefined;
       throw err;
     }
   }

@@ -22,7 +22,7 @@ import {
   statePage,
 } from './answers.js';
 import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
-import { handshakeBodyLimit, readHandshake } from './handshake-body.js';
+import { handshakeBodyLimit, readHandshake, readProof } from './handshake-body.js';
 
 export interface UploadApiContext {
   service: UploadService;
@@ -78,12 +78,12 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
   }
 }
 
-/** A proof body is a few short fields. */
-const PROOF_BODY_BYTES = 4096;
-
-/** POST /api/upload/proof: the answer to a handshake's challenge earns the link (core/proof.ts). */
+/**
+ * POST /api/upload/proof: the answer to a handshake's challenge earns the link (core/proof.ts).
+ * Asked of access control as a handshake (the fileId and size from its body, like the handshake's).
+ */
 export async function proofRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
-  const raw = await readHandshake(req, { maxBytes: PROOF_BODY_BYTES, maxChunks: 1 });
+  const raw = await readProof(req);
   const { file, ext } = await ctx.service.prove(raw, requesterOf(req));
   sendJson(res, 200, ok(ctx.fileUrl(req, file.key, ext), INSTANT_UPLOAD_MSG));
 }
@@ -194,7 +194,9 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
     },
     {
       path: '/api/upload/proof',
-      methods: { POST: (req, res) => proofRoute(ctx, req, res) },
+      methods: { POST: (req, res) => proofRoute(checkedCtx(ctx, req), req, res) },
+      // The proof stands in for the handshake's upload: the same question to access control.
+      action: { POST: 'handshake' },
       cors: 'set',
       ownerOnly: true,
     },
