@@ -237,6 +237,12 @@ describe('option values are checked, not guessed', () => {
     assert.match(stderr, /an absolute http\(s\) URL such as https:\/\/files\.example\.com/);
   });
 
+  it('serve --instant-upload maybe: a usage error listing the policies', async () => {
+    const stderr = await usageError(['serve', '--port', '0', '--instant-upload', 'maybe']);
+    assert.match(stderr, /'--instant-upload <policy>' argument 'maybe' is invalid/);
+    assert.match(stderr, /open, proof, off/);
+  });
+
   it('serve --storage s3 without a bucket: a usage error naming --s3-bucket', async () => {
     const stderr = await usageError(['serve', '--port', '0', '--storage', 's3']);
     assert.match(stderr, /'--s3-bucket <name>' \(or RESUMABLE_S3_BUCKET\): required with s3 storage/);
