@@ -104,6 +104,14 @@ describe("instantUpload 'proof'", () => {
     const reused = await holder.call('POST', `${srv.url}/api/upload/proof`, answer);
     assert.equal(reused.status, 403, 'a nonce answers once');
     assert.equal(reused.body.error, 'PROOF_FAILED');
+    // A challenge is bound to the ext its handshake asked for.
+    const third = await holder.handshake(srv.url, { fileId, ext: '.pdf', chunkIds: c.chunkIds });
+    const other3 = (third.body as { challenge?: ProofChallenge }).challenge!;
+    const asHtml = { fileId, ext: '.html', nonce: other3.nonce, proof: proofOf(data, other3) };
+    assert.equal(
+      (await holder.call('POST', `${srv.url}/api/upload/proof`, asHtml)).body.error,
+      'PROOF_FAILED',
+    );
   });
 
   it('our library answers the challenge: instant, no chunk sent', async () => {
@@ -229,6 +237,14 @@ it('the browser path answers a challenge like the server checks it (Blob slices,
     await answerChallenge(source, { ...challenge, ranges: [[0, data.length]] }, wasmSha256),
     undefined,
   );
+  // Nor one that would make us read more than a sample (the whole file here, over 1 MiB).
+  const big = blobSource(new Blob([new Uint8Array(2 * 1024 * 1024)]), 'big.bin');
+  assert.equal(
+    await answerChallenge(big, { ...challenge, ranges: [[0, 2 * 1024 * 1024 - 1]] }, wasmSha256),
+    undefined,
+  );
+  const many = Array.from({ length: 65 }, (_, i): [number, number] => [i, i]);
+  assert.equal(await answerChallenge(source, { ...challenge, ranges: many }, wasmSha256), undefined);
 });
 
 describe('the proof route: asked of access control as a handshake, its body bounded', () => {

@@ -69,6 +69,7 @@ export async function proveOwnership(
     !issued ||
     issued.requester !== requester ||
     issued.fileId !== fileId ||
+    issued.ext !== ext ||
     issued.uploadKey !== fileKey(fileId, sha)
   ) {
     throw new TransferError(

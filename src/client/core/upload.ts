@@ -36,30 +36,42 @@ export interface UploadDeps {
   createSha256?: Sha256Factory | undefined;
 }
 
+/** What a challenge may make us read: far above what our server asks (64 KiB), far below a file. */
+const MAX_CHALLENGE_RANGES = 64;
+const MAX_CHALLENGE_BYTES = 1024 * 1024;
+
+/** The challenge's ranges if each is [start, end] inside a file of `size` and all are a sample. */
+function challengeRanges(ranges: unknown, size: number): [number, number][] | undefined {
+  if (!Array.isArray(ranges) || ranges.length > MAX_CHALLENGE_RANGES) return undefined;
+  const checked: [number, number][] = [];
+  let total = 0;
+  for (const range of ranges as unknown[]) {
+    const [start, end] = Array.isArray(range) ? (range as unknown[]) : [];
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return undefined;
+    const [s, e] = [start as number, end as number];
+    if (s < 0 || e >= size || e < s) return undefined;
+    total += e - s + 1;
+    checked.push([s, e]);
+  }
+  return total <= MAX_CHALLENGE_BYTES ? checked : undefined;
+}
+
 /**
  * The answer to a proof challenge (core/proof.ts on the server): SHA-256 over the nonce's UTF-8
- * bytes, then the bytes of every range of the file, in order.
+ * bytes, then the bytes of every range of the file, in order. Undefined for a challenge that is
+ * not well-formed, names bytes outside the file, or would read more than a sample of it (a
+ * server cannot make our client read a large file again for a proof).
  */
 export async function answerChallenge(
   source: ByteSource,
   challenge: ProofChallenge,
   createSha256: Sha256Factory,
 ): Promise<string | undefined> {
-  if (challenge.algorithm !== 'sha256' || !Array.isArray(challenge.ranges)) return undefined;
+  const ranges = challengeRanges(challenge.ranges, source.size);
+  if (challenge.algorithm !== 'sha256' || typeof challenge.nonce !== 'string' || !ranges) return undefined;
   const sha = await createSha256();
   sha.update(new TextEncoder().encode(challenge.nonce));
-  for (const range of challenge.ranges) {
-    const [start, end] = range;
-    if (
-      !Number.isSafeInteger(start) ||
-      !Number.isSafeInteger(end) ||
-      start < 0 ||
-      end >= source.size ||
-      end < start
-    )
-      return undefined;
-    sha.update(await source.slice(start, end + 1));
-  }
+  for (const [start, end] of ranges) sha.update(await source.slice(start, end + 1));
   return sha.digest();
 }
 
