@@ -99,6 +99,16 @@ export function requestKey(fileId: unknown, sha256: unknown): unknown {
   return fileKey(fileId.toLowerCase(), sha256.toLowerCase());
 }
 
+/**
+ * The fileId (MD5) a raw key names: `<fileId>-<sha16>` loses its SHA-256 part, anything else is
+ * returned as it is. What access control is asked about: a token names a file by its MD5.
+ */
+export function fileIdOfKey(value: unknown): unknown {
+  return typeof value === 'string' && /^[0-9a-fA-F]{32}-[0-9a-fA-F]{16}$/.test(value)
+    ? value.slice(0, 32)
+    : value;
+}
+
 /** An upload or file key from the wire (state, DELETE): `<fileId>` or `<fileId>-<sha16>`. */
 export function parseFileKey(value: unknown): string {
   if (typeof value === 'string' && /^[0-9a-fA-F]{32}-[0-9a-fA-F]{16}$/.test(value))

@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
+import { fileIdOfKey } from '../../protocol/ids.js';
 import { authorizeAgain, wasChecked } from './check.js';
 
 export function checkedAfterBody(service: UploadService, req: IncomingMessage): UploadService {
@@ -34,7 +35,8 @@ export function checkedAfterBody(service: UploadService, req: IncomingMessage): 
       if (prop === 'receiveChunk') {
         const receiveChunk: UploadService['receiveChunk'] = async (fileId, chunkId, staged, ...rest) => {
           try {
-            await authorizeAgain(req, 'chunk', fileId, staged.size);
+            // A SHA-keyed upload (<fileId>-<sha16>) is asked about by its fileId, as a token names it.
+            await authorizeAgain(req, 'chunk', fileIdOfKey(fileId), staged.size);
           } catch (err: unknown) {
             await target.discard(staged).catch(() => undefined);
             throw err;
