@@ -124,6 +124,7 @@ function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits):
     size: get('size'),
     chunkSize: get('chunkSize'),
     name: get('name'),
+    sha256: get('sha256'),
   };
 }
 
