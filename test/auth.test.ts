@@ -340,6 +340,13 @@ describe('the authorize hook', () => {
       403,
     );
   });
+
+  it("sees an MD5 twin's link (/upload/<md5>-<sha16><ext>) as its MD5, as a token names it", async () => {
+    calls.length = 0;
+    const md5 = 'a'.repeat(32);
+    await fetch(`${running.url}/upload/${md5}-${'b'.repeat(16)}.bin`, { headers: { 'x-user': 'alice' } });
+    assert.deepEqual(calls, [{ action: 'download-upload', fileId: md5, phase: 'headers', size: undefined }]);
+  });
 });
 
 describe('secrets never reach the logs or error messages', () => {

@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { md5File, writeRandomFile } from './helpers/bytes.js';
+import { md5File, sha256, writeRandomFile } from './helpers/bytes.js';
 import { ROOT, TSX } from './helpers/child-server.js';
 import { startProxy } from './helpers/flaky-proxy.js';
 import { freePort } from './helpers/ports.js';
@@ -174,9 +174,11 @@ describe('resumable upload', () => {
     const first = cli(['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--concurrency', '1', path]);
     try {
       // Interrupt once the server holds part of the file (not after a fixed time: a busy machine
-      // may still be hashing then).
+      // may still be hashing then). Our client declares the file's SHA-256, which keys its
+      // upload (PROTOCOL.md §Identifiers): its state is asked with it.
+      const sha = sha256(await readFile(path));
       for (let i = 0; i < 600; i++) {
-        const state = await fetch(`${srv.url}/api/upload/${sum}?limit=0`);
+        const state = await fetch(`${srv.url}/api/upload/${sum}?sha256=${sha}&limit=0`);
         const held = state.ok ? ((await state.json()) as { data: { bytesHeld: number } }).data.bytesHeld : 0;
         if (held > 0) break;
         await sleep(100);
@@ -235,6 +237,12 @@ describe('option values are checked, not guessed', () => {
     const stderr = await usageError(['serve', '--port', '0', '--public-url', 'notaurl']);
     assert.match(stderr, /'--public-url <url>' argument 'notaurl' is invalid/);
     assert.match(stderr, /an absolute http\(s\) URL such as https:\/\/files\.example\.com/);
+  });
+
+  it('serve --instant-upload maybe: a usage error listing the policies', async () => {
+    const stderr = await usageError(['serve', '--port', '0', '--instant-upload', 'maybe']);
+    assert.match(stderr, /'--instant-upload <policy>' argument 'maybe' is invalid/);
+    assert.match(stderr, /open, proof, off/);
   });
 
   it('serve --storage s3 without a bucket: a usage error naming --s3-bucket', async () => {

@@ -1,6 +1,7 @@
 /** The value parsers and the server configuration schema, without a server. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { configInput } from '../src/cli/serve-options.js';
 import { parseDuration, parseHttpUrl, parseList, parseSize } from '../src/config/values.js';
 import { ConfigError, DEFAULT_CONFIG, parseServerConfig } from '../src/server/config.js';
 
@@ -84,4 +85,10 @@ describe('parseServerConfig', () => {
       );
     }
   });
+});
+
+it('--instant-upload reaches the configuration; unset, the server picks by --host (null here)', () => {
+  assert.equal(parseServerConfig(configInput({ instantUpload: 'proof' }).server).instantUpload, 'proof');
+  assert.equal(parseServerConfig(configInput({}).server).instantUpload, null);
+  assert.throws(() => parseServerConfig({ instantUpload: 'maybe' }), ConfigError);
 });

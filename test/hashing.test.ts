@@ -1,18 +1,24 @@
 /** Hashing: one pass, the same ids whichever hasher runs, the protocol's id format. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { browserHashing } from '../src/client/browser/file-hashing.js';
-import { wasmMd5 } from '../src/client/browser/wasm-md5.js';
-import { type FileHashing, hashSource, sequentialHashes, withMd5 } from '../src/client/core/hashing.js';
+import { wasmMd5, wasmSha256 } from '../src/client/browser/wasm-md5.js';
+import {
+  type FileHashing,
+  hashSource,
+  sequentialHashes,
+  withMd5,
+  withSha256,
+} from '../src/client/core/hashing.js';
 import { pairable, pairedHashes } from '../src/client/core/md5-pair.js';
 import { defaultChunkSize } from '../src/client/core/upload.js';
 import { fileSource } from '../src/client/node/file-source.js';
 import { nodeHasher } from '../src/client/node/index.js';
 import { parallelHasher } from '../src/client/node/parallel-hasher.js';
-import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
+import { md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
 
 let dir: string;
@@ -34,8 +40,10 @@ for (const [label, size, chunk] of [
     const src = await fileSource(path);
     const calls: number[] = [];
     const a = await parallelHasher(src, chunk, (d) => calls.push(d));
-    const b = await hashSource(src, chunk, withMd5(md5Hasher), () => undefined);
+    // Every hasher computes the whole file's SHA-256 in the same pass (PROTOCOL.md §Collisions).
+    const b = await hashSource(src, chunk, withSha256(withMd5(md5Hasher), sha256Hasher), () => undefined);
     assert.equal(a.fileId, fileId);
+    assert.equal(a.sha256, sha256(await readFile(path)));
     assert.deepEqual(a, b);
     assert.equal(a.chunkIds.length, Math.max(1, Math.ceil(size / chunk)));
     assert.equal(calls.at(-1), size, 'progress reaches the size');
@@ -46,7 +54,10 @@ for (const [label, size, chunk] of [
     assert.deepEqual(await parallelHasher(streamOnly, chunk, () => undefined), a);
     // The browser build's MD5 (hash-wasm) through the same one-pass code, and the browser's own
     // choice (the paired MD5 for these chunk sizes), as its no-Worker fallback runs it.
-    assert.deepEqual(await hashSource(src, chunk, withMd5(wasmMd5), () => undefined), a);
+    assert.deepEqual(
+      await hashSource(src, chunk, withSha256(withMd5(wasmMd5), wasmSha256), () => undefined),
+      a,
+    );
     assert.deepEqual(await hashSource(src, chunk, browserHashing, () => undefined), a);
   });
 }
@@ -64,7 +75,7 @@ it('chunk ids are the chunk MD5 followed by the index; an empty file is one empt
   const empty = join(dir, 'empty.bin');
   await import('node:fs/promises').then((fs) => fs.writeFile(empty, ''));
   const e = await nodeHasher(await fileSource(empty), 4, () => undefined);
-  assert.deepEqual(e, { fileId: md5(''), chunkSize: 4, chunkIds: [`${md5('')}0`] });
+  assert.deepEqual(e, { fileId: md5(''), chunkSize: 4, chunkIds: [`${md5('')}0`], sha256: sha256('') });
 });
 
 it('the default chunk size is 4 MiB, grown so no file needs more than 10,000 chunks', () => {
@@ -133,16 +144,24 @@ it('the paired MD5 (file and chunk digests in one pass) gives the sequential res
   await assert.rejects(pairedHashes(1000), RangeError);
 });
 
-function md5Hasher() {
-  let h = createHash('md5');
+function nodeDigest(algorithm: 'md5' | 'sha256') {
+  let h = createHash(algorithm);
   return {
     update: (d: Uint8Array) => {
       h.update(d);
     },
     digest: () => {
       const hex = h.digest('hex');
-      h = createHash('md5');
+      h = createHash(algorithm);
       return hex;
     },
   };
+}
+
+function md5Hasher() {
+  return nodeDigest('md5');
+}
+
+function sha256Hasher() {
+  return nodeDigest('sha256');
 }

@@ -211,7 +211,8 @@ describe('the data folder', () => {
       const rel = path.slice(srv.dataDir.length + 1);
       assert.match(
         rel,
-        /^(files|uploads|tmp|lib-empty)(\/[0-9a-f]{32}(\.json)?(\/(plan\.json|chunks(\/[0-9a-f]{32})?))?)?$/,
+        // Store keys are an MD5, or an MD5 and 16 hex digits of a SHA-256 (layout.ts).
+        /^(files|uploads|tmp|lib-empty)(\/[0-9a-f]{32}(-[0-9a-f]{16})?(\.json)?(\/(plan\.json|chunks(\/[0-9a-f]{32})?|sessions(\/[0-9a-f]{32}\.json)?))?)?$/,
         `unexpected path ${rel}`,
       );
     }

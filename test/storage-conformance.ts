@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { TransferError } from '../src/protocol/errors.js';
 import type { ChunkTarget, Storage, UploadPlan } from '../src/storage/storage.js';
 import type { StreamRecord, StreamStore } from '../src/storage/stream-store.js';
-import { md5, randomBytesSeeded } from './helpers/bytes.js';
+import { md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 
 export interface StorageFixture {
   storage: Storage;
@@ -88,6 +88,64 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       assert.equal(await s.readPlan(id), undefined);
     });
 
+    it('keeps one plan per session beside the plan from before sessions; chunks are shared', async () => {
+      const whole = randomBytesSeeded(200_000, 61);
+      const l = layout(whole, 100_000);
+      const id = l.fileId;
+      const a = 'a'.repeat(32);
+      const b = 'b'.repeat(32);
+      await s.writePlan(l.planned({ name: 'legacy.bin' }));
+      await s.writePlan(l.planned({ session: a, owner: 'alice', ext: '.jpg', name: 'a.jpg' }));
+      await s.writePlan(plan(id, [`${l.md5s[1]}0`], { session: b, owner: 'bob', ext: '.html' }));
+      assert.equal((await s.readPlan(id))?.name, 'legacy.bin', 'no session: the plan from before');
+      assert.equal((await s.readPlan(id, a))?.ext, '.jpg');
+      assert.equal((await s.readPlan(id, b))?.ext, '.html', "bob's plan did not replace alice's");
+      assert.equal((await s.readPlan(id, a))?.name, 'a.jpg');
+      assert.deepEqual((await s.listPlans(id)).map((p) => p.session ?? null).sort(), [a, b, null].sort());
+      // A chunk sent for one session is held for all (content-addressed, verified by its MD5).
+      const staged = await s.stageChunk(Readable.from([l.parts[1]!]), 1_000_000, l.target(1));
+      await s.commitChunk(staged, id);
+      assert.equal((await s.heldChunks(id)).get(l.md5s[1]!), l.parts[1]!.length);
+      await s.removePlan(id, b);
+      assert.equal(await s.readPlan(id, b), undefined);
+      assert.ok(await s.readPlan(id, a), "alice's session stays");
+      assert.ok((await s.heldChunks(id)).has(l.md5s[1]!), 'the chunks stay with the upload');
+      await s.removeUpload(id);
+      assert.deepEqual(await s.listPlans(id), []);
+    });
+
+    it('publishes an MD5 twin under <md5>-<sha16>; a matching upload is answered the published file', async () => {
+      // Not a real collision (test/collisions.test.ts has one): two uploads whose bytes differ are
+      // assembled under one upload key each; the store only sees that their SHA-256s differ.
+      const first = randomBytesSeeded(1000, 62);
+      const id = md5(first);
+      const put = async (key: string, bytes: Buffer, sha: string | null) => {
+        await s.writePlan(plan(key, [md5(bytes)]));
+        await s.commitChunk(await s.stageChunk(Readable.from([bytes]), 1_000_000), key);
+        return s.assemble(key, {
+          md5s: [md5(bytes)],
+          expectedSize: null,
+          name: null,
+          ext: '.bin',
+          sha256: sha,
+        });
+      };
+      const a = await put(id, first, null);
+      assert.equal(a.key, id);
+      assert.equal(a.sha256, sha256(first));
+      // The same bytes again, declared: answered the published file, nothing written.
+      const again = await put(`${id}-${sha256(first).slice(0, 16)}`, first, sha256(first));
+      assert.equal(again.key, id);
+      // A declared SHA-256 the bytes do not have: refused, nothing published.
+      const wrong = 'e'.repeat(64);
+      await assert.rejects(
+        put(`${id}-${wrong.slice(0, 16)}`, first, wrong),
+        (err: unknown) => err instanceof TransferError && err.code === 'FILE_SHA256_MISMATCH',
+      );
+      assert.equal(await s.statFile(`${id}-${wrong.slice(0, 16)}`), undefined);
+      await s.removeUpload(`${id}-${wrong.slice(0, 16)}`);
+    });
+
     it('stages a chunk while hashing it, and commits it once', async () => {
       const id = md5('commit-test');
       await s.writePlan(plan(id, ['x'.repeat(0) + md5('abc')]));
@@ -157,8 +215,14 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       } finally {
         await src.close();
       }
-      const again = await s.assemble(id, { md5s: [], expectedSize: null, name: null, ext: '.x' });
-      assert.equal(again.size, whole.length, 'assemble is idempotent once published');
+      // Once published, assembling again still verifies the upload's bytes (an instant answer is
+      // never given for bytes nobody sent): no chunks make no such file, and the file stays.
+      await assert.rejects(
+        s.assemble(id, { md5s: [], expectedSize: null, name: null, ext: '.x' }),
+        (err: unknown) => err instanceof TransferError && err.code === 'FILE_MD5_MISMATCH',
+      );
+      assert.equal((await s.statFile(id))?.size, whole.length, 'the published file stays');
+      assert.equal((await s.statFile(id))?.sha256, sha256(whole), 'its SHA-256 is recorded');
     });
 
     // Large files: with 5 MiB chunks an object store can build the file server-side (part copy);
@@ -555,7 +619,7 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       assert.equal((await readStream(ref.s.streams, [read])).toString(), 'half');
     });
 
-    it('publishes one upload, and the concatenation of several, as files/<md5> with name and ext', async () => {
+    it('publishes one upload, and the concatenation of several, as files/<md5> with name, ext and SHA-256', async () => {
       const data = randomBytesSeeded(6000, 43);
       let r = streamRecord(streamId(), { name: 'one.txt' });
       await ref.s.streams.create(r);
@@ -565,9 +629,12 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
         size: data.length,
         name: 'one.txt',
         ext: '.txt',
+        sha256: sha256(data),
       });
       assert.equal(file.fileId, md5(data));
       assert.equal(file.name, 'one.txt');
+      assert.equal(file.sha256, sha256(data), 'recorded like every published file');
+      assert.equal((await ref.s.statFile(md5(data)))?.sha256, sha256(data));
       const opened = await ref.s.openFile(md5(data));
       assert.ok(opened);
       assert.ok((await readAll(opened.source.stream(0, data.length - 1))).equals(data));
@@ -582,9 +649,16 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
         records.push((await ref.s.streams.read(pr.id))!);
       }
       const whole = Buffer.concat(parts);
-      await ref.s.streams.publish(records, { fileId: md5(whole), size: whole.length, name: null, ext: '' });
+      await ref.s.streams.publish(records, {
+        fileId: md5(whole),
+        size: whole.length,
+        name: null,
+        ext: '',
+        sha256: sha256(whole),
+      });
       const joined = await ref.s.openFile(md5(whole));
       assert.ok(joined);
+      assert.equal(joined.file.sha256, sha256(whole));
       assert.ok((await readAll(joined.source.stream(0, whole.length - 1))).equals(whole));
       await joined.source.close();
     });

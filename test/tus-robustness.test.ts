@@ -7,10 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { appendFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { md5, randomBytesSeeded } from './helpers/bytes.js';
+import { handshake } from './helpers/api.js';
+import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 import { openSocket } from './helpers/raw-http.js';
 import { createTus, OCTETS, send, TUS } from './helpers/resumable.js';
 import { startTestServer, tempDir } from './helpers/server.js';
@@ -127,6 +128,45 @@ describe('tus under pressure (local disk)', { timeout: 120_000 }, () => {
       assert.equal(rest.status, 204);
       const got = await fetch(`${s.url}/upload/${md5(data)}`);
       assert.ok(Buffer.from(await got.arrayBuffer()).equals(data));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a completed upload records its SHA-256 (folded, or read back after a restart): a seed client declaring it gets the file at once', async () => {
+    const dataDir = await tempDir();
+    const data = randomBytesSeeded(300_000, 18);
+    const other = randomBytesSeeded(70_000, 19);
+    let s = await startTestServer({ logLevel: 'error', dataDir });
+    const url = await createTus(s.url, { 'Upload-Length': String(data.length) });
+    await send(url, 'PATCH', { ...OCTETS, 'Upload-Offset': '0' }, data.subarray(0, 120_000));
+    await s.close();
+    // The restarted process has no folded SHA-256 for the first 120,000 bytes.
+    s = await startTestServer({ logLevel: 'error', dataDir });
+    try {
+      const path = new URL(url).pathname;
+      const rest = await send(
+        `${s.url}${path}`,
+        'PATCH',
+        { ...OCTETS, 'Upload-Offset': '120000' },
+        data.subarray(120_000),
+      );
+      assert.equal(rest.status, 204);
+      // One process sees every byte of this one: the folded SHA-256.
+      const whole = await createTus(s.url, { 'Upload-Length': String(other.length) });
+      assert.equal((await send(whole, 'PATCH', { ...OCTETS, 'Upload-Offset': '0' }, other)).status, 204);
+      for (const bytes of [data, other]) {
+        const sidecar = JSON.parse(await readFile(join(dataDir, 'files', `${md5(bytes)}.json`), 'utf8'));
+        assert.equal(sidecar.sha256, sha256(bytes));
+      }
+      const c = cut(data, 64 * 1024);
+      const hs = await handshake(s.url, {
+        fileId: c.fileId,
+        ext: '.bin',
+        chunkIds: c.chunkIds,
+        sha256: sha256(data),
+      });
+      assert.equal(hs.body.data, `${s.url}/upload/${c.fileId}.bin`, 'instant for both digests');
     } finally {
       await s.close();
     }

@@ -140,6 +140,23 @@ describe('handshake', () => {
     );
   });
 
+  it('the sha256 extension field counts in a form handshake as in JSON (checked, and keys the upload)', async () => {
+    const c = cut(randomBytesSeeded(1000, 8), 100_000);
+    const bad = new URLSearchParams({ fileId: c.fileId, ext: '.bin', chunkIds: JSON.stringify(c.chunkIds) });
+    bad.set('sha256', 'not-a-digest');
+    const refused = await getJson(`${srv.url}/api/upload/handshake`, { method: 'POST', body: bad });
+    assert.equal(refused.body.error, 'INVALID_FIELD');
+    const fd = new FormData();
+    fd.append('fileId', c.fileId);
+    fd.append('ext', '.bin');
+    fd.append('chunkIds', JSON.stringify(c.chunkIds));
+    fd.append('sha256', 'c'.repeat(64));
+    await getJson(`${srv.url}/api/upload/handshake`, { method: 'POST', body: fd });
+    const keyed = await getJson(`${srv.url}/api/upload/${c.fileId}?sha256=${'c'.repeat(64)}`);
+    assert.equal(keyed.status, 200, 'the plan is under the SHA-keyed upload');
+    assert.equal((await getJson(`${srv.url}/api/upload/${c.fileId}`)).status, 404);
+  });
+
   it('resumes: chunks held from an earlier attempt are not asked again', async () => {
     const c = cut(randomBytesSeeded(500_000, 4), 100_000);
     await handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });

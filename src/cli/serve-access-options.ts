@@ -40,6 +40,14 @@ export const ACCESS_OPTIONS: readonly ServeOption[] = [
     key: 'authSecret',
   },
   {
+    flags: '--instant-upload <policy>',
+    env: 'RESUMABLE_INSTANT_UPLOAD',
+    description:
+      'instant upload (秒传) of a published file: open (to anyone naming its MD5), proof (to a client proving it holds the bytes) or off (default: open when --host is loopback, else proof)',
+    key: 'instantUpload',
+    choices: ['open', 'proof', 'off'],
+  },
+  {
     flags: '--allowed-hosts <hosts>',
     env: 'RESUMABLE_ALLOWED_HOSTS',
     description:

@@ -161,6 +161,22 @@ export const LIMIT_OPTIONS: readonly ServeOption[] = [
     shownDefault: '64GiB',
   },
   {
+    flags: '--max-sessions-per-upload <n>',
+    env: 'RESUMABLE_MAX_SESSIONS_PER_UPLOAD',
+    description: 'upload sessions (one per requester) one file may have at once (429 past it)',
+    key: 'maxSessionsPerUpload',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxSessionsPerUpload,
+  },
+  {
+    flags: '--max-proof-challenges <n>',
+    env: 'RESUMABLE_MAX_PROOF_CHALLENGES',
+    description: 'instant-upload proof challenges kept at once (the oldest are forgotten past it)',
+    key: 'maxProofChallenges',
+    parse: parseCount,
+    default: CONFIG_DEFAULTS.maxProofChallenges,
+  },
+  {
     flags: '--reserve <size>',
     env: 'RESUMABLE_RESERVE',
     description: 'free space kept on the data disk: uploads answer 507 before eating into it',

@@ -114,7 +114,7 @@ export async function serve(
     process.stdout.write(banner(running, workers, worker));
     if (running.config.auth === 'none' && !isLoopback(running.config.host))
       process.stderr.write(
-        `warning: listening on ${running.config.host} without access control: anyone who reaches it can upload, read uploads by their MD5 and delete uploads. Use --auth token or --auth signed (docs/security.md).\n`,
+        `warning: listening on ${running.config.host} without access control: anyone who reaches it can upload and read uploads by their MD5 (the /upload/ links). Use --auth token or --auth signed (docs/security.md).\n`,
       );
   }
   stopOnSignals(running);

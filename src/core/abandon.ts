@@ -1,14 +1,42 @@
-/** Abandon (DELETE /api/upload/<fileId>, a PROTOCOL.md extension): the client gives an upload up. */
+/**
+ * Abandon (DELETE /api/upload/<fileId>, a PROTOCOL.md extension): the requester gives its upload
+ * session up. Only its own session goes (another's answers 403 FORBIDDEN, unless `admin`); the
+ * shared chunks go with the last session. A plan from before sessions belongs to nobody: anyone
+ * may abandon it.
+ */
 import { TransferError } from '../protocol/errors.js';
-import { parseFileId } from '../protocol/ids.js';
+import { parseFileKey } from '../protocol/ids.js';
 import type { UploadCore } from './context.js';
+import { sessionOf, usageEntry } from './sessions.js';
 
-export async function abandonUpload(core: UploadCore, rawFileId: unknown): Promise<void> {
-  const fileId = parseFileId(rawFileId);
+export interface AbandonOptions {
+  /** The access-control hook authorised the requester for any upload: every session goes. */
+  admin?: boolean;
+}
+
+export async function abandonUpload(
+  core: UploadCore,
+  rawFileId: unknown,
+  requester?: string,
+  options: AbandonOptions = {},
+): Promise<void> {
+  const key = parseFileKey(rawFileId);
   // An assembly already running reads the chunks: let it end (it publishes or drops the upload).
-  await core.assemblies.settled(fileId);
-  await core.locks.run(fileId, async () => {
-    if (!(await core.storage.readPlan(fileId))) throw new TransferError('UPLOAD_NOT_FOUND');
-    await core.storage.removeUpload(fileId);
+  await core.assemblies.settled(key);
+  await core.locks.run(key, async () => {
+    const { storage, usage } = core;
+    const plans = await storage.listPlans(key);
+    if (plans.length === 0) throw new TransferError('UPLOAD_NOT_FOUND');
+    const session = sessionOf(requester);
+    const mine = plans.find((p) => p.session === session) ?? plans.find((p) => (p.session ?? null) === null);
+    if (options.admin || (mine && plans.length === 1)) {
+      await storage.removeUpload(key);
+      usage.removeUpload(key);
+      return;
+    }
+    if (!mine) throw new TransferError('FORBIDDEN', 'This upload belongs to another requester.');
+    // Other sessions still need the chunks: only this session's plan goes.
+    await storage.removePlan(key, mine.session ?? null);
+    usage.remove(usageEntry(key, mine.session));
   });
 }

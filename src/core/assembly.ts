@@ -1,9 +1,13 @@
 /**
- * Assembly, once per file (single flight). It runs outside the upload's lock, since joining and
- * hashing a whole file takes long; every request that finds the set complete waits for the one
- * running assembly before it answers, instead of starting its own.
+ * Assembly, once per upload (single flight), with the plan of the session whose chunk completed
+ * it (its name and ext are the published file's). It runs outside the upload's lock, since joining
+ * and hashing a whole file takes long; every request that finds the set complete waits for the one
+ * running assembly before it answers, instead of starting its own. Assemblies of one MD5 (uploads
+ * under different keys) publish one after the other: where each goes depends on what the other
+ * published (storage/publication.ts).
  */
 import { TransferError } from '../protocol/errors.js';
+import { md5OfKey } from '../protocol/ids.js';
 import type { PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 
@@ -19,19 +23,25 @@ export class Assemblies {
   once(plan: UploadPlan): Promise<PublishedFile> {
     const running = this.running.get(plan.fileId);
     if (running) return running;
-    const job = this.storage
-      .assemble(plan.fileId, {
-        md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
-        expectedSize: plan.size,
-        name: plan.name,
-        ext: plan.ext,
-      })
+    const job = this.locks
+      .run(`publish:${md5OfKey(plan.fileId)}`, () =>
+        this.storage.assemble(plan.fileId, {
+          md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
+          expectedSize: plan.size,
+          name: plan.name,
+          ext: plan.ext,
+          sha256: plan.sha256 ?? null,
+        }),
+      )
       .catch(async (err: unknown) => {
-        // A forged fileId (or a wrong chunk order) can never assemble: drop the upload so
-        // nothing is retried forever and no one is ever handed these bytes.
+        // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
+        // can never assemble: drop the upload so nothing is retried forever and no one is ever
+        // handed these bytes.
         if (
           err instanceof TransferError &&
-          (err.code === 'FILE_MD5_MISMATCH' || err.code === 'SIZE_MISMATCH')
+          (err.code === 'FILE_MD5_MISMATCH' ||
+            err.code === 'SIZE_MISMATCH' ||
+            err.code === 'FILE_SHA256_MISMATCH')
         ) {
           await this.locks.run(plan.fileId, () => this.storage.removeUpload(plan.fileId));
         }

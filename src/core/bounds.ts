@@ -53,7 +53,7 @@ export async function checkAssembly(
   for (const id of plan.chunkIds) total += held.get(id.slice(0, 32)) ?? 0;
   if (total > core.limits.maxFileSize) {
     await core.locks.run(plan.fileId, () => core.storage.removeUpload(plan.fileId));
-    core.usage.remove(plan.fileId);
+    core.usage.removeUpload(plan.fileId);
     throw new TransferError(
       'FILE_TOO_LARGE',
       `The file would be ${total} bytes, over ${core.limits.maxFileSize}.`,
@@ -68,12 +68,12 @@ export async function assembleChecked(core: UploadCore, plan: UploadPlan): Promi
   await checkAssembly(core, plan, await core.storage.heldChunks(plan.fileId));
   try {
     const file = await core.assemblies.once(plan);
-    core.usage.remove(plan.fileId);
+    core.usage.removeUpload(plan.fileId);
     return file;
   } catch (err: unknown) {
     // A failed assembly may have dropped the upload (a forged fileId): then it counts no more.
-    if ((await core.storage.readPlan(plan.fileId).catch(() => plan)) === undefined)
-      core.usage.remove(plan.fileId);
+    if ((await core.storage.listPlans(plan.fileId).catch(() => [plan])).length === 0)
+      core.usage.removeUpload(plan.fileId);
     throw err;
   }
 }

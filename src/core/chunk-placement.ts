@@ -7,20 +7,22 @@
  */
 import type { Readable } from 'node:stream';
 import { isOutOfDescriptors, mapFsError } from '../io/fs-util.js';
-import { parseChunkId, parseFileId } from '../protocol/ids.js';
+import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { planOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
 /** What a protocol adapter needs to take in a chunk's body (the upload service is one). */
 export interface ChunkStager {
   readonly limits: Pick<UploadLimits, 'maxChunkSize'>;
   /**
-   * Streams `body` to storage (in place when the ids name a chunk of a fixed layout), refusing it
-   * past limits.maxChunkSize. The ids are raw: missing or invalid ones stage a plain chunk.
+   * Streams `body` to storage (in place when the ids name a chunk of the requester's plan with a
+   * fixed layout), refusing it past limits.maxChunkSize. The ids are raw: missing or invalid ones
+   * stage a plain chunk.
    */
-  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown): Promise<StagedChunk>;
+  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown, requester?: string): Promise<StagedChunk>;
   /** Drops a staged chunk nobody will file (its request failed). */
   discard(staged: StagedChunk): Promise<void>;
 }
@@ -36,12 +38,17 @@ interface Placement {
  * the body and without the lock, so it is only a hint: receipt checks everything again under the
  * lock.
  */
-async function placementOf(core: UploadCore, rawFileId: unknown, rawChunkId: unknown): Promise<Placement> {
+async function placementOf(
+  core: UploadCore,
+  rawFileId: unknown,
+  rawChunkId: unknown,
+  requester: string | undefined,
+): Promise<Placement> {
   let fileId: string;
   let plan: UploadPlan | undefined;
   try {
-    fileId = parseFileId(rawFileId);
-    plan = await core.storage.readPlan(fileId);
+    fileId = parseFileKey(rawFileId);
+    plan = await planOf(core, fileId, requester);
   } catch (err: unknown) {
     // Out of descriptors is no reason to take a chunk in blind.
     if (isOutOfDescriptors(err)) throw mapFsError(err);
@@ -73,11 +80,12 @@ export async function stageChunk(
   body: Readable,
   rawFileId?: unknown,
   rawChunkId?: unknown,
+  requester?: string,
 ): Promise<StagedChunk> {
   await core.usage.ready();
-  const { plan, target } = await placementOf(core, rawFileId, rawChunkId);
+  const { plan, target } = await placementOf(core, rawFileId, rawChunkId, requester);
   const incoming = target?.length ?? 0;
-  const owner = plan ? (core.usage.ownerOf(plan.fileId) ?? plan.client ?? UNKNOWN_CLIENT) : undefined;
+  const owner = plan ? (plan.client ?? UNKNOWN_CLIENT) : undefined;
   core.usage.checkQuota(owner, incoming);
   await checkFreeSpace(core, incoming);
   return core.storage.stageChunk(body, core.limits.maxChunkSize, target);

@@ -1,14 +1,17 @@
 /**
- * Chunk receipt (PROTOCOL.md §Chunk upload): files a staged chunk under its upload, under the
- * upload's lock, and assembles the file (outside the lock, once) when that was the last one.
+ * Chunk receipt (PROTOCOL.md §Chunk upload): files a staged chunk under its upload, for the
+ * requester's own session (sessions.ts), under the upload's lock, and assembles the file (outside
+ * the lock, once) when that was the last one of the session's plan.
  */
 import { TransferError } from '../protocol/errors.js';
-import { type ChunkId, parseChunkId, parseFileId } from '../protocol/ids.js';
+import { type ChunkId, parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkFreeSpace } from './bounds.js';
 import type { UploadCore } from './context.js';
+import { publishedForKey } from './instant.js';
 import { neededChunks } from './needed.js';
-import { planBytes, UNKNOWN_CLIENT } from './usage.js';
+import { planOf, usageEntry } from './sessions.js';
+import { UNKNOWN_CLIENT } from './usage.js';
 
 export interface ChunkOutcome {
   needed: string[];
@@ -33,26 +36,40 @@ interface Filed {
  * declared), its client and everyone under their quotas, and the disk above its reserve (the
  * chunk's bytes are on it already: this refuses to keep them).
  */
-async function checkRoom(core: UploadCore, plan: UploadPlan, size: number): Promise<void> {
+async function checkRoom(
+  core: UploadCore,
+  plan: UploadPlan,
+  size: number,
+  held: ReadonlyMap<string, number>,
+): Promise<void> {
   const { usage, limits } = core;
-  const heldBytes = usage.bytesOf(plan.fileId) - planBytes(plan);
+  let heldBytes = 0;
+  for (const bytes of held.values()) heldBytes += bytes;
   if (heldBytes + size > limits.maxFileSize) {
     throw new TransferError('FILE_TOO_LARGE', `The upload would hold over ${limits.maxFileSize} bytes.`);
   }
-  usage.checkQuota(usage.ownerOf(plan.fileId) ?? plan.client ?? UNKNOWN_CLIENT, size);
+  usage.checkQuota(plan.client ?? UNKNOWN_CLIENT, size);
   await checkFreeSpace(core, 0);
 }
 
 /** Runs under the upload's lock; the staged chunk is committed or discarded whatever happens. */
-async function file(core: UploadCore, fileId: string, chunk: ChunkId, staged: StagedChunk): Promise<Filed> {
+async function file(
+  core: UploadCore,
+  fileId: string,
+  chunk: ChunkId,
+  staged: StagedChunk,
+  requester: string | undefined,
+): Promise<Filed> {
   const { storage } = core;
   try {
-    const published = await storage.statFile(fileId);
+    // Open instant upload: a published file is done for anyone (as its handshake would say).
+    // Otherwise the session's chunks must make the file, verified by assembly.
+    const published = core.limits.instantUpload === 'open' ? await publishedForKey(core, fileId) : undefined;
     if (published) {
       await storage.discardChunk(staged);
-      return { needed: [], file: published, stored: false, plan: await storage.readPlan(fileId) };
+      return { needed: [], file: published, stored: false, plan: await planOf(core, fileId, requester) };
     }
-    const plan = await storage.readPlan(fileId);
+    const plan = await planOf(core, fileId, requester);
     if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
     if (!plan.chunkIds.includes(chunk.id)) throw new TransferError('CHUNK_NOT_IN_PLAN');
     if (staged.md5 !== chunk.md5) throw new TransferError('CHUNK_MD5_MISMATCH');
@@ -62,9 +79,10 @@ async function file(core: UploadCore, fileId: string, chunk: ChunkId, staged: St
         `Chunk of ${staged.size} bytes > declared ${plan.chunkSize}.`,
       );
     }
-    if (!(await storage.heldChunks(fileId)).has(staged.md5)) await checkRoom(core, plan, staged.size);
+    const held = await storage.heldChunks(fileId);
+    if (!held.has(staged.md5)) await checkRoom(core, plan, staged.size, held);
     const stored = await storage.commitChunk(staged, fileId);
-    if (stored) core.usage.grow(fileId, staged.size);
+    if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
     const needed = neededChunks(plan.chunkIds, await storage.heldChunks(fileId));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
@@ -82,11 +100,12 @@ export async function receiveChunk(
   rawFileId: unknown,
   rawChunkId: unknown,
   staged: StagedChunk,
+  requester?: string,
 ): Promise<ChunkOutcome> {
   let fileId: string;
   let chunk: ChunkId;
   try {
-    fileId = parseFileId(rawFileId);
+    fileId = parseFileKey(rawFileId);
     chunk = parseChunkId(rawChunkId);
   } catch (err: unknown) {
     await core.storage.discardChunk(staged);
@@ -98,7 +117,7 @@ export async function receiveChunk(
     await core.storage.discardChunk(staged);
     throw err;
   }
-  const filed = await core.locks.run(fileId, () => file(core, fileId, chunk, staged));
+  const filed = await core.locks.run(fileId, () => file(core, fileId, chunk, staged, requester));
   const ext = filed.plan?.ext ?? filed.file?.ext ?? '';
   if (filed.file) return { needed: [], file: filed.file, stored: false, ext };
   if (filed.needed.length > 0 || !filed.plan) return { needed: filed.needed, stored: filed.stored, ext };

@@ -6,6 +6,7 @@
 import type { Storage } from '../storage/storage.js';
 import type { Assemblies } from './assembly.js';
 import type { KeyedMutex } from './keyed-mutex.js';
+import type { ProofChallenges } from './proof.js';
 import type { UploadUsage } from './usage.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -34,6 +35,29 @@ export interface UploadLimits {
   reserveBytes?: number | null;
   /** Published files older than this are deleted by the sweeper; 0: they never expire. */
   expirePublishedMs?: number;
+  /**
+   * Sessions (one per requester) one upload may have at once (429 TOO_MANY_UPLOADS past it): what
+   * strangers opening sessions over someone's upload can make each chunk's commit read.
+   */
+  maxSessionsPerUpload?: number;
+  /**
+   * Instant upload (秒传) for a file already published (docs/PROTOCOL.md §Instant upload):
+   * 'open' answers its link to anyone naming its MD5 (the seed's behaviour; the MD5 is then a
+   * bearer token for the file), 'proof' only to a client that proves it holds the bytes (others
+   * upload them), 'off' never. Default: defaultInstantUpload(host) — 'open' on loopback.
+   */
+  instantUpload?: InstantUploadPolicy;
+  /** Proof challenges outstanding at once, in all (the oldest go first past it). */
+  maxProofChallenges?: number;
+}
+
+export type InstantUploadPolicy = 'open' | 'proof' | 'off';
+
+/** 'open' when the server listens on loopback only (the seed demo shows 秒传), else 'proof'. */
+export function defaultInstantUpload(host: string): InstantUploadPolicy {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  const loopback = h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  return loopback ? 'open' : 'proof';
 }
 
 export type ResolvedLimits = Required<UploadLimits>;
@@ -47,6 +71,10 @@ export const DEFAULT_UPLOAD_LIMITS: Omit<ResolvedLimits, 'maxChunkSize' | 'maxCh
   maxIncompleteBytesPerClient: 64 * GiB,
   reserveBytes: null,
   expirePublishedMs: 0,
+  maxSessionsPerUpload: 32,
+  // The seed's behaviour for library users; the server picks defaultInstantUpload(host).
+  instantUpload: 'open',
+  maxProofChallenges: 10_000,
 };
 
 export function resolveLimits(limits: UploadLimits): ResolvedLimits {
@@ -70,4 +98,6 @@ export interface UploadCore {
   readonly assemblies: Assemblies;
   /** Incomplete uploads and their bytes per creating client, for the caps and quotas. */
   readonly usage: UploadUsage;
+  /** Outstanding proof-of-ownership challenges (instantUpload 'proof'). */
+  readonly challenges: ProofChallenges;
 }

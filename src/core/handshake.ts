@@ -1,14 +1,18 @@
 /**
  * The handshake (PROTOCOL.md §Handshake): validates the raw fields, answers at once for a file
- * already published (instant upload), else records the plan and answers with the chunks still
- * needed.
+ * already published when instant upload is open (instant.ts), else records the plan of the
+ * requester's session (sessions.ts) and answers with the chunks still needed, plus a proof
+ * challenge (proof.ts) for a published file under 'proof'.
  */
 import { TransferError } from '../protocol/errors.js';
-import { parseChunkId, parseExt, parseFileId } from '../protocol/ids.js';
+import { fileKey, parseChunkId, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
+import type { ProofChallenge } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize, checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { publishedFor } from './instant.js';
 import { neededChunks } from './needed.js';
+import { sessionOf, usageEntry } from './sessions.js';
 import { planBytes, UNKNOWN_CLIENT } from './usage.js';
 
 /** The handshake fields as they came off the wire, not yet validated. */
@@ -19,14 +23,18 @@ export interface RawHandshake {
   size?: unknown;
   chunkSize?: unknown;
   name?: unknown;
+  /** Extension: the whole file's SHA-256 (64 hex digits), which then keys the upload too. */
+  sha256?: unknown;
 }
 
 /** A validated handshake: what a plan is made of. */
-type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'>;
+type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'> & {
+  sha256: string | null;
+};
 
 export type HandshakeOutcome =
   | { kind: 'complete'; file: PublishedFile; ext: string }
-  | { kind: 'needed'; needed: string[] };
+  | { kind: 'needed'; needed: string[]; challenge?: ProofChallenge | undefined };
 
 function optionalInt(value: unknown, min: number): number | null {
   if (value === undefined || value === null || value === '') return null;
@@ -56,46 +64,71 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
   const size = optionalInt(raw.size, 0);
   const chunkSize = optionalInt(raw.chunkSize, 1);
   const name = optionalName(raw.name);
+  const sha256 = parseSha256(raw.sha256);
   if (chunkSize !== null && chunkSize > limits.maxChunkSize) {
     throw new TransferError('CHUNK_TOO_LARGE', `chunkSize ${chunkSize} exceeds ${limits.maxChunkSize}.`);
   }
   if (size !== null && chunkSize !== null && Math.max(1, Math.ceil(size / chunkSize)) !== chunkIds.length) {
     throw new TransferError('INVALID_FIELD', 'size, chunkSize and the number of chunk ids do not agree.');
   }
-  return { fileId, ext, chunkIds, size, chunkSize, name };
+  return { fileId, ext, chunkIds, size, chunkSize, name, sha256 };
 }
 
 /**
- * Replaces the upload's plan with the one this handshake declares, keeping when it began and who
- * began it. A new upload is first admitted (the caps per client and in all) and its declared size
- * must fit above the free-space reserve: nothing is written for a refused one.
+ * Replaces the plan of the requester's session of the upload `key` with the one this handshake
+ * declares, keeping when it began and the client it was counted for; no other session's plan is
+ * touched. A new session is first admitted (the sessions of one upload, the caps per client and in
+ * all) and its declared size must fit above the free-space reserve: nothing is written for a
+ * refused one.
  */
-function recordPlan(core: UploadCore, fields: HandshakeFields, client: string): Promise<UploadPlan> {
-  return core.locks.run(fields.fileId, async () => {
-    const { usage } = core;
-    const previous = await core.storage.readPlan(fields.fileId);
+function recordPlan(
+  core: UploadCore,
+  key: string,
+  fields: HandshakeFields,
+  client: string,
+  requester: string,
+): Promise<UploadPlan> {
+  return core.locks.run(key, async () => {
+    const { usage, storage } = core;
+    const session = sessionOf(requester);
+    const entry = usageEntry(key, session);
+    const previous = await storage.readPlan(key, session);
+    if (!previous) {
+      const sessions = (await storage.listPlans(key)).length;
+      if (sessions >= core.limits.maxSessionsPerUpload) {
+        throw new TransferError(
+          'TOO_MANY_UPLOADS',
+          `This file has ${sessions} upload sessions open, the limit; try again later.`,
+        );
+      }
+    }
     const now = Date.now();
-    const owner = previous ? (previous.client ?? usage.ownerOf(fields.fileId) ?? UNKNOWN_CLIENT) : client;
+    // The session's caps and quota stay with the client that opened it.
+    const counted = previous ? (previous.client ?? usage.ownerOf(entry) ?? UNKNOWN_CLIENT) : client;
     const plan: UploadPlan = {
       ...fields,
+      fileId: key,
       createdAt: previous?.createdAt ?? now,
       updatedAt: now,
-      client: owner,
+      client: counted,
+      session,
+      owner: requester,
     };
     const planDelta = planBytes(plan) - (previous ? planBytes(previous) : 0);
-    const isNew = usage.ownerOf(fields.fileId) === undefined;
-    if (isNew) usage.admit(fields.fileId, owner, planBytes(plan));
-    else if (planDelta > 0) usage.checkQuota(owner, planDelta);
+    const isNew = usage.ownerOf(entry) === undefined;
+    if (isNew) usage.admit(entry, counted, planBytes(plan));
+    else if (planDelta > 0) usage.checkQuota(counted, planDelta);
     try {
-      // Bytes the upload holds already (a re-handshake) need no new room.
-      const held = previous && !isNew ? usage.bytesOf(fields.fileId) - planBytes(previous) : 0;
+      let held = 0;
+      for (const size of (await storage.heldChunks(key)).values()) held += size;
+      // Bytes the upload holds already need no new room.
       await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan));
-      await core.storage.writePlan(plan);
+      await storage.writePlan(plan);
     } catch (err: unknown) {
-      if (isNew) usage.remove(fields.fileId);
+      if (isNew) usage.remove(entry);
       throw err;
     }
-    if (!isNew) usage.grow(fields.fileId, planDelta);
+    if (!isNew) usage.grow(entry, planDelta);
     return plan;
   });
 }
@@ -104,17 +137,25 @@ export async function acceptHandshake(
   core: UploadCore,
   raw: RawHandshake,
   client: string = UNKNOWN_CLIENT,
+  requester: string = client,
 ): Promise<HandshakeOutcome> {
   const fields = validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   const { fileId, ext } = fields;
-  const published = await core.storage.statFile(fileId);
-  if (published) return { kind: 'complete', file: published, ext };
+  // A client that declared the SHA-256 uploads under its own key: its chunks never mix with
+  // those of an MD5 twin (PROTOCOL.md §Collisions).
+  const key = fileKey(fileId, fields.sha256);
+  const policy = core.limits.instantUpload;
+  const published = policy === 'off' ? undefined : await publishedFor(core, fileId, fields.sha256);
+  if (published && policy === 'open') return { kind: 'complete', file: published, ext };
 
   await core.usage.ready();
-  const plan = await recordPlan(core, fields, client);
-  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(fileId));
-  if (needed.length > 0) return { kind: 'needed', needed };
+  const plan = await recordPlan(core, key, fields, client, requester);
+  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(key));
+  if (needed.length > 0) {
+    const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;
+    return { kind: 'needed', needed, challenge };
+  }
   // Everything is held already (e.g. a crash came between the last chunk and the publish).
   return { kind: 'complete', file: await assembleChecked(core, plan), ext };
 }

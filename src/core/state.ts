@@ -1,14 +1,16 @@
 /**
  * The state report (GET /api/upload/<fileId>, a PROTOCOL.md extension): what is held, what is
- * missing. Its id lists are paged (PROTOCOL.md §Bounds): the answer stays proportional to the
+ * missing, for the requester's own session (sessions.ts). Its id lists are paged (PROTOCOL.md §Bounds): the answer stays proportional to the
  * page asked for, not to the plan, with the whole lists' counts always given.
  */
 import { TransferError } from '../protocol/errors.js';
-import { parseFileId } from '../protocol/ids.js';
+import { parseFileKey } from '../protocol/ids.js';
 import type { StatePage, UploadState } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import type { UploadCore } from './context.js';
+import { publishedForKey } from './instant.js';
 import { neededChunks } from './needed.js';
+import { planOf } from './sessions.js';
 
 export interface StateReport {
   state: UploadState;
@@ -58,10 +60,16 @@ function publishedState(
   };
 }
 
-export async function uploadState(core: UploadCore, rawFileId: unknown, page = WHOLE): Promise<StateReport> {
-  const fileId = parseFileId(rawFileId);
-  const published = await core.storage.statFile(fileId);
-  const plan = await core.storage.readPlan(fileId);
+export async function uploadState(
+  core: UploadCore,
+  rawFileId: unknown,
+  page = WHOLE,
+  requester?: string,
+): Promise<StateReport> {
+  const fileId = parseFileKey(rawFileId);
+  // Whether a file is published (and its size) is told only where its MD5 is enough to get it.
+  const published = core.limits.instantUpload === 'open' ? await publishedForKey(core, fileId) : undefined;
+  const plan = await planOf(core, fileId, requester);
   if (published) return publishedState(fileId, published, plan, page);
   if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
   const heldMap = await core.storage.heldChunks(fileId);

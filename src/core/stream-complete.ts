@@ -1,8 +1,11 @@
 /**
  * A whole stream upload becomes a published file under its MD5 (the same files/<md5> and link the
- * seed protocol publishes, so a later seed handshake for that MD5 answers at once). If that MD5
- * is published already, the bytes are dropped (deduplication), but only when the SHA-256 agrees
- * too: two different files with one MD5 (a crafted collision) never share a name.
+ * seed protocol publishes, so a later seed handshake for that MD5 answers at once), with its
+ * SHA-256 recorded like every published file's (storage/publication.ts): the one folded as the
+ * bytes arrived, else read back from the store. If that MD5 is published already, the bytes are
+ * dropped (deduplication), but only when the SHA-256 agrees too: two different files with one MD5
+ * (a crafted collision) never share a name. Unlike a seed upload, whose twin is published under
+ * `<md5>-<sha16>`, a stream upload's twin is refused (409 MD5_COLLISION): its link is the MD5's.
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -22,8 +25,12 @@ async function hashAll(bytes: AsyncIterable<Buffer>): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The SHA-256 of a published file (read once, then remembered). */
+/**
+ * The SHA-256 of a published file: the one it recorded, else (a file published before SHA-256s
+ * were recorded) read once, then remembered.
+ */
 export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Promise<string> {
+  if (file.sha256) return file.sha256;
   const known = publishedSha.get(file.fileId);
   if (known) return known;
   const opened = await sc.core.storage.openFile(file.fileId);
@@ -41,30 +48,36 @@ export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Pr
 }
 
 /** The SHA-256 of uploads' bytes: folded in this process, or read back from the store. */
-async function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string | undefined> {
+function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string> {
   const [only] = records;
   const folded = records.length === 1 && only ? sc.folds.sha256(only.id, only.offset) : undefined;
-  if (folded) return folded;
-  try {
-    return await hashAll(sc.store.bytes(records));
-  } catch {
-    // The bytes are gone: a crash came after they were published and before the record said so.
-    return undefined;
-  }
+  return folded ? Promise.resolve(folded) : hashAll(sc.store.bytes(records));
 }
 
 /**
- * Publishes the records' bytes (in order) under `fileId`, or drops them when that file is there
+ * Publishes the records' bytes (in order) under `fileId` with their SHA-256 (`file.sha256` when
+ * the caller hashed them already, else folded or read back), or drops them when that file is there
  * with the same SHA-256; MD5_COLLISION when it is there with other bytes.
  */
 export async function publishBytes(
   sc: StreamCore,
   records: readonly StreamRecord[],
-  file: { fileId: string; size: number; name: string | null; ext: string },
+  file: { fileId: string; size: number; name: string | null; ext: string; sha256?: string | undefined },
 ): Promise<PublishedFile> {
   const existing = await sc.core.storage.statFile(file.fileId);
-  if (!existing) return sc.store.publish(records, file);
-  const ours = existing.size === file.size ? await sha256Of(sc, records) : 'size differs';
+  if (!existing) {
+    const sha256 = file.sha256 ?? (await sha256Of(sc, records));
+    return sc.store.publish(records, { ...file, sha256 });
+  }
+  let ours: string | undefined = 'size differs';
+  if (existing.size === file.size) {
+    try {
+      ours = file.sha256 ?? (await sha256Of(sc, records));
+    } catch {
+      // The bytes are gone: a crash came after they were published and before the record said so.
+      ours = undefined;
+    }
+  }
   if (ours !== undefined && ours !== (await sha256OfPublished(sc, existing))) {
     throw new TransferError('MD5_COLLISION');
   }

@@ -1,9 +1,11 @@
 /**
  * tus concatenation: a final upload made of complete partial uploads, in order. The partials'
- * bytes are read once to fold the MD5 of the whole (hashes cannot be joined), then published as
- * one file by the store (one copy on a disk, part copies inside a bucket), and the partials go.
+ * bytes are read once to fold the MD5 and the SHA-256 of the whole (hashes cannot be joined), then
+ * published as one file by the store (one copy on a disk, part copies inside a bucket), and the
+ * partials go.
  * The final upload is complete from its creation on; it holds no bytes of its own.
  */
+import { createHash } from 'node:crypto';
 import { createMD5 } from 'hash-wasm';
 import { TransferError } from '../protocol/errors.js';
 import type { StreamRecord } from '../storage/stream-store.js';
@@ -40,10 +42,14 @@ export async function createFinal(
   checkLength(sc, size);
   const md5 = await createMD5();
   md5.init();
-  for await (const buf of sc.store.bytes(records)) md5.update(buf);
+  const sha = createHash('sha256');
+  for await (const buf of sc.store.bytes(records)) {
+    md5.update(buf);
+    sha.update(buf);
+  }
   const fileId = md5.digest('hex');
   const ext = extOf(c.name);
-  await publishBytes(sc, records, { fileId, size, name: c.name, ext });
+  await publishBytes(sc, records, { fileId, size, name: c.name, ext, sha256: sha.digest('hex') });
   const now = Date.now();
   const final: StreamRecord = {
     ...newRecord(sc, { ...c, length: size, concat: { kind: 'final', parts: [...parts] } }, now),

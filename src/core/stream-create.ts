@@ -2,7 +2,9 @@
  * Creating a stream upload: admitted against the same caps and quotas as seed plans (per client
  * and in all), checked against the largest file and the free-space reserve, recorded durably
  * before its URL is handed out. A creation that names a published file (its MD5 and size, and
- * SHA-256 when given) is complete at once: instant upload, across protocols.
+ * SHA-256 when given) is complete at once: instant upload, across protocols, under the 'open'
+ * policy only (context.ts instantUpload: these protocols have no proof challenge, so under
+ * 'proof' or 'off' a claim is ignored and the bytes are uploaded).
  */
 import { TransferError } from '../protocol/errors.js';
 import { isMd5Hex } from '../protocol/ids.js';
@@ -38,6 +40,7 @@ export function checkLength(sc: StreamCore, length: number): void {
 /** The published file the creation names, if the server holds it with that size (and SHA-256). */
 async function claimedFile(sc: StreamCore, c: StreamCreation) {
   const md5 = c.claims?.md5?.toLowerCase();
+  if (sc.core.limits.instantUpload !== 'open') return undefined;
   if (!md5 || !isMd5Hex(md5) || c.length === null || c.concat) return undefined;
   const file = await sc.core.storage.statFile(md5);
   if (!file || file.size !== c.length) return undefined;

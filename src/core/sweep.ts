@@ -22,7 +22,7 @@ export async function sweepExpired(core: UploadCore, maxIdleMs: number, now: num
     // Busy means not idle, whatever the store's clock says: never pull chunks from under a request.
     if (core.locks.isLocked(u.fileId) || core.assemblies.isRunning(u.fileId)) continue;
     await core.locks.run(u.fileId, () => core.storage.removeUpload(u.fileId));
-    core.usage.remove(u.fileId);
+    core.usage.removeUpload(u.fileId);
     uploads++;
   }
   const temp = await core.storage.sweepTemp(Math.min(maxIdleMs, TEMP_MAX_AGE_MS));

@@ -5,16 +5,17 @@
  */
 import type { Readable } from 'node:stream';
 import { mapFsError } from '../io/fs-util.js';
-import { parseFileId } from '../protocol/ids.js';
 import type { StatePage } from '../protocol/types.js';
-import type { StagedChunk, Storage } from '../storage/storage.js';
-import { abandonUpload } from './abandon.js';
+import type { PublishedFile, StagedChunk, Storage } from '../storage/storage.js';
+import { type AbandonOptions, abandonUpload } from './abandon.js';
 import { Assemblies } from './assembly.js';
 import { type ChunkStager, stageChunk } from './chunk-placement.js';
 import { type ChunkOutcome, receiveChunk } from './chunk-receipt.js';
 import { type ResolvedLimits, resolveLimits, type UploadCore, type UploadLimits } from './context.js';
 import { acceptHandshake, type HandshakeOutcome, type RawHandshake } from './handshake.js';
+import { proveOwnership, type RawProof } from './instant.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ProofChallenges } from './proof.js';
 import { type StateReport, uploadState } from './state.js';
 import { type SweepResult, sweepExpired } from './sweep.js';
 import { UploadUsage } from './usage.js';
@@ -43,6 +44,7 @@ export class UploadService implements ChunkStager {
       locks,
       assemblies: new Assemblies(storage, locks),
       usage: new UploadUsage(storage, this.limits),
+      challenges: new ProofChallenges(this.limits.maxProofChallenges),
     };
   }
 
@@ -52,13 +54,29 @@ export class UploadService implements ChunkStager {
     return { uploads, heldBytes: bytes, assemblies: this.core.assemblies.count };
   }
 
-  /** `client`: the address of the requesting client (its caps and quota; see usage.clientKey). */
-  handshake(raw: RawHandshake, client?: string): Promise<HandshakeOutcome> {
-    return mapped(acceptHandshake(this.core, raw, client));
+  /**
+   * `client`: the address key of the requesting client (its caps and quota; see usage.clientKey).
+   * `requester`: who asks (sessions.ts requesterOf: a principal, else the client's address key);
+   * each requester has its own session of an upload. Default: the client.
+   */
+  handshake(
+    raw: RawHandshake,
+    client?: string,
+    requester: string | undefined = client,
+  ): Promise<HandshakeOutcome> {
+    return mapped(acceptHandshake(this.core, raw, client, requester));
   }
 
-  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown): Promise<StagedChunk> {
-    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId));
+  /**
+   * Answers a handshake's proof challenge (instantUpload 'proof'): the published file and the ext
+   * asked for, or 403 PROOF_FAILED.
+   */
+  prove(raw: RawProof, requester?: string): Promise<{ file: PublishedFile; ext: string }> {
+    return mapped(proveOwnership(this.core, raw, requester));
+  }
+
+  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown, requester?: string): Promise<StagedChunk> {
+    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId, requester));
   }
 
   discard(staged: StagedChunk): Promise<void> {
@@ -69,17 +87,22 @@ export class UploadService implements ChunkStager {
    * Files a staged chunk under an upload. Takes ownership of `staged`: it is committed or
    * discarded whatever happens.
    */
-  receiveChunk(rawFileId: unknown, rawChunkId: unknown, staged: StagedChunk): Promise<ChunkOutcome> {
-    return mapped(receiveChunk(this.core, rawFileId, rawChunkId, staged));
+  receiveChunk(
+    rawFileId: unknown,
+    rawChunkId: unknown,
+    staged: StagedChunk,
+    requester?: string,
+  ): Promise<ChunkOutcome> {
+    return mapped(receiveChunk(this.core, rawFileId, rawChunkId, staged, requester));
   }
 
-  state(rawFileId: unknown, page?: StatePage): Promise<StateReport> {
-    return mapped(uploadState(this.core, rawFileId, page));
+  state(rawFileId: unknown, page?: StatePage, requester?: string): Promise<StateReport> {
+    return mapped(uploadState(this.core, rawFileId, page, requester));
   }
 
-  async abandon(rawFileId: unknown): Promise<void> {
-    await mapped(abandonUpload(this.core, rawFileId));
-    this.core.usage.remove(parseFileId(rawFileId));
+  /** Abandons the requester's session (403 FORBIDDEN for another's, unless options.admin). */
+  abandon(rawFileId: unknown, requester?: string, options?: AbandonOptions): Promise<void> {
+    return mapped(abandonUpload(this.core, rawFileId, requester, options));
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
- * Who holds what: the incomplete uploads, each with the address of the client whose handshake
- * created it and the bytes it holds, so the caps (uploads at once, per client and in all) and the
- * quotas (incomplete bytes, per client and in all) are checked without reading the store. The
- * entries are few (the caps bound them: ~100 bytes each) and rebuilt from the store (the plans
- * record their client) before the first request that needs them.
+ * Who holds what: the incomplete upload sessions (sessions.ts usageEntry: an upload may have one
+ * per requester), each with the client whose handshake opened it and the bytes it holds (its plan
+ * and the chunks it sent), so the caps (uploads at once, per client and in all) and the quotas
+ * (incomplete bytes, per client and in all) are checked without reading the store. The entries
+ * are few (the caps bound them: ~100 bytes each) and rebuilt from the store (the plans record
+ * their client) before the first request that needs them.
  */
 import { TransferError } from '../protocol/errors.js';
 import type { Storage, UploadPlan } from '../storage/storage.js';
@@ -65,32 +66,48 @@ export class UploadUsage {
 
   private async rebuild(): Promise<void> {
     for await (const u of this.storage.listUploads()) {
-      if (this.uploads.has(u.fileId)) continue;
-      const plan = await this.storage.readPlan(u.fileId);
-      if (!plan) continue;
-      let bytes = planBytes(plan);
-      for (const size of (await this.storage.heldChunks(u.fileId)).values()) bytes += size;
-      this.add(u.fileId, plan.client ?? UNKNOWN_CLIENT, bytes);
+      const plans = await this.storage.listPlans(u.fileId);
+      // The held chunks count for the first session (who sent which is not recorded).
+      let chunks = 0;
+      for (const size of (await this.storage.heldChunks(u.fileId)).values()) chunks += size;
+      for (const plan of plans) {
+        const entry = `${u.fileId}/${plan.session ?? '-'}`;
+        if (this.uploads.has(entry)) continue;
+        this.add(entry, plan.client ?? UNKNOWN_CLIENT, planBytes(plan) + chunks);
+        chunks = 0;
+      }
     }
   }
 
-  /** The client counted for an upload, if it is incomplete and known. */
   /** Incomplete uploads and the bytes they hold, in all (for /metrics). */
   totals(): { uploads: number; bytes: number } {
     return { ...this.all };
   }
 
-  ownerOf(fileId: string): string | undefined {
-    return this.uploads.get(fileId)?.client;
+  /** The client counted for an upload session, if it is incomplete and known. */
+  ownerOf(entry: string): string | undefined {
+    return this.uploads.get(entry)?.client;
   }
 
-  bytesOf(fileId: string): number {
-    return this.uploads.get(fileId)?.bytes ?? 0;
+  bytesOf(entry: string): number {
+    return this.uploads.get(entry)?.bytes ?? 0;
   }
 
-  /** Counts a new incomplete upload for its client, or refuses it (429 TOO_MANY_UPLOADS). */
-  admit(fileId: string, client: string, bytes: number): void {
-    if (this.uploads.has(fileId)) return;
+  /** How many sessions the upload `key` has (usage entries are `<key>/<session>`). */
+  sessionsOf(key: string): number {
+    let n = 0;
+    for (const entry of this.uploads.keys()) if (entry.startsWith(`${key}/`)) n++;
+    return n;
+  }
+
+  /** Every session of the upload is gone (published, abandoned, expired, dropped). */
+  removeUpload(key: string): void {
+    for (const entry of [...this.uploads.keys()]) if (entry.startsWith(`${key}/`)) this.remove(entry);
+  }
+
+  /** Counts a new incomplete upload session for its client, or refuses it (429 TOO_MANY_UPLOADS). */
+  admit(entry: string, client: string, bytes: number): void {
+    if (this.uploads.has(entry)) return;
     const mine = this.clients.get(client)?.uploads ?? 0;
     if (this.all.uploads >= this.limits.maxOpenUploads) {
       throw new TransferError(
@@ -105,7 +122,7 @@ export class UploadUsage {
       );
     }
     this.checkQuota(client, bytes);
-    this.add(fileId, client, bytes);
+    this.add(entry, client, bytes);
   }
 
   /**
@@ -125,9 +142,9 @@ export class UploadUsage {
     }
   }
 
-  /** An upload's held bytes changed by `delta` (a chunk committed, a plan replaced). */
-  grow(fileId: string, delta: number): void {
-    const u = this.uploads.get(fileId);
+  /** A session's held bytes changed by `delta` (a chunk committed, a plan replaced). */
+  grow(entry: string, delta: number): void {
+    const u = this.uploads.get(entry);
     if (!u) return;
     u.bytes += delta;
     this.all.bytes += delta;
@@ -135,11 +152,11 @@ export class UploadUsage {
     if (c) c.bytes += delta;
   }
 
-  /** The upload is gone (published, abandoned, expired, dropped). */
-  remove(fileId: string): void {
-    const u = this.uploads.get(fileId);
+  /** The session is gone (abandoned; removeUpload for all of an upload's). */
+  remove(entry: string): void {
+    const u = this.uploads.get(entry);
     if (!u) return;
-    this.uploads.delete(fileId);
+    this.uploads.delete(entry);
     this.all.uploads--;
     this.all.bytes -= u.bytes;
     const c = this.clients.get(u.client);

@@ -1,5 +1,6 @@
 /** The JSON envelope of every /api/* answer (PROTOCOL.md §Envelope). */
 import { type ErrorCode, isErrorCode, type Lang, TransferError } from './errors.js';
+import type { ProofChallenge } from './types.js';
 
 export interface OkEnvelope<T> {
   code: 0;
@@ -12,6 +13,8 @@ export interface OkEnvelope<T> {
    * them, or none with `Prefer: return=minimal`: PROTOCOL.md §Bounds).
    */
   remaining?: number;
+  /** On a handshake answer under instantUpload 'proof': the file is published, prove you hold it. */
+  challenge?: ProofChallenge;
 }
 
 export interface ErrorEnvelope {
@@ -23,7 +26,11 @@ export interface ErrorEnvelope {
 
 export type Envelope<T> = OkEnvelope<T> | ErrorEnvelope;
 
-export function ok<T>(data: T, msg = '', extra?: { url?: string; remaining?: number }): OkEnvelope<T> {
+export function ok<T>(
+  data: T,
+  msg = '',
+  extra?: { url?: string; remaining?: number; challenge?: ProofChallenge | undefined },
+): OkEnvelope<T> {
   return { code: 0, msg, data, ...extra };
 }
 

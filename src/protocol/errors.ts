@@ -286,10 +286,10 @@ export const ERRORS = {
   },
   FORBIDDEN: {
     status: 403,
-    zh: '凭据有效，但不允许此操作',
-    en: 'The credentials are valid but do not allow this request.',
+    zh: '无权进行此操作（凭据不允许此请求，或上传属于另一个请求者）',
+    en: 'You are not allowed to do this: the credentials do not allow this request, or the upload belongs to another requester.',
     action:
-      'Use a token issued for this file and size (a signed upload token names its fileId and max size), or ask the operator for access. Never retried.',
+      "Use a token issued for this file and size (a signed upload token names its fileId and max size), or the credentials (or address) of the upload's owner; ask the operator for access. Never retried.",
   },
   OFFSET_MISMATCH: {
     status: 409,
@@ -370,6 +370,19 @@ export const ERRORS = {
     zh: '服务器上已有相同 MD5 但内容不同的文件，未发布',
     en: 'A different file with the same MD5 is already published; these bytes were not published.',
     action: 'Report it: two different files share an MD5 (a collision was crafted).',
+  },
+  PROOF_FAILED: {
+    status: 403,
+    zh: '文件持有证明无效或已过期，请直接上传文件',
+    en: 'The proof of holding the file is wrong, used or expired; upload the file instead.',
+    action:
+      'Upload the chunks the handshake listed (the server publishes once the bytes match), or handshake again for a new challenge.',
+  },
+  FILE_SHA256_MISMATCH: {
+    status: 422,
+    zh: '合并后的文件 SHA-256 与声明的不一致，未发布',
+    en: "The assembled file's SHA-256 differs from the one the handshake declared; nothing was published.",
+    action: 'Hash the file again (it may have changed) and upload it afresh; the upload was dropped.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -39,13 +39,79 @@ export function parseExt(value: unknown): string {
   return `.${m[1]}`;
 }
 
-/** Splits `<fileId><ext>` (the last path segment of /upload/…) or returns undefined. */
-export function parseUploadName(name: string): { fileId: string; ext: string } | undefined {
-  const m = /^([0-9a-fA-F]{32})(\.[A-Za-z0-9]{1,16})?$/.exec(name);
+/**
+ * Splits `<fileId><ext>` or `<fileId>-<sha16><ext>` (the last path segment of /upload/…) or
+ * returns undefined. `key` is the published file's store key (fileKey): the MD5, or the MD5 and
+ * the first 16 hex digits of the SHA-256 of an MD5 twin (PROTOCOL.md §Identifiers).
+ */
+export function parseUploadName(
+  name: string,
+): { fileId: string; key: string; sha16: string | null; ext: string } | undefined {
+  const m = /^([0-9a-fA-F]{32})(?:-([0-9a-fA-F]{16}))?(\.[A-Za-z0-9]{1,16})?$/.exec(name);
   if (!m?.[1]) return undefined;
-  return { fileId: m[1].toLowerCase(), ext: m[2] ?? '' };
+  const fileId = m[1].toLowerCase();
+  const sha16 = m[2]?.toLowerCase() ?? null;
+  return { fileId, key: fileKey(fileId, sha16), sha16, ext: m[3] ?? '' };
 }
 
 export function isMd5Hex(value: string): boolean {
   return /^[0-9a-f]{32}$/.test(value);
+}
+
+const SHA256 = /^[0-9a-fA-F]{64}$/;
+
+/** An optional whole-file SHA-256 (64 hex digits, extension field `sha256`); lower-cased, or null. */
+export function parseSha256(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || !SHA256.test(value)) {
+    throw new TransferError('INVALID_FIELD', 'sha256 must be 64 hex digits.');
+  }
+  return value.toLowerCase();
+}
+
+/**
+ * The store key of an upload or a published file: the MD5 alone, or `<md5>-<first 16 hex of the
+ * SHA-256>` when the SHA-256 is part of the identity (uploads of clients that declared it, and
+ * published MD5 twins). Only ever built from validated digests.
+ */
+export function fileKey(md5: string, sha: string | null): string {
+  return sha ? `${md5}-${sha.slice(0, 16)}` : md5;
+}
+
+/** Whether a name is a store key (fileKey's output): what a backend lists back from its store. */
+export function isFileKey(value: string): boolean {
+  return /^[0-9a-f]{32}(?:-[0-9a-f]{16})?$/.test(value);
+}
+
+/** The MD5 (fileId) of a store key. */
+export function md5OfKey(key: string): string {
+  return key.slice(0, 32);
+}
+
+/**
+ * The upload key a request names: `fileId` alone, or with the `sha256` extension field/parameter
+ * (PROTOCOL.md §Identifiers) `<fileId>-<sha16>`. Raw values in, raw value out when either is not
+ * well-formed (the core validates fileId; a malformed sha256 is refused by parseSha256).
+ */
+export function requestKey(fileId: unknown, sha256: unknown): unknown {
+  if (typeof fileId !== 'string' || !FILE_ID.test(fileId)) return fileId;
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) return fileId;
+  return fileKey(fileId.toLowerCase(), sha256.toLowerCase());
+}
+
+/**
+ * The fileId (MD5) a raw key names: `<fileId>-<sha16>` loses its SHA-256 part, anything else is
+ * returned as it is. What access control is asked about: a token names a file by its MD5.
+ */
+export function fileIdOfKey(value: unknown): unknown {
+  return typeof value === 'string' && /^[0-9a-fA-F]{32}-[0-9a-fA-F]{16}$/.test(value)
+    ? value.slice(0, 32)
+    : value;
+}
+
+/** An upload or file key from the wire (state, DELETE): `<fileId>` or `<fileId>-<sha16>`. */
+export function parseFileKey(value: unknown): string {
+  if (typeof value === 'string' && /^[0-9a-fA-F]{32}-[0-9a-fA-F]{16}$/.test(value))
+    return value.toLowerCase();
+  return parseFileId(value);
 }

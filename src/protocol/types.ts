@@ -36,3 +36,29 @@ export interface LibraryEntry {
 }
 
 export const INSTANT_UPLOAD_MSG = '秒传成功';
+
+/**
+ * The top-level `challenge` of a handshake answer under instantUpload 'proof' (PROTOCOL.md
+ * §Instant upload): the file is published already, and a client that holds it gets the link by
+ * answering POST /api/upload/proof with ProofAnswer.
+ */
+export interface ProofChallenge {
+  /** Single use, expires in minutes. */
+  nonce: string;
+  /** Byte ranges [start, end] (inclusive, in file order) of the file; empty for an empty file. */
+  ranges: [number, number][];
+  /** proof = hex SHA-256 over the nonce's UTF-8 bytes followed by the bytes of every range in order. */
+  algorithm: 'sha256';
+}
+
+/** The body of POST /api/upload/proof. */
+export interface ProofAnswer {
+  fileId: string;
+  /** The SHA-256 the handshake declared, if it did (the same file key). */
+  sha256?: string;
+  ext: string;
+  /** The file's size, as the handshake declared it: what access control checks a size against. */
+  size?: number;
+  nonce: string;
+  proof: string;
+}

@@ -8,6 +8,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
+import { defaultInstantUpload } from '../core/context.js';
 import { StreamService } from '../core/stream-service.js';
 import { UploadService } from '../core/upload-service.js';
 import { builtInAuthorizer } from '../http/auth/built-in.js';
@@ -95,6 +96,9 @@ async function buildParts(
     maxIncompleteBytesPerClient: config.maxIncompleteBytesPerClient,
     reserveBytes: config.reserveBytes,
     expirePublishedMs: config.expirePublishedMs,
+    maxSessionsPerUpload: config.maxSessionsPerUpload,
+    instantUpload: config.instantUpload ?? defaultInstantUpload(config.host),
+    maxProofChallenges: config.maxProofChallenges,
   });
   const streams = new StreamService(service.shared, {
     expireAfterMs: config.expireAfterMs,

@@ -147,6 +147,15 @@ export const serverConfigSchema = z
     streamLockIdleMs: z.number().positive().default(CONFIG_DEFAULTS.streamLockIdleMs),
     /** A completed tus/IETF upload answers HEAD this long, then its record goes. */
     streamDoneTtlMs: z.number().positive().default(CONFIG_DEFAULTS.streamDoneTtlMs),
+    /** Upload sessions (one per requester) one upload may have at once (429 TOO_MANY_UPLOADS). */
+    maxSessionsPerUpload: positiveInt.default(CONFIG_DEFAULTS.maxSessionsPerUpload),
+    /**
+     * Instant upload of a published file: 'open' (anyone naming its MD5), 'proof' (a client proving
+     * it holds the bytes), 'off'; null: 'open' when host is loopback, else 'proof'.
+     */
+    instantUpload: z.enum(['open', 'proof', 'off']).nullable().default(null),
+    /** Proof-of-ownership challenges outstanding at once (the oldest are forgotten past it). */
+    maxProofChallenges: positiveInt.default(CONFIG_DEFAULTS.maxProofChallenges),
     /** Where uploads live; default: the local disk, under dataDir. */
     storage: storageSchema.optional(),
   })

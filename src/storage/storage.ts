@@ -4,9 +4,14 @@
  *
  * Contract every backend keeps:
  * - Identifiers arrive already validated (src/protocol/ids.ts); a backend never sees raw input.
- * - A chunk is "held" only once its bytes are complete, verified against their MD5 and durably
- *   committed. Chunks are content-addressed per upload: two ids with the same MD5 share bytes.
- * - Nothing is ever visible through statFile/openFile before its whole-file MD5 was verified.
+ *   A `fileId` here is a store key (ids.ts fileKey): the MD5, or `<md5>-<sha16>` for an upload
+ *   whose client declared the SHA-256 and for a published MD5 twin.
+ * - An upload (one key) holds chunks and one plan per session: each requester's handshake opens
+ *   its own session (plan) over the same content-addressed chunks; a plan written before
+ *   sessions existed (session null) belongs to nobody. Chunks are content-addressed per upload:
+ *   two ids with the same MD5 share bytes, whichever session sent them.
+ * - Nothing is ever visible through statFile/openFile before its whole-file MD5 (and the
+ *   declared SHA-256) was verified; every published file records its SHA-256.
  * - No state lives only in one process's memory: caches must be rebuildable from the store.
  */
 import type { Readable } from 'node:stream';
@@ -14,6 +19,7 @@ import type { RangeSource } from '../io/range-source.js';
 import type { StreamStore } from './stream-store.js';
 
 export interface UploadPlan {
+  /** The upload's store key (the MD5, or `<md5>-<sha16>` when sha256 is declared). */
   fileId: string;
   ext: string;
   /** Chunk ids in file order, as the last handshake sent them (lower-cased). */
@@ -28,6 +34,15 @@ export interface UploadPlan {
    * quota; a re-handshake keeps it). Absent in plans written before it was recorded.
    */
   client?: string | null;
+  /**
+   * The session this plan belongs to (32 hex digits derived from its requester: core/sessions.ts).
+   * Absent or null: a plan written before sessions existed, usable by any requester.
+   */
+  session?: string | null;
+  /** The requester that opened the session (a principal or a client address). */
+  owner?: string | null;
+  /** The whole file's SHA-256 as the client declared it (then part of the key), or null. */
+  sha256?: string | null;
 }
 
 /**
@@ -52,7 +67,12 @@ export interface StagedChunk {
 }
 
 export interface PublishedFile {
+  /** The MD5 of the file. */
   fileId: string;
+  /** Where it is published (ids.ts fileKey): the MD5, or `<md5>-<sha16>` for a twin. */
+  key: string;
+  /** Its SHA-256, computed while it was assembled; null for files published before it was recorded. */
+  sha256: string | null;
   size: number;
   /** Publication time; served as Last-Modified. */
   mtime: Date;
@@ -87,6 +107,8 @@ export interface AssembleOptions {
   expectedSize: number | null;
   name: string | null;
   ext: string;
+  /** The SHA-256 the client declared: verified (FILE_SHA256_MISMATCH) when given. */
+  sha256?: string | null;
 }
 
 export interface Storage {
@@ -96,9 +118,14 @@ export interface Storage {
   init(): Promise<void>;
   close(): Promise<void>;
 
-  readPlan(fileId: string): Promise<UploadPlan | undefined>;
-  /** Atomically replaces the plan (durable before it resolves). */
+  /** The plan of one session of the upload (session null or absent: the plan from before sessions). */
+  readPlan(fileId: string, session?: string | null): Promise<UploadPlan | undefined>;
+  /** Atomically replaces the plan of plan.session (durable before it resolves). */
   writePlan(plan: UploadPlan): Promise<void>;
+  /** Every plan of the upload (each session's, and the one from before sessions if any). */
+  listPlans(fileId: string): Promise<UploadPlan[]>;
+  /** Deletes one session's plan; the chunks stay (removeUpload takes everything). */
+  removePlan(fileId: string, session: string | null): Promise<void>;
 
   /**
    * Streams `body` to a temporary place while computing its MD5. Rejects with CHUNK_TOO_LARGE as
@@ -114,9 +141,12 @@ export interface Storage {
   heldChunks(fileId: string): Promise<ReadonlyMap<string, number>>;
 
   /**
-   * Concatenates the chunks, verifies the whole-file MD5 equals fileId (FILE_MD5_MISMATCH) and the
-   * size (SIZE_MISMATCH), publishes atomically, then removes the upload. Idempotent: if the file
-   * is already published it resolves with it.
+   * Concatenates the chunks, verifies the whole-file MD5 equals the key's MD5 (FILE_MD5_MISMATCH),
+   * the size (SIZE_MISMATCH) and the declared SHA-256 if any (FILE_SHA256_MISMATCH), computing the
+   * SHA-256 in the same pass, then publishes atomically (where: publicationOf in publication.ts)
+   * and removes the upload. The bytes are verified even when a file with this MD5 is published
+   * already: a matching upload then resolves with that file (nothing written), a twin (same MD5,
+   * another SHA-256, declared) is published under `<md5>-<sha16>`.
    */
   assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile>;
   statFile(fileId: string): Promise<PublishedFile | undefined>;

@@ -108,6 +108,11 @@ export interface StreamPublish {
   size: number;
   name: string | null;
   ext: string;
+  /**
+   * The SHA-256 of the bytes (the core folded it or read it back), recorded with the published
+   * file like every other's (storage.ts: every published file records its SHA-256).
+   */
+  sha256: string;
 }
 
 export interface StreamStore {
@@ -121,8 +126,8 @@ export interface StreamStore {
   /** The bytes 0..offset-1 of each upload, in order (hashing after a lost fold, concatenation). */
   bytes(records: readonly StreamRecord[]): AsyncIterable<Buffer>;
   /**
-   * Publishes the concatenation of the uploads' bytes as files/<fileId> with its metadata (the
-   * caller computed the MD5); resolves with the published file. A single upload's bytes are
+   * Publishes the concatenation of the uploads' bytes as files/<fileId> with its metadata and
+   * SHA-256 (the caller computed both digests); resolves with the published file. A single upload's bytes are
    * moved, not copied, where the backend can.
    */
   publish(records: readonly StreamRecord[], file: StreamPublish): Promise<PublishedFile>;

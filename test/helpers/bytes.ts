@@ -7,6 +7,10 @@ export function md5(data: Uint8Array | string): string {
   return createHash('md5').update(data).digest('hex');
 }
 
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
 export async function md5File(path: string): Promise<string> {
   const h = createHash('md5');
   for await (const buf of createReadStream(path)) h.update(buf as Buffer);

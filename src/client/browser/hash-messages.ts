@@ -8,5 +8,5 @@ export interface HashJob {
 
 export type HashReport =
   | { type: 'progress'; done: number }
-  | { type: 'done'; fileId: string; chunkIds: string[] }
+  | { type: 'done'; fileId: string; chunkIds: string[]; sha256?: string | undefined }
   | { type: 'error'; message: string };

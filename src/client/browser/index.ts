@@ -20,6 +20,7 @@ import type { DownloadJob, DownloadReport } from './download-messages.js';
 import { IdbHashCache } from './idb-hash-cache.js';
 import { MemoryTarget } from './memory-target.js';
 import { keyOf, opfsAvailable, removeStoredDownload, storedFile } from './opfs-store.js';
+import { wasmSha256 } from './wasm-md5.js';
 import { workerHasher } from './worker-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
@@ -70,7 +71,11 @@ export function upload(source: Blob | ByteSource, options: BrowserUploadOptions)
   const src = source instanceof Blob ? blobSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new IdbHashCache());
   const fetch = withCredentials(options.fetch ?? globalThis.fetch.bind(globalThis), options);
-  return uploadSource(src, { ...options, fetch }, { hasher: workerHasher(options.hashWorkerUrl), hashCache });
+  return uploadSource(
+    src,
+    { ...options, fetch },
+    { hasher: workerHasher(options.hashWorkerUrl), hashCache, createSha256: wasmSha256 },
+  );
 }
 
 /**

@@ -1,9 +1,8 @@
-/** MD5 for browsers: hash-wasm (Web Crypto has no MD5). */
-import { createMD5 } from 'hash-wasm';
-import type { Md5 } from '../core/ports.js';
+/** MD5 and SHA-256 for browsers: hash-wasm (Web Crypto has no MD5, and no incremental SHA-256). */
+import { createMD5, createSHA256, type IHasher } from 'hash-wasm';
+import type { Md5, Sha256 } from '../core/ports.js';
 
-export async function wasmMd5(): Promise<Md5> {
-  const h = await createMD5();
+function incremental(h: IHasher): Md5 {
   h.init();
   return {
     update: (data) => {
@@ -15,4 +14,12 @@ export async function wasmMd5(): Promise<Md5> {
       return hex;
     },
   };
+}
+
+export async function wasmMd5(): Promise<Md5> {
+  return incremental(await createMD5());
+}
+
+export async function wasmSha256(): Promise<Sha256> {
+  return incremental(await createSHA256());
 }

@@ -44,7 +44,13 @@ function hashInWorker(
     worker.onmessage = (e: MessageEvent<HashReport>) => {
       const m = e.data;
       if (m.type === 'progress') onBytes(m.done);
-      else if (m.type === 'done') finish({ fileId: m.fileId, chunkSize, chunkIds: m.chunkIds });
+      else if (m.type === 'done')
+        finish({
+          fileId: m.fileId,
+          chunkSize,
+          chunkIds: m.chunkIds,
+          ...(m.sha256 === undefined ? {} : { sha256: m.sha256 }),
+        });
       else finish(new TransferError('LOCAL_IO', `Hashing failed: ${m.message}`));
     };
     worker.onerror = (e: ErrorEvent) => {

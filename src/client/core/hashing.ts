@@ -1,6 +1,6 @@
-/** One pass over the file: the whole-file MD5 and every chunk's MD5 from the same bytes. */
+/** One pass over the file: the whole-file MD5, its SHA-256 and every chunk's MD5 from the same bytes. */
 import { abortError } from './backoff.js';
-import type { ByteSource, FileHashes, Md5, Md5Factory } from './ports.js';
+import type { ByteSource, FileHashes, Md5, Md5Factory, Sha256Factory } from './ports.js';
 
 export function chunkCount(size: number, chunkSize: number): number {
   return Math.max(1, Math.ceil(size / chunkSize));
@@ -44,7 +44,7 @@ export class ChunkIdHasher {
 /** Feeds the bytes of a file in order, in pieces of any size; `finish` once at the end. */
 export interface FileHashing {
   update(bytes: Uint8Array): void;
-  finish(): { fileId: string; chunkIds: string[] };
+  finish(): { fileId: string; chunkIds: string[]; sha256?: string };
 }
 
 /** The file MD5 and the chunk ids for any chunk size, with two digests one after the other. */
@@ -68,6 +68,21 @@ export const withMd5 =
   (createMd5: Md5Factory): StartHashing =>
   (chunkSize) =>
     sequentialHashes(chunkSize, createMd5);
+
+/** Adds the whole file's SHA-256, fed the same bytes, to a FileHashing. */
+export const withSha256 =
+  (start: StartHashing, createSha256: Sha256Factory): StartHashing =>
+  async (chunkSize) => {
+    const hashing = await start(chunkSize);
+    const sha = await createSha256();
+    return {
+      update(bytes) {
+        hashing.update(bytes);
+        sha.update(bytes);
+      },
+      finish: () => ({ ...hashing.finish(), sha256: sha.digest() }),
+    };
+  };
 
 export async function hashSource(
   source: ByteSource,

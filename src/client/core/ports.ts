@@ -23,11 +23,20 @@ export interface Md5 {
 
 export type Md5Factory = () => Md5 | Promise<Md5>;
 
+/** An incremental SHA-256, the same shape as Md5 (lowercase hex; digest() starts afresh). */
+export type Sha256 = Md5;
+export type Sha256Factory = () => Sha256 | Promise<Sha256>;
+
 export interface FileHashes {
   fileId: string;
   chunkSize: number;
   /** MD5 + index per chunk, in order (PROTOCOL.md). */
   chunkIds: string[];
+  /**
+   * The whole file's SHA-256, from the same read: sent in the handshake so that an MD5 twin is
+   * never taken for this file (PROTOCOL.md §Collisions). Absent in hashes cached before it was.
+   */
+  sha256?: string;
 }
 
 /** Computes the hashes of a source in ONE pass (the browser runs it in a worker). */

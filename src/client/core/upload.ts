@@ -1,14 +1,18 @@
 /**
  * upload(): hash once (or take the hashes from the cache), handshake, send what the server still
  * needs with a few chunks in flight, and finish when an answer carries the file's URL. Calling it
- * again after any interruption resumes: the handshake tells what is already held.
+ * again after any interruption resumes: the handshake tells what is already held. The handshake
+ * declares the file's SHA-256 beside its MD5 (an MD5 twin is never taken for this file), and a
+ * proof challenge (the server has the file, instantUpload 'proof') is answered from the file's
+ * bytes: the link comes without an upload (PROTOCOL.md §Instant upload).
  */
 import { TransferError } from '../../protocol/errors.js';
+import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
 import { chunkCount } from './hashing.js';
 import { callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
-import type { ByteSource, FileHashes, HashCache, Hasher } from './ports.js';
+import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
 import type { Progress, RetryOptions, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -28,6 +32,53 @@ function extensionOf(name: string): string {
 export interface UploadDeps {
   hasher: Hasher;
   hashCache?: HashCache | undefined;
+  /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
+  createSha256?: Sha256Factory | undefined;
+}
+
+/** What a challenge may make us read: far above what our server asks (64 KiB), far below a file. */
+const MAX_CHALLENGE_RANGES = 64;
+const MAX_CHALLENGE_BYTES = 1024 * 1024;
+
+/** The challenge's ranges if each is [start, end] inside a file of `size` and all are a sample. */
+function challengeRanges(ranges: unknown, size: number): [number, number][] | undefined {
+  if (!Array.isArray(ranges) || ranges.length > MAX_CHALLENGE_RANGES) return undefined;
+  const checked: [number, number][] = [];
+  let total = 0;
+  for (const range of ranges as unknown[]) {
+    const [start, end] = Array.isArray(range) ? (range as unknown[]) : [];
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return undefined;
+    const [s, e] = [start as number, end as number];
+    if (s < 0 || e >= size || e < s) return undefined;
+    total += e - s + 1;
+    checked.push([s, e]);
+  }
+  return total <= MAX_CHALLENGE_BYTES ? checked : undefined;
+}
+
+/**
+ * The answer to a proof challenge (core/proof.ts on the server): SHA-256 over the nonce's UTF-8
+ * bytes, then the bytes of every range of the file, in order. Undefined for a challenge that is
+ * not well-formed, names bytes outside the file, or would read more than a sample of it (a
+ * server cannot make our client read a large file again for a proof).
+ */
+export async function answerChallenge(
+  source: ByteSource,
+  challenge: ProofChallenge,
+  createSha256: Sha256Factory,
+): Promise<string | undefined> {
+  const ranges = challengeRanges(challenge.ranges, source.size);
+  if (challenge.algorithm !== 'sha256' || typeof challenge.nonce !== 'string' || !ranges) return undefined;
+  const sha = await createSha256();
+  sha.update(new TextEncoder().encode(challenge.nonce));
+  for (const [start, end] of ranges) sha.update(await source.slice(start, end + 1));
+  return sha.digest();
+}
+
+/** A handshake's answer: the URL (instant upload) or the ids still needed, and maybe a challenge. */
+interface HandshakeAnswer {
+  data: string | string[];
+  challenge?: ProofChallenge | undefined;
 }
 
 /** A handshake or chunk answer that says the plan is gone or was replaced: handshake again. */
@@ -73,12 +124,19 @@ class UploadSession {
     const { fileId } = hashes;
     const size = this.source.size;
     for (let round = 0; round < ROUNDS; round++) {
-      // The URL at once (instant upload), or the ids still needed.
-      const needed = await this.handshake(hashes);
+      // The URL at once (instant upload), or the ids still needed (and maybe a proof challenge).
+      const { data: needed, challenge } = await this.handshake(hashes);
       if (typeof needed === 'string') {
         const instant = round === 0 && this.bytesSent === 0;
         this.emit({ phase: 'done', bytesDone: size, bytesTotal: size, instant }, true);
         return { url: needed, fileId, instant, bytesSent: this.bytesSent, hashCached };
+      }
+      if (challenge && this.bytesSent === 0) {
+        const proven = await this.prove(hashes, challenge);
+        if (proven) {
+          this.emit({ phase: 'done', bytesDone: size, bytesTotal: size, instant: true }, true);
+          return { url: proven, fileId, instant: true, bytesSent: this.bytesSent, hashCached };
+        }
       }
       const url = await this.sendChunks(hashes, needed);
       if (url) {
@@ -95,7 +153,12 @@ class UploadSession {
     const { source, chunkSize, deps } = this;
     const key = source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
     const cached = key ? await deps.hashCache?.get(key) : undefined;
-    if (cached?.chunkSize === chunkSize && cached.chunkIds.length === chunkCount(source.size, chunkSize))
+    if (
+      cached?.chunkSize === chunkSize &&
+      cached.chunkIds.length === chunkCount(source.size, chunkSize) &&
+      // Cached before the SHA-256 was computed: hash again, so the handshake can declare it.
+      cached.sha256 !== undefined
+    )
       return { hashes: cached, hashCached: true };
     const progress = (done: number) =>
       this.emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size });
@@ -105,17 +168,64 @@ class UploadSession {
     return { hashes, hashCached: false };
   }
 
-  private async handshake({ fileId, chunkIds }: FileHashes): Promise<string | string[]> {
-    const { source, chunkSize } = this;
-    const ext = this.options.ext ?? extensionOf(source.name);
-    const body = JSON.stringify({ fileId, ext, chunkIds, size: source.size, chunkSize, name: source.name });
+  private get ext(): string {
+    return this.options.ext ?? extensionOf(this.source.name);
+  }
+
+  private async handshake({ fileId, chunkIds, sha256 }: FileHashes): Promise<HandshakeAnswer> {
+    const { source, chunkSize, ext } = this;
+    const body = JSON.stringify({
+      fileId,
+      ext,
+      chunkIds,
+      size: source.size,
+      chunkSize,
+      name: source.name,
+      sha256,
+    });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
     const url = `${this.base}/api/upload/handshake`;
     const hs = await withRetry(
       () => callApi<string | string[]>(this.fetch, url, init, this.options.signal),
       this.retry,
     );
-    return hs.data;
+    return { data: hs.data, challenge: (hs as { challenge?: ProofChallenge }).challenge };
+  }
+
+  /**
+   * Answers a proof challenge from the file's bytes: the link, or undefined when there is nothing
+   * to answer with or the server refused the proof (then the chunks are uploaded instead).
+   */
+  private async prove(
+    { fileId, sha256 }: FileHashes,
+    challenge: ProofChallenge,
+  ): Promise<string | undefined> {
+    const { createSha256 } = this.deps;
+    if (!createSha256) return undefined;
+    const proof = await answerChallenge(this.source, challenge, createSha256);
+    if (!proof) return undefined;
+    const { nonce } = challenge;
+    const body = JSON.stringify({ fileId, sha256, ext: this.ext, size: this.source.size, nonce, proof });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
+    const url = `${this.base}/api/upload/proof`;
+    try {
+      const answer = await withRetry(
+        () => callApi<string>(this.fetch, url, init, this.options.signal),
+        this.retry,
+      );
+      return typeof answer.data === 'string' ? answer.data : undefined;
+    } catch (err: unknown) {
+      // Refused (a wrong proof, an expired challenge, a server without the route): upload instead.
+      // Credentials that are missing or refused are not that: the upload would be refused too.
+      if (
+        err instanceof TransferError &&
+        err.code !== 'UNAUTHORIZED' &&
+        err.status >= 400 &&
+        err.status < 500
+      )
+        return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -152,10 +262,15 @@ class UploadSession {
   }
 
   /** Sends chunk `index`; resolves with the file's URL if this answer completed the file. */
-  private async sendChunk({ fileId, chunkIds }: FileHashes, index: number): Promise<string | undefined> {
+  private async sendChunk(
+    { fileId, chunkIds, sha256 }: FileHashes,
+    index: number,
+  ): Promise<string | undefined> {
     const start = index * this.chunkSize;
     const bytes = await this.source.slice(start, start + this.lengthOf(index));
-    const url = `${this.base}/api/upload?fileId=${fileId}&chunkId=${chunkIds[index]}`;
+    // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
+    const key = sha256 ? `fileId=${fileId}&sha256=${sha256}` : `fileId=${fileId}`;
+    const url = `${this.base}/api/upload?${key}&chunkId=${chunkIds[index]}`;
     const init = {
       method: 'POST',
       // The queue comes from the handshake; only the url of the last answer is read.

@@ -7,5 +7,11 @@ export interface ChunkHashSetup {
 /** To the worker: a block of the file in order (its memory is transferred), or null at the end. */
 export type ChunkHashInput = { buffer: ArrayBuffer; length: number } | null;
 
-/** From the worker: a block's memory handed back for the next read, or the chunk ids at the end. */
-export type ChunkHashOutput = { buffer: ArrayBuffer } | { ids: string[] };
+/** The worker's last word: the chunk ids and the whole file's SHA-256 (hex), fed the same blocks. */
+export interface ChunkHashDone {
+  ids: string[];
+  sha256: string;
+}
+
+/** From the worker: a block's memory handed back for the next read, or what it computed at the end. */
+export type ChunkHashOutput = { buffer: ArrayBuffer } | ChunkHashDone;

@@ -1,15 +1,16 @@
 /**
- * The worker thread of the parallel hasher (parallel-hasher.ts): the chunk MD5s of the blocks it
- * is handed, in order. Each block's memory goes back to the reader, which reads the next block
- * into it.
+ * The worker thread of the parallel hasher (parallel-hasher.ts): the chunk MD5s and the whole
+ * file's SHA-256 of the blocks it is handed, in order. Each block's memory goes back to the
+ * reader, which reads the next block into it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ChunkIdHasher } from '../core/hashing.js';
 import type { ChunkHashInput, ChunkHashOutput, ChunkHashSetup } from './chunk-hash-messages.js';
-import { nodeMd5 } from './node-md5.js';
+import { nodeMd5, nodeSha256 } from './node-md5.js';
 
 const port = parentPort!;
 const chunks = new ChunkIdHasher((workerData as ChunkHashSetup).chunkSize, nodeMd5());
+const sha = nodeSha256();
 
 function reply(msg: ChunkHashOutput, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -17,9 +18,11 @@ function reply(msg: ChunkHashOutput, transfer: ArrayBuffer[] = []): void {
 
 port.on('message', (msg: ChunkHashInput) => {
   if (msg === null) {
-    reply({ ids: chunks.finish() });
+    reply({ ids: chunks.finish(), sha256: sha.digest() });
     return;
   }
-  chunks.update(new Uint8Array(msg.buffer, 0, msg.length));
+  const block = new Uint8Array(msg.buffer, 0, msg.length);
+  chunks.update(block);
+  sha.update(block);
   reply({ buffer: msg.buffer }, [msg.buffer]);
 });

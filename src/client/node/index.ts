@@ -2,7 +2,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { downloadTo } from '../core/download.js';
-import { hashSource, withMd5 } from '../core/hashing.js';
+import { hashSource, withMd5, withSha256 } from '../core/hashing.js';
 import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
 import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
@@ -11,7 +11,7 @@ import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
 import { httpFetch } from './http-fetch.js';
-import { nodeMd5 } from './node-md5.js';
+import { nodeMd5, nodeSha256 } from './node-md5.js';
 import { parallelHasher } from './parallel-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
@@ -24,7 +24,7 @@ export { FileHashCache } from './hash-cache.js';
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
   source.size > 16 * 1024 * 1024
     ? parallelHasher(source, chunkSize, onBytes, signal)
-    : hashSource(source, chunkSize, withMd5(nodeMd5), onBytes, signal);
+    : hashSource(source, chunkSize, withSha256(withMd5(nodeMd5), nodeSha256), onBytes, signal);
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
@@ -41,7 +41,11 @@ export async function upload(source: string | ByteSource, options: NodeUploadOpt
   const src = typeof source === 'string' ? await fileSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
   const fetch = withCredentials(options.fetch ?? httpFetch, options);
-  return uploadSource(src, { ...options, fetch }, { hasher: nodeHasher, hashCache });
+  return uploadSource(
+    src,
+    { ...options, fetch },
+    { hasher: nodeHasher, hashCache, createSha256: nodeSha256 },
+  );
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */

@@ -1,10 +1,10 @@
 /**
  * Hashing on two cores: this thread computes the whole-file MD5 while a worker thread
- * (chunk-hash-worker.ts) computes the chunk MD5s from the same buffers, handed over and back.
- * Still ONE read of the file. MD5 cannot be combined from parts, so the two digests are two full
- * passes of CPU; side by side they take the time of one. At most 8 MiB are in flight to the
- * worker, so memory stays flat (measured: the peak RSS of a 1 GiB upload was set while hashing,
- * 184 MB with a fresh 1 MiB buffer per read).
+ * (chunk-hash-worker.ts) computes the chunk MD5s and the whole-file SHA-256 from the same
+ * buffers, handed over and back. Still ONE read of the file. MD5 cannot be combined from parts, so
+ * the two digests are two full passes of CPU; side by side they take the time of one. At most
+ * 8 MiB are in flight to the worker, so memory stays flat (measured: the peak RSS of a 1 GiB
+ * upload was set while hashing, 184 MB with a fresh 1 MiB buffer per read).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { extname } from 'node:path';
@@ -13,7 +13,12 @@ import { Worker } from 'node:worker_threads';
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
 import type { ByteSource, Hasher } from '../core/ports.js';
-import type { ChunkHashInput, ChunkHashOutput, ChunkHashSetup } from './chunk-hash-messages.js';
+import type {
+  ChunkHashDone,
+  ChunkHashInput,
+  ChunkHashOutput,
+  ChunkHashSetup,
+} from './chunk-hash-messages.js';
 
 const BLOCK = 1024 * 1024;
 /** Blocks in flight to the worker: with a source that reads into our memory, all the memory used. */
@@ -50,7 +55,7 @@ async function startWorker(setup: ChunkHashSetup): Promise<Worker> {
 
 /** The chunk-hashing thread and the blocks of memory that travel to it and back. */
 class ChunkWorker {
-  private readonly ids: Promise<string[]>;
+  private readonly done: Promise<ChunkHashDone>;
   /** Blocks back from the worker, ready for the next read. */
   private readonly free: ArrayBuffer[] = [];
   private blocks = 0;
@@ -63,9 +68,9 @@ class ChunkWorker {
   }
 
   private constructor(private readonly worker: Worker) {
-    this.ids = new Promise((resolve) => {
+    this.done = new Promise((resolve) => {
       this.worker.on('message', (m: ChunkHashOutput) => {
-        if ('ids' in m) resolve(m.ids);
+        if ('ids' in m) resolve(m);
         else {
           this.outstanding--;
           this.free.push(m.buffer);
@@ -104,11 +109,11 @@ class ChunkWorker {
     if (this.failure) throw this.failure;
   }
 
-  /** The chunk ids, once every block sent is hashed. */
-  async finish(): Promise<string[]> {
+  /** The chunk ids and the whole-file SHA-256, once every block sent is hashed. */
+  async finish(): Promise<ChunkHashDone> {
     await this.whenBelow(1);
     this.worker.postMessage(null satisfies ChunkHashInput);
-    return Promise.race([this.ids, new Promise<never>((_, reject) => this.worker.once('error', reject))]);
+    return Promise.race([this.done, new Promise<never>((_, reject) => this.worker.once('error', reject))]);
   }
 
   terminate(): Promise<number> {
@@ -161,8 +166,8 @@ export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal)
   try {
     const readInto = source.readInto?.bind(source);
     await (readInto ? readBlocks(source, readInto, feed) : streamBlocks(source, feed));
-    const chunkIds = await feed.chunks.finish();
-    return { fileId: feed.whole.digest('hex'), chunkSize, chunkIds };
+    const { ids: chunkIds, sha256 } = await feed.chunks.finish();
+    return { fileId: feed.whole.digest('hex'), chunkSize, chunkIds, sha256 };
   } finally {
     await feed.chunks.terminate();
   }

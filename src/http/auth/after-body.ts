@@ -1,8 +1,9 @@
 /**
- * The second check, for the requests that name their fileId in the body (the handshake and
- * multipart chunks, PROTOCOL.md): the route table hands the seed handlers a view of the upload
- * service whose `handshake` and `receiveChunk` first ask the hook again with the parsed fileId and
- * size (check.ts `authorizeAgain`), so no handler has to remember to. Nothing is recorded before
+ * The second check, for the requests that name their fileId in the body (the handshake, the proof
+ * of ownership that stands in for an upload, and multipart chunks, PROTOCOL.md): the route table
+ * hands the seed handlers a view of the upload service whose `handshake`, `prove` (asked as a
+ * handshake) and `receiveChunk` first ask the hook again with the parsed fileId and size
+ * (check.ts `authorizeAgain`), so no handler has to remember to. Nothing is recorded before
  * that answer: a refused chunk's staged bytes are discarded.
  *
  * Only a request that passed the first check reaches its body, so an anonymous client never gets
@@ -10,6 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { UploadService } from '../../core/upload-service.js';
+import { fileIdOfKey } from '../../protocol/ids.js';
 import { authorizeAgain, wasChecked } from './check.js';
 
 export function checkedAfterBody(service: UploadService, req: IncomingMessage): UploadService {
@@ -23,10 +25,18 @@ export function checkedAfterBody(service: UploadService, req: IncomingMessage): 
         };
         return handshake;
       }
+      if (prop === 'prove') {
+        const prove: UploadService['prove'] = async (raw, ...rest) => {
+          await authorizeAgain(req, 'handshake', raw.fileId, raw.size);
+          return target.prove(raw, ...rest);
+        };
+        return prove;
+      }
       if (prop === 'receiveChunk') {
         const receiveChunk: UploadService['receiveChunk'] = async (fileId, chunkId, staged, ...rest) => {
           try {
-            await authorizeAgain(req, 'chunk', fileId, staged.size);
+            // A SHA-keyed upload (<fileId>-<sha16>) is asked about by its fileId, as a token names it.
+            await authorizeAgain(req, 'chunk', fileIdOfKey(fileId), staged.size);
           } catch (err: unknown) {
             await target.discard(staged).catch(() => undefined);
             throw err;

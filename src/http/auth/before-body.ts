@@ -5,6 +5,7 @@
  * undefined here, checked again once parsed (after-body.ts).
  */
 import type { IncomingMessage } from 'node:http';
+import { fileIdOfKey } from '../../protocol/ids.js';
 import type { AuthAction } from './types.js';
 
 function decoded(raw: string): string | undefined {
@@ -26,9 +27,10 @@ export function fileIdBeforeBody(
     case 'delete':
       return tail ? decoded(tail) : undefined;
     case 'download-upload': {
-      // <fileId><ext>: the id is everything before the first dot.
+      // <fileId><ext> or <fileId>-<sha16><ext> (an MD5 twin): the fileId is the MD5 either way.
       const dot = tail.indexOf('.');
-      return decoded(dot < 0 ? tail : tail.slice(0, dot));
+      const id = decoded(dot < 0 ? tail : tail.slice(0, dot));
+      return id === undefined ? undefined : (fileIdOfKey(id) as string);
     }
     case 'chunk': {
       const type = (req.headers['content-type'] ?? '').toLowerCase();

@@ -9,10 +9,13 @@ import { PassThrough, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { ChunkStager } from '../../core/chunk-placement.js';
 import { TransferError } from '../../protocol/errors.js';
+import { requestKey } from '../../protocol/ids.js';
 import type { StagedChunk } from '../../storage/storage.js';
 
 export interface ReceivedChunk {
   fileId: string | undefined;
+  /** The `sha256` extension field (the upload key's second half: PROTOCOL.md §Identifiers). */
+  sha256: string | undefined;
   chunkId: string | undefined;
   staged: StagedChunk | undefined;
 }
@@ -22,7 +25,11 @@ export interface ReceivedChunk {
  * promise, the file part), and only read together do they show that every path settles once and
  * discards a chunk staged for a request that failed.
  */
-export function receiveMultipartChunk(req: IncomingMessage, stager: ChunkStager): Promise<ReceivedChunk> {
+export function receiveMultipartChunk(
+  req: IncomingMessage,
+  stager: ChunkStager,
+  requester?: string,
+): Promise<ReceivedChunk> {
   const maxBytes = stager.limits.maxChunkSize;
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
@@ -67,7 +74,12 @@ export function receiveMultipartChunk(req: IncomingMessage, stager: ChunkStager)
       // busboy also errors the part on a truncated form, possibly after staging let go of it.
       stream.on('error', () => undefined);
       // Ids sent before the bytes (not the course's order) may let the core place them in the file.
-      staging = stager.stage(stream, fields.get('fileId'), fields.get('chunkId'));
+      staging = stager.stage(
+        stream,
+        requestKey(fields.get('fileId'), fields.get('sha256')),
+        fields.get('chunkId'),
+        requester,
+      );
       staging.catch(fail);
     });
     bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
@@ -80,7 +92,12 @@ export function receiveMultipartChunk(req: IncomingMessage, stager: ChunkStager)
           return;
         }
         settled = true;
-        resolve({ fileId: fields.get('fileId'), chunkId: fields.get('chunkId'), staged });
+        resolve({
+          fileId: fields.get('fileId'),
+          sha256: fields.get('sha256'),
+          chunkId: fields.get('chunkId'),
+          staged,
+        });
       }, fail);
     });
     req.on('close', () => {
@@ -96,6 +113,7 @@ export async function receiveRawChunk(
   stager: ChunkStager,
   fileId: unknown,
   chunkId: unknown,
+  requester?: string,
 ): Promise<StagedChunk> {
   const maxBytes = stager.limits.maxChunkSize;
   const declared = Number(req.headers['content-length'] ?? 0);
@@ -112,7 +130,7 @@ export async function receiveRawChunk(
       if (!req.complete && !body.destroyed) body.destroy(new Error('aborted'));
     });
     try {
-      return await stager.stage(body, fileId, chunkId);
+      return await stager.stage(body, fileId, chunkId, requester);
     } finally {
       req.unpipe(body);
     }

@@ -1,5 +1,6 @@
 /**
- * Reads a handshake body in any of the three accepted encodings (JSON, urlencoded, multipart).
+ * Reads a handshake body in any of the three accepted encodings (JSON, urlencoded, multipart),
+ * and the JSON body of a proof of ownership (readProof).
  * One cap bounds the whole body whatever its encoding (PROTOCOL.md §Bounds): refused by its
  * Content-Length before a byte is read, else with 413 as soon as the bytes read pass it; nothing
  * is kept beyond it. JSON (the body, or a form's chunkIds array) goes through the shape guard
@@ -8,6 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import type { RawHandshake } from '../../core/handshake.js';
+import type { RawProof } from '../../core/instant.js';
 import { TransferError } from '../../protocol/errors.js';
 import { handshakeJsonLimits, JsonShapeGuard, type JsonShapeLimits, parseGuardedJson } from './json-guard.js';
 import { UrlEncodedFields } from './urlencoded.js';
@@ -23,13 +25,13 @@ export interface HandshakeBodyLimits {
   maxChunks: number;
 }
 
-function tooLarge(limit: number): TransferError {
-  return new TransferError('BODY_TOO_LARGE', `A handshake body is at most ${limit} bytes.`);
+function tooLarge(limit: number, what = 'A handshake body'): TransferError {
+  return new TransferError('BODY_TOO_LARGE', `${what} is at most ${limit} bytes.`);
 }
 
-function refuseByLength(req: IncomingMessage, limit: number): void {
+function refuseByLength(req: IncomingMessage, limit: number, what?: string): void {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw tooLarge(limit);
+  if (declared > limit) throw tooLarge(limit, what);
 }
 
 /**
@@ -122,6 +124,7 @@ function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits):
     size: get('size'),
     chunkSize: get('chunkSize'),
     name: get('name'),
+    sha256: get('sha256'),
   };
 }
 
@@ -209,4 +212,38 @@ export async function readHandshake(
     throw new TransferError('MALFORMED_BODY', 'The body must be a JSON object.');
   }
   return body as RawHandshake;
+}
+
+/** A proof body is a few short fields (PROTOCOL.md §Instant upload): 4 KiB is ten times enough. */
+export const PROOF_BODY_BYTES = 4096;
+
+/** One flat object of at most a dozen members, no token longer than a size. */
+const PROOF_JSON: JsonShapeLimits = {
+  maxDepth: 1,
+  maxContainers: 1,
+  maxValues: 16,
+  maxMembers: 16,
+  maxToken: 24,
+};
+
+/**
+ * Reads the body of POST /api/upload/proof: one JSON object (application/json, or text/plain as
+ * the handshake allows), capped at PROOF_BODY_BYTES (by Content-Length before a byte is read, else
+ * as the bytes arrive) and shape-guarded before it is parsed, like a handshake's.
+ */
+export async function readProof(req: IncomingMessage): Promise<RawProof> {
+  if (bodyKind(req) !== 'json') throw new TransferError('UNSUPPORTED_MEDIA_TYPE', 'A proof is a JSON body.');
+  const what = 'A proof body';
+  refuseByLength(req, PROOF_BODY_BYTES, what);
+  let body: unknown;
+  try {
+    body = await readJson(req, PROOF_BODY_BYTES, PROOF_JSON);
+  } catch (err: unknown) {
+    if (err instanceof TransferError && err.code === 'BODY_TOO_LARGE') throw tooLarge(PROOF_BODY_BYTES, what);
+    throw err;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new TransferError('MALFORMED_BODY', 'The body must be a JSON object.');
+  }
+  return body as RawProof;
 }

@@ -1,14 +1,17 @@
 /** /api/upload/*: handshake, chunk upload, and the state/abandon extensions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requesterOf as sessionRequester } from '../../core/sessions.js';
 import type { UploadService } from '../../core/upload-service.js';
 import { clientKey } from '../../core/usage.js';
 import { checkedAfterBody } from '../../http/auth/after-body.js';
+import { principalOf } from '../../http/auth/principal.js';
 import { clientAddress } from '../../http/client-address.js';
 import { sendJsonCompressed } from '../../http/compress.js';
 import { sendJson } from '../../http/respond.js';
 import type { Route } from '../../http/router.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
+import { parseSha256, requestKey } from '../../protocol/ids.js';
 import { INSTANT_UPLOAD_MSG, STATE_PAGE_LIMIT } from '../../protocol/types.js';
 import type { StagedChunk } from '../../storage/storage.js';
 import {
@@ -19,7 +22,7 @@ import {
   statePage,
 } from './answers.js';
 import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
-import { handshakeBodyLimit, readHandshake } from './handshake-body.js';
+import { handshakeBodyLimit, readHandshake, readProof } from './handshake-body.js';
 
 export interface UploadApiContext {
   service: UploadService;
@@ -38,18 +41,51 @@ function seedLimits(ctx: UploadApiContext): SeedLimits {
   };
 }
 
+/** The client's address key (behind --trust-proxy, the forwarded one): its caps and quotas. */
+function clientOf(req: IncomingMessage): string {
+  return clientKey(clientAddress(req));
+}
+
+/**
+ * Who asks: each requester has its own upload sessions (core/sessions.ts). The principal the
+ * access-control hook named, else the client's address key.
+ */
+function requesterOf(req: IncomingMessage): string {
+  return sessionRequester(clientOf(req), principalOf(req));
+}
+
+/** `/api/upload/<fileId>?sha256=…`: the SHA-keyed upload of a client that declared it. */
+function keyOf(id: string, query: URLSearchParams): unknown {
+  const sha256 = query.get('sha256') ?? undefined;
+  parseSha256(sha256);
+  return requestKey(id, sha256);
+}
+
 export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
   const raw = await readHandshake(req, {
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
-  const outcome = await ctx.service.handshake(raw, clientKey(clientAddress(req)));
+  const outcome = await ctx.service.handshake(raw, clientOf(req), requesterOf(req));
   if (outcome.kind === 'complete') {
-    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.fileId, outcome.ext), INSTANT_UPLOAD_MSG));
+    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.key, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
-    // Complete: the list is as long as the request's own list of ids.
-    await sendJsonCompressed(req, res, 200, ok(outcome.needed));
+    // Complete: the list is as long as the request's own list of ids. Under instantUpload
+    // 'proof' a published file adds its challenge: a client that holds the bytes proves it
+    // (proofRoute), any other (the seed's) just uploads the needed chunks.
+    const extra = outcome.challenge ? { challenge: outcome.challenge } : undefined;
+    await sendJsonCompressed(req, res, 200, ok(outcome.needed, '', extra));
   }
+}
+
+/**
+ * POST /api/upload/proof: the answer to a handshake's challenge earns the link (core/proof.ts).
+ * Asked of access control as a handshake (the fileId and size from its body, like the handshake's).
+ */
+export async function proofRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
+  const raw = await readProof(req);
+  const { file, ext } = await ctx.service.prove(raw, requesterOf(req));
+  sendJson(res, 200, ok(ctx.fileUrl(req, file.key, ext), INSTANT_UPLOAD_MSG));
 }
 
 export async function chunkRoute(
@@ -59,19 +95,23 @@ export async function chunkRoute(
   query: URLSearchParams,
 ) {
   const { service } = ctx;
+  const requester = requesterOf(req);
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   let fileId: unknown;
   let chunkId: unknown;
+  let sha256: unknown;
   let staged: StagedChunk | undefined;
   if (type.startsWith('multipart/form-data')) {
-    ({ fileId, chunkId, staged } = await receiveMultipartChunk(req, service));
+    ({ fileId, sha256, chunkId, staged } = await receiveMultipartChunk(req, service, requester));
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
     chunkId = query.get('chunkId') ?? undefined;
+    sha256 = query.get('sha256') ?? undefined;
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
     if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
-    staged = await receiveRawChunk(req, service, fileId, chunkId);
+    parseSha256(sha256);
+    staged = await receiveRawChunk(req, service, requestKey(fileId, sha256), chunkId, requester);
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }
@@ -82,13 +122,19 @@ export async function chunkRoute(
     throw new TransferError('MISSING_CHUNK_DATA');
   }
   const bytes = staged.size;
-  const result = await service.receiveChunk(fileId, chunkId, staged);
+  try {
+    parseSha256(sha256);
+  } catch (err: unknown) {
+    await service.discard(staged);
+    throw err;
+  }
+  const result = await service.receiveChunk(requestKey(fileId, sha256), chunkId, staged, requester);
   const minimal = prefersMinimal(req);
   if (minimal) res.setHeader('Preference-Applied', 'return=minimal');
   const remaining = result.needed.length;
   if (result.file) {
     // The same "done" answer either way: data [] and the url.
-    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.fileId, result.ext), remaining: 0 }));
+    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.key, result.ext), remaining: 0 }));
   } else if (minimal) {
     sendJson(res, 200, ok(null, '', { remaining }));
   } else {
@@ -106,13 +152,20 @@ export async function stateRoute(
   query = new URLSearchParams(),
 ) {
   const page = statePage(query, seedLimits(ctx).statePageLimit);
-  const { state } = await ctx.service.state(id, page);
-  if (state.status === 'complete' && state.ext) state.url = ctx.fileUrl(req, state.fileId, state.ext);
+  const { state, file } = await ctx.service.state(keyOf(id, query), page, requesterOf(req));
+  if (state.status === 'complete' && state.ext)
+    state.url = ctx.fileUrl(req, file?.key ?? state.fileId, state.ext);
   await sendJsonCompressed(req, res, 200, ok(state));
 }
 
-export async function abandonRoute(ctx: UploadApiContext, res: ServerResponse, id: string) {
-  await ctx.service.abandon(id);
+export async function abandonRoute(
+  ctx: UploadApiContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  query = new URLSearchParams(),
+) {
+  await ctx.service.abandon(keyOf(id, query), requesterOf(req));
   sendJson(res, 200, ok(null));
 }
 
@@ -140,6 +193,14 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       ownerOnly: true,
     },
     {
+      path: '/api/upload/proof',
+      methods: { POST: (req, res) => proofRoute(checkedCtx(ctx, req), req, res) },
+      // The proof stands in for the handshake's upload: the same question to access control.
+      action: { POST: 'handshake' },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
       path: '/api/upload',
       methods: {
         POST: (req, res, m) => chunkRoute(checkedCtx(ctx, req), req, res, new URLSearchParams(m.search)),
@@ -153,7 +214,7 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       prefix: true,
       methods: {
         GET: (req, res, m) => stateRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
-        DELETE: (_req, res, m) => abandonRoute(ctx, res, m.tail),
+        DELETE: (req, res, m) => abandonRoute(ctx, req, res, m.tail, new URLSearchParams(m.search)),
       },
       action: { GET: 'status', DELETE: 'delete' },
       cors: 'set',

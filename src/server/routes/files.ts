@@ -4,7 +4,7 @@ import { serveBytes } from '../../http/serve-bytes.js';
 import { formatContentDisposition } from '../../protocol/content-disposition.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseUploadName } from '../../protocol/ids.js';
-import type { Storage } from '../../storage/storage.js';
+import type { OpenedFile, Storage } from '../../storage/storage.js';
 import type { Library } from '../library.js';
 import { servedAs } from './served-type.js';
 
@@ -49,6 +49,22 @@ export async function downloadRoute(
   }
 }
 
+/**
+ * `<md5>-<sha16>` names a file by its SHA-256 too: the twin published under that key, else the
+ * file under the MD5 if its recorded SHA-256 starts so. Never other bytes than those named.
+ */
+async function openUploaded(
+  storage: Storage,
+  parsed: { fileId: string; key: string; sha16: string | null },
+): Promise<OpenedFile | undefined> {
+  const opened = await storage.openFile(parsed.key);
+  if (opened || parsed.sha16 === null) return opened;
+  const first = await storage.openFile(parsed.fileId);
+  if (first?.file.sha256?.startsWith(parsed.sha16)) return first;
+  await first?.source.close();
+  return undefined;
+}
+
 export async function uploadedFileRoute(
   storage: Storage,
   req: IncomingMessage,
@@ -58,7 +74,7 @@ export async function uploadedFileRoute(
   access: 'public' | 'private' = 'public',
 ) {
   const parsed = parseUploadName(rawName);
-  const opened = parsed && (await storage.openFile(parsed.fileId));
+  const opened = parsed && (await openUploaded(storage, parsed));
   if (!parsed || !opened) {
     notFound();
   }
@@ -68,8 +84,9 @@ export async function uploadedFileRoute(
     const served = servedAs(file);
     await serveBytes(req, res, {
       source,
-      // The content's MD5 is its name: the perfect strong validator, stable forever.
-      etag: `"${parsed.fileId}"`,
+      // The content's key (its MD5, and the SHA-256 prefix of a twin) is its name: the perfect
+      // strong validator, stable forever.
+      etag: `"${file.key}"`,
       contentType: served.contentType,
       contentDisposition: formatContentDisposition(served.disposition, served.name),
       // Content-addressed and immutable; under access control, no shared cache may keep it.

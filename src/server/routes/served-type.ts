@@ -43,6 +43,6 @@ export function servedAs(file: PublishedFile): ServedAs {
   const contentType = (ext && mime.contentType(ext)) || 'application/octet-stream';
   const original = file.name?.replace(BIDI_CONTROLS, '');
   const name =
-    original && ext && original.toLowerCase().endsWith(ext.toLowerCase()) ? original : `${file.fileId}${ext}`;
+    original && ext && original.toLowerCase().endsWith(ext.toLowerCase()) ? original : `${file.key}${ext}`;
   return { contentType, disposition: isPassiveType(contentType) ? 'inline' : 'attachment', name };
 }

@@ -1,10 +1,12 @@
 /**
  * Assembly: the verified whole file, published into files/.
- * - From plain chunks: read each chunk file and write the new file in tmp/ with its MD5 computed
- *   on that same pass, 2 writes and 1 read per byte end to end (the page cache absorbs most of
- *   the read).
- * - In place: fill the places whose chunk arrived elsewhere, finish the folded MD5 and rename the
- *   upload's data file itself, 1 write and ~0 extra reads per byte.
+ * - From plain chunks: read each chunk file and write the new file in tmp/ with its MD5 and SHA-256
+ *   computed on that same pass, 2 writes and 1 read per byte end to end (the page cache absorbs
+ *   most of the read).
+ * - In place: fill the places whose chunk arrived elsewhere, finish the folded MD5 and SHA-256 and
+ *   rename the upload's data file itself, 1 write and ~0 extra reads per byte.
+ * Where it is published (or whether a file with these bytes is there already) is decided once the
+ * digests are known (storage/publication.ts).
  * One upload may mix both kinds of chunk; in-place assembly copies the plain ones into place.
  */
 import { createHash } from 'node:crypto';
@@ -12,7 +14,9 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { mapFsError, writeAt } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
-import type { AssembleOptions } from '../storage.js';
+import { md5OfKey } from '../../protocol/ids.js';
+import { type Publication, publicationOf } from '../publication.js';
+import type { AssembleOptions, PublishedFile } from '../storage.js';
 import { type RegionSet, readRegion } from './chunk-regions.js';
 import type { DiskLayout } from './layout.js';
 import type { PlainChunks } from './plain-chunks.js';
@@ -27,11 +31,28 @@ export class Assembler {
     private readonly published: PublishedFiles,
   ) {}
 
-  /** Concatenates the plain chunks into a new file, verifies it and publishes it. */
-  async fromChunks(fileId: string, options: AssembleOptions): Promise<void> {
+  /** Checks the digests against the key and the declared SHA-256; decides where the file goes. */
+  private async verified(
+    fileId: string,
+    options: AssembleOptions,
+    md5: string,
+    sha256: string,
+  ): Promise<Publication> {
+    if (md5 !== md5OfKey(fileId)) throw new TransferError('FILE_MD5_MISMATCH');
+    const declared = options.sha256 ?? null;
+    if (declared !== null && declared !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
+    return publicationOf(md5, sha256, declared !== null, (key) => this.published.stat(key));
+  }
+
+  /**
+   * Concatenates the plain chunks into a new file, verifies it and publishes it; resolves with the
+   * file the upload made (one published before with the same bytes, if any).
+   */
+  async fromChunks(fileId: string, options: AssembleOptions): Promise<PublishedFile | string> {
     const tmp = this.temp.claim('file');
     try {
       const hash = createHash('md5');
+      const sha = createHash('sha256');
       let size = 0;
       const fh = await open(tmp, 'w');
       try {
@@ -40,6 +61,7 @@ export class Assembler {
             highWaterMark: 1024 * 1024,
           })) {
             hash.update(buf as Buffer);
+            sha.update(buf as Buffer);
             await writeAt(fh, buf as Buffer, size);
             size += (buf as Buffer).length;
           }
@@ -48,11 +70,14 @@ export class Assembler {
       } finally {
         await fh.close().catch(() => undefined);
       }
-      if (hash.digest('hex') !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
       if (options.expectedSize !== null && options.expectedSize !== size) {
         throw new TransferError('SIZE_MISMATCH');
       }
-      await this.published.publish(tmp, fileId, options, size);
+      const sha256 = sha.digest('hex');
+      const where = await this.verified(fileId, options, hash.digest('hex'), sha256);
+      if (where.kind === 'existing') return where.file;
+      await this.published.publish(tmp, where.key, options, size, sha256);
+      return where.key;
     } catch (err: unknown) {
       throw mapFsError(err);
     } finally {
@@ -62,21 +87,28 @@ export class Assembler {
   }
 
   /**
-   * Fills each place whose chunk arrived elsewhere, finishes the whole-file MD5, and publishes the
-   * data file by renaming it. Runs inside set.assemble (no region is being written).
+   * Fills each place whose chunk arrived elsewhere, finishes the whole-file MD5 and SHA-256, and
+   * publishes the data file by renaming it (or resolves with the file published before with the
+   * same bytes). Runs inside set.assemble (no region is being written).
    */
-  async inPlace(fileId: string, set: RegionSet, options: AssembleOptions): Promise<void> {
+  async inPlace(fileId: string, set: RegionSet, options: AssembleOptions): Promise<PublishedFile | string> {
     try {
       const fh = await open(set.dataPath, 'r+');
+      let where: Publication;
+      let sha256: string;
       try {
         if (await this.fillPlaces(fh, set, fileId, options.md5s)) await fh.datasync();
         if ((await fh.stat()).size !== set.size) throw new TransferError('SIZE_MISMATCH');
-        if ((await set.finishFold(fh)) !== fileId) throw new TransferError('FILE_MD5_MISMATCH');
+        const digest = await set.finishFold(fh);
+        sha256 = digest.sha256;
+        where = await this.verified(fileId, options, digest.md5, sha256);
       } finally {
         await fh.close().catch(() => undefined);
       }
-      await this.published.publish(set.dataPath, fileId, options, set.size);
+      if (where.kind === 'existing') return where.file;
+      await this.published.publish(set.dataPath, where.key, options, set.size, sha256);
       set.markDead();
+      return where.key;
     } catch (err: unknown) {
       throw mapFsError(err);
     }

@@ -15,13 +15,13 @@
  *   content-addressed chunk at commit, so what was received stays held whatever the layout.
  * - A new plan with another layout, or another chunk at a held index, first evicts those regions
  *   into plain chunks ("held" never depends on the plan).
- * - The whole-file MD5 is folded in as regions complete in order, by a worker thread
+ * - The whole-file MD5 (and SHA-256) is folded in as regions complete in order, by a worker thread
  *   (fold-worker.ts), in memory only: after a restart, assembly computes it from the start.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
-import { WorkerFold } from './fold-worker.js';
+import { type FoldDigest, WorkerFold } from './fold-worker.js';
 import type { RegionFiles } from './layout.js';
 import { parseRegionLog, RegionLogWriter, readRegionLog } from './region-log.js';
 
@@ -239,18 +239,22 @@ export class RegionSet {
     }
   }
 
-  /** The whole-file MD5, once every region is in place (the loop hashes it if the worker could not). */
-  async finishFold(fh: FileHandle): Promise<string> {
+  /** The whole-file MD5 and SHA-256, once every region is in place (hashed here if the worker could not). */
+  async finishFold(fh: FileHandle): Promise<FoldDigest> {
     for (let i = this.foldNext; i < this.count; i++) this.fold.add(this.offsetOf(i), this.lengthOf(i));
     let digest = await this.fold.digest();
     // A later assembly (if this one fails after here) starts over.
     this.dropFold();
     if (digest === null) {
       const hash = createHash('md5');
+      const sha = createHash('sha256');
       for (let i = 0; i < this.count; i++) {
-        for await (const buf of readRegion(fh, this.offsetOf(i), this.lengthOf(i))) hash.update(buf);
+        for await (const buf of readRegion(fh, this.offsetOf(i), this.lengthOf(i))) {
+          hash.update(buf);
+          sha.update(buf);
+        }
       }
-      digest = hash.digest('hex');
+      digest = { md5: hash.digest('hex'), sha256: sha.digest('hex') };
     }
     return digest;
   }

@@ -1,5 +1,6 @@
 /**
- * The fold worker's thread (started by fold-worker.ts): one running MD5 per key, fed regions of a
+ * The fold worker's thread (started by fold-worker.ts): one running MD5 and SHA-256 per key (the
+ * SHA-256 recorded for every published file is folded in the same read), fed regions of a
  * file in the order they are sent. Reads are synchronous: this thread has nothing else to do, and
  * the regions were just written (page cache). The file is opened per region and closed at once:
  * an idle upload holds no descriptor (one per partial upload ran a server out of them).
@@ -17,11 +18,12 @@ export type FoldRequest =
 /** The answer to a digest request: null if a region could not be read (the caller hashes itself). */
 export interface FoldReply {
   seq: number;
-  digest: string | null;
+  digest: { md5: string; sha256: string } | null;
 }
 
 interface Fold {
   hash: Hash;
+  sha: Hash;
   failed: boolean;
 }
 
@@ -43,6 +45,7 @@ function foldIn(fold: Fold, path: string, offset: number, length: number): void 
       const n = readSync(fd, buf, 0, Math.min(buf.length, length - done), offset + done);
       if (n === 0) throw new Error('short read');
       fold.hash.update(buf.subarray(0, n));
+      fold.sha.update(buf.subarray(0, n));
       done += n;
     }
   } catch {
@@ -59,11 +62,14 @@ port.on('message', (m: FoldRequest) => {
   if (m.op === 'drop') return drop(m.key);
   let fold = folds.get(m.key);
   if (!fold) {
-    fold = { hash: createHash('md5'), failed: false };
+    fold = { hash: createHash('md5'), sha: createHash('sha256'), failed: false };
     folds.set(m.key, fold);
   }
   if (m.op === 'hash') return foldIn(fold, m.path, m.offset, m.length);
-  const reply: FoldReply = { seq: m.seq, digest: fold.failed ? null : fold.hash.digest('hex') };
+  const reply: FoldReply = {
+    seq: m.seq,
+    digest: fold.failed ? null : { md5: fold.hash.digest('hex'), sha256: fold.sha.digest('hex') },
+  };
   drop(m.key);
   port.postMessage(reply);
 });

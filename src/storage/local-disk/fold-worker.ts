@@ -1,5 +1,6 @@
 /**
- * One worker thread per process (fold-thread.ts) that folds regions of files into running MD5s,
+ * One worker thread per process (fold-thread.ts) that folds regions of files into running MD5s
+ * (and SHA-256s),
  * so the whole-file MD5 of an in-place upload is computed on the second core while the event loop
  * receives chunks (the loop already spends ~1.4 s per GiB on the chunks' own MD5s). The worker
  * reads the regions from the file itself: no bytes are copied between threads. Requests are
@@ -27,7 +28,10 @@ function startThread(): Worker {
 
 let worker: Worker | undefined;
 let seq = 0;
-const waiting = new Map<number, (digest: string | null) => void>();
+/** What a fold computed: the MD5 and the SHA-256 of the regions added. */
+export type FoldDigest = { md5: string; sha256: string };
+
+const waiting = new Map<number, (digest: FoldDigest | null) => void>();
 
 function get(): Worker {
   if (worker) return worker;
@@ -55,7 +59,7 @@ function send(w: Worker, request: FoldRequest): void {
 
 let nextKey = 0;
 
-/** A running MD5 over regions of one file, computed in the fold worker. */
+/** A running MD5 and SHA-256 over regions of one file, computed in the fold worker. */
 export class WorkerFold {
   private readonly key = ++nextKey;
   private w: Worker | undefined;
@@ -68,8 +72,8 @@ export class WorkerFold {
     send(this.w, { op: 'hash', key: this.key, path: this.path, offset, length });
   }
 
-  /** The MD5 of everything added, or null if the worker could not read it (then hash yourself). */
-  digest(): Promise<string | null> {
+  /** The digests of everything added, or null if the worker could not read it (then hash yourself). */
+  digest(): Promise<FoldDigest | null> {
     const w = this.w ?? get();
     if (w !== worker) return Promise.resolve(null);
     const n = ++seq;

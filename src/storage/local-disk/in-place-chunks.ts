@@ -4,7 +4,9 @@
  * (chunk-regions.ts has the rules). Assembly is then one read to verify the MD5 (most of it
  * folded in already as chunks arrived in order) and a rename: 1 write and ~0 extra reads per byte
  * end to end. A chunk that cannot go in place (no layout declared, a second sender of a chunk
- * being written, a chunk that does not fit its place) is a plain chunk instead.
+ * being written, a chunk that does not fit its place) is a plain chunk instead. Sessions share the
+ * data file: its layout is the one of the first session that declared one, and stays while any
+ * session's plan has it; a session with another layout sends plain chunks.
  */
 import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -35,7 +37,7 @@ export class InPlaceChunks {
   constructor(
     private readonly layout: DiskLayout,
     private readonly plain: PlainChunks,
-    private readonly readPlan: (fileId: string) => Promise<UploadPlan | undefined>,
+    private readonly readPlans: (fileId: string) => Promise<readonly UploadPlan[]>,
     cache: SharedCache,
   ) {
     this.sets = cache.view<RegionSet | undefined>(
@@ -92,30 +94,32 @@ export class InPlaceChunks {
   }
 
   /**
-   * Before a new plan takes effect: held regions it does not place where they are (another
-   * layout, or another chunk at that index) are copied out into plain chunks, so they stay held.
+   * Before the upload's plans change to `plans` (a session's plan written or replaced, or an
+   * assembly by a plan of another layout, which passes only its own): held regions that no plan of
+   * the set's layout places where they are are copied out into plain chunks, so they stay held;
+   * the set goes when no plan has its layout any more.
    */
-  async reconcile(plan: UploadPlan): Promise<void> {
-    const set = await this.load(plan.fileId);
+  async reconcile(fileId: string, plans: readonly UploadPlan[]): Promise<void> {
+    const set = await this.load(fileId);
     if (!set) return;
     await set.settled();
     if (set.dead) return;
-    const sameLayout = plan.size === set.size && plan.chunkSize === set.chunkSize;
+    const placing = plans.filter((p) => p.size === set.size && p.chunkSize === set.chunkSize);
     const evict = [...set.held]
-      .filter(([i, md5]) => !sameLayout || plan.chunkIds[i]?.slice(0, 32) !== md5)
+      .filter(([i, md5]) => !placing.some((p) => p.chunkIds[i]?.slice(0, 32) === md5))
       .map(([i]) => i);
     if (evict.length > 0) {
       const fh = await open(set.dataPath, 'r');
       try {
-        for (const i of evict) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, plan.fileId);
+        for (const i of evict) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, fileId);
       } finally {
         await fh.close();
       }
     }
-    if (!sameLayout) {
+    if (placing.length === 0) {
       await set.destroy();
-      this.pinned.delete(plan.fileId);
-      this.sets.set(plan.fileId, undefined);
+      this.pinned.delete(fileId);
+      this.sets.set(fileId, undefined);
     } else if (evict.length > 0) {
       await set.forget(evict);
     }
@@ -169,8 +173,8 @@ export class InPlaceChunks {
   private async setFor(fileId: string, size: number, chunkSize: number): Promise<RegionSet | undefined> {
     const set = await this.load(fileId);
     if (set) return set;
-    const plan = await this.readPlan(fileId);
-    if (plan?.size !== size || plan.chunkSize !== chunkSize) return undefined;
+    const plans = await this.readPlans(fileId);
+    if (!plans.some((p) => p.size === size && p.chunkSize === chunkSize)) return undefined;
     // Single flight: concurrent first chunks share one new set (created only if still none).
     let next = this.creating.get(fileId);
     if (!next) {
@@ -223,19 +227,22 @@ export class InPlaceChunks {
     return { md5: hash.digest('hex'), size, inPlace: claim };
   }
 
-  /** Under the upload's lock: the region is held only if it is where the current plan wants it. */
+  /** Under the upload's lock: the region is held only if it is where a current plan wants it. */
   async commit(staged: LocalStagedChunk, claim: InPlaceClaim, fileId: string): Promise<boolean> {
     const { set, index, fh } = claim;
     try {
-      const plan = await this.readPlan(fileId);
+      const plans = await this.readPlans(fileId);
       const current = await this.load(fileId);
       const fits =
         claim.fileId === fileId &&
         current === set &&
         !set.dead &&
-        plan?.size === set.size &&
-        plan.chunkSize === set.chunkSize &&
-        plan.chunkIds[index]?.slice(0, 32) === staged.md5 &&
+        plans.some(
+          (plan) =>
+            plan.size === set.size &&
+            plan.chunkSize === set.chunkSize &&
+            plan.chunkIds[index]?.slice(0, 32) === staged.md5,
+        ) &&
         staged.size === set.lengthOf(index);
       if (!fits) return await this.keepAsPlainChunk(fh, set, index, staged.md5, fileId, staged.size);
       const known = (await this.plain.held(fileId)).has(staged.md5) || set.holding(staged.md5) !== undefined;

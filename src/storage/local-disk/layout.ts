@@ -1,15 +1,24 @@
 /**
  * The local-disk backend's folder, and every path it writes (start reading here).
- * Every name below is a validated id or an MD5, never raw input.
+ * Every name below is a validated id, a key made of validated digests or an MD5, never raw input.
+ * <key> is a store key (protocol/ids.ts fileKey): the file's MD5, or `<md5>-<sha16>` (the first
+ * 16 hex digits of its SHA-256) for an upload whose client declared the SHA-256 and for a
+ * published MD5 twin (storage/publication.ts decides where a file is published).
  *
- *   files/<fileId>          A published file: complete, MD5-verified, immutable (its name is its
- *                           MD5), served as /upload/<fileId><ext>. Written by assembly: fsynced,
- *                           renamed in from tmp/ or uploads/<fileId>/data, then files/ fsynced.
- *   files/<fileId>.json     Sidecar {name, ext, size, publishedAt}, written just before the rename
- *                           above, so a visible file always has its sidecar.
- *   uploads/<fileId>/plan.json
- *                           The last handshake's plan (ext, chunk ids, size, chunkSize, name, and the
-                           address of the client that created the upload, for its caps and quota).
+ *   files/<key>             A published file: complete, MD5- and SHA-256-verified, immutable (its
+ *                           name is its MD5, plus the SHA-256 prefix for a twin), served as
+ *                           /upload/<key><ext>. Written by assembly: fsynced, renamed in from tmp/
+ *                           or uploads/<key>/data, then files/ fsynced.
+ *   files/<key>.json        Sidecar {name, ext, size, publishedAt, sha256}, written just before the
+ *                           rename above, so a visible file always has its sidecar (files published
+ *                           before SHA-256s were recorded have none in it).
+ *   uploads/<key>/sessions/<session>.json
+ *                           One plan per upload session (the requester's last handshake: ext, chunk
+ *                           ids, size, chunkSize, name, sha256, session, owner, and the client
+ *                           address counted for caps and quota). <session> is 32 hex digits derived
+ *                           from the requester (core/sessions.ts); chunks are shared by all sessions.
+ *   uploads/<key>/plan.json The plan from before sessions (one per upload): still read, owned by
+ *                           nobody (any requester may continue, inspect or abandon it); never written.
  *   uploads/<fileId>/chunks/<md5>
  *                           A plain chunk, named by its verified MD5, so a re-handshake with
  *                           another chunk list keeps what matches. Fsynced in tmp/, renamed here,
@@ -68,8 +77,18 @@ export class DiskLayout {
     return join(this.uploads, fileId);
   }
 
+  /** The plan from before sessions. */
   planPath(fileId: string): string {
     return join(this.uploadDir(fileId), 'plan.json');
+  }
+
+  sessionsDir(fileId: string): string {
+    return join(this.uploadDir(fileId), 'sessions');
+  }
+
+  /** One session's plan (session: 32 hex digits); null: the plan from before sessions. */
+  sessionPlanPath(fileId: string, session: string | null): string {
+    return session === null ? this.planPath(fileId) : join(this.sessionsDir(fileId), `${session}.json`);
   }
 
   chunksDir(fileId: string): string {
@@ -88,7 +107,7 @@ export class DiskLayout {
   /** The upload's entries whose mtimes say when it was last written to. */
   activityPaths(fileId: string): string[] {
     const dir = this.uploadDir(fileId);
-    return ['plan.json', 'chunks', 'regions', 'data', '.'].map((name) => join(dir, name));
+    return ['plan.json', 'sessions', 'chunks', 'regions', 'data', '.'].map((name) => join(dir, name));
   }
 
   /** A fresh name in tmp/ ('chunk' received, 'file' assembled). */

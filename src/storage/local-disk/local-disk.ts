@@ -4,10 +4,10 @@
  * the part that owns it: plain-chunks.ts, in-place-chunks.ts, assembly.ts, published-files.ts,
  * temp-files.ts; it keeps the plans itself.
  */
-import { mkdir, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
-import { isMd5Hex } from '../../protocol/ids.js';
+import { isFileKey } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
   ChunkTarget,
@@ -45,8 +45,11 @@ export class LocalDiskStorage implements Storage {
   private readonly inPlace: InPlaceChunks;
   private readonly published: PublishedFiles;
   private readonly assembler: Assembler;
-  /** Plans as last written or read, within the cache budget; this process is the only writer of the folder. */
-  private readonly plans: CacheView<UploadPlan | undefined>;
+  /**
+   * Every plan of an upload (its sessions' and the one from before sessions) as last written or
+   * read, within the cache budget; this process is the only writer of the folder.
+   */
+  private readonly plans: CacheView<UploadPlan[]>;
   /** Every in-memory cache of upload state, under one byte budget. */
   readonly cache: SharedCache;
   /** Byte-stream uploads (tus, IETF): stream-uploads.ts. */
@@ -57,13 +60,16 @@ export class LocalDiskStorage implements Storage {
     options: LocalDiskOptions = {},
   ) {
     this.cache = new SharedCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.plans = this.cache.view<UploadPlan | undefined>('plans', (plan) =>
-      plan ? plan.chunkIds.length * PLAN_ID_BYTES + 2 * (plan.name?.length ?? 0) + 300 : 0,
+    this.plans = this.cache.view<UploadPlan[]>('plans', (plans) =>
+      plans.reduce(
+        (sum, plan) => sum + plan.chunkIds.length * PLAN_ID_BYTES + 2 * (plan.name?.length ?? 0) + 400,
+        0,
+      ),
     );
     this.layout = new DiskLayout(root);
     this.temp = new TempFiles(this.layout);
     this.plain = new PlainChunks(this.layout, this.temp, this.cache);
-    this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.readPlan(fileId), this.cache);
+    this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.listPlans(fileId), this.cache);
     this.published = new PublishedFiles(this.layout, this.cache);
     this.assembler = new Assembler(this.layout, this.temp, this.plain, this.published);
     this.streams = new LocalStreams(this.layout, this.temp, this.published);
@@ -75,33 +81,76 @@ export class LocalDiskStorage implements Storage {
     await this.temp.reset();
     // An upload whose file was published before a crash cut its clean-up is finished.
     for (const id of await readdir(this.layout.uploads)) {
-      if (!isMd5Hex(id)) continue;
+      if (!isFileKey(id)) continue;
       if (await this.statFile(id)) await this.removeUpload(id);
     }
   }
 
   async close(): Promise<void> {}
 
-  readPlan(fileId: string): Promise<UploadPlan | undefined> {
-    return this.plans.get(fileId, async () => {
+  async readPlan(fileId: string, session: string | null = null): Promise<UploadPlan | undefined> {
+    return (await this.listPlans(fileId)).find((p) => (p.session ?? null) === session);
+  }
+
+  listPlans(fileId: string): Promise<UploadPlan[]> {
+    return this.plans.get(fileId, () => this.loadPlans(fileId));
+  }
+
+  /** The plan from before sessions (if any) and every session's, read from the upload's folder. */
+  private async loadPlans(fileId: string): Promise<UploadPlan[]> {
+    const plans: UploadPlan[] = [];
+    const read = async (path: string, session: string | null) => {
       try {
-        return JSON.parse(await readFile(this.layout.planPath(fileId), 'utf8')) as UploadPlan;
+        const plan = JSON.parse(await readFile(path, 'utf8')) as UploadPlan;
+        plans.push(session === null ? plan : { ...plan, fileId, session });
       } catch (err: unknown) {
-        if (errno(err) === 'ENOENT') return undefined;
-        throw mapFsError(err);
+        if (errno(err) !== 'ENOENT') throw mapFsError(err);
       }
-    });
+    };
+    await read(this.layout.planPath(fileId), null);
+    let names: string[] = [];
+    try {
+      names = await readdir(this.layout.sessionsDir(fileId));
+    } catch (err: unknown) {
+      if (errno(err) !== 'ENOENT') throw mapFsError(err);
+    }
+    for (const name of names.sort()) {
+      const session = /^([0-9a-f]{32})\.json$/.exec(name)?.[1];
+      if (session) await read(this.layout.sessionPlanPath(fileId, session), session);
+    }
+    return plans;
   }
 
   async writePlan(plan: UploadPlan): Promise<void> {
+    const session = plan.session ?? null;
     try {
       await mkdir(this.layout.chunksDir(plan.fileId), { recursive: true });
+      if (session !== null) await mkdir(this.layout.sessionsDir(plan.fileId), { recursive: true });
     } catch (err: unknown) {
       throw mapFsError(err);
     }
-    await this.inPlace.reconcile(plan);
-    await writeFileAtomic(this.layout.planPath(plan.fileId), this.layout.tmp, JSON.stringify(plan));
-    this.plans.set(plan.fileId, plan);
+    const others = (await this.listPlans(plan.fileId)).filter((p) => (p.session ?? null) !== session);
+    const next = [...others, plan];
+    await this.inPlace.reconcile(plan.fileId, next);
+    await writeFileAtomic(
+      this.layout.sessionPlanPath(plan.fileId, session),
+      this.layout.tmp,
+      JSON.stringify(plan),
+    );
+    this.plans.set(plan.fileId, next);
+  }
+
+  async removePlan(fileId: string, session: string | null): Promise<void> {
+    const plans = await this.listPlans(fileId);
+    try {
+      await unlink(this.layout.sessionPlanPath(fileId, session));
+    } catch (err: unknown) {
+      if (errno(err) !== 'ENOENT') throw mapFsError(err);
+    }
+    this.plans.set(
+      fileId,
+      plans.filter((p) => (p.session ?? null) !== session),
+    );
   }
 
   async stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk> {
@@ -136,26 +185,25 @@ export class LocalDiskStorage implements Storage {
   }
 
   async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
-    const existing = await this.statFile(fileId);
-    if (existing) return existing;
     const set = await this.inPlace.load(fileId);
     if (set && !set.dead && options.md5s.length === set.count && options.expectedSize === set.size) {
       return this.inPlace.pinnedWhile(fileId, set, () =>
-        set.assemble(async () => {
-          await this.assembler.inPlace(fileId, set, options);
-          return this.finishUpload(fileId);
-        }),
+        set.assemble(async () =>
+          this.finishUpload(fileId, await this.assembler.inPlace(fileId, set, options)),
+        ),
       );
     }
-    await this.assembler.fromChunks(fileId, options);
-    return this.finishUpload(fileId);
+    // Chunks held in a data file of another layout (another session's) are read as plain chunks.
+    if (set && !set.dead) await this.inPlace.reconcile(fileId, []);
+    return this.finishUpload(fileId, await this.assembler.fromChunks(fileId, options));
   }
 
   /** After publication: the upload's folder goes, and the published file is what it answers. */
-  private async finishUpload(fileId: string): Promise<PublishedFile> {
+  private async finishUpload(fileId: string, made: PublishedFile | string): Promise<PublishedFile> {
     await this.removeUpload(fileId);
-    const published = await this.statFile(fileId);
-    if (!published) throw new Error(`published file ${fileId} vanished`);
+    if (typeof made !== 'string') return made;
+    const published = await this.statFile(made);
+    if (!published) throw new Error(`published file ${made} vanished`);
     return published;
   }
 
@@ -176,7 +224,7 @@ export class LocalDiskStorage implements Storage {
 
   async *listUploads(): AsyncIterable<UploadSummary> {
     for (const fileId of await readdir(this.layout.uploads)) {
-      if (!isMd5Hex(fileId)) continue;
+      if (!isFileKey(fileId)) continue;
       const times = await Promise.all(
         this.layout.activityPaths(fileId).map((path) =>
           stat(path).then(
@@ -204,7 +252,7 @@ export class LocalDiskStorage implements Storage {
 
   async *listFiles(): AsyncIterable<{ fileId: string; publishedAt: number }> {
     for (const name of await readdir(this.layout.files)) {
-      if (!isMd5Hex(name)) continue;
+      if (!isFileKey(name)) continue;
       const st = await stat(this.layout.filePath(name)).catch(() => undefined);
       // The data file's mtime is its publication (the rename keeps the time of its last write).
       if (st?.isFile()) yield { fileId: name, publishedAt: st.mtimeMs };

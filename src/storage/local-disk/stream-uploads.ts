@@ -150,7 +150,7 @@ export class LocalStreams implements StreamStore {
         } finally {
           await fh.close();
         }
-        await this.published.publish(path, file.fileId, options, file.size);
+        await this.published.publish(path, file.fileId, options, file.size, file.sha256);
       } else {
         await this.publishCopy(records, file, options);
       }
@@ -179,7 +179,7 @@ export class LocalStreams implements StreamStore {
       } finally {
         await fh.close().catch(() => undefined);
       }
-      await this.published.publish(tmp, file.fileId, options, file.size);
+      await this.published.publish(tmp, file.fileId, options, file.size, file.sha256);
     } finally {
       await this.temp.release(tmp);
     }

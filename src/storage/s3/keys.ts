@@ -13,8 +13,18 @@ export class KeyLayout {
     return `${this.prefix}uploads/`;
   }
 
+  /** The plan from before sessions. */
   plan(fileId: string): string {
     return `${this.upload(fileId)}plan.json`;
+  }
+
+  sessions(fileId: string): string {
+    return `${this.upload(fileId)}sessions/`;
+  }
+
+  /** One session's plan; null: the plan from before sessions. */
+  sessionPlan(fileId: string, session: string | null): string {
+    return session === null ? this.plan(fileId) : `${this.sessions(fileId)}${session}.json`;
   }
 
   chunks(fileId: string): string {

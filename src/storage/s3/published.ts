@@ -2,6 +2,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { RangeSource } from '../../io/range-source.js';
+import { md5OfKey } from '../../protocol/ids.js';
 import type { OpenedFile, PublishedFile } from '../storage.js';
 import { type Bucket, readBody } from './bucket.js';
 
@@ -60,19 +61,22 @@ class S3Source implements RangeSource {
   async close(): Promise<void> {}
 }
 
-function describe(fileId: string, h: HeadObjectCommandOutput): PublishedFile {
+function describe(key: string, h: HeadObjectCommandOutput): PublishedFile {
   let name: string | null = null;
   try {
     name = decodeURIComponent(h.Metadata?.name ?? '') || null;
   } catch {
     name = null;
   }
+  const sha256 = h.Metadata?.sha256 ?? '';
   return {
-    fileId,
+    fileId: md5OfKey(key),
+    key,
     size: h.ContentLength ?? 0,
     mtime: h.LastModified ?? new Date(0),
     name,
     ext: h.Metadata?.ext || null,
+    sha256: /^[0-9a-f]{64}$/.test(sha256) ? sha256 : null,
   };
 }
 

@@ -5,20 +5,28 @@
  *
  * The bucket layout: every object written, all under `<prefix>` (default `resumable-transfer/`).
  *
- *   uploads/<fileId>/plan.json      Written by every handshake (one PUT replaces it atomically:
- *                                   last writer wins). Deleted with the upload. (uploads.ts)
+ * <key> is a store key (protocol/ids.ts fileKey): the MD5, or `<md5>-<sha16>` for an upload whose
+ * client declared the SHA-256 and for a published MD5 twin (storage/publication.ts).
+ *
+ *   uploads/<key>/sessions/<session>.json
+ *                                   One plan per upload session (a requester's handshake; one PUT
+ *                                   replaces it atomically: last writer wins). Deleted with its
+ *                                   session or the upload. (uploads.ts)
+ *   uploads/<key>/plan.json         The plan from before sessions: read, owned by nobody, never
+ *                                   written any more.
  *   tmp/<ms>-<random>               A chunk being received (chunks.ts stage): its MD5 is computed
  *                                   on the way in, streamed in 5 MiB parts, never whole in memory.
  *                                   Deleted once copied (commit) or refused (discard). A process
  *                                   that dies first leaves it: any process's sweeper deletes it by
  *                                   age, except the keys its own running requests still own.
- *   uploads/<fileId>/chunks/<md5>   A held chunk (chunks.ts commit): a server-side copy of its tmp
+ *   uploads/<key>/chunks/<md5>      A held chunk (chunks.ts commit): a server-side copy of its tmp
  *                                   object, named by its verified MD5, so two processes committing
  *                                   the same bytes write the same object. Deleted when the file is
  *                                   published, or the upload is abandoned (DELETE) or expires.
- *   files/<fileId>                  A published file (assembly.ts), visible only once its
- *                                   whole-file MD5 was verified. Metadata: name (URI-encoded), ext.
- *                                   Immutable; never deleted by the server. (published.ts reads it)
+ *   files/<key>                     A published file (assembly.ts), visible only once its
+ *                                   whole-file MD5 (and declared SHA-256) was verified. Metadata:
+ *                                   name (URI-encoded), ext, sha256. Immutable; never deleted by
+ *                                   the server. (published.ts reads it)
  *   streams/<id>/...                Byte-stream uploads (tus, IETF): stream-uploads.ts.
  *   (multipart uploads)             In flight for chunks over 5 MiB (to tmp/) and for assembly (to
  *                                   files/); aborted on failure, and by any sweeper (sweep.ts) by age.
@@ -38,6 +46,12 @@
  *   order and re-uploaded as 8 MiB parts while hashing (N in + N out); the MD5 is checked before
  *   CompleteMultipartUpload, and a mismatch aborts the multipart upload, so nothing appears.
  *   Files up to 8 MiB are read into memory, verified, then written with one PutObject.
+ *   The SHA-256 goes into the object's metadata, set when it is created: on the stream path it
+ *   must be known first, so an upload that did not declare it (an MD5-only client) is read once
+ *   more before (2N in + N out). A file published under the MD5 already is only read to verify
+ *   the upload's bytes (N in), then the upload goes and the file is the answer (publication.ts).
+ *   Two processes publishing two MD5 twins at once may both pick files/<md5>: the later wins, and
+ *   the earlier one's answer names a file that now holds its twin (docs/PROTOCOL.md §Collisions).
  * Two processes assembling the same file at once both verify and both publish identical bytes
  * under the same key: still exactly one verified object.
  */
@@ -49,6 +63,8 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { TransferError } from '../../protocol/errors.js';
+import { md5OfKey } from '../../protocol/ids.js';
+import { type Publication, publicationOf } from '../publication.js';
 import type {
   AssembleOptions,
   OpenedFile,
@@ -58,7 +74,7 @@ import type {
   UploadPlan,
   UploadSummary,
 } from '../storage.js';
-import { Assembler } from './assembly.js';
+import { Assembler, type Digests } from './assembly.js';
 import { Bucket } from './bucket.js';
 import { Chunks } from './chunks.js';
 import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.js';
@@ -125,8 +141,16 @@ export class S3Storage implements Storage {
     this.client.destroy();
   }
 
-  readPlan(fileId: string): Promise<UploadPlan | undefined> {
-    return this.uploads.readPlan(fileId);
+  readPlan(fileId: string, session: string | null = null): Promise<UploadPlan | undefined> {
+    return this.uploads.readPlan(fileId, session);
+  }
+
+  listPlans(fileId: string): Promise<UploadPlan[]> {
+    return this.uploads.listPlans(fileId);
+  }
+
+  removePlan(fileId: string, session: string | null): Promise<void> {
+    return this.uploads.removePlan(fileId, session);
   }
 
   writePlan(plan: UploadPlan): Promise<void> {
@@ -150,8 +174,7 @@ export class S3Storage implements Storage {
   }
 
   async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
-    const existing = await this.files.stat(fileId);
-    if (existing) return existing;
+    let key: string;
     try {
       const held = await this.chunks.held(fileId);
       const sizes = options.md5s.map((m) => held.get(m));
@@ -160,14 +183,46 @@ export class S3Storage implements Storage {
       const total = (sizes as number[]).reduce((a, b) => a + b, 0);
       if (options.expectedSize !== null && options.expectedSize !== total)
         throw new TransferError('SIZE_MISMATCH');
-      await this.assembler.build(fileId, options, sizes as number[]);
+      const where = await this.publication(fileId, options);
+      if (where.kind === 'existing') {
+        await this.uploads.remove(fileId);
+        return where.file;
+      }
+      key = where.key;
+      await this.assembler.build(fileId, key, options, sizes as number[], where.sha256);
     } catch (err: unknown) {
       throw mapS3Error(err);
     }
     await this.uploads.remove(fileId);
-    const published = await this.files.stat(fileId);
-    if (!published) throw new TransferError('INTERNAL', `published file ${fileId} is not visible`);
+    const published = await this.files.stat(key);
+    if (!published) throw new TransferError('INTERNAL', `published file ${key} is not visible`);
     return published;
+  }
+
+  /**
+   * Where the upload's file goes (publication.ts), decided before anything is written: with the
+   * declared SHA-256, or with the one the chunks hash to when a file has the MD5 already (then the
+   * bytes are verified here). An existing answer comes only after the upload's bytes were verified.
+   */
+  private async publication(
+    fileId: string,
+    options: AssembleOptions,
+  ): Promise<
+    Exclude<Publication, { kind: 'publish' }> | { kind: 'publish'; key: string; sha256: string | null }
+  > {
+    const md5 = md5OfKey(fileId);
+    const declared = options.sha256 ?? null;
+    let digests: Digests | undefined;
+    let sha = declared;
+    if (sha === null && (await this.files.stat(md5))) {
+      digests = await this.assembler.verifiedDigests(fileId, options.md5s, null);
+      sha = digests.sha256;
+    }
+    if (sha === null) return { kind: 'publish', key: md5, sha256: null };
+    const where = await publicationOf(md5, sha, declared !== null, (k) => this.files.stat(k));
+    if (where.kind === 'publish') return { ...where, sha256: sha };
+    if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, sha);
+    return where;
   }
 
   statFile(fileId: string): Promise<PublishedFile | undefined> {

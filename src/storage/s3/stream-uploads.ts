@@ -20,8 +20,9 @@
  * - files up to 8 MiB: read and written with one PutObject, N in + N out;
  * - otherwise (small PATCHes, e.g. a client with a 1 MiB chunkSize): read in order and
  *   re-uploaded as 8 MiB parts, N in + N out.
- * The MD5 was folded as the bytes arrived (no read for it); a tus final upload reads its
- * partials once (N in) for its MD5. Every object of an upload goes when it is published,
+ * The MD5 was folded as the bytes arrived (no read for it), and so was the SHA-256 recorded in
+ * the object's metadata when one process saw every append (else the core reads the parts once
+ * more for it, N in); a tus final upload reads its partials once (N in) for both. Every object of an upload goes when it is published,
  * terminated or expired.
  */
 import { randomBytes } from 'node:crypto';
@@ -220,7 +221,7 @@ export class S3Streams implements StreamStore {
 
   async publish(records: readonly StreamRecord[], file: StreamPublish): Promise<PublishedFile> {
     const parts = records.flatMap(partsOf);
-    const Metadata = { name: encodeURIComponent(file.name ?? ''), ext: file.ext };
+    const Metadata = { name: encodeURIComponent(file.name ?? ''), ext: file.ext, sha256: file.sha256 };
     const Key = this.bucket.keys.file(file.fileId);
     const { client, name: Bucket } = this.bucket;
     try {
