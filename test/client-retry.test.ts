@@ -4,14 +4,14 @@
  * A real HTTP server whose answers the test scripts; requests are counted on its side.
  */
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { RetryEvent } from '../src/client/core/types.js';
-import { download } from '../src/client/node/index.js';
+import { download, upload } from '../src/client/node/index.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
-import { tempDir } from './helpers/server.js';
+import { startTestServer, tempDir } from './helpers/server.js';
 
 const body = randomBytesSeeded(200_000, 71);
 let server: Server;
@@ -122,5 +122,39 @@ describe('retry options', () => {
     );
     assert.equal(requests, 1);
     assert.equal(events.length, 0);
+  });
+});
+
+describe('retry options of uploads', () => {
+  it('retryDelays and onRetry reach the upload: a refused handshake is retried after the given delay', async () => {
+    const real = await startTestServer();
+    try {
+      const path = join(work, 'up.bin');
+      await writeFile(path, randomBytesSeeded(300_000, 72));
+      let refused = 0;
+      // The first handshake meets a busy server (as a proxy in front would answer).
+      const flaky: typeof fetch = async (input, init) => {
+        if (String(input).endsWith('/api/upload/handshake') && refused++ === 0)
+          return new Response('', { status: 503 });
+        return fetch(input, init);
+      };
+      const events: RetryEvent[] = [];
+      const result = await upload(path, {
+        server: real.url,
+        fetch: flaky,
+        hashCache: false,
+        retryDelays: [50],
+        onRetry: (e) => events.push(e),
+      });
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.attempt, 1);
+      assert.equal(events[0]?.retries, 1);
+      assert.equal(events[0]?.delay, 50);
+      assert.equal(events[0]?.error.status, 503);
+      assert.equal(refused, 2, 'the handshake was sent again');
+      assert.equal(result.fileId, md5(await readFile(path)));
+    } finally {
+      await real.close();
+    }
   });
 });

@@ -66,6 +66,7 @@ export function uploadCommand(): Command {
             fetch: transport,
             signal,
             onProgress: (p) => tracker.progress(p),
+            onRetry: (e) => tracker.retry(e),
           }),
         onDone: (file, r) => {
           if (o.json) process.stdout.write(`${JSON.stringify({ file, ...r })}\n`);

@@ -115,8 +115,8 @@ class UploadSession {
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.base = options.server.replace(/\/+$/, '');
     this.chunkSize = options.chunkSize ?? defaultChunkSize(source.size);
-    const { retries, minDelay, maxDelay, signal } = options;
-    this.retry = { retries, minDelay, maxDelay, signal };
+    const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
+    this.retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
   }
 
   async run(): Promise<UploadResult> {
