@@ -20,7 +20,7 @@ import { startThrottleProxy, type ThrottleProxy } from './helpers/throttle-proxy
 const MB = 1_000_000;
 const skip = needChromium();
 
-describe('web page in Chromium', { skip, timeout: 240_000 }, () => {
+describe('web page in Chromium', { skip, timeout: 480_000 }, () => {
   let server: TestServer;
   let proxy: ThrottleProxy;
   let browser: Browser;

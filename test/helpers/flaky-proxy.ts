@@ -24,6 +24,8 @@ export interface FlakyProxy {
   stalls: number;
   slowed: number;
   connections: number;
+  /** Bytes relayed from the server to clients, in all connections. */
+  down: number;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
     stalls: 0,
     slowed: 0,
     connections: 0,
+    down: 0,
     close: async () => undefined,
   };
   const server: Server = createServer((client) => {
@@ -74,6 +77,7 @@ export async function startProxy(upstream: string, options: ProxyOptions = {}): 
     const relay = (from: Socket, to: Socket) => {
       from.on('data', (b: Buffer) => {
         if (maybeCut(b.length)) return;
+        if (from === up) state.down += b.length;
         if (!to.write(b)) from.pause();
         const rate = rateOf();
         const stall = Math.max(0, stalledUntil - Date.now());
