@@ -42,7 +42,7 @@ function carries(file: PublishedFile, name: UploadName): boolean {
 /**
  * The published file a link names, opened, or undefined (404). Under 'proof' and 'off' only a
  * capability link names anything. A link with SHA-256 digits names the file with that SHA-256:
- * the twin published under `<md5>-<sha16>`, else the file under the MD5. Never other bytes than
+ * the file under the MD5 or the twin published under `<md5>-<sha16>`. Never other bytes than
  * those named.
  */
 export async function openLinked(
@@ -51,7 +51,10 @@ export async function openLinked(
   name: UploadName,
 ): Promise<OpenedFile | undefined> {
   if (policy !== 'open' && !name.capability) return undefined;
-  const keys = name.sha === null ? [name.fileId] : [name.key, name.fileId];
+  // A capability most often names the file under its MD5 (twins are rare): one lookup on the hot
+  // path. A twin's plain link names the twin first, as it always did.
+  const keys =
+    name.sha === null ? [name.fileId] : name.capability ? [name.fileId, name.key] : [name.key, name.fileId];
   for (const key of keys) {
     const opened = await storage.openFile(key);
     if (opened && carries(opened.file, name)) return opened;
