@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { upload } from '../src/client/node/index.js';
 import { TransferError } from '../src/protocol/errors.js';
 import { cut, md5, sha256 } from './helpers/bytes.js';
+import { linkOf } from './helpers/links.js';
 import { from, md5OnlyUpload } from './helpers/requester.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -58,18 +59,29 @@ for (const policy of ['open', 'proof'] as const) {
 
     it('the attacker publishes A; the victim (our client) uploads B and its link serves B', async () => {
       const published = await md5OnlyUpload(attacker, srv.url, A, '.pdf');
-      assert.equal(published.body.url, `${srv.url}/upload/${md5(A)}.pdf`);
+      assert.equal(published.body.url, linkOf(srv.url, policy, A, '.pdf'));
       const r = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache: false });
       assert.equal(r.instant, false, 'never instant on an MD5 alone');
-      assert.equal(r.url, `${srv.url}/upload/${md5(B)}-${sha256(B).slice(0, 16)}.pdf`);
+      assert.equal(r.url, linkOf(srv.url, policy, B, '.pdf', true));
       assert.deepEqual(await bytesAt(r.url), B);
       // Uploading B again is instant (open) or proven (proof): the same link, B's bytes.
       const again = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache: false });
       assert.equal(again.instant, true);
       assert.equal(again.url, r.url);
       assert.deepEqual(await bytesAt(again.url), B);
-      // The attacker's file stays what MD5-only links name.
-      assert.deepEqual(await bytesAt(`${srv.url}/upload/${md5(A)}.pdf`), A);
+      // The attacker's file stays what MD5-only links name (open); under proof, only its own link
+      // serves it (a capability link: upload-link.ts), and the MD5 alone names nothing.
+      assert.deepEqual(await bytesAt(linkOf(srv.url, policy, A, '.pdf')), A);
+      const plain = await fetch(`${srv.url}/upload/${md5(A)}.pdf`);
+      assert.equal(plain.status, policy === 'open' ? 200 : 404);
+      await plain.arrayBuffer();
+      if (policy === 'proof') {
+        // A twin's open-policy link (<md5>-<sha16>) is derivable from its bytes' MD5 and a
+        // published prefix: not a capability.
+        const twin = await fetch(`${srv.url}/upload/${md5(B)}-${sha256(B).slice(0, 16)}.pdf`);
+        assert.equal(twin.status, 404);
+        await twin.arrayBuffer();
+      }
       // A key whose SHA-256 prefix is not the file's serves nothing.
       assert.equal((await fetch(`${srv.url}/upload/${md5(A)}-${'0'.repeat(16)}.pdf`)).status, 404);
     });

@@ -24,6 +24,7 @@ import {
   startServer,
 } from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
+import { linkOf } from './helpers/links.js';
 import { from, md5OnlyUpload } from './helpers/requester.js';
 import { metadata, OCTETS, send, TUS } from './helpers/resumable.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -47,7 +48,7 @@ describe("instantUpload 'proof'", () => {
   before(async () => {
     srv = await startTestServer({ instantUpload: 'proof' });
     const done = await md5OnlyUpload(publisher, srv.url, data, '.pdf');
-    assert.equal(done.body.url, `${srv.url}/upload/${fileId}.pdf`);
+    assert.equal(done.body.url, linkOf(srv.url, 'proof', data, '.pdf'));
   });
   after(() => srv.close());
 
@@ -99,7 +100,7 @@ describe("instantUpload 'proof'", () => {
     const answer = { fileId, ext: '.pdf', nonce: fresh.nonce, proof: proofOf(data, fresh) };
     const ok = await holder.call('POST', `${srv.url}/api/upload/proof`, answer);
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
-    assert.equal(ok.body.data, `${srv.url}/upload/${fileId}.pdf`);
+    assert.equal(ok.body.data, linkOf(srv.url, 'proof', data, '.pdf'));
     assert.equal(ok.body.msg, '秒传成功');
     const reused = await holder.call('POST', `${srv.url}/api/upload/proof`, answer);
     assert.equal(reused.status, 403, 'a nonce answers once');
@@ -144,12 +145,14 @@ describe("instantUpload 'proof'", () => {
     assert.equal(done.status, 204, 'the bytes make it complete, as for any upload');
   });
 
-  it("the course's client, which cannot answer, uploads normally and gets its link", async () => {
+  it("the course's client, which cannot answer, uploads normally and is answered its link", async () => {
     const last = await md5OnlyUpload(from('127.0.0.5'), srv.url, data, '.pdf');
     assert.deepEqual(last.body.data, []);
-    const link = `${srv.url}/upload/${fileId}.pdf`;
+    const link = linkOf(srv.url, 'proof', data, '.pdf');
     assert.equal(last.body.url, link);
     assert.deepEqual(Buffer.from(await (await fetch(link)).arrayBuffer()), data);
+    // The link it would build from the MD5 itself names nothing under proof (docs/security.md).
+    assert.equal((await fetch(`${srv.url}/upload/${fileId}.pdf`)).status, 404);
   });
 });
 

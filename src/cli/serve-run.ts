@@ -46,7 +46,11 @@ function banner(running: RunningServer, workers: number, worker: WorkerSetting |
     `  home        ${base}/${running.config.webDir ? '' : '   (an index of the files and the API: the web page is not built, run npm run build)'}`,
     `  downloads   ${base}/download/Wallpaper1.jpg … /download/Wallpaper10.jpg   (list: ${base}/api/files)`,
     `  upload API  ${base}/api/upload/handshake , ${base}/api/upload`,
-    `  uploaded    ${base}/upload/<fileId><ext>`,
+    `  uploaded    ${base}/upload/${
+      running.service.limits.instantUpload === 'open'
+        ? '<fileId><ext>'
+        : '<fileId>-<sha256 first 32 hex><ext>   (only the links the upload API answers: --instant-upload)'
+    }`,
     `  ${storage.kind === 's3' ? 'storage' : 'data   '}     ${describeStorage(storage)}`,
     ...(worker
       ? [
@@ -112,10 +116,15 @@ export async function serve(
   if (worker) process.send?.({ type: 'ready' } satisfies WorkerMessage);
   if (!worker || worker.first) {
     process.stdout.write(banner(running, workers, worker));
-    if (running.config.auth === 'none' && !isLoopback(running.config.host))
+    if (running.config.auth === 'none' && !isLoopback(running.config.host)) {
+      const reads =
+        running.service.limits.instantUpload === 'open'
+          ? 'and read uploads by their MD5 (the /upload/ links, --instant-upload open)'
+          : 'and read any upload whose link it was given';
       process.stderr.write(
-        `warning: listening on ${running.config.host} without access control: anyone who reaches it can upload and read uploads by their MD5 (the /upload/ links). Use --auth token or --auth signed (docs/security.md).\n`,
+        `warning: listening on ${running.config.host} without access control: anyone who reaches it can upload ${reads}. Use --auth token or --auth signed (docs/security.md).\n`,
       );
+    }
   }
   stopOnSignals(running);
 }

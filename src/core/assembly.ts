@@ -17,6 +17,8 @@ export class Assemblies {
   constructor(
     private readonly storage: Storage,
     private readonly locks: KeyedMutex,
+    /** Links carry the SHA-256 (instant upload 'proof'/'off'): AssembleOptions.needsSha256. */
+    private readonly needsSha256 = false,
   ) {}
 
   /** Assembles the plan's file, or joins the assembly of it already running. */
@@ -31,6 +33,7 @@ export class Assemblies {
           name: plan.name,
           ext: plan.ext,
           sha256: plan.sha256 ?? null,
+          needsSha256: this.needsSha256,
         }),
       )
       .catch(async (err: unknown) => {

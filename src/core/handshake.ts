@@ -146,8 +146,12 @@ export async function acceptHandshake(
   // those of an MD5 twin (PROTOCOL.md §Collisions).
   const key = fileKey(fileId, fields.sha256);
   const policy = core.limits.instantUpload;
-  const published = policy === 'off' ? undefined : await publishedFor(core, fileId, fields.sha256);
-  if (published && policy === 'open') return { kind: 'complete', file: published, ext };
+  const found = policy === 'off' ? undefined : await publishedFor(core, fileId, fields.sha256);
+  if (found && policy === 'open') return { kind: 'complete', file: found, ext };
+  // Under 'proof' the link a proof earns carries the file's SHA-256 (server/routes/upload-link.ts):
+  // a file published before SHA-256s were recorded has none, so its client uploads (and assembly
+  // publishes a copy that records it).
+  const published = found?.sha256 ? found : undefined;
 
   await core.usage.ready();
   const plan = await recordPlan(core, key, fields, client, requester);

@@ -93,9 +93,15 @@ export async function completeStream(
   if (record.done) return record;
   const fileId = md5 ?? (await md5OfState(record.md5State));
   const ext = extOf(record.name);
+  let sha256: string | null = null;
   if (record.concat?.kind !== 'partial') {
     try {
-      await publishBytes(sc, [record], { fileId, size: record.offset, name: record.name, ext });
+      ({ sha256 } = await publishBytes(sc, [record], {
+        fileId,
+        size: record.offset,
+        name: record.name,
+        ext,
+      }));
     } catch (err: unknown) {
       if (err instanceof TransferError && err.code === 'MD5_COLLISION') await dropStream(sc, record.id);
       throw err;
@@ -104,7 +110,8 @@ export async function completeStream(
   const now = Date.now();
   const done: StreamRecord = {
     ...record,
-    done: { fileId, ext, at: now },
+    // The SHA-256 makes the link under instant upload 'proof' and 'off' (upload-link.ts).
+    done: { fileId, ext, at: now, ...(sha256 ? { sha256 } : {}) },
     updatedAt: now,
     expiresAt: now + sc.limits.doneTtlMs,
   };

@@ -49,13 +49,14 @@ export async function createFinal(
   }
   const fileId = md5.digest('hex');
   const ext = extOf(c.name);
-  await publishBytes(sc, records, { fileId, size, name: c.name, ext, sha256: sha.digest('hex') });
+  const sha256 = sha.digest('hex');
+  await publishBytes(sc, records, { fileId, size, name: c.name, ext, sha256 });
   const now = Date.now();
   const final: StreamRecord = {
     ...newRecord(sc, { ...c, length: size, concat: { kind: 'final', parts: [...parts] } }, now),
     offset: size,
     expiresAt: now + sc.limits.doneTtlMs,
-    done: { fileId, ext, at: now },
+    done: { fileId, ext, at: now, sha256 },
   };
   await sc.store.create(final);
   // The partials are consumed (tus lets a server delete them after concatenation).

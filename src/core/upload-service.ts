@@ -42,7 +42,7 @@ export class UploadService implements ChunkStager {
       storage,
       limits: this.limits,
       locks,
-      assemblies: new Assemblies(storage, locks),
+      assemblies: new Assemblies(storage, locks, this.limits.instantUpload !== 'open'),
       usage: new UploadUsage(storage, this.limits),
       challenges: new ProofChallenges(this.limits.maxProofChallenges),
     };

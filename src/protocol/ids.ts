@@ -39,19 +39,39 @@ export function parseExt(value: unknown): string {
   return `.${m[1]}`;
 }
 
+/** Hex digits of the SHA-256 a capability link carries (128 bits: PROTOCOL.md §Links). */
+export const LINK_SHA_HEX = 32;
+
+export interface UploadName {
+  /** The MD5. */
+  fileId: string;
+  /** The store key it names first: the MD5, or `<md5>-<sha16>` (a twin, or a capability's prefix). */
+  key: string;
+  /** The SHA-256 digits of the link (16 of a twin's plain link, 32 of a capability link), or null. */
+  sha: string | null;
+  /** Whether the link carries a capability (LINK_SHA_HEX digits of the file's SHA-256). */
+  capability: boolean;
+  ext: string;
+}
+
 /**
- * Splits `<fileId><ext>` or `<fileId>-<sha16><ext>` (the last path segment of /upload/…) or
- * returns undefined. `key` is the published file's store key (fileKey): the MD5, or the MD5 and
- * the first 16 hex digits of the SHA-256 of an MD5 twin (PROTOCOL.md §Identifiers).
+ * Splits the last path segment of /upload/…: `<fileId><ext>`, `<fileId>-<sha16><ext>` (an MD5
+ * twin's plain link) or `<fileId>-<sha32><ext>` (a capability link), or returns undefined. `key`
+ * is the store key to look at first (fileKey): the MD5, or the MD5 and the first 16 hex digits of
+ * the SHA-256 (PROTOCOL.md §Identifiers, §Links).
  */
-export function parseUploadName(
-  name: string,
-): { fileId: string; key: string; sha16: string | null; ext: string } | undefined {
-  const m = /^([0-9a-fA-F]{32})(?:-([0-9a-fA-F]{16}))?(\.[A-Za-z0-9]{1,16})?$/.exec(name);
+export function parseUploadName(name: string): UploadName | undefined {
+  const m = /^([0-9a-fA-F]{32})(?:-([0-9a-fA-F]{16}|[0-9a-fA-F]{32}))?(\.[A-Za-z0-9]{1,16})?$/.exec(name);
   if (!m?.[1]) return undefined;
   const fileId = m[1].toLowerCase();
-  const sha16 = m[2]?.toLowerCase() ?? null;
-  return { fileId, key: fileKey(fileId, sha16), sha16, ext: m[3] ?? '' };
+  const sha = m[2]?.toLowerCase() ?? null;
+  return {
+    fileId,
+    key: fileKey(fileId, sha),
+    sha,
+    capability: sha?.length === LINK_SHA_HEX,
+    ext: m[3] ?? '',
+  };
 }
 
 export function isMd5Hex(value: string): boolean {

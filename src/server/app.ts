@@ -8,7 +8,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, ListenOptions } from 'node:net';
 import { join, resolve } from 'node:path';
-import { defaultInstantUpload } from '../core/context.js';
+import { defaultInstantUpload, type InstantUploadPolicy } from '../core/context.js';
 import { StreamService } from '../core/stream-service.js';
 import { UploadService } from '../core/upload-service.js';
 import { builtInAuthorizer } from '../http/auth/built-in.js';
@@ -19,16 +19,19 @@ import { Cors } from '../http/cors.js';
 import { forwarder } from '../http/forward.js';
 import { createHttpServer, type PipelineParts } from '../http/pipeline.js';
 import { Router } from '../http/router.js';
+import { TransferError } from '../protocol/errors.js';
 import { seedRouteTable } from '../protocols/seed/routes.js';
 import { resumableRouteTable } from '../protocols/tus/routes.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
+import type { StreamDone } from '../storage/stream-store.js';
 import { parseServerConfig, type ServerConfig } from './config.js';
 import { Library } from './library.js';
 import { createLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import { type BaseUrl, baseUrlFor, uploadBaseFor } from './routes/base-url.js';
 import { serverRouteTable } from './routes/table.js';
+import { type LinkedFile, uploadLinkName } from './routes/upload-link.js';
 import { prepareSampleLibrary, type SampleFill } from './sample-library.js';
 
 export interface RunningServer {
@@ -118,20 +121,34 @@ async function buildParts(
   };
 }
 
+/**
+ * The link name of a file the seed protocol answers. Under instant upload 'proof'/'off' a file
+ * without a recorded SHA-256 has none, and never reaches an answer: those policies do not
+ * challenge for it, and assembly publishes a copy with its SHA-256 instead (needsSha256).
+ */
+function sealedLinkName(policy: InstantUploadPolicy, file: LinkedFile, ext: string): string {
+  const name = uploadLinkName(policy, file, ext);
+  if (name === null) throw new TransferError('INTERNAL', 'a file without a recorded SHA-256 has no link');
+  return name;
+}
+
 /** Every protocol's routes and the server's own. */
 function buildRouter(parts: Parts, baseUrl: BaseUrl, guarded: boolean): Router {
   const uploadBase = uploadBaseFor(parts.config, baseUrl);
+  const policy = parts.service.limits.instantUpload;
   const seed = seedRouteTable({
     service: parts.service,
-    fileUrl: (req, fileId, ext) => `${uploadBase(req)}/upload/${fileId}${ext}`,
+    fileUrl: (req, file, ext) => `${uploadBase(req)}/upload/${sealedLinkName(policy, file, ext)}`,
     limits: {
       maxHandshakeBytes: parts.config.maxHandshakeBytes ?? undefined,
       chunkAnswerBytesPerId: parts.config.chunkAnswerBytesPerId,
       statePageLimit: parts.config.statePageLimit,
     },
   });
-  const fileUrl = (req: IncomingMessage, fileId: string, ext: string) =>
-    `${baseUrl(req)}/upload/${fileId}${ext}`;
+  const fileUrl = (req: IncomingMessage, done: StreamDone) => {
+    const name = uploadLinkName(policy, { key: done.fileId, sha256: done.sha256 ?? null }, done.ext);
+    return name === null ? null : `${baseUrl(req)}/upload/${name}`;
+  };
   const resumable = parts.config.tusPath
     ? resumableRouteTable({
         streams: parts.streams,
@@ -142,7 +159,11 @@ function buildRouter(parts: Parts, baseUrl: BaseUrl, guarded: boolean): Router {
         onError: (err, req) => parts.logger.error({ err, url: req.url }, 'unexpected error'),
       })
     : [];
-  return new Router([seed, resumable, serverRouteTable({ ...parts, baseUrl, guarded })]);
+  return new Router([
+    seed,
+    resumable,
+    serverRouteTable({ ...parts, baseUrl, guarded, instantUpload: policy }),
+  ]);
 }
 
 function listen(server: Server, where: ListenOptions): Promise<void> {

@@ -109,6 +109,12 @@ export interface AssembleOptions {
   ext: string;
   /** The SHA-256 the client declared: verified (FILE_SHA256_MISMATCH) when given. */
   sha256?: string | null;
+  /**
+   * The upload's link will carry the file's SHA-256 (instant upload 'proof'/'off'): a file
+   * published before SHA-256s were recorded is never the result, as if a SHA-256 were declared
+   * (publication.ts: a copy is published under the twin key, recording it).
+   */
+  needsSha256?: boolean;
 }
 
 export interface Storage {

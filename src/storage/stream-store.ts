@@ -29,10 +29,16 @@ export type StreamConcat = null | { kind: 'partial' } | { kind: 'final'; parts: 
 export interface StreamDone {
   /** The MD5 of the bytes: the published file's id. */
   fileId: string;
-  /** The extension of its link (/upload/<fileId><ext>), '' when the name had none. */
+  /** The extension of its link (/upload/<fileId><ext> or its capability form), '' when the name had none. */
   ext: string;
   /** When the upload completed (ms). */
   at: number;
+  /**
+   * The published file's SHA-256, for its capability link under instant upload 'proof'/'off'
+   * (server/routes/upload-link.ts). Absent in records written before it was kept, and for a file
+   * published before SHA-256s were recorded.
+   */
+  sha256?: string;
 }
 
 /** An upload's durable state, as JSON. */

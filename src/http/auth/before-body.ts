@@ -5,7 +5,7 @@
  * undefined here, checked again once parsed (after-body.ts).
  */
 import type { IncomingMessage } from 'node:http';
-import { fileIdOfKey } from '../../protocol/ids.js';
+import { fileIdOfKey, parseUploadName } from '../../protocol/ids.js';
 import type { AuthAction } from './types.js';
 
 function decoded(raw: string): string | undefined {
@@ -27,7 +27,11 @@ export function fileIdBeforeBody(
     case 'delete':
       return tail ? decoded(tail) : undefined;
     case 'download-upload': {
-      // <fileId><ext> or <fileId>-<sha16><ext> (an MD5 twin): the fileId is the MD5 either way.
+      // <fileId><ext>, <fileId>-<sha16><ext> (an MD5 twin) or <fileId>-<sha32><ext> (a capability
+      // link): the fileId is the MD5 in every form.
+      const name = decoded(tail);
+      const parsed = name === undefined ? undefined : parseUploadName(name);
+      if (parsed) return parsed.fileId;
       const dot = tail.indexOf('.');
       const id = decoded(dot < 0 ? tail : tail.slice(0, dot));
       return id === undefined ? undefined : (fileIdOfKey(id) as string);

@@ -49,7 +49,8 @@ function stateHeaders(
   res.setHeader(name, value);
   if (record.length !== null) res.setHeader('Upload-Length', String(record.length));
   if (record.done && record.concat?.kind !== 'partial') {
-    res.setHeader('Link', `<${ctx.fileUrl(req, record.done.fileId, record.done.ext)}>; rel="item"`);
+    const url = ctx.fileUrl(req, record.done);
+    if (url) res.setHeader('Link', `<${url}>; rel="item"`);
   }
 }
 

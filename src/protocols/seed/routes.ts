@@ -13,7 +13,7 @@ import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseSha256, requestKey } from '../../protocol/ids.js';
 import { INSTANT_UPLOAD_MSG, STATE_PAGE_LIMIT } from '../../protocol/types.js';
-import type { StagedChunk } from '../../storage/storage.js';
+import type { PublishedFile, StagedChunk } from '../../storage/storage.js';
 import {
   chunkAnswerIds,
   DEFAULT_CHUNK_ANSWER_BYTES_PER_ID,
@@ -26,8 +26,11 @@ import { handshakeBodyLimit, readHandshake, readProof } from './handshake-body.j
 
 export interface UploadApiContext {
   service: UploadService;
-  /** The URL of a published file, for this request's base. */
-  fileUrl(req: IncomingMessage, fileId: string, ext: string): string;
+  /**
+   * The URL of a published file, for this request's base: under instant upload 'proof'/'off' a
+   * capability link (server/routes/upload-link.ts), so it needs the file's SHA-256 too.
+   */
+  fileUrl(req: IncomingMessage, file: Pick<PublishedFile, 'key' | 'sha256'>, ext: string): string;
   /** The adapter's bounds (PROTOCOL.md §Bounds); each one left out takes its default. */
   limits?: Partial<SeedLimits> | undefined;
 }
@@ -68,7 +71,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
   });
   const outcome = await ctx.service.handshake(raw, clientOf(req), requesterOf(req));
   if (outcome.kind === 'complete') {
-    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file.key, outcome.ext), INSTANT_UPLOAD_MSG));
+    sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file, outcome.ext), INSTANT_UPLOAD_MSG));
   } else {
     // Complete: the list is as long as the request's own list of ids. Under instantUpload
     // 'proof' a published file adds its challenge: a client that holds the bytes proves it
@@ -85,7 +88,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
 export async function proofRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
   const raw = await readProof(req);
   const { file, ext } = await ctx.service.prove(raw, requesterOf(req));
-  sendJson(res, 200, ok(ctx.fileUrl(req, file.key, ext), INSTANT_UPLOAD_MSG));
+  sendJson(res, 200, ok(ctx.fileUrl(req, file, ext), INSTANT_UPLOAD_MSG));
 }
 
 export async function chunkRoute(
@@ -134,7 +137,7 @@ export async function chunkRoute(
   const remaining = result.needed.length;
   if (result.file) {
     // The same "done" answer either way: data [] and the url.
-    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file.key, result.ext), remaining: 0 }));
+    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file, result.ext), remaining: 0 }));
   } else if (minimal) {
     sendJson(res, 200, ok(null, '', { remaining }));
   } else {
@@ -154,7 +157,7 @@ export async function stateRoute(
   const page = statePage(query, seedLimits(ctx).statePageLimit);
   const { state, file } = await ctx.service.state(keyOf(id, query), page, requesterOf(req));
   if (state.status === 'complete' && state.ext)
-    state.url = ctx.fileUrl(req, file?.key ?? state.fileId, state.ext);
+    state.url = ctx.fileUrl(req, file ?? { key: state.fileId, sha256: null }, state.ext);
   await sendJsonCompressed(req, res, 200, ok(state));
 }
 

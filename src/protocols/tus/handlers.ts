@@ -9,7 +9,7 @@ import { parseStreamId } from '../../core/stream-ids.js';
 import type { StreamService } from '../../core/stream-service.js';
 import { clientKey } from '../../core/usage.js';
 import { TransferError } from '../../protocol/errors.js';
-import type { StreamConcat, StreamRecord } from '../../storage/stream-store.js';
+import type { StreamConcat, StreamDone, StreamRecord } from '../../storage/stream-store.js';
 import { endEmpty, progressHeaders, TUS_CHECKSUMS, TUS_EXTENSIONS, TUS_VERSION } from './answers.js';
 import { digestOf, fileNameOf, fileTypeOf, parseMetadata } from './metadata.js';
 import {
@@ -28,8 +28,8 @@ export interface TusContext {
   path: string;
   /** This request's http://host:port (or --public-url). */
   baseUrl(req: IncomingMessage): string;
-  /** The link of a published file. */
-  fileUrl(req: IncomingMessage, fileId: string, ext: string): string;
+  /** The link of a published file; null when it has none (server/routes/upload-link.ts). */
+  fileUrl(req: IncomingMessage, done: StreamDone): string | null;
 }
 
 const OCTETS = 'application/offset+octet-stream';
@@ -145,7 +145,9 @@ async function appendBody(
 /** After completion: where the published file is (a Link any client may follow). */
 function fileLink(ctx: TusContext, req: IncomingMessage, res: ServerResponse, record: StreamRecord): void {
   if (record.done && record.concat?.kind !== 'partial') {
-    res.setHeader('Link', `<${ctx.fileUrl(req, record.done.fileId, record.done.ext)}>; rel="item"`);
+    // Under instant upload 'proof'/'off' a link needs the SHA-256 (a record without one has none).
+    const url = ctx.fileUrl(req, record.done);
+    if (url) res.setHeader('Link', `<${url}>; rel="item"`);
   }
 }
 

@@ -1,12 +1,14 @@
-/** Byte-serving routes: /download/<name> (the library) and /upload/<fileId><ext> (uploads). */
+/** Byte-serving routes: /download/<name> (the library) and /upload/<link name> (uploads: upload-link.ts). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { InstantUploadPolicy } from '../../core/context.js';
 import { serveBytes } from '../../http/serve-bytes.js';
 import { formatContentDisposition } from '../../protocol/content-disposition.js';
 import { TransferError } from '../../protocol/errors.js';
 import { parseUploadName } from '../../protocol/ids.js';
-import type { OpenedFile, Storage } from '../../storage/storage.js';
+import type { Storage } from '../../storage/storage.js';
 import type { Library } from '../library.js';
 import { servedAs } from './served-type.js';
+import { openLinked } from './upload-link.js';
 
 /** A missing file answers the same envelope as the API (the pipeline sends it). */
 function notFound(): never {
@@ -49,22 +51,6 @@ export async function downloadRoute(
   }
 }
 
-/**
- * `<md5>-<sha16>` names a file by its SHA-256 too: the twin published under that key, else the
- * file under the MD5 if its recorded SHA-256 starts so. Never other bytes than those named.
- */
-async function openUploaded(
-  storage: Storage,
-  parsed: { fileId: string; key: string; sha16: string | null },
-): Promise<OpenedFile | undefined> {
-  const opened = await storage.openFile(parsed.key);
-  if (opened || parsed.sha16 === null) return opened;
-  const first = await storage.openFile(parsed.fileId);
-  if (first?.file.sha256?.startsWith(parsed.sha16)) return first;
-  await first?.source.close();
-  return undefined;
-}
-
 export async function uploadedFileRoute(
   storage: Storage,
   req: IncomingMessage,
@@ -72,9 +58,11 @@ export async function uploadedFileRoute(
   rawName: string,
   headers: Record<string, string> = {},
   access: 'public' | 'private' = 'public',
+  policy: InstantUploadPolicy = 'open',
 ) {
+  // Under instant upload 'proof' and 'off' only a capability link names a file (upload-link.ts).
   const parsed = parseUploadName(rawName);
-  const opened = parsed && (await openUploaded(storage, parsed));
+  const opened = parsed && (await openLinked(storage, policy, parsed));
   if (!parsed || !opened) {
     notFound();
   }

@@ -4,6 +4,7 @@
  * plain index) for everything else.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { InstantUploadPolicy } from '../../core/context.js';
 import { ANY_METHOD, type Route, type RouteMatch } from '../../http/router.js';
 import { TransferError } from '../../protocol/errors.js';
 import type { Storage } from '../../storage/storage.js';
@@ -23,6 +24,8 @@ export interface ServerRouteParts {
   baseUrl: BaseUrl;
   /** Access control is on: uploads are private to caches. */
   guarded?: boolean;
+  /** Under 'proof' and 'off' /upload/ serves capability links only (upload-link.ts). */
+  instantUpload?: InstantUploadPolicy;
   metrics: ServerMetrics;
 }
 
@@ -40,6 +43,7 @@ export function serverRouteTable({
   baseUrl,
   guarded,
   metrics,
+  instantUpload = 'open',
 }: ServerRouteParts): Route[] {
   const access = guarded ? 'private' : 'public';
   const headers = pageHeaders(config.frameAncestors);
@@ -47,7 +51,7 @@ export function serverRouteTable({
   const download = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
     downloadRoute(library, req, res, m.tail, m.corsHeaders);
   const uploaded = (req: IncomingMessage, res: ServerResponse, m: RouteMatch) =>
-    uploadedFileRoute(storage, req, res, m.tail, m.corsHeaders, access);
+    uploadedFileRoute(storage, req, res, m.tail, m.corsHeaders, access, instantUpload);
   const files = (req: IncomingMessage, res: ServerResponse) => filesRoute(library, baseUrl(req), res);
   const page = async (req: IncomingMessage, res: ServerResponse, m: RouteMatch) => {
     if (await webRoute(config.webDir, req, res, m.path, headers)) return;

@@ -41,7 +41,8 @@ export class Assembler {
     if (md5 !== md5OfKey(fileId)) throw new TransferError('FILE_MD5_MISMATCH');
     const declared = options.sha256 ?? null;
     if (declared !== null && declared !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
-    return publicationOf(md5, sha256, declared !== null, (key) => this.published.stat(key));
+    const distinct = declared !== null || options.needsSha256 === true;
+    return publicationOf(md5, sha256, distinct, (key) => this.published.stat(key));
   }
 
   /**

@@ -219,7 +219,8 @@ export class S3Storage implements Storage {
       sha = digests.sha256;
     }
     if (sha === null) return { kind: 'publish', key: md5, sha256: null };
-    const where = await publicationOf(md5, sha, declared !== null, (k) => this.files.stat(k));
+    const distinct = declared !== null || options.needsSha256 === true;
+    const where = await publicationOf(md5, sha, distinct, (k) => this.files.stat(k));
     if (where.kind === 'publish') return { ...where, sha256: sha };
     if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, sha);
     return where;
