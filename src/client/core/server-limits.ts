@@ -4,11 +4,11 @@
  * course's) is planned for as before; its handshake refuses a chunk size it cannot take.
  */
 import { TransferError } from '../../protocol/errors.js';
+import { withRetry } from './backoff.js';
 import { callApi } from './http.js';
+import type { RetryOptions } from './types.js';
 
 const MiB = 1024 * 1024;
-/** The question is a courtesy: a server that does not answer it soon is planned for without it. */
-const LIMITS_TIMEOUT = 10_000;
 
 export interface ServerLimits {
   /** Largest chunk the server takes, in bytes. */
@@ -21,19 +21,26 @@ function positive(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
-/** The server's limits, or {} when it does not say (any failure but an abort). */
+/**
+ * The server's limits, or {} when it does not say (a 404, an answer that is not ours). Failures
+ * another attempt can fix are retried like any request (the first request of an upload: a server
+ * that is down is noticed before the file is hashed) and, when they persist, reject.
+ */
 export async function serverLimits(
   fetchImpl: typeof fetch,
   base: string,
-  signal: AbortSignal | undefined,
+  retry: RetryOptions & { signal?: AbortSignal | undefined },
 ): Promise<ServerLimits> {
-  const timeout = AbortSignal.timeout(LIMITS_TIMEOUT);
   try {
-    const answer = await callApi<{ limits?: Record<string, unknown> } | null>(
-      fetchImpl,
-      `${base}/api/version`,
-      { method: 'GET' },
-      signal ? AbortSignal.any([signal, timeout]) : timeout,
+    const answer = await withRetry(
+      () =>
+        callApi<{ limits?: Record<string, unknown> } | null>(
+          fetchImpl,
+          `${base}/api/version`,
+          { method: 'GET' },
+          retry.signal,
+        ),
+      retry,
     );
     const limits = answer.data?.limits ?? {};
     const out: ServerLimits = {};
@@ -43,7 +50,8 @@ export async function serverLimits(
     if (maxChunks !== undefined) out.maxChunks = maxChunks;
     return out;
   } catch (err: unknown) {
-    if (signal?.aborted) throw err instanceof TransferError ? err : new TransferError('ABORTED');
+    if (!(err instanceof TransferError) || err.code === 'ABORTED') throw err;
+    if (err.code === 'RETRIES_EXHAUSTED' || err.retryable || err.code === 'UNAUTHORIZED') throw err;
     return {};
   }
 }

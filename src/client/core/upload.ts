@@ -37,11 +37,13 @@ function extensionOf(name: string): string | undefined {
  */
 export async function planChunkSize(
   size: number,
-  options: Pick<UploadOptions, 'chunkSize' | 'server' | 'signal'> & { fetch: typeof fetch },
+  options: Pick<UploadOptions, 'chunkSize' | 'server' | 'signal'> & RetryOptions & { fetch: typeof fetch },
 ): Promise<number> {
+  const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
+  const retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
   const wanted = options.chunkSize ?? defaultChunkSize(size);
   const base = options.server.replace(/\/+$/, '');
-  return fitChunkSize(wanted, await serverLimits(options.fetch, base, options.signal));
+  return fitChunkSize(wanted, await serverLimits(options.fetch, base, retry));
 }
 
 /** The hash-cache key of a source's hashes for one chunk size (undefined: not cached). */
