@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `resumable` command. */
 import { Command } from 'commander';
+import { packageVersion } from '../client/node/identity.js';
+import { cacheCommand } from './cache.js';
 import { downloadCommand } from './download.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
@@ -8,11 +10,12 @@ import { uploadCommand } from './upload.js';
 
 const program = new Command('resumable')
   .description('Resumable downloads and chunked uploads over plain HTTP')
-  .version('0.1.0')
+  .version(packageVersion())
   .addCommand(serveCommand())
   .addCommand(uploadCommand())
   .addCommand(downloadCommand())
-  .addCommand(tokenCommand());
+  .addCommand(tokenCommand())
+  .addCommand(cacheCommand());
 
 // Usage errors exit 2 (help and --version 0), in every subcommand too.
 for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {

@@ -15,6 +15,7 @@ export function blobSource(blob: Blob, name?: string): BlobByteSource {
   return {
     blob,
     name: fileName,
+    type: blob.type || undefined,
     size: blob.size,
     // An unchanged File ⇔ same name, size and lastModified (all a page can know after a reload).
     cacheKey: file.lastModified === undefined ? undefined : `${fileName}|${blob.size}|${file.lastModified}`,

@@ -2,17 +2,28 @@
  * Hashes of unchanged Files in IndexedDB (via idb-keyval), keyed by name, size and lastModified:
  * after a reload, picking the same file again resumes without reading it again.
  */
-import { createStore, get, set, type UseStore } from 'idb-keyval';
+import { clear, createStore, get, set, type UseStore } from 'idb-keyval';
 import type { FileHashes, HashCache } from '../core/ports.js';
 
-export class IdbHashCache implements HashCache {
-  private store: UseStore | undefined;
+let shared: UseStore | undefined;
 
+/** The page's store of hashes: database `resumable-transfer`, object store `hashes`. */
+function openStore(): UseStore | undefined {
+  if (shared === undefined && typeof indexedDB !== 'undefined') {
+    shared = createStore('resumable-transfer', 'hashes');
+  }
+  return shared;
+}
+
+/** Forgets every cached hash of this origin: the next upload of each File reads it again. */
+export async function clearHashCache(): Promise<void> {
+  const store = openStore();
+  if (store) await clear(store);
+}
+
+export class IdbHashCache implements HashCache {
   private open(): UseStore | undefined {
-    if (this.store === undefined && typeof indexedDB !== 'undefined') {
-      this.store = createStore('resumable-transfer', 'hashes');
-    }
-    return this.store;
+    return openStore();
   }
 
   async get(key: string): Promise<FileHashes | undefined> {

@@ -13,7 +13,18 @@ import { abortError } from '../core/backoff.js';
 import { downloadTo } from '../core/download.js';
 import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache } from '../core/ports.js';
-import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
+import { findPrevious } from '../core/previous-uploads.js';
+import { terminate as terminateUpload } from '../core/terminate.js';
+import type {
+  DownloadOptions,
+  FindPreviousOptions,
+  PreviousUpload,
+  ResumableClient,
+  TerminateOptions,
+  UploadKey,
+  UploadOptions,
+  UploadResult,
+} from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
 import { blobSource } from './blob-source.js';
 import type { DownloadJob, DownloadReport } from './download-messages.js';
@@ -29,7 +40,7 @@ export type { ByteSource, HashCache } from '../core/ports.js';
 export type * from '../core/types.js';
 export { defaultChunkSize } from '../core/upload.js';
 export { blobSource } from './blob-source.js';
-export { IdbHashCache } from './idb-hash-cache.js';
+export { clearHashCache, IdbHashCache } from './idb-hash-cache.js';
 export {
   listStoredDownloads,
   opfsAvailable,
@@ -66,16 +77,43 @@ export interface BrowserDownload {
   remove(): Promise<void>;
 }
 
-/** Uploads a File or Blob and resolves with its URL. Call again after any interruption to resume. */
+export interface BrowserFindPreviousOptions extends FindPreviousOptions {
+  /** The hash cache upload() is given (default: IndexedDB; false: none, so nothing is found). */
+  hashCache?: HashCache | false;
+}
+
+function transport(options: { fetch?: typeof fetch | undefined } & Parameters<typeof withCredentials>[1]) {
+  return withCredentials(options.fetch ?? globalThis.fetch.bind(globalThis), options);
+}
+
+/**
+ * Uploads a File or Blob and resolves with its URL. Call again after any interruption to resume.
+ * Progress moves a chunk at a time: a browser's fetch cannot tell how much of a body was sent.
+ */
 export function upload(source: Blob | ByteSource, options: BrowserUploadOptions): Promise<UploadResult> {
   const src = source instanceof Blob ? blobSource(source) : source;
   const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new IdbHashCache());
-  const fetch = withCredentials(options.fetch ?? globalThis.fetch.bind(globalThis), options);
+  const fetch = transport(options);
   return uploadSource(
     src,
     { ...options, fetch },
     { hasher: workerHasher(options.hashWorkerUrl), hashCache, createSha256: wasmSha256 },
   );
+}
+
+/** The uploads of this File the hash cache knows, with what the server holds of each. */
+export function findPreviousUploads(
+  source: Blob | ByteSource,
+  options: BrowserFindPreviousOptions,
+): Promise<PreviousUpload[]> {
+  const src = source instanceof Blob ? blobSource(source) : source;
+  const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new IdbHashCache());
+  return findPrevious(src, { ...options, fetch: transport(options) }, hashCache);
+}
+
+/** Deletes an upload on the server; true when deleted, false when it kept none for this client. */
+export function terminate(upload: UploadKey, options: TerminateOptions): Promise<boolean> {
+  return terminateUpload(upload, { ...options, fetch: transport(options) });
 }
 
 /**

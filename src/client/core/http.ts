@@ -4,6 +4,14 @@ import { TransferError } from '../../protocol/errors.js';
 import { abortError, parseRetryAfter } from './backoff.js';
 import type { CredentialOptions, OutgoingRequest } from './types.js';
 
+/**
+ * A request whose transport can count its body as it is written (the Node entry's does; a
+ * browser's fetch cannot, and ignores the field): `onBodyProgress` gets the bytes written so far.
+ */
+export interface BodyProgressInit extends RequestInit {
+  onBodyProgress?: (written: number) => void;
+}
+
 /** Each transport with credentials → the same transport without them (for another origin). */
 const plainTransports = new WeakMap<typeof fetch, typeof fetch>();
 

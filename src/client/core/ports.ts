@@ -3,7 +3,10 @@ import type { DownloadInfo } from './types.js';
 
 /** A file to upload. */
 export interface ByteSource {
+  /** The file's name, told to the server (its extension becomes the link's). */
   name: string;
+  /** Optional MIME type: the extension when the name has none (`image/png` → `.png`). */
+  type?: string | undefined;
   size: number;
   /** Identity for the hash cache (path+size+mtime, or name+size+lastModified); undefined: no cache. */
   cacheKey: string | undefined;

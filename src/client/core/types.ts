@@ -83,12 +83,61 @@ export interface CommonOptions extends RetryOptions, CredentialOptions {
 export interface UploadOptions extends CommonOptions {
   /** Base URL of the server, e.g. http://localhost:8000. */
   server: string;
-  /** Bytes per chunk (default: 4 MiB, grown so a file never needs more than 10,000 chunks). */
+  /**
+   * Bytes per chunk (default: 4 MiB, grown so a file never needs more than 10,000 chunks). A
+   * server that says it takes less (GET /api/version) gets the largest whole MiB it takes.
+   */
   chunkSize?: number;
   /** Chunks in flight at once (default 4). */
   concurrency?: number;
-  /** File extension with its dot (default: taken from the name). */
+  /** The file's name on the server (default: the source's name). */
+  name?: string;
+  /** File extension with its dot (default: from the name, else from the source's MIME type, else `.bin`). */
   ext?: string;
+  /**
+   * When `signal` aborts the upload, delete it on the server (DELETE /api/upload/<fileId>) before
+   * the promise rejects with ABORTED: tus-js-client's `abort(true)`. Default false: an abort is a
+   * pause, and calling upload() again resumes.
+   */
+  terminateOnAbort?: boolean;
+}
+
+/** Which upload: the file's MD5 and, when our client declared it, its SHA-256 (the upload's key). */
+export interface UploadKey {
+  fileId: string;
+  sha256?: string | undefined;
+}
+
+/** For terminate() and findPreviousUploads(): the server and how to reach it. */
+export interface TerminateOptions extends RetryOptions, CredentialOptions {
+  /** Base URL of the server, e.g. http://localhost:8000. */
+  server: string;
+  signal?: AbortSignal;
+  /** The HTTP transport (default: the entry's). */
+  fetch?: typeof fetch;
+}
+
+export interface FindPreviousOptions extends TerminateOptions {
+  /** The chunk size upload() is given, if any: the cache is asked for the plan upload() would make. */
+  chunkSize?: number;
+}
+
+/** An upload the hash cache knows for a file, with what the server holds of it. */
+export interface PreviousUpload extends UploadKey {
+  sha256: string | undefined;
+  chunkSize: number;
+  size: number;
+  /**
+   * 'uploading': the server holds part of it for this client (upload() sends the rest);
+   * 'complete': published (`url`); 'absent': the server keeps no upload of it for this client
+   * (never started, expired or abandoned: upload() starts over, or links at once if the server
+   * has the file).
+   */
+  status: 'uploading' | 'complete' | 'absent';
+  bytesHeld: number;
+  chunksNeeded: number;
+  chunksTotal: number;
+  url: string | null;
 }
 
 export interface UploadResult {
@@ -96,7 +145,7 @@ export interface UploadResult {
   fileId: string;
   /** The server already had the file: nothing was sent. */
   instant: boolean;
-  /** Chunk bytes sent in this call (0 on an instant upload). */
+  /** Chunk bytes whose upload the server confirmed in this call (0 on an instant upload). */
   bytesSent: number;
   /** Whether the hashes came from the cache (the file was not read again). */
   hashCached: boolean;

@@ -10,9 +10,11 @@ import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
 import { chunkCount } from './hashing.js';
-import { callApi } from './http.js';
+import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
+import { fitChunkSize, serverLimits } from './server-limits.js';
+import { terminate } from './terminate.js';
 import type { Progress, RetryOptions, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -24,9 +26,43 @@ export function defaultChunkSize(size: number): number {
   return Math.max(4 * MiB, Math.ceil(size / 10_000 / MiB) * MiB);
 }
 
-function extensionOf(name: string): string {
+function extensionOf(name: string): string | undefined {
   const m = /\.([A-Za-z0-9]{1,16})$/.exec(name);
-  return m ? `.${m[1]}` : '.bin';
+  return m ? `.${m[1]}` : undefined;
+}
+
+/**
+ * The chunk size an upload of `size` bytes plans with: `chunkSize` (default: defaultChunkSize),
+ * lowered to fit the server's limit when the server says it (server-limits.ts).
+ */
+export async function planChunkSize(
+  size: number,
+  options: Pick<UploadOptions, 'chunkSize' | 'server' | 'signal'> & RetryOptions & { fetch: typeof fetch },
+): Promise<number> {
+  const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
+  const retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
+  const wanted = options.chunkSize ?? defaultChunkSize(size);
+  const base = options.server.replace(/\/+$/, '');
+  return fitChunkSize(wanted, await serverLimits(options.fetch, base, retry));
+}
+
+/** The hash-cache key of a source's hashes for one chunk size (undefined: not cached). */
+export function hashCacheKey(source: ByteSource, chunkSize: number): string | undefined {
+  return source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
+}
+
+/** Cached hashes that fit this source and chunk size, with the SHA-256 the handshake declares. */
+export function usableHashes(
+  cached: FileHashes | undefined,
+  source: ByteSource,
+  chunkSize: number,
+): FileHashes | undefined {
+  return cached?.chunkSize === chunkSize &&
+    cached.chunkIds.length === chunkCount(source.size, chunkSize) &&
+    // Cached before the SHA-256 was computed: hash again, so the handshake can declare it.
+    cached.sha256 !== undefined
+    ? cached
+    : undefined;
 }
 
 export interface UploadDeps {
@@ -34,6 +70,8 @@ export interface UploadDeps {
   hashCache?: HashCache | undefined;
   /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
   createSha256?: Sha256Factory | undefined;
+  /** The extension (with its dot) for a MIME type, for a source whose name has none. */
+  extensionForType?: ((type: string) => string | undefined) | undefined;
 }
 
 /** What a challenge may make us read: far above what our server asks (64 KiB), far below a file. */
@@ -99,13 +137,18 @@ export function uploadSource(
 class UploadSession {
   private readonly fetch: typeof fetch;
   private readonly base: string;
-  private readonly chunkSize: number;
+  /** Chosen in run(): the wanted size, fitted to the server's limit. */
+  private chunkSize = 0;
   private readonly retry: RetryOptions & { signal?: AbortSignal | undefined };
   private readonly meter = new Meter();
   private readonly tick = throttle(100);
   private bytesSent = 0;
   /** Bytes the server holds, as far as this round knows. */
   private held = 0;
+  /** Chunk index → most of its bytes the transport wrote in any attempt (answer still to come). */
+  private readonly writing = new Map<number, number>();
+  /** The last uploading progress told: it never goes backwards. */
+  private shownUploaded = 0;
 
   constructor(
     private readonly source: ByteSource,
@@ -114,13 +157,29 @@ class UploadSession {
   ) {
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.base = options.server.replace(/\/+$/, '');
-    this.chunkSize = options.chunkSize ?? defaultChunkSize(source.size);
     const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
     this.retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
   }
 
   async run(): Promise<UploadResult> {
+    this.chunkSize = await planChunkSize(this.source.size, { ...this.options, fetch: this.fetch });
     const { hashes, hashCached } = await this.hashes();
+    try {
+      return await this.rounds(hashes, hashCached);
+    } catch (err: unknown) {
+      // terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)).
+      if (this.options.signal?.aborted && this.options.terminateOnAbort) {
+        const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
+        await terminate(
+          { fileId: hashes.fileId, sha256: hashes.sha256 },
+          { server, fetch: this.fetch, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry },
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async rounds(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {
     const { fileId } = hashes;
     const size = this.source.size;
     for (let round = 0; round < ROUNDS; round++) {
@@ -151,15 +210,9 @@ class UploadSession {
   /** From the cache when the file is unchanged, else one pass over the file. */
   private async hashes(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
     const { source, chunkSize, deps } = this;
-    const key = source.cacheKey === undefined ? undefined : `${source.cacheKey}|${chunkSize}`;
-    const cached = key ? await deps.hashCache?.get(key) : undefined;
-    if (
-      cached?.chunkSize === chunkSize &&
-      cached.chunkIds.length === chunkCount(source.size, chunkSize) &&
-      // Cached before the SHA-256 was computed: hash again, so the handshake can declare it.
-      cached.sha256 !== undefined
-    )
-      return { hashes: cached, hashCached: true };
+    const key = hashCacheKey(source, chunkSize);
+    const cached = usableHashes(key ? await deps.hashCache?.get(key) : undefined, source, chunkSize);
+    if (cached) return { hashes: cached, hashCached: true };
     const progress = (done: number) =>
       this.emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size });
     const hashes = await deps.hasher(source, chunkSize, progress, this.options.signal);
@@ -168,8 +221,16 @@ class UploadSession {
     return { hashes, hashCached: false };
   }
 
+  /** The name the server is told: the option, else the source's. */
+  private get name(): string {
+    return this.options.name ?? this.source.name;
+  }
+
+  /** The option, else the name's extension, else the MIME type's, else `.bin`. */
   private get ext(): string {
-    return this.options.ext ?? extensionOf(this.source.name);
+    const { type } = this.source;
+    const fromType = type ? this.deps.extensionForType?.(type) : undefined;
+    return this.options.ext ?? extensionOf(this.name) ?? fromType ?? '.bin';
   }
 
   private async handshake({ fileId, chunkIds, sha256 }: FileHashes): Promise<HandshakeAnswer> {
@@ -180,7 +241,7 @@ class UploadSession {
       chunkIds,
       size: source.size,
       chunkSize,
-      name: source.name,
+      name: this.name,
       sha256,
     });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
@@ -241,7 +302,8 @@ class UploadSession {
     }
     const queue = needed.map((id) => indexOf.get(id)!);
     this.held = this.source.size - queue.reduce((sum, i) => sum + this.lengthOf(i), 0);
-    this.emit({ phase: 'uploading', bytesDone: this.held, bytesTotal: this.source.size }, true);
+    this.writing.clear();
+    this.emitUploaded(true);
     let url: string | undefined;
     let lost = false;
     const connection = async () => {
@@ -271,12 +333,19 @@ class UploadSession {
     // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
     const key = sha256 ? `fileId=${fileId}&sha256=${sha256}` : `fileId=${fileId}`;
     const url = `${this.base}/api/upload?${key}&chunkId=${chunkIds[index]}`;
-    const init = {
+    const init: BodyProgressInit = {
       method: 'POST',
       // The queue comes from the handshake; only the url of the last answer is read.
       // So ask for the O(1) answer (PROTOCOL.md §Bounds) instead of the needed list.
       headers: { 'content-type': 'application/octet-stream', prefer: 'return=minimal' },
       body: bytes as Uint8Array<ArrayBuffer>,
+      // Byte-level progress where the transport counts the body (Node's); a retry that writes
+      // the chunk again counts nothing twice: a chunk's share is the most any attempt wrote.
+      onBodyProgress: (written) => {
+        if (written <= (this.writing.get(index) ?? 0)) return;
+        this.writing.set(index, written);
+        this.emitUploaded();
+      },
     };
     const answer = await withRetry(
       () =>
@@ -291,12 +360,21 @@ class UploadSession {
     );
     this.bytesSent += bytes.length;
     this.held += bytes.length;
-    this.emit({ phase: 'uploading', bytesDone: this.held, bytesTotal: this.source.size });
+    this.writing.delete(index);
+    this.emitUploaded();
     return answer.url;
   }
 
   private lengthOf(index: number): number {
     return Math.min(this.source.size, (index + 1) * this.chunkSize) - index * this.chunkSize;
+  }
+
+  /** Uploading progress: held bytes plus those of chunks on their way, never backwards. */
+  private emitUploaded(force = false): void {
+    let onTheWay = 0;
+    for (const written of this.writing.values()) onTheWay += written;
+    this.shownUploaded = Math.max(this.shownUploaded, Math.min(this.source.size, this.held + onTheWay));
+    this.emit({ phase: 'uploading', bytesDone: this.shownUploaded, bytesTotal: this.source.size }, force);
   }
 
   private emit(p: Omit<Progress, 'speed' | 'eta'>, force = false): void {

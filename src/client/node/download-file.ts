@@ -15,6 +15,7 @@ import { withCredentials } from '../core/http.js';
 import type { DownloadInfo, DownloadOptions } from '../core/types.js';
 import { FileTarget, holdsVersion } from './file-target.js';
 import { httpFetch } from './http-fetch.js';
+import { withIdentity } from './identity.js';
 
 export interface DownloadFileOptions extends DownloadOptions {
   /** A file path, or a folder (exists, or ends with /): the server's file name is used there. Default: the current folder. */
@@ -106,7 +107,7 @@ export async function downloadFile(
     },
     {
       ...options,
-      fetch: withCredentials(options.fetch ?? httpFetch, options),
+      fetch: withCredentials(withIdentity(options.fetch ?? httpFetch), options),
       onProgress: (p) => {
         if (p.alreadyComplete) alreadyComplete = true;
         onProgress?.(p);

@@ -1,12 +1,19 @@
 /**
  * The Node entry's HTTP transport: the part of fetch() the client core uses (method, headers,
- * a string or byte body, AbortSignal; a Response with a streamed body), on node:http with one
+ * a string or byte body, AbortSignal; a Response with a streamed body; the bytes of a body
+ * written so far, told to `onBodyProgress`), on node:http with one
  * keep-alive agent. Measured on Node 20: undici's fetch posting 4 MiB bodies four at a time
  * peaked at 262 MB RSS where node:http peaked at 136 MB for the same work (the upload client's
  * memory goal is 150 MB).
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { BodyProgressInit } from '../core/http.js';
 
 const httpAgent = new HttpAgent({ keepAlive: true });
 const httpsAgent = new HttpsAgent({ keepAlive: true });
@@ -58,6 +65,35 @@ function toWebStream(res: IncomingMessage, why: () => Error | undefined): Readab
   );
 }
 
+/** A byte body is written in pieces of this size, so its progress moves within a chunk. */
+const PIECE = 64 * 1024;
+
+/**
+ * Writes a byte body piece by piece with backpressure, telling `onWritten` the bytes handed to
+ * the socket so far as each piece is flushed (no copy: pieces are views of the body).
+ */
+function writeBody(req: ClientRequest, body: Uint8Array, onWritten: (written: number) => void): void {
+  let offset = 0;
+  let written = 0;
+  const pump = () => {
+    while (offset < body.length) {
+      const piece = body.subarray(offset, offset + PIECE);
+      offset += piece.length;
+      const more = req.write(piece, (err) => {
+        if (err) return;
+        written += piece.length;
+        onWritten(written);
+      });
+      if (!more) {
+        req.once('drain', pump);
+        return;
+      }
+    }
+    req.end();
+  };
+  pump();
+}
+
 function toHeaders(res: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) {
@@ -88,7 +124,7 @@ export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
 
 export const httpFetch = createHttpFetch();
 
-function request(input: string | URL, init: RequestInit, limits: HttpFetchOptions): Promise<Response> {
+function request(input: string | URL, init: BodyProgressInit, limits: HttpFetchOptions): Promise<Response> {
   const url = new URL(String(input));
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
@@ -142,6 +178,8 @@ function request(input: string | URL, init: RequestInit, limits: HttpFetchOption
         signal?.aborted ? abortReason(signal) : new TypeError('fetch failed', { cause: timedOut ?? err }),
       ),
     );
-    req.end(body ?? undefined);
+    const { onBodyProgress } = init;
+    if (onBodyProgress && body instanceof Uint8Array) writeBody(req, body, onBodyProgress);
+    else req.end(body ?? undefined);
   });
 }

@@ -1,16 +1,29 @@
 /** The Node build of the client: files on disk, node:crypto MD5, a hash cache under ~/.cache. */
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { extension } from 'mime-types';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5, withSha256 } from '../core/hashing.js';
 import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
-import type { DownloadOptions, ResumableClient, UploadOptions, UploadResult } from '../core/types.js';
+import { findPrevious } from '../core/previous-uploads.js';
+import { terminate as terminateUpload } from '../core/terminate.js';
+import type {
+  DownloadOptions,
+  FindPreviousOptions,
+  PreviousUpload,
+  ResumableClient,
+  TerminateOptions,
+  UploadKey,
+  UploadOptions,
+  UploadResult,
+} from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
 import { httpFetch } from './http-fetch.js';
+import { withIdentity } from './identity.js';
 import { nodeMd5, nodeSha256 } from './node-md5.js';
 import { parallelHasher } from './parallel-hasher.js';
 
@@ -18,7 +31,7 @@ export { TransferError } from '../../protocol/errors.js';
 export type { ByteSource, HashCache } from '../core/ports.js';
 export type * from '../core/types.js';
 export { defaultChunkSize } from '../core/upload.js';
-export { FileHashCache } from './hash-cache.js';
+export { clearHashCache, defaultCacheDir as hashCacheDir, FileHashCache } from './hash-cache.js';
 
 /** One pass; files over 16 MiB hash the chunks on a second thread (see parallel-hasher.ts). */
 export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
@@ -36,16 +49,58 @@ export interface NodeDownloadOptions extends DownloadOptions {
   destination?: string;
 }
 
+export interface NodeFindPreviousOptions extends FindPreviousOptions {
+  /** The hash cache upload() is given (default ~/.cache/resumable-transfer; false: none, so nothing is found). */
+  hashCache?: HashCache | false;
+}
+
+/** `.png` for image/png; undefined for a type without a known extension. */
+function extensionForType(type: string): string | undefined {
+  const ext = extension(type);
+  return ext ? `.${ext}` : undefined;
+}
+
+function transport(options: { fetch?: typeof fetch | undefined } & Parameters<typeof withCredentials>[1]) {
+  return withCredentials(withIdentity(options.fetch ?? httpFetch), options);
+}
+
+function hashCacheOf(option: HashCache | false | undefined): HashCache | undefined {
+  return option === false ? undefined : (option ?? new FileHashCache());
+}
+
 /** Uploads a file (path) and resolves with its URL. Call again after any interruption to resume. */
 export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
-  const hashCache = options.hashCache === false ? undefined : (options.hashCache ?? new FileHashCache());
-  const fetch = withCredentials(options.fetch ?? httpFetch, options);
   return uploadSource(
     src,
-    { ...options, fetch },
-    { hasher: nodeHasher, hashCache, createSha256: nodeSha256 },
+    { ...options, fetch: transport(options) },
+    {
+      hasher: nodeHasher,
+      hashCache: hashCacheOf(options.hashCache),
+      createSha256: nodeSha256,
+      extensionForType,
+    },
   );
+}
+
+/**
+ * The uploads of this file the hash cache knows (for the chunk size upload() would plan with these
+ * options), each with what the server holds of it: offer "resume", or terminate() it.
+ */
+export async function findPreviousUploads(
+  source: string | ByteSource,
+  options: NodeFindPreviousOptions,
+): Promise<PreviousUpload[]> {
+  const src = typeof source === 'string' ? await fileSource(source) : source;
+  return findPrevious(src, { ...options, fetch: transport(options) }, hashCacheOf(options.hashCache));
+}
+
+/**
+ * Deletes an upload on the server (a PreviousUpload, or the {fileId, sha256} it was keyed by).
+ * Resolves true when deleted, false when the server kept no upload of it for this client.
+ */
+export function terminate(upload: UploadKey, options: TerminateOptions): Promise<boolean> {
+  return terminateUpload(upload, { ...options, fetch: transport(options) });
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */
@@ -65,7 +120,7 @@ export async function download(url: string, options: NodeDownloadOptions = {}): 
       await mkdir(dirname(path), { recursive: true });
       return new FileTarget(path);
     },
-    { ...options, fetch: withCredentials(options.fetch ?? httpFetch, options) },
+    { ...options, fetch: transport(options) },
   );
 }
 

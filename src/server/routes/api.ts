@@ -29,8 +29,18 @@ function packageVersion(): string {
   return version;
 }
 
-export function versionRoute(res: ServerResponse): void {
-  sendJson(res, 200, ok({ name: 'resumable-transfer', version: packageVersion(), node: process.version }));
+/** The upload limits a client plans its chunks by (PROTOCOL.md §Server limits). */
+export interface AdvertisedLimits {
+  maxChunkSize: number;
+  maxChunks: number;
+}
+
+export function versionRoute(res: ServerResponse, limits: AdvertisedLimits): void {
+  sendJson(
+    res,
+    200,
+    ok({ name: 'resumable-transfer', version: packageVersion(), node: process.version, limits }),
+  );
 }
 
 /** A file id no upload has (the probe asks the store about it: a miss is the expected answer). */

@@ -60,7 +60,8 @@ export function serverRouteTable({
   };
   const ready = (_req: IncomingMessage, res: ServerResponse) =>
     readyRoute(config, storage, res, READY_TIMEOUT_MS);
-  const version = (_req: IncomingMessage, res: ServerResponse) => versionRoute(res);
+  const limits = { maxChunkSize: config.maxChunkSize, maxChunks: config.maxChunks };
+  const version = (_req: IncomingMessage, res: ServerResponse) => versionRoute(res, limits);
   const scrape = (req: IncomingMessage, res: ServerResponse) => metrics.answer(config.metrics, req, res);
   return [
     // The library is public (the sample wallpapers, the operator's shared folders).

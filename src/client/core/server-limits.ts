@@ -1,0 +1,67 @@
+/**
+ * What a server accepts, learnt before the chunk size is chosen: GET /api/version answers
+ * `limits: {maxChunkSize, maxChunks}` (PROTOCOL.md §Server limits). A server without it (the
+ * course's) is planned for as before; its handshake refuses a chunk size it cannot take.
+ */
+import { TransferError } from '../../protocol/errors.js';
+import { withRetry } from './backoff.js';
+import { callApi } from './http.js';
+import type { RetryOptions } from './types.js';
+
+const MiB = 1024 * 1024;
+
+export interface ServerLimits {
+  /** Largest chunk the server takes, in bytes. */
+  maxChunkSize?: number;
+  /** Most chunks in one file's plan. */
+  maxChunks?: number;
+}
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * The server's limits, or {} when it does not say (a 404, an answer that is not ours). Failures
+ * another attempt can fix are retried like any request (the first request of an upload: a server
+ * that is down is noticed before the file is hashed) and, when they persist, reject.
+ */
+export async function serverLimits(
+  fetchImpl: typeof fetch,
+  base: string,
+  retry: RetryOptions & { signal?: AbortSignal | undefined },
+): Promise<ServerLimits> {
+  try {
+    const answer = await withRetry(
+      () =>
+        callApi<{ limits?: Record<string, unknown> } | null>(
+          fetchImpl,
+          `${base}/api/version`,
+          { method: 'GET' },
+          retry.signal,
+        ),
+      retry,
+    );
+    const limits = answer.data?.limits ?? {};
+    const out: ServerLimits = {};
+    const maxChunkSize = positive(limits.maxChunkSize);
+    const maxChunks = positive(limits.maxChunks);
+    if (maxChunkSize !== undefined) out.maxChunkSize = maxChunkSize;
+    if (maxChunks !== undefined) out.maxChunks = maxChunks;
+    return out;
+  } catch (err: unknown) {
+    if (!(err instanceof TransferError) || err.code === 'ABORTED') throw err;
+    if (err.code === 'RETRIES_EXHAUSTED' || err.retryable || err.code === 'UNAUTHORIZED') throw err;
+    return {};
+  }
+}
+
+/**
+ * The chunk size to plan with: `wanted`, or, when the server takes less, the largest whole MiB
+ * it takes (the limit itself below 1 MiB).
+ */
+export function fitChunkSize(wanted: number, limits: ServerLimits): number {
+  const max = limits.maxChunkSize;
+  if (max === undefined || wanted <= max) return wanted;
+  return max >= MiB ? Math.floor(max / MiB) * MiB : max;
+}
