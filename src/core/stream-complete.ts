@@ -40,11 +40,8 @@ export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Pr
   }
 }
 
-/** The SHA-256 of uploads' bytes: folded in this process, or read back from the store. */
+/** The SHA-256 of uploads' bytes, read back from the store (stream-fold.ts says why). */
 async function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string | undefined> {
-  const [only] = records;
-  const folded = records.length === 1 && only ? sc.folds.sha256(only.id, only.offset) : undefined;
-  if (folded) return folded;
   try {
     return await hashAll(sc.store.bytes(records));
   } catch {
@@ -96,7 +93,6 @@ export async function completeStream(
     expiresAt: now + sc.limits.doneTtlMs,
   };
   await sc.store.write(done);
-  sc.folds.forget(record.id);
   // A partial upload keeps its bytes (and counts them) for the final upload that names it.
   if (record.concat?.kind === 'partial') return done;
   await sc.store.dropBytes(record.id);
@@ -108,5 +104,4 @@ export async function completeStream(
 export async function dropStream(sc: StreamCore, id: string): Promise<void> {
   await sc.store.remove(id);
   sc.core.usage.remove(usageKey(id));
-  sc.folds.forget(id);
 }
