@@ -5,8 +5,7 @@
  * byte-exact, and then a seed-protocol handshake for its MD5 answers its link at once (instant
  * upload across protocols). On local disk and on S3.
  *
- * Uppy in Chromium (@uppy/core + @uppy/tus + @uppy/dashboard) is the next step: those packages
- * are not installed here.
+ * Uppy in Chromium (@uppy/core + @uppy/tus + @uppy/dashboard) is test/uppy.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';

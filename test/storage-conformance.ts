@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TransferError } from '../src/protocol/errors.js';
 import type { ChunkTarget, Storage, UploadPlan } from '../src/storage/storage.js';
 import type { StreamRecord, StreamStore } from '../src/storage/stream-store.js';
@@ -504,7 +505,10 @@ async function appendAll(store: StreamStore, record: StreamRecord, data: Buffer)
   const appended = await store.append(record, Readable.from([data]), {
     maxBytes: 1e9,
     tooMany,
-    onBytes: (b) => seen.push(b),
+    onBytes: (b) => {
+      seen.push(b);
+      return undefined;
+    },
   });
   assert.ok(Buffer.concat(seen).equals(data), 'onBytes saw every byte, in order');
   const next = { ...record, offset: record.offset + appended.bytes };
@@ -564,6 +568,37 @@ export function runStreamStoreConformance(name: string, create: () => Promise<St
       r = await appendAll(ref.s.streams, r, two);
       const read = (await ref.s.streams.read(r.id))!;
       assert.ok((await readStream(ref.s.streams, [read])).equals(Buffer.concat([one, two])));
+    });
+
+    it('a promise from onBytes is waited for before the next bytes are taken', async () => {
+      let r = streamRecord(streamId());
+      await ref.s.streams.create(r);
+      r = (await ref.s.streams.read(r.id))!;
+      const events: string[] = [];
+      async function* body() {
+        for (const word of ['one', 'two', 'three']) {
+          events.push(`read ${word}`);
+          yield Buffer.from(word);
+        }
+      }
+      const appended = await ref.s.streams.append(r, body(), {
+        maxBytes: 1e9,
+        tooMany,
+        onBytes: (b) => {
+          events.push(`saw ${b.toString()}`);
+          return sleep(20).then(() => {
+            events.push(`done ${b.toString()}`);
+          });
+        },
+      });
+      assert.equal(appended.bytes, 11);
+      for (const [before, after] of [
+        ['done one', 'read two'],
+        ['done two', 'read three'],
+      ] as const) {
+        assert.ok(events.indexOf(before) < events.indexOf(after), events.join(', '));
+      }
+      await appended.discard();
     });
 
     it('a discarded append counts nothing, and the next append writes over it', async () => {

@@ -6,10 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
 import { killAllServers, spawnServer } from './helpers/child-server.js';
+import { answeringWorkers } from './helpers/health.js';
+import { openSocket, parseResponse } from './helpers/raw-http.js';
 import { OCTETS, send, TUS } from './helpers/resumable.js';
 import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from './helpers/s3.js';
 import { tempDir } from './helpers/server.js';
@@ -34,6 +37,62 @@ async function patchInTurns(bases: string[], path: string, data: Buffer, pieces:
   }
 }
 
+interface RawConnection {
+  write(data: Buffer | string): void;
+  /** Resolves with everything received once `done` says so (10 s at most). */
+  until(done: (text: string) => boolean): Promise<string>;
+  end(): void;
+}
+
+function rawConnection(socket: Socket): RawConnection {
+  let text = '';
+  let check: (() => void) | undefined;
+  socket.on('data', (b: Buffer) => {
+    text += b.toString('latin1');
+    check?.();
+  });
+  socket.on('error', () => undefined);
+  return {
+    write: (data) => socket.write(data),
+    until: (done) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no such answer in 10 s; got:\n${text}`)), 10_000);
+        check = () => {
+          if (!done(text)) return;
+          clearTimeout(timer);
+          check = undefined;
+          const got = text;
+          text = '';
+          resolve(got);
+        };
+        check();
+      }),
+    end: () => socket.destroy(),
+  };
+}
+
+/** Whether `text` holds a whole answer with a Content-Length. */
+function complete(text: string): boolean {
+  const answer = parseResponse(text);
+  const length = /\r\ncontent-length: (\d+)/i.exec(answer.head)?.[1];
+  return length !== undefined && Buffer.byteLength(answer.body, 'latin1') >= Number(length);
+}
+
+/**
+ * A connection served by the reader of `serve --workers 2` (the cluster hands connections out in
+ * turn): asks /api/health on it, and tries a new one while the owner answers.
+ */
+async function readerConnection(base: string): Promise<RawConnection> {
+  for (let i = 0; i < 20; i++) {
+    const conn = rawConnection(await openSocket(base));
+    conn.write('GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const answer = parseResponse(await conn.until(complete));
+    if ((JSON.parse(answer.body) as { data: { worker?: string } }).data.worker === 'reader') return conn;
+    conn.end();
+  }
+  throw new Error('no connection reached the reader in 20 tries');
+}
+
 describe('tus across processes', { timeout: 120_000 }, () => {
   it('serve --workers 2: PATCHes on new connections (alternating workers) build one exact file', async () => {
     const dir = await tempDir('rt-tus-workers-');
@@ -49,6 +108,42 @@ describe('tus across processes', { timeout: 120_000 }, () => {
       assert.equal(created.status, 201);
       const path = new URL(created.headers.get('location')!).pathname;
       await patchInTurns([server.url], path, data, 6);
+      const got = await fetch(`${server.url}/upload/${md5(data)}`, { headers: CLOSE });
+      assert.ok(Buffer.from(await got.arrayBuffer()).equals(data));
+    } finally {
+      await server.kill();
+    }
+  });
+
+  it('serve --workers 2: an IETF creation through the reader gets the 104 of the owner, with the Location, before the body is all sent', async () => {
+    const dir = await tempDir('rt-ietf-workers-');
+    await mkdir(join(dir, 'lib'));
+    const server = await spawnServer(join(dir, 'data'), ['--workers', '2', '--library', join(dir, 'lib')]);
+    try {
+      assert.equal((await answeringWorkers(server.url)).size, 2, 'both workers answer');
+      const socket = await readerConnection(server.url);
+      const data = randomBytesSeeded(2 * 1024 * 1024 + 3, 84);
+      const half = 1024 * 1024;
+      const head =
+        'POST /files/ HTTP/1.1\r\nHost: localhost\r\nUpload-Draft-Interop-Version: 6\r\n' +
+        `Upload-Complete: ?1\r\nContent-Length: ${data.length}\r\n\r\n`;
+      socket.write(Buffer.concat([Buffer.from(head), data.subarray(0, half)]));
+      // Half the body sent, the other half held back: the 104 must come now, through the reader.
+      const early = await socket.until((text) => /\r\n\r\n/.test(text));
+      const info = parseResponse(early);
+      assert.equal(info.status, 104, early);
+      assert.match(info.head, /^HTTP\/1\.1 104 Upload Resumption Supported\r\n/);
+      const location = /\r\nLocation: (\S+)/i.exec(info.head)?.[1];
+      assert.match(location ?? '', /\/files\/[A-Za-z0-9_-]{24}$/);
+      assert.doesNotMatch(early, /HTTP\/1\.1 2\d\d/, 'no final answer before the body is all sent');
+
+      socket.write(data.subarray(half));
+      const all = await socket.until((text) => /HTTP\/1\.1 201 [\s\S]*?\r\n\r\n/.test(text));
+      const final = parseResponse(all.slice(all.indexOf('HTTP/1.1 201')));
+      assert.equal(final.status, 201, all);
+      assert.equal(/\r\nLocation: (\S+)/i.exec(final.head)?.[1], location);
+      assert.match(final.head, /\r\nUpload-Complete: \?1/i);
+      socket.end();
       const got = await fetch(`${server.url}/upload/${md5(data)}`, { headers: CLOSE });
       assert.ok(Buffer.from(await got.arrayBuffer()).equals(data));
     } finally {

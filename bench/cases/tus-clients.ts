@@ -1,7 +1,8 @@
 /**
  * tus-js-client → our /files/ (tus-v1, and ietf-draft-05) vs tus-js-client → @tus/server with
  * its FileStore, same file, same chunk size, same run, in turns. Ours also folds the file's MD5
- * (and SHA-256) as it arrives and publishes it for instant upload; @tus/server only stores it.
+ * as it arrives (on a worker thread), fdatasyncs every PATCH before answering it, and publishes
+ * the file for instant upload; @tus/server only stores it.
  * @tus/server speaks no IETF draft: the ietf-draft-05 row is compared with its tus-v1 time.
  */
 import { execFileSync } from 'node:child_process';

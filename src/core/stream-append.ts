@@ -7,11 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 import { TransferError } from '../protocol/errors.js';
-import type { StreamRecord } from '../storage/stream-store.js';
+import type { StreamAppend, StreamRecord } from '../storage/stream-store.js';
 import { checkFreeSpace } from './bounds.js';
 import { completeStream } from './stream-complete.js';
 import { type StreamCore, usageKey } from './stream-context.js';
 import { checkLength } from './stream-create.js';
+import type { FoldResult } from './stream-fold.js';
 import type { LockOwner } from './stream-locks.js';
 import { isWhole, liveRecord } from './stream-status.js';
 
@@ -82,21 +83,31 @@ export async function appendStream(
     sc.core.usage.checkQuota(record.client, expected);
     await checkFreeSpace(sc.core, expected);
 
-    const fold = await sc.folds.begin(id, record.md5State, record.offset);
-    const check = req.checksum && createHash(req.checksum.algorithm);
-    const appended = await sc.store.append(record, body, {
-      maxBytes: room,
-      tooMany: () => new TransferError(length === null ? 'FILE_TOO_LARGE' : 'UPLOAD_LENGTH_EXCEEDED'),
-      onBytes: (buf) => {
-        fold.update(buf);
-        check?.update(buf);
-      },
-    });
-    if (req.checksum && check) {
-      if (appended.cut || !check.digest().equals(req.checksum.digest)) {
-        await appended.discard();
-        throw new TransferError('CHECKSUM_MISMATCH');
+    const fold = sc.folds.begin(record.md5State);
+    let folded: FoldResult;
+    let appended: StreamAppend;
+    try {
+      const check = req.checksum && createHash(req.checksum.algorithm);
+      appended = await sc.store.append(record, body, {
+        maxBytes: room,
+        tooMany: () => new TransferError(length === null ? 'FILE_TOO_LARGE' : 'UPLOAD_LENGTH_EXCEEDED'),
+        onBytes: (buf) => {
+          check?.update(buf);
+          return fold.update(buf);
+        },
+      });
+      if (req.checksum && check) {
+        if (appended.cut || !check.digest().equals(req.checksum.digest)) {
+          await appended.discard();
+          throw new TransferError('CHECKSUM_MISMATCH');
+        }
       }
+      folded = await fold.finish().catch(async (err: unknown) => {
+        await appended.discard();
+        throw err;
+      });
+    } finally {
+      fold.drop();
     }
     const offset = record.offset + appended.bytes;
     if (req.completes && !appended.cut) {
@@ -109,7 +120,7 @@ export async function appendStream(
         );
       }
     }
-    const { md5State, md5 } = fold.finish();
+    const { md5State, md5 } = folded;
     const now = Date.now();
     const next: StreamRecord = {
       ...record,
@@ -120,7 +131,6 @@ export async function appendStream(
       expiresAt: now + sc.limits.expireAfterMs,
     };
     await appended.commit(next);
-    sc.folds.keep(id, fold, offset);
     sc.core.usage.grow(usageKey(id), appended.bytes);
     return isWhole(next) ? await completeStream(sc, next, md5) : next;
   } finally {

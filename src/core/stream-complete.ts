@@ -47,11 +47,14 @@ export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Pr
   }
 }
 
-/** The SHA-256 of uploads' bytes: folded in this process, or read back from the store. */
-function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string> {
-  const [only] = records;
-  const folded = records.length === 1 && only ? sc.folds.sha256(only.id, only.offset) : undefined;
-  return folded ? Promise.resolve(folded) : hashAll(sc.store.bytes(records));
+/** The SHA-256 of uploads' bytes, read back from the store (stream-fold.ts says why). */
+async function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string | undefined> {
+  try {
+    return await hashAll(sc.store.bytes(records));
+  } catch {
+    // The bytes are gone: a crash came after they were published and before the record said so.
+    return undefined;
+  }
 }
 
 /**
@@ -66,18 +69,14 @@ export async function publishBytes(
 ): Promise<PublishedFile> {
   const existing = await sc.core.storage.statFile(file.fileId);
   if (!existing) {
+    // Every published file records its SHA-256 (links under 'proof'/'off' are made of it, and
+    // collisions are told by it): read back once here, while the MD5 was folded on the way in.
     const sha256 = file.sha256 ?? (await sha256Of(sc, records));
+    if (sha256 === undefined) throw new TransferError('UPLOAD_NOT_FOUND', 'The upload lost its bytes.');
     return sc.store.publish(records, { ...file, sha256 });
   }
   let ours: string | undefined = 'size differs';
-  if (existing.size === file.size) {
-    try {
-      ours = file.sha256 ?? (await sha256Of(sc, records));
-    } catch {
-      // The bytes are gone: a crash came after they were published and before the record said so.
-      ours = undefined;
-    }
-  }
+  if (existing.size === file.size) ours = file.sha256 ?? (await sha256Of(sc, records));
   if (ours !== undefined && ours !== (await sha256OfPublished(sc, existing))) {
     throw new TransferError('MD5_COLLISION');
   }
@@ -116,7 +115,6 @@ export async function completeStream(
     expiresAt: now + sc.limits.doneTtlMs,
   };
   await sc.store.write(done);
-  sc.folds.forget(record.id);
   // A partial upload keeps its bytes (and counts them) for the final upload that names it.
   if (record.concat?.kind === 'partial') return done;
   await sc.store.dropBytes(record.id);
@@ -128,5 +126,4 @@ export async function completeStream(
 export async function dropStream(sc: StreamCore, id: string): Promise<void> {
   await sc.store.remove(id);
   sc.core.usage.remove(usageKey(id));
-  sc.folds.forget(id);
 }

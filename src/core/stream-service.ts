@@ -29,7 +29,7 @@ export class StreamService {
       store: core.storage.streams,
       limits: resolved,
       locks: new StreamLocks(resolved.lockIdleMs),
-      folds: new StreamFolds(core.limits.maxOpenUploads),
+      folds: new StreamFolds(),
     };
   }
 

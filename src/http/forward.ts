@@ -1,8 +1,8 @@
 /**
  * Forwards a request to the process that owns uploads (`serve --workers N`, see workers.ts), over
- * its local socket, and streams the answer back. The body streams both ways (no buffering); a
- * client that leaves ends the forwarded request, and an owner that cannot be reached is a 503
- * the clients retry.
+ * its local socket, and streams the answer back, informational answers (1xx) included. The body
+ * streams both ways (no buffering); a client that leaves ends the forwarded request, and an owner
+ * that cannot be reached is a 503 the clients retry.
  *
  * Hand-written rather than http-proxy & co.: it is one hop to a socket we own, with our error
  * envelope and our lingering close, in ~60 lines of node:http.
@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { TransferError } from '../protocol/errors.js';
 import { clientAddress, INTERNAL_CLIENT_HEADER } from './client-address.js';
 import { lingerOnUnreadBody } from './linger.js';
+import { writeInformational } from './node-internals.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the request. And
@@ -42,6 +43,18 @@ function endToEnd(headers: IncomingMessage['headers']): OutgoingHttpHeaders {
   return out;
 }
 
+/** An informational answer's end-to-end headers, names as the owner wrote them. */
+function informationalHeaders(raw: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    out[name] = name in out ? `${out[name]}, ${value}` : value;
+  }
+  return out;
+}
+
 export type Forward = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export function forwarder(socketPath: string): Forward {
@@ -58,6 +71,13 @@ export function forwarder(socketPath: string): Forward {
         // any such header the client sent.
         headers: { ...endToEnd(req.headers), [INTERNAL_CLIENT_HEADER]: clientAddress(req) },
         setHost: false,
+      });
+      // The owner's informational answers before the final one (an IETF creation's 104 Upload
+      // Resumption Supported, with the upload's URL) reach the client as they come. Not 100
+      // Continue: this process answered the client's Expect itself.
+      upstream.on('information', (info) => {
+        if (info.statusCode === 100 || info.statusCode === 101 || answered) return;
+        writeInformational(res, info.statusCode, info.statusMessage, informationalHeaders(info.rawHeaders));
       });
       upstream.on('response', (answer) => {
         answered = true;

@@ -98,8 +98,11 @@ export interface AppendOptions {
   maxBytes: number;
   /** The error to fail with past maxBytes (nothing counts then). */
   tooMany: () => Error;
-  /** Sees every byte written, in order, before the append resolves. */
-  onBytes(buf: Buffer): void;
+  /**
+   * Sees every byte written, in order, before the append resolves. A promise it answers asks the
+   * store to wait for it before it reads more of the body (the MD5 fold is behind).
+   */
+  onBytes(buf: Buffer): undefined | Promise<void>;
 }
 
 export interface StreamSummary {

@@ -6,25 +6,11 @@
  * reads the regions from the file itself: no bytes are copied between threads. Requests are
  * handled in order, so a digest answers after every region sent before it.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread, threadModule } from '../../io/threads.js';
 import type { FoldReply, FoldRequest } from './fold-thread.js';
 
-/** The worker module next to this one: fold-thread.js in dist/, fold-thread.ts in the sources. */
-const THREAD = new URL(
-  import.meta.url.endsWith('.ts') ? './fold-thread.ts' : './fold-thread.js',
-  import.meta.url,
-);
-
-function startThread(): Worker {
-  if (THREAD.pathname.endsWith('.js')) return new Worker(THREAD);
-  // From the sources (tests run `node --import tsx`): the worker inherits `--import tsx`, but
-  // tsx 4 registers its loader on the main thread only under Node 20 (it needs
-  // worker_threads.isInternalThread, which Node 20 lacks), so the worker loads the module through
-  // tsx's API instead. Never taken from dist/, where tsx is not installed.
-  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const load = `import(${api}).then((tsx) => tsx.tsImport(${JSON.stringify(THREAD.href)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(load, { eval: true });
-}
+const THREAD = threadModule(import.meta.url, 'fold-thread');
 
 let worker: Worker | undefined;
 let seq = 0;
@@ -35,7 +21,7 @@ const waiting = new Map<number, (digest: FoldDigest | null) => void>();
 
 function get(): Worker {
   if (worker) return worker;
-  const w = startThread();
+  const w = startThread(THREAD);
   w.on('message', (m: FoldReply) => {
     waiting.get(m.seq)?.(m.digest);
     waiting.delete(m.seq);

@@ -171,7 +171,8 @@ export class S3Streams implements StreamStore {
     async function* measured(): AsyncIterable<Buffer> {
       for await (const buf of untilCut(body, state)) {
         if (bytes + buf.length > options.maxBytes) throw options.tooMany();
-        options.onBytes(buf);
+        const behind = options.onBytes(buf);
+        if (behind) await behind;
         bytes += buf.length;
         yield buf;
       }
