@@ -2,6 +2,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseCount, parseSize } from '../src/config/values.js';
 import { hasCommand, MiB, type Stat } from './measure.js';
 import type { Row } from './report.js';
 import { ROOT } from './servers.js';
@@ -17,8 +18,9 @@ const { values: args } = parseArgs({
 export const QUICK = args.quick ?? false;
 /** Run only the cases whose name contains this (results are printed, not written). */
 export const ONLY = args.only;
-export const RUNS = Number(args.runs ?? (QUICK ? 1 : 3));
-export const SIZE = args.size ? Number(args.size) : QUICK ? 64 * MiB : 1024 * MiB;
+// Sizes as the CLI takes them (256MiB, 1GiB, bytes); a bad value stops the bench, never NaN.
+export const RUNS = args.runs ? parseCount(args.runs) : QUICK ? 1 : 3;
+export const SIZE = args.size ? parseSize(args.size) : QUICK ? 64 * MiB : 1024 * MiB;
 export const WORK = join(ROOT, 'bench', 'work');
 export const LIB = join(WORK, 'lib');
 export const FILE = join(LIB, 'bench.bin');
