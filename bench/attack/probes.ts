@@ -57,13 +57,20 @@ export function startProbe(every: number, deadlineMs: number, fn: (signal: Abort
 function call(
   agent: Agent,
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
+  init: { method: string; headers: Record<string, string>; body?: string; localAddress?: string },
   want: number,
   signal: AbortSignal,
   length?: number,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: init.method, headers: init.headers, agent, signal }, (res) => {
+    const options = {
+      method: init.method,
+      headers: init.headers,
+      agent,
+      signal,
+      localAddress: init.localAddress,
+    };
+    const req = request(url, options, (res) => {
       let got = 0;
       res.on('data', (d: Buffer) => {
         got += d.length;
@@ -85,13 +92,18 @@ function call(
 /** A small new plan (4 chunks, a fresh fileId) — what a legitimate upload starts with. */
 export function handshakeProbe(base: string) {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  let user = 0;
   return (signal: AbortSignal) => {
     const ids = Array.from({ length: 4 }, (_, i) => `${randomBytes(16).toString('hex')}${i}`);
     const body = JSON.stringify({ fileId: randomBytes(16).toString('hex'), ext: '.bin', chunkIds: ids });
+    // Each probe is one of 250 legitimate users (127.0.1.x; the attackers leave from 127.0.0.2):
+    // from one address, 20 new uploads a second met that one client's cap of open uploads (100)
+    // within 5 s, and the probe measured its own refusals.
+    const localAddress = `127.0.1.${1 + (user++ % 250)}`;
     return call(
       agent,
       `${base}/api/upload/handshake`,
-      { method: 'POST', headers: { 'content-type': 'application/json' }, body },
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body, localAddress },
       200,
       signal,
     );
