@@ -8,6 +8,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { MAX_RETRY_AFTER } from '../src/client/core/backoff.js';
 import type { RetryEvent } from '../src/client/core/types.js';
 import { download, upload } from '../src/client/node/index.js';
 import { md5, randomBytesSeeded } from './helpers/bytes.js';
@@ -68,6 +69,25 @@ describe('retry options', () => {
     assert.equal(events[0]?.delay, 1000, "the server's Retry-After over the 0 of retryDelays");
     assert.equal(events[0]?.error.status, 503);
     assert.ok(Date.now() - started >= 1000);
+  });
+
+  it("a server's Retry-After is followed for at most 5 minutes, whatever it asks", async () => {
+    failures = [{ status: 503, headers: { 'retry-after': '86400' } }];
+    const stop = new AbortController();
+    const events: RetryEvent[] = [];
+    await assert.rejects(
+      download(`${base}/f.bin`, {
+        destination: join(work, 'c.bin'),
+        signal: stop.signal,
+        onRetry: (e) => {
+          events.push(e);
+          stop.abort(); // the wait itself is not the test: its length is
+        },
+      }),
+      { code: 'ABORTED' },
+    );
+    assert.equal(events[0]?.delay, MAX_RETRY_AFTER);
+    assert.equal(MAX_RETRY_AFTER, 5 * 60_000);
   });
 
   it('retryDelays: its length is the number of retries; null never retries', async () => {

@@ -159,6 +159,19 @@ export function createReporter(
   return linesReporter(mode, count, out);
 }
 
+/** True at most every `ms` within one phase, and at once when the phase changes. */
+function phaseThrottle(ms: number): (phase: string) => boolean {
+  let last = 0;
+  let lastPhase = '';
+  return (phase) => {
+    const now = Date.now();
+    if (phase === lastPhase && now - last < ms) return false;
+    last = now;
+    lastPhase = phase;
+    return true;
+  };
+}
+
 function linesReporter(mode: 'lines' | 'quiet', count: number, out: NodeJS.WriteStream): Reporter {
   const totals = new Totals(count);
   const write = (line: string) => out.write(`${line}\n`);
@@ -166,16 +179,11 @@ function linesReporter(mode: 'lines' | 'quiet', count: number, out: NodeJS.Write
     start(label) {
       const stats = new Stats();
       totals.add(stats);
-      let last = 0;
-      let lastPhase = '';
+      const due = phaseThrottle(2000);
       return {
         progress(p) {
           stats.see(p);
-          if (mode === 'quiet' || p.phase === 'done') return;
-          const now = Date.now();
-          if (p.phase === lastPhase && now - last < 2000) return;
-          last = now;
-          lastPhase = p.phase;
+          if (mode === 'quiet' || p.phase === 'done' || !due(p.phase)) return;
           const pct = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
           const extra = p.restarted ? ' (restarted: the file changed on the server)' : '';
           write(
@@ -207,15 +215,11 @@ function jsonReporter(count: number, out: NodeJS.WriteStream): Reporter {
     start(_label, item) {
       const stats = new Stats();
       totals.add(stats);
-      let last = 0;
-      let lastPhase = '';
+      const due = phaseThrottle(1000);
       return {
         progress(p) {
           stats.see(p);
-          const now = Date.now();
-          if (p.phase === 'done' || (p.phase === lastPhase && now - last < 1000)) return;
-          last = now;
-          lastPhase = p.phase;
+          if (p.phase === 'done' || !due(p.phase)) return;
           emit({ event: 'progress', item, ...p, speed: Math.round(p.speed) });
         },
         retry(e) {

@@ -81,6 +81,31 @@ async function choosePath(
   throw new TransferError('LOCAL_IO', `${wanted} and ${MAX_NUMBERED - 1} numbered names beside it are taken`);
 }
 
+/** The Node transport: our HTTP fetch (or the caller's) with the identity headers and credentials. */
+export function nodeTransport(
+  options: { fetch?: typeof fetch | undefined } & Parameters<typeof withCredentials>[1],
+) {
+  return withCredentials(withIdentity(options.fetch ?? httpFetch), options);
+}
+
+/**
+ * The path a download of `name` is written to: `destination` itself, or `destination/name` when
+ * it is a folder (exists, or ends with /). Like aria2's -d and curl's --create-dirs, a folder that
+ * does not exist yet is made.
+ */
+export async function destinationPath(destination: string | undefined, name: string): Promise<string> {
+  const dest = destination ?? '.';
+  const isDir =
+    dest.endsWith('/') ||
+    (await stat(dest).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
+  const path = isDir ? join(dest, name) : dest;
+  await mkdir(dirname(path), { recursive: true });
+  return path;
+}
+
 export async function downloadFile(
   url: string,
   options: DownloadFileOptions = {},
@@ -92,22 +117,13 @@ export async function downloadFile(
   const path = await downloadTo(
     url,
     async (info) => {
-      const dest = options.destination ?? '.';
-      const isDir =
-        dest.endsWith('/') ||
-        (await stat(dest).then(
-          (s) => s.isDirectory(),
-          () => false,
-        ));
-      wanted = isDir ? join(dest, info.name) : dest;
-      // Like aria2's -d and curl's --create-dirs: a folder that does not exist yet is made.
-      await mkdir(dirname(wanted), { recursive: true });
+      wanted = await destinationPath(options.destination, info.name);
       chosen = await choosePath(url, wanted, info, options.overwrite ?? false);
       return new FileTarget(chosen);
     },
     {
       ...options,
-      fetch: withCredentials(withIdentity(options.fetch ?? httpFetch), options),
+      fetch: nodeTransport(options),
       onProgress: (p) => {
         if (p.alreadyComplete) alreadyComplete = true;
         onProgress?.(p);

@@ -1,10 +1,6 @@
-/** The Node build of the client: files on disk, node:crypto MD5, a hash cache under ~/.cache. */
-import { mkdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { extension } from 'mime-types';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5, withSha256 } from '../core/hashing.js';
-import { withCredentials } from '../core/http.js';
 import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
 import { findPrevious } from '../core/previous-uploads.js';
 import { terminate as terminateUpload } from '../core/terminate.js';
@@ -19,11 +15,10 @@ import type {
   UploadResult,
 } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
+import { destinationPath, nodeTransport } from './download-file.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
-import { httpFetch } from './http-fetch.js';
-import { withIdentity } from './identity.js';
 import { nodeMd5, nodeSha256 } from './node-md5.js';
 import { parallelHasher } from './parallel-hasher.js';
 
@@ -60,10 +55,6 @@ function extensionForType(type: string): string | undefined {
   return ext ? `.${ext}` : undefined;
 }
 
-function transport(options: { fetch?: typeof fetch | undefined } & Parameters<typeof withCredentials>[1]) {
-  return withCredentials(withIdentity(options.fetch ?? httpFetch), options);
-}
-
 function hashCacheOf(option: HashCache | false | undefined): HashCache | undefined {
   return option === false ? undefined : (option ?? new FileHashCache());
 }
@@ -73,7 +64,7 @@ export async function upload(source: string | ByteSource, options: NodeUploadOpt
   const src = typeof source === 'string' ? await fileSource(source) : source;
   return uploadSource(
     src,
-    { ...options, fetch: transport(options) },
+    { ...options, fetch: nodeTransport(options) },
     {
       hasher: nodeHasher,
       hashCache: hashCacheOf(options.hashCache),
@@ -92,7 +83,7 @@ export async function findPreviousUploads(
   options: NodeFindPreviousOptions,
 ): Promise<PreviousUpload[]> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
-  return findPrevious(src, { ...options, fetch: transport(options) }, hashCacheOf(options.hashCache));
+  return findPrevious(src, { ...options, fetch: nodeTransport(options) }, hashCacheOf(options.hashCache));
 }
 
 /**
@@ -100,27 +91,15 @@ export async function findPreviousUploads(
  * Resolves true when deleted, false when the server kept no upload of it for this client.
  */
 export function terminate(upload: UploadKey, options: TerminateOptions): Promise<boolean> {
-  return terminateUpload(upload, { ...options, fetch: transport(options) });
+  return terminateUpload(upload, { ...options, fetch: nodeTransport(options) });
 }
 
 /** Downloads a URL to disk and resolves with the path. Call again after any interruption to resume. */
 export async function download(url: string, options: NodeDownloadOptions = {}): Promise<string> {
   return downloadTo(
     url,
-    async (info) => {
-      const dest = options.destination ?? '.';
-      const isDir =
-        dest.endsWith('/') ||
-        (await stat(dest).then(
-          (s) => s.isDirectory(),
-          () => false,
-        ));
-      const path = isDir ? join(dest, info.name) : dest;
-      // Like aria2's -d and curl's --create-dirs: a folder that does not exist yet is made.
-      await mkdir(dirname(path), { recursive: true });
-      return new FileTarget(path);
-    },
-    { ...options, fetch: transport(options) },
+    async (info) => new FileTarget(await destinationPath(options.destination, info.name)),
+    { ...options, fetch: nodeTransport(options) },
   );
 }
 
