@@ -1,13 +1,12 @@
 /** The `resumable` command as a user runs it: a real child process, real files, real servers. */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { md5File, sha256, writeRandomFile } from './helpers/bytes.js';
-import { ROOT, TSX } from './helpers/child-server.js';
+import { type CliRun, runCli } from './helpers/cli.js';
 import { startProxy } from './helpers/flaky-proxy.js';
 import { freePort } from './helpers/ports.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -34,27 +33,9 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  proc: ChildProcess;
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Run {
-  const proc = spawn(process.execPath, ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: work,
-    env: { ...process.env, RESUMABLE_CACHE_DIR: join(work, 'cache'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (b: Buffer) => {
-    stdout += b;
-  });
-  proc.stderr?.on('data', (b: Buffer) => {
-    stderr += b;
-  });
-  const done = once(proc, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
-  return { proc, done };
+/** The CLI in the test's work folder (helpers/cli.ts). */
+function cli(args: string[], env: Record<string, string> = {}): CliRun {
+  return runCli(work, args, env);
 }
 
 async function controlBytes(path: string): Promise<number> {
