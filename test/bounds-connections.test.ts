@@ -175,6 +175,39 @@ describe('(b) connections per client address', () => {
     }
   });
 
+  it('a body refused before it was read gives its connection back once sent (lingering close), not at the time bound', {
+    timeout: 30_000,
+  }, async () => {
+    // What failed the chaos suite: six uploads retrying 507s at once held 50+ connections, each
+    // refused body's socket left unread in FIN-WAIT-2 for the whole 10 s bound (linger.ts).
+    const cap = 4;
+    const srv = await startTestServer({ maxConnectionsPerClient: cap, maxChunkSize: 64 * 1024 });
+    try {
+      const body = new Uint8Array(1024 * 1024);
+      const refuse = () =>
+        fetch(`${srv.url}/api/upload?fileId=${'a'.repeat(32)}&chunkId=${'b'.repeat(32)}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body,
+        });
+      for (let i = 0; i < cap * 3; i++) {
+        // A chunk over the size limit: refused at once (413), the MiB behind it unread. A 429
+        // (the cap still full of earlier refusals) is retried for up to 3 s: a connection must
+        // be given back once its body is sent, well before the 10 s bound that held them.
+        let res = await refuse();
+        for (let t = 0; t < 30 && res.status === 429; t++) {
+          await res.arrayBuffer();
+          await sleep(100);
+          res = await refuse();
+        }
+        assert.equal(res.status, 413, `request ${i}: ${await res.text()}`);
+        assert.equal(res.headers.get('connection'), 'close');
+      }
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('a flood of refused connections is destroyed without an answer beyond a bound, and nothing leaks', {
     timeout: 30_000,
   }, async () => {
