@@ -1,6 +1,6 @@
 /**
  * The bench page for browser hashing (bundled by bench/browser-hash.ts): our worker pipeline
- * (whole-file MD5 and every chunk MD5, two workers) against spark-md5 (the whole-file MD5 only,
+ * (whole-file MD5 and every chunk MD5 in one worker, the SHA-256 in another) against spark-md5 (the whole-file MD5 only,
  * the incremental ArrayBuffer way the course's page uses), over the same File.
  */
 import SparkMD5 from 'spark-md5';

@@ -6,6 +6,7 @@
  * of the main states go to test-artifacts/screenshots/.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
@@ -276,6 +277,43 @@ describe('web page in Chromium', { skip, timeout: 480_000 }, () => {
     } finally {
       await context.close();
       await strict.close();
+    }
+  });
+
+  it('hashes the MD5s and the SHA-256 in two workers at once; the link names the file by both (--instant-upload off)', async () => {
+    const off = await startTestServer({ webDir, instantUpload: 'off' });
+    const context = await browser.newContext({ locale: 'en-US' });
+    try {
+      const page = await context.newPage();
+      // Counts the page's hashing workers (the download worker is not started by an upload).
+      await page.addInitScript(() => {
+        const Original = Worker;
+        const counted = globalThis as unknown as { workers: string[] };
+        counted.workers = [];
+        globalThis.Worker = class extends Original {
+          constructor(url: string | URL, options?: WorkerOptions) {
+            super(url, options);
+            counted.workers.push(String(url));
+          }
+        };
+      });
+      await page.goto(off.url);
+      await page.waitForSelector('body[data-ready="true"]');
+      const path = join(dir, 'two-workers.bin');
+      const fileId = await writeRandomFile(path, 9 * MB, 21);
+      const sha256 = createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
+      await page.setInputFiles('#file-input', path);
+      assert.equal(await waitState(page, 'two-workers.bin', ['done', 'error']), 'done');
+      const url = await row(page, 'two-workers.bin').getAttribute('data-url');
+      // The server checks the declared SHA-256 against its own before it publishes (422 if not).
+      assert.equal(new URL(url ?? '', off.url).pathname, `/upload/${fileId}-${sha256.slice(0, 32)}.bin`);
+      const workers = await page.evaluate(() => (globalThis as unknown as { workers: string[] }).workers);
+      assert.equal(workers.filter((u) => u.includes('hash-worker')).length, 2, workers.join(' '));
+    } finally {
+      await context.close();
+      await off.close();
     }
   });
 

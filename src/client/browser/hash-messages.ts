@@ -1,9 +1,13 @@
-/** Messages between the page and the hashing worker (see worker-hasher.ts). */
+/** Messages between the page and the hashing workers (see worker-hasher.ts). */
 
-/** To the worker: read `blob` once and hash the whole file and its chunks. */
+/** What one worker computes: the whole-file and chunk MD5s, the whole file's SHA-256, or both. */
+export type HashPart = 'md5' | 'sha256' | 'both';
+
+/** To a worker: read `blob` once and hash it (`part`: both when absent). */
 export interface HashJob {
   blob: Blob;
   chunkSize: number;
+  part?: HashPart;
 }
 
 export type HashReport =

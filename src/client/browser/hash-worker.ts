@@ -2,7 +2,7 @@
  * The hashing worker (a dedicated Web Worker, so the page never freezes). It reads the File ONCE
  * as a stream and computes the whole-file MD5 and every chunk MD5 in the same pass with the paired
  * MD5 (core/md5-pair.ts: both chains side by side in one WebAssembly loop; see file-hashing.ts),
- * and the whole file's SHA-256 (hash-wasm) from the same bytes.
+ * and/or the whole file's SHA-256 (hash-wasm): the page runs one worker for each (worker-hasher.ts).
  *
  * Measured in headless Chromium on 2 cores, 512 MiB File (bench: browser hashing): the paired
  * hash alone ~715 MB/s; reading alone ~1.1 GB/s, but the read is work in the browser process that
@@ -10,15 +10,15 @@
  * bounded by its backpressure) beat slices read three ahead: 8 MiB slices 300–480 MB/s end to end,
  * 16 MiB 390–490, 32 MiB 420–530 (and 96 MiB held), the stream 456–569.
  */
-import { browserHashing } from './file-hashing.js';
+import { hashingOf } from './file-hashing.js';
 import type { HashJob, HashReport } from './hash-messages.js';
 
 function report(msg: HashReport): void {
   self.postMessage(msg);
 }
 
-async function hash({ blob, chunkSize }: HashJob): Promise<void> {
-  const hashing = await browserHashing(chunkSize);
+async function hash({ blob, chunkSize, part }: HashJob): Promise<void> {
+  const hashing = await hashingOf(part, chunkSize);
   const reader = blob.stream().getReader();
   let done = 0;
   for (let r = await reader.read(); !r.done; r = await reader.read()) {

@@ -1,7 +1,7 @@
 /**
- * The browser Hasher: runs hash-worker.js in a Web Worker (one read of the file, the whole-file
- * and chunk MD5s in the same pass; see hash-worker.ts). Where Workers are not available it hashes
- * on the calling thread the same way (file-hashing.ts).
+ * The browser Hasher: runs hash-worker.js in two Web Workers at once, one for the whole-file and
+ * chunk MD5s (one pass, see hash-worker.ts), one for the whole file's SHA-256. Where Workers are
+ * not available it hashes on the calling thread, both from the same bytes (file-hashing.ts).
  */
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
@@ -23,6 +23,11 @@ export function workerHasher(workerUrl?: string | URL): Hasher {
   };
 }
 
+/**
+ * Two workers, each reading the File on its own: one computes the MD5s (paired, ~715 MB/s alone),
+ * the other the SHA-256 (hash-wasm has no faster one, Web Crypto no incremental one), so the
+ * slower of the two bounds the time instead of their sum. Progress is the bytes both have hashed.
+ */
 function hashInWorker(
   blob: Blob,
   chunkSize: number,
@@ -31,32 +36,48 @@ function hashInWorker(
   url: string | URL,
 ): Promise<FileHashes> {
   if (signal?.aborted) return Promise.reject(abortError());
-  const worker = new Worker(url, { type: 'module' });
+  const parts = ['md5', 'sha256'] as const;
+  const workers = parts.map(() => new Worker(url, { type: 'module' }));
+  const done = parts.map(() => 0);
+  let reported = 0;
   return new Promise<FileHashes>((resolve, reject) => {
+    let md5: Extract<HashReport, { type: 'done' }> | undefined;
+    let sha256: string | undefined;
+    let settled = false;
     const finish = (result: FileHashes | Error) => {
-      worker.terminate();
+      if (settled) return;
+      settled = true;
+      for (const w of workers) w.terminate();
       signal?.removeEventListener('abort', onAbort);
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
     const onAbort = () => finish(abortError());
     signal?.addEventListener('abort', onAbort, { once: true });
-    worker.onmessage = (e: MessageEvent<HashReport>) => {
-      const m = e.data;
-      if (m.type === 'progress') onBytes(m.done);
-      else if (m.type === 'done')
-        finish({
-          fileId: m.fileId,
-          chunkSize,
-          chunkIds: m.chunkIds,
-          ...(m.sha256 === undefined ? {} : { sha256: m.sha256 }),
-        });
-      else finish(new TransferError('LOCAL_IO', `Hashing failed: ${m.message}`));
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      finish(new TransferError('LOCAL_IO', `The hashing worker failed: ${e.message || 'could not load it'}`));
-    };
-    worker.postMessage({ blob, chunkSize } satisfies HashJob);
+    workers.forEach((worker, i) => {
+      worker.onmessage = (e: MessageEvent<HashReport>) => {
+        const m = e.data;
+        if (m.type === 'progress') {
+          done[i] = m.done;
+          const both = Math.min(...done);
+          if (both > reported) {
+            reported = both;
+            onBytes(both);
+          }
+        } else if (m.type === 'done') {
+          if (parts[i] === 'md5') md5 = m;
+          else sha256 = m.sha256;
+          if (md5 && sha256 !== undefined)
+            finish({ fileId: md5.fileId, chunkSize, chunkIds: md5.chunkIds, sha256 });
+        } else finish(new TransferError('LOCAL_IO', `Hashing failed: ${m.message}`));
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        finish(
+          new TransferError('LOCAL_IO', `The hashing worker failed: ${e.message || 'could not load it'}`),
+        );
+      };
+      worker.postMessage({ blob, chunkSize, part: parts[i] } satisfies HashJob);
+    });
   });
 }
