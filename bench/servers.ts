@@ -27,12 +27,18 @@ async function waitHttp(url: string): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-function stopper(proc: ChildProcess): () => Promise<void> {
+/**
+ * Stops a server. nginx gets SIGTERM (its master then stops its workers; a SIGKILL of the master
+ * left the workers running), SIGKILL after 5 s; the others SIGKILL at once.
+ */
+function stopper(proc: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): () => Promise<void> {
   return async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = once(proc, 'exit');
-    proc.kill('SIGKILL');
+    proc.kill(signal);
+    const late = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await exited;
+    clearTimeout(late);
   };
 }
 
@@ -82,7 +88,7 @@ http { access_log off; sendfile on; keepalive_requests 100000;
   const proc = spawn('nginx', ['-c', conf, '-p', workDir], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(url);
-  return { url, pid: proc.pid!, stop: stopper(proc) };
+  return { url, pid: proc.pid!, stop: stopper(proc, 'SIGTERM') };
 }
 
 export async function startTus(dir: string): Promise<Running> {

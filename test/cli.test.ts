@@ -1,6 +1,7 @@
 /** The `resumable` command as a user runs it: a real child process, real files, real servers. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -105,7 +106,10 @@ server { listen 127.0.0.1:${port}; root ${root}; } }`,
       );
       assert.equal(await md5File(join(work, 'n.bin')), sum);
     } finally {
-      nginx.kill('SIGKILL');
+      // SIGTERM: the master stops its worker too (a SIGKILL of the master left the worker running).
+      const exited = once(nginx, 'exit');
+      nginx.kill('SIGTERM');
+      await exited;
     }
   });
 
