@@ -15,11 +15,14 @@ Redirects (301, 302, 303, 307, 308) are followed, up to --max-redirects; the siz
 checked on resume are those of the final URL, and -H/--token credentials are not sent on to
 another host. A password in a URL is never printed.
 
-Run again, the same command resumes. A file that is already complete (the server's size, and
-its Last-Modified as the file's time, which the download set) is left alone: "already complete",
-nothing fetched, exit 0. An existing file of that name that is not this download is never
-overwritten: the download goes beside it as name.1.ext (name.2.ext, ...) and says so; --force
-overwrites it instead.
+Run again, the same command resumes: a kill -9 costs about the last second of transfer, a
+machine crash about the last 5 s (progress is recorded every second in name.part.fast.json and
+made durable every 5 s in name.part.json; after a reboot only the durable one is trusted).
+
+A file that is already complete (the server's size, and its Last-Modified as the file's time,
+which the download set) is left alone: "already complete", nothing fetched, exit 0. An existing
+file of that name that is not this download is never overwritten: the download goes beside it
+as name.1.ext (name.2.ext, ...) and says so; --force overwrites it instead.
 
 Failures another attempt can fix (network errors, --timeout, --stall-timeout, 408, 429, 5xx)
 are retried with backoff, honouring Retry-After, each with a "retrying in N s (attempt k/n)"

@@ -72,12 +72,22 @@ export interface DownloadTarget<Result> {
    * file (a finished download run again), so nothing is fetched; undefined otherwise.
    */
   existing?(info: DownloadInfo): Promise<Result | undefined>;
+  /** The progress saved by an earlier run, if it can be trusted; undefined: start over. */
   loadState(): Promise<DownloadState | undefined>;
+  /** The durable record: called after flush(), so it claims only bytes already durable. */
   saveState(state: DownloadState): Promise<void>;
   /** Creates or reopens the partial file; `fresh` discards what it held. */
   open(size: number, fresh: boolean): Promise<void>;
   /** Writes the parts back to back from `position` (network reads, gathered without a copy). */
   write(position: number, parts: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional: records progress often (about every second) and cheaply: no flush, no fsync. It
+   * outlives a killed process but maybe not a machine crash, so loadState() trusts it only where
+   * the target can tell it survived (the Node target: written in this boot) and otherwise falls
+   * back to what saveState() made durable. Without it, a killed process loses what came since the
+   * last saveState() (checkpointInterval).
+   */
+  recordProgress?(state: DownloadState): Promise<void>;
   /** Makes written bytes durable before the state that claims them is saved. */
   flush(): Promise<void>;
   /** Checks the size, publishes the file (atomic rename), removes the state. */

@@ -170,7 +170,11 @@ export interface DownloadOptions extends CommonOptions {
    * origin.
    */
   maxRedirects?: number;
-  /** How often progress is made durable, in ms (default 5000): at most this much is fetched again after a crash. */
+  /**
+   * How often progress is made durable, in ms (default 5000): at most this much is fetched again
+   * after a machine crash. A target that can also record progress cheaply (the Node file target,
+   * where the system has a boot id) does so every second, which is what a killed process loses.
+   */
   checkpointInterval?: number;
 }
 
