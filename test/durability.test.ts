@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Durability } from '../src/storage/local-disk/durability.js';
+import { DiskLayout } from '../src/storage/local-disk/layout.js';
 import { getJson, handshake, sendChunk, sendRawChunk } from './helpers/api.js';
 import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
 import { type ChildServer, killAllServers, spawnServer } from './helpers/child-server.js';
@@ -214,5 +216,21 @@ describe('--durability group: a crash of the machine', () => {
     const st = await getJson(`${server.url}/api/upload/${c.fileId}`);
     assert.ok((st.body.data as { held: string[] }).held.includes(c.chunkIds[1]!));
     await server.kill();
+  });
+});
+
+describe('--durability group without a boot id', () => {
+  it('falls back to chunk (a crash of the machine could not be told from one of the process)', async () => {
+    const dataDir = join(root, 'no-boot-id');
+    await mkdir(join(dataDir, 'tmp'), { recursive: true });
+    const warnings: string[] = [];
+    const durability = new Durability(new DiskLayout(dataDir), 'group', (m) => warnings.push(m));
+    const started = await durability.start(join(root, 'no-such-boot-id'));
+    assert.equal(started.mode, 'chunk');
+    assert.equal(durability.mode, 'chunk');
+    assert.match(warnings.join('\n'), /boot id/);
+    const checkpoint = JSON.parse(await readFile(join(dataDir, 'durability.json'), 'utf8'));
+    assert.deepEqual([checkpoint.mode, checkpoint.bootId, checkpoint.clean], ['chunk', null, false]);
+    await durability.close();
   });
 });
