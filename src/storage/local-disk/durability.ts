@@ -156,7 +156,8 @@ export class Durability {
     } catch (err: unknown) {
       this.warn('last group sync failed', err);
     }
-    await this.writeCheckpoint({ clean: !this.failed });
+    // After a failed group sync, the next start re-verifies even after this clean stop.
+    await this.writeCheckpoint({ clean: !this.failed, verify: this.failed });
   }
 
   /**
