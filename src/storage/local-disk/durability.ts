@@ -31,10 +31,13 @@ export const DURABILITY_MODES: readonly DurabilityMode[] = ['chunk', 'group'];
 
 /**
  * A group sync every 500 ms: what a crash of the machine can make a client send again is at most
- * ~half a second of uploads (plus GROUP_BYTES), while one fsync pass then covers every chunk that
- * arrived meanwhile (at 8 MiB chunks and ~1 GB/s, some 60 chunks: 60 fdatasyncs became 1–2 per
- * file). The kernel alone would write dirty pages back after 5–30 s (dirty_writeback_centisecs,
- * dirty_expire_centisecs).
+ * ~half a second of uploads (plus GROUP_BYTES), while one pass covers every chunk that arrived
+ * meanwhile: at this machine's ingest rate (~215 MB/s, README's bench) some 13 chunks of 8 MiB,
+ * whose 26 fdatasyncs (bytes, then regions line) become one per file. Measured with
+ * `npm run bench -- --only 'server ingest' --durability chunk|group` (docs/durability.md): 16 →
+ * 28 MB/s at 4 chunks at once, 42 → 68 at 32, on a loaded machine. The kernel alone would write
+ * dirty pages back after 5–30 s (dirty_writeback_centisecs, dirty_expire_centisecs): too long a
+ * window to re-send, and a publication's sync would then find it all still to write.
  */
 export const GROUP_INTERVAL_MS = 500;
 /**
