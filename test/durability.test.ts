@@ -6,7 +6,7 @@
  * handshake asks again for exactly the damaged chunks.
  */
 import assert from 'node:assert/strict';
-import { mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Durability } from '../src/storage/local-disk/durability.js';
@@ -127,6 +127,10 @@ describe('--durability group: a crash of the machine', () => {
     const torn = await open(join(upload, 'chunks', c.chunkIds[5]!.slice(0, 32)), 'r+');
     await torn.write(Buffer.from('not the bytes that were acknowledged'), 0, 36, 1000);
     await torn.close();
+    // ...and the plan, renamed in but never synced, empty: the next handshake writes it again.
+    const sessions = await readdir(join(upload, 'sessions'));
+    assert.equal(sessions.length, 1);
+    await truncate(join(upload, 'sessions', sessions[0]!), 0);
     const checkpointPath = join(dataDir, 'durability.json');
     const checkpoint = JSON.parse(await readFile(checkpointPath, 'utf8'));
     assert.equal(checkpoint.clean, false);

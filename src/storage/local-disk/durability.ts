@@ -203,6 +203,15 @@ export class Durability {
     this.kick();
   }
 
+  /**
+   * Drops the pending afterSync task under `key` and resolves once a pass that may already run it
+   * has ended (before its folder is removed: a task renaming a file into it would race the rm).
+   */
+  async forget(key: string): Promise<void> {
+    this.after.delete(key);
+    await this.running?.catch(() => undefined);
+  }
+
   get groupMode(): boolean {
     return this.group;
   }

@@ -106,7 +106,7 @@ export class LocalStreams implements StreamStore {
     }
     await this.durability.replaceFile(this.statePath(record.id), text);
     // After the bytes it counts (appended before this call) are synced by the same pass.
-    this.durability.afterSync(`stream ${record.id}`, async () => {
+    this.durability.afterSync(syncKey(record.id), async () => {
       try {
         await writeFileAtomic(durablePath, this.layout.tmp, text);
       } catch (err: unknown) {
@@ -240,6 +240,7 @@ export class LocalStreams implements StreamStore {
   }
 
   async remove(id: string): Promise<void> {
+    if (this.durability.groupMode) await this.durability.forget(syncKey(id));
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
@@ -323,4 +324,9 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The stream's durable-record task in the group syncer. */
+function syncKey(id: string): string {
+  return `stream ${id}`;
 }
