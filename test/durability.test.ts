@@ -102,6 +102,38 @@ for (const mode of ['chunk', 'group'] as const) {
       assert.equal(checkpoint.mode, mode);
       assert.equal(checkpoint.clean, true, 'a graceful stop records a clean stop');
     });
+
+    it('kill -9 keeps every acknowledged tus append: HEAD answers its offset, the upload finishes', async () => {
+      const dataDir = join(root, `kill-tus-${mode}`);
+      const data = randomBytesSeeded(3 * CHUNK + 5, mode === 'chunk' ? 8 : 9);
+      let server = await start(dataDir, mode);
+      const created = await fetch(`${server.url}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': String(data.length) },
+      });
+      assert.equal(created.status, 201);
+      const location = new URL(created.headers.get('location')!, server.url).pathname;
+      const patch = (url: string, offset: number, bytes: Uint8Array) =>
+        fetch(`${url}${location}`, {
+          method: 'PATCH',
+          headers: {
+            ...TUS,
+            'Upload-Offset': String(offset),
+            'Content-Type': 'application/offset+octet-stream',
+          },
+          body: bytes as Uint8Array<ArrayBuffer>,
+        });
+      assert.equal((await patch(server.url, 0, data.subarray(0, CHUNK))).status, 204);
+      assert.equal((await patch(server.url, CHUNK, data.subarray(CHUNK, 2 * CHUNK))).status, 204);
+      await server.kill();
+
+      server = await start(dataDir, mode);
+      const head = await fetch(`${server.url}${location}`, { method: 'HEAD', headers: TUS });
+      assert.equal(Number(head.headers.get('upload-offset')), 2 * CHUNK, 'both acknowledged appends kept');
+      assert.equal((await patch(server.url, 2 * CHUNK, data.subarray(2 * CHUNK))).status, 204);
+      await server.stop();
+      assert.equal(md5(await readFile(join(dataDir, 'files', md5(data)))), md5(data));
+    });
   });
 }
 
