@@ -13,6 +13,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string' },
     size: { type: 'string' },
     only: { type: 'string' },
+    durability: { type: 'string' },
   },
 });
 export const QUICK = args.quick ?? false;
@@ -21,6 +22,13 @@ export const ONLY = args.only;
 // Sizes as the CLI takes them (256MiB, 1GiB, bytes); a bad value stops the bench, never NaN.
 export const RUNS = args.runs ? parseCount(args.runs) : QUICK ? 1 : 3;
 export const SIZE = args.size ? parseSize(args.size) : QUICK ? 64 * MiB : 1024 * MiB;
+/**
+ * Our server's --durability (chunk or group; default: the server's own, group). Passed to every
+ * server the bench starts through RESUMABLE_DURABILITY, which `resumable serve` reads.
+ */
+export const DURABILITY = args.durability ?? process.env.RESUMABLE_DURABILITY ?? 'group';
+if (DURABILITY !== 'chunk' && DURABILITY !== 'group') throw new Error('--durability: chunk or group');
+process.env.RESUMABLE_DURABILITY = DURABILITY;
 export const WORK = join(ROOT, 'bench', 'work');
 export const LIB = join(WORK, 'lib');
 export const FILE = join(LIB, 'bench.bin');

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB] [-- --only 'upload vs tus']
+ * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB] [-- --only 'upload vs tus'] [-- --durability chunk]
  * Every measurement next to its peer in the same run, on this machine: a table on stdout, JSON and
  * an SVG chart in bench/results/. Peers missing from the machine are named with their apt-get line
  * and their rows skipped, never faked.
@@ -15,13 +15,13 @@ import { s3VsLocal } from './cases/s3.js';
 import { handshakeAndSmallFiles } from './cases/small-files.js';
 import { tusClients } from './cases/tus-clients.js';
 import { uploadVsTus } from './cases/upload-vs-tus.js';
-import { FILE, LIB, log, makeFile, missing, ONLY, RUNS, rows, SIZE, WORK } from './context.js';
+import { DURABILITY, FILE, LIB, log, makeFile, missing, ONLY, RUNS, rows, SIZE, WORK } from './context.js';
 import { MiB } from './measure.js';
 import { machine, renderTable, writeResults } from './report.js';
 
 async function main() {
   await mkdir(LIB, { recursive: true });
-  log(`machine: ${machine()}; file ${SIZE / MiB} MiB; ${RUNS} run(s) per figure`);
+  log(`machine: ${machine()}; file ${SIZE / MiB} MiB; ${RUNS} run(s) per figure; --durability ${DURABILITY}`);
   log('writing the test file');
   await makeFile(FILE, SIZE);
   const cases: [string, () => Promise<void>][] = [
@@ -44,7 +44,7 @@ async function main() {
   }
   const date = new Date().toISOString();
   process.stdout.write(
-    `\nresumable-transfer bench — ${date}\n${machine()}; ${SIZE / MiB} MiB file; median of ${RUNS} (min–max)\n\n`,
+    `\nresumable-transfer bench — ${date}\n${machine()}; ${SIZE / MiB} MiB file; median of ${RUNS} (min–max); --durability ${DURABILITY}\n\n`,
   );
   process.stdout.write(renderTable(rows));
   if (missing.length) process.stdout.write(`\nskipped (missing tools): ${missing.join('; ')}\n`);

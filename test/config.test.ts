@@ -92,3 +92,9 @@ it('--instant-upload reaches the configuration; unset, the server picks by --hos
   assert.equal(parseServerConfig(configInput({}).server).instantUpload, null);
   assert.throws(() => parseServerConfig({ instantUpload: 'maybe' }), ConfigError);
 });
+
+it('--durability reaches the configuration; group by default; anything but chunk or group is refused', () => {
+  assert.equal(parseServerConfig(configInput({ durability: 'chunk' }).server).durability, 'chunk');
+  assert.equal(parseServerConfig(configInput({}).server).durability, 'group');
+  assert.throws(() => parseServerConfig({ durability: 'never' }), ConfigError);
+});

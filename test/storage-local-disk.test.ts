@@ -4,22 +4,28 @@ import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
+import { DURABILITY_MODES, type DurabilityMode } from '../src/storage/local-disk/durability.js';
 import { WorkerFold } from '../src/storage/local-disk/fold-worker.js';
 import { LocalDiskStorage } from '../src/storage/local-disk/local-disk.js';
 import { md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
 import { runStorageConformance, runStreamStoreConformance } from './storage-conformance.js';
 
-const localFixture = async () => {
-  const dir = await tempDir('rt-store-');
-  return {
-    storage: new LocalDiskStorage(dir),
-    reopen: () => new LocalDiskStorage(dir),
-    dispose: () => rm(dir, { recursive: true, force: true }),
+/** The mode of the tests below the suites (RESUMABLE_DURABILITY, as for the CLI); the suites run in both. */
+const durability = (process.env.RESUMABLE_DURABILITY ?? 'group') as DurabilityMode;
+
+for (const mode of DURABILITY_MODES) {
+  const localFixture = async () => {
+    const dir = await tempDir('rt-store-');
+    return {
+      storage: new LocalDiskStorage(dir, { durability: mode }),
+      reopen: () => new LocalDiskStorage(dir, { durability: mode }),
+      dispose: () => rm(dir, { recursive: true, force: true }),
+    };
   };
-};
-runStorageConformance('local disk', localFixture);
-runStreamStoreConformance('local disk', localFixture);
+  runStorageConformance(`local disk, durability ${mode}`, localFixture);
+  runStreamStoreConformance(`local disk, durability ${mode}`, localFixture);
+}
 
 /** Runs `fn` with a fresh data folder, removed afterwards. */
 async function inStoreDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -40,7 +46,7 @@ it('local disk: start-up removes crash leftovers (temp files, uploads already pu
     await writeFile(join(dir, 'files', id), 'published before the crash');
     await mkdir(join(dir, 'uploads', id, 'chunks'), { recursive: true });
     await writeFile(join(dir, 'uploads', id, 'plan.json'), '{}');
-    await new LocalDiskStorage(dir).init();
+    await new LocalDiskStorage(dir, { durability }).init();
     assert.deepEqual(await readdir(join(dir, 'tmp')), []);
     assert.deepEqual(await readdir(join(dir, 'uploads')), []);
   }));
@@ -63,7 +69,7 @@ it('local disk: chunks with a place are written into the upload file; a torn reg
       size: whole.length,
       chunkSize: 10_000,
     });
-    const s = new LocalDiskStorage(dir);
+    const s = new LocalDiskStorage(dir, { durability });
     await s.init();
     await s.writePlan({
       fileId: id,
@@ -84,14 +90,14 @@ it('local disk: chunks with a place are written into the upload file; a torn reg
     assert.ok((await readFile(join(dir, 'uploads', id, 'data'))).subarray(0, 10_000).equals(parts[0]!));
     // A crash in the middle of appending a record.
     await appendFile(join(dir, 'uploads', id, 'regions'), `1 ${md5(parts[1]!).slice(0, 10)}`);
-    const s2 = new LocalDiskStorage(dir);
+    const s2 = new LocalDiskStorage(dir, { durability });
     await s2.init();
     assert.deepEqual([...(await s2.heldChunks(id)).keys()], [md5(parts[0]!)]);
     await assert.rejects(s2.stageChunk(Readable.from([randomBytesSeeded(6_000, 63)]), 1e6, target(2)), {
       code: 'CHUNK_TOO_LARGE',
     });
     await s2.commitChunk(await s2.stageChunk(Readable.from([parts[1]!]), 1e6, target(1)), id);
-    const s3 = new LocalDiskStorage(dir);
+    const s3 = new LocalDiskStorage(dir, { durability });
     await s3.init();
     assert.deepEqual([...(await s3.heldChunks(id)).keys()].sort(), [md5(parts[0]!), md5(parts[1]!)].sort());
     await s3.commitChunk(await s3.stageChunk(Readable.from([parts[2]!]), 1e6, target(2)), id);
@@ -109,7 +115,7 @@ it('local disk: a regions log without its data file holds nothing', () =>
   inStoreDir(async (dir) => {
     const part = randomBytesSeeded(10_000, 64);
     const id = md5(part);
-    const s = new LocalDiskStorage(dir);
+    const s = new LocalDiskStorage(dir, { durability });
     await s.init();
     await s.writePlan({
       fileId: id,
@@ -125,7 +131,7 @@ it('local disk: a regions log without its data file holds nothing', () =>
     await s.commitChunk(await s.stageChunk(Readable.from([part]), 1e6, target), id);
     assert.equal((await s.heldChunks(id)).get(md5(part)), 10_000);
     await rm(join(dir, 'uploads', id, 'data'));
-    const again = new LocalDiskStorage(dir);
+    const again = new LocalDiskStorage(dir, { durability });
     await again.init();
     assert.equal((await again.heldChunks(id)).size, 0);
     // Sent again, it goes in place and the file publishes.

@@ -194,6 +194,15 @@ export const LIMIT_OPTIONS: readonly ServeOption[] = [
     shownDefault: '64MiB',
   },
   {
+    flags: '--durability <mode>',
+    env: 'RESUMABLE_DURABILITY',
+    description:
+      'local disk: chunk (fsync every chunk before acknowledging it) or group (sync in groups, re-verify after a machine crash)',
+    key: 'durability',
+    choices: ['chunk', 'group'],
+    default: CONFIG_DEFAULTS.durability,
+  },
+  {
     flags: '--max-handshake-bytes <size>',
     env: 'RESUMABLE_MAX_HANDSHAKE_BYTES',
     description: 'largest handshake body (default: what a plan of --max-chunks ids needs, at most 8MiB)',

@@ -15,21 +15,27 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes a small file durably and atomically: a temp file in tmpDir (same file system), fsync,
- * rename over `path`, fsync of path's folder.
+ * Writes a small file atomically: a temp file in tmpDir (same file system), fsync, rename over
+ * `path`, fsync of path's folder. With `durable` false, no fsync: atomic against a crash of the
+ * process only (the caller makes it durable later: storage/local-disk/durability.ts).
  */
-export async function writeFileAtomic(path: string, tmpDir: string, data: string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  tmpDir: string,
+  data: string,
+  durable = true,
+): Promise<void> {
   const tmp = join(tmpDir, `${randomName()}.tmp`);
   try {
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
-    await fsyncDir(dirname(path));
+    if (durable) await fsyncDir(dirname(path));
   } catch (err: unknown) {
     await rm(tmp, { force: true });
     throw mapFsError(err);

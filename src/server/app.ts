@@ -73,7 +73,14 @@ async function buildParts(
   const dataDir = resolve(config.dataDir);
   // The local disk's caches share one byte budget (an outsider can make them grow).
   const storageConfig =
-    config.storage.kind === 'local' ? { ...config.storage, cacheBytes: config.cacheBytes } : config.storage;
+    config.storage.kind === 'local'
+      ? {
+          ...config.storage,
+          cacheBytes: config.cacheBytes,
+          durability: config.durability,
+          warn: (message: string, err?: unknown) => logger.warn({ err }, message),
+        }
+      : config.storage;
   const storage = options.storage ?? (await createStorage(storageConfig));
   const reader = config.role === 'reader';
   if (reader && !config.ownerSocket) throw new Error('a reader needs the owner socket to forward uploads to');

@@ -39,6 +39,8 @@ export const CONFIG_DEFAULTS = {
   chunkAnswerBytesPerId: 2048,
   statePageLimit: 1000,
   cacheBytes: DEFAULT_CACHE_BYTES,
+  /** Local disk: writes durable in groups, re-verified after a crash of the machine (docs/durability.md). */
+  durability: 'group' as 'chunk' | 'group',
   /** /metrics answers loopback clients only (a scraper on the host or through a trusted proxy). */
   metrics: 'loopback' as 'off' | 'loopback' | 'on',
   tusPath: '/files/' as string | null,

@@ -97,6 +97,12 @@ export const serverConfigSchema = z
     statePageLimit: positiveInt.default(CONFIG_DEFAULTS.statePageLimit),
     /** Memory budget of the local-disk caches of upload state (plans, chunk indexes, regions). */
     cacheBytes: positiveInt.default(CONFIG_DEFAULTS.cacheBytes),
+    /**
+     * Local disk: 'chunk' fsyncs every write before acknowledging it; 'group' acknowledges once
+     * written and syncs in groups (storage/local-disk/durability.ts, docs/durability.md). S3: no
+     * effect (a PUT is durable when acknowledged).
+     */
+    durability: z.enum(['chunk', 'group']).default(CONFIG_DEFAULTS.durability),
     /** Largest file an upload may make (413 FILE_TOO_LARGE). */
     maxFileSize: positiveInt.default(CONFIG_DEFAULTS.maxFileSize),
     /** Incomplete uploads at once, in all and per client address (429 TOO_MANY_UPLOADS). */

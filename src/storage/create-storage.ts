@@ -6,12 +6,18 @@
  * for S3 without it fails with the npm command that adds it.
  */
 import { resolve } from 'node:path';
-import { LocalDiskStorage } from './local-disk/local-disk.js';
+import { type LocalDiskOptions, LocalDiskStorage } from './local-disk/local-disk.js';
 import type { S3StorageOptions } from './s3/s3.js';
 import type { Storage } from './storage.js';
 
 export type StorageConfig =
-  | { kind: 'local'; dataDir: string; cacheBytes?: number }
+  | {
+      kind: 'local';
+      dataDir: string;
+      cacheBytes?: number;
+      durability?: LocalDiskOptions['durability'];
+      warn?: LocalDiskOptions['warn'];
+    }
   | ({ kind: 's3' } & S3StorageOptions);
 
 /** Where a backend keeps things, in one line for the start-up banner. */
@@ -23,7 +29,11 @@ export function describeStorage(config: StorageConfig): string {
 
 export async function createStorage(config: StorageConfig): Promise<Storage> {
   if (config.kind === 'local') {
-    return new LocalDiskStorage(resolve(config.dataDir), { cacheBytes: config.cacheBytes });
+    return new LocalDiskStorage(resolve(config.dataDir), {
+      cacheBytes: config.cacheBytes,
+      durability: config.durability,
+      warn: config.warn,
+    });
   }
   const { S3Storage } = await importS3Backend();
   const { kind: _kind, ...options } = config;

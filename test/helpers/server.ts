@@ -15,13 +15,26 @@ export async function tempDir(prefix = 'rt-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
+/**
+ * RESUMABLE_DURABILITY=chunk|group runs the in-process servers in that mode (like the CLI, whose
+ * child servers read the same variable), so a test file can be run in both.
+ */
+const durability = process.env.RESUMABLE_DURABILITY as ServerConfig['durability'] | undefined;
+
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? (await tempDir());
   // An empty library unless the test asks for one (null: the default, with the wallpapers).
   const libraryDirs =
     'libraryDirs' in overrides ? (overrides.libraryDirs ?? null) : [join(dataDir, 'lib-empty')];
   for (const d of libraryDirs ?? []) await mkdir(d, { recursive: true });
-  const running = await startServer({ port: 0, logLevel: 'silent', ...overrides, dataDir, libraryDirs });
+  const running = await startServer({
+    port: 0,
+    logLevel: 'silent',
+    ...(durability ? { durability } : {}),
+    ...overrides,
+    dataDir,
+    libraryDirs,
+  });
   return {
     url: running.url,
     dataDir,

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
+import type { Durability } from './durability.js';
 import { type FoldDigest, WorkerFold } from './fold-worker.js';
 import type { RegionFiles } from './layout.js';
 import { parseRegionLog, RegionLogWriter, readRegionLog } from './region-log.js';
@@ -61,17 +62,18 @@ export class RegionSet {
     private readonly files: RegionFiles,
     readonly size: number,
     readonly chunkSize: number,
+    durability: Durability,
   ) {
-    this.log = new RegionLogWriter(files, size, chunkSize);
+    this.log = new RegionLogWriter(files, size, chunkSize, durability);
     this.fold = new WorkerFold(files.data);
   }
 
   /** The set recorded for an upload, or undefined if it has none. */
-  static async load(files: RegionFiles): Promise<RegionSet | undefined> {
+  static async load(files: RegionFiles, durability: Durability): Promise<RegionSet | undefined> {
     const text = await readRegionLog(files);
     const contents = text === undefined ? undefined : parseRegionLog(text);
     if (!contents) return undefined;
-    const set = new RegionSet(files, contents.size, contents.chunkSize);
+    const set = new RegionSet(files, contents.size, contents.chunkSize, durability);
     if (!(set.chunkSize > 0)) return undefined;
     // Regions are only meaningful with their data file (created, and its entry made durable,
     // before the log): without it, nothing is held.
@@ -86,8 +88,13 @@ export class RegionSet {
     return set;
   }
 
-  static async create(files: RegionFiles, size: number, chunkSize: number): Promise<RegionSet> {
-    const set = new RegionSet(files, size, chunkSize);
+  static async create(
+    files: RegionFiles,
+    size: number,
+    chunkSize: number,
+    durability: Durability,
+  ): Promise<RegionSet> {
+    const set = new RegionSet(files, size, chunkSize, durability);
     // The data file first: the log's atomic write then fsyncs the folder, so both entries last.
     await (await set.openData()).close();
     await set.log.rewrite(set.heldRegions);
@@ -196,7 +203,7 @@ export class RegionSet {
     }
   }
 
-  /** Records a region whose bytes are durable as held (durable before it resolves). */
+  /** Records a region whose bytes are written as held (as durable as durability.ts says, before it resolves). */
   async record(index: number, md5: string): Promise<void> {
     await this.log.append(index, md5, this.heldRegions);
     this.heldRegions.set(index, md5);

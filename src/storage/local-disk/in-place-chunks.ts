@@ -16,6 +16,7 @@ import { TransferError } from '../../protocol/errors.js';
 import type { ChunkTarget, UploadPlan } from '../storage.js';
 import type { CacheView, SharedCache } from './cache.js';
 import { RegionSet, readRegion } from './chunk-regions.js';
+import type { Durability } from './durability.js';
 import type { DiskLayout } from './layout.js';
 import type { PlainChunks } from './plain-chunks.js';
 import type { InPlaceClaim, LocalStagedChunk } from './staged-chunk.js';
@@ -39,6 +40,7 @@ export class InPlaceChunks {
     private readonly plain: PlainChunks,
     private readonly readPlans: (fileId: string) => Promise<readonly UploadPlan[]>,
     cache: SharedCache,
+    private readonly durability: Durability,
   ) {
     this.sets = cache.view<RegionSet | undefined>(
       'regions',
@@ -54,7 +56,7 @@ export class InPlaceChunks {
   load(fileId: string): Promise<RegionSet | undefined> {
     const pinned = this.pinned.get(fileId);
     if (pinned) return Promise.resolve(pinned.set);
-    return this.sets.get(fileId, () => RegionSet.load(this.layout.regionFiles(fileId)));
+    return this.sets.get(fileId, () => RegionSet.load(this.layout.regionFiles(fileId), this.durability));
   }
 
   /** Runs `job` with the set pinned in memory (an assembly of it). */
@@ -181,7 +183,12 @@ export class InPlaceChunks {
       next = (async () => {
         const again = await this.load(fileId);
         if (again) return again;
-        const created = await RegionSet.create(this.layout.regionFiles(fileId), size, chunkSize);
+        const created = await RegionSet.create(
+          this.layout.regionFiles(fileId),
+          size,
+          chunkSize,
+          this.durability,
+        );
         this.sets.set(fileId, created);
         return created;
       })().finally(() => this.creating.delete(fileId));
@@ -217,7 +224,7 @@ export class InPlaceChunks {
         size += b.length;
       }
       await out.flush();
-      await fh.datasync();
+      await this.durability.wrote(fh, set.dataPath, size);
     } catch (err: unknown) {
       await this.discard(claim);
       throw mapFsError(err);

@@ -32,13 +32,29 @@
  *   uploads/streams/<id>/state.json, uploads/streams/<id>/data
  *                           A byte-stream upload (tus, IETF): its record and its bytes, appended at
  *                           the record's offset (stream-uploads.ts says when each is durable).
+ *   uploads/streams/<id>/state.durable.json
+ *                           --durability group only: the record as of the last group sync (its
+ *                           bytes synced first); after a crash of the machine the upload rolls back
+ *                           to it.
+ *   durability.json         {bootId, mode, clean, verify?}: written (durably) when the writing
+ *                           process starts and when it stops cleanly; durability.ts reads it at
+ *                           start to tell a clean stop, a crash of the process and one of the
+ *                           machine apart (recovery.ts).
  *   tmp/<random>.chunk|.file|.tmp
  *                           Bytes in flight: chunks being received, files being assembled, small
  *                           files being replaced (plan.json, sidecars, regions). Never served.
  *
- * Small files (plan.json, sidecar, regions when rewritten) go temp → fsync → rename → fsync(folder).
+ * "Fsynced" and "fdatasynced" above describe `--durability chunk`. Under `group` (the default),
+ * durability.ts makes the same writes durable in groups instead (every 500 ms or 64 MiB, before
+ * an assembly, at a clean stop): chunks, regions lines, plans and stream appends are acknowledged
+ * once written and verified. Publication (files/<key>, its sidecar, files/) is fsynced before the
+ * URL is answered in both modes.
  *
- * What a restart does: tmp/ is emptied (no request can own a file there); an upload folder whose
+ * Small files (plan.json, sidecar, regions when rewritten) go temp → fsync → rename → fsync(folder)
+ * (under group, plans, regions and stream records skip the fsyncs and join the next group sync).
+ *
+ * What a restart does: durability.ts first recovers from an unclean stop of a group-mode writer
+ * (re-verifies every held chunk after a crash of the machine: recovery.ts); tmp/ is emptied (no request can own a file there); an upload folder whose
  * file is already in files/ is removed (a crash cut its clean-up); a regions log is read back, its
  * torn last line dropped, and without its data file it holds nothing; the whole-file MD5 folded
  * while chunks arrived lived in memory only, so assembly then hashes the data file from the start.
@@ -108,6 +124,32 @@ export class DiskLayout {
   activityPaths(fileId: string): string[] {
     const dir = this.uploadDir(fileId);
     return ['plan.json', 'sessions', 'chunks', 'regions', 'data', '.'].map((name) => join(dir, name));
+  }
+
+  /** durability.ts's checkpoint: the boot id and whether the last writer stopped cleanly. */
+  get checkpointPath(): string {
+    return join(this.root, 'durability.json');
+  }
+
+  get streamsDir(): string {
+    return join(this.uploads, 'streams');
+  }
+
+  streamDir(id: string): string {
+    return join(this.streamsDir, id);
+  }
+
+  streamStatePath(id: string): string {
+    return join(this.streamDir(id), 'state.json');
+  }
+
+  /** The record as of the last group sync (durability group only). */
+  streamDurablePath(id: string): string {
+    return join(this.streamDir(id), 'state.durable.json');
+  }
+
+  streamDataPath(id: string): string {
+    return join(this.streamDir(id), 'data');
   }
 
   /** A fresh name in tmp/ ('chunk' received, 'file' assembled). */

@@ -2,11 +2,11 @@
  * Local-disk storage backend: the Storage interface over one data folder (layout.ts lists every
  * file it writes, when each is durable and what a restart does). This class routes each call to
  * the part that owns it: plain-chunks.ts, in-place-chunks.ts, assembly.ts, published-files.ts,
- * temp-files.ts; it keeps the plans itself.
+ * temp-files.ts, durability.ts (when a write is durable); it keeps the plans itself.
  */
 import { mkdir, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { errno, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
+import { errno, mapFsError } from '../../io/fs-util.js';
 import { isFileKey } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
@@ -21,6 +21,7 @@ import type {
 } from '../storage.js';
 import { Assembler } from './assembly.js';
 import { type CacheView, DEFAULT_CACHE_BYTES, SharedCache } from './cache.js';
+import { Durability, type DurabilityMode, type DurabilityStart } from './durability.js';
 import { InPlaceChunks } from './in-place-chunks.js';
 import { DiskLayout } from './layout.js';
 import { PlainChunks } from './plain-chunks.js';
@@ -32,6 +33,10 @@ import { TempFiles } from './temp-files.js';
 export interface LocalDiskOptions {
   /** Memory budget of every cache of upload state (plans, chunk indexes, regions, sidecars). */
   cacheBytes?: number;
+  /** When a write is durable (durability.ts); default 'group'. */
+  durability?: DurabilityMode;
+  /** Told what durability could not do as asked (no boot id, a failed group sync). */
+  warn?: (message: string, err?: unknown) => void;
 }
 
 /** A plan's chunk ids in memory: a 32–42 character string and its slot in the array. */
@@ -54,6 +59,11 @@ export class LocalDiskStorage implements Storage {
   readonly cache: SharedCache;
   /** Byte-stream uploads (tus, IETF): stream-uploads.ts. */
   readonly streams: LocalStreams;
+  /** When writes are durable; init() starts it (in the writing process only). */
+  readonly durability: Durability;
+  private readonly warn: (message: string, err?: unknown) => void;
+  /** What init() found of the last writer's stop (for the log and tests). */
+  started: DurabilityStart | undefined;
 
   constructor(
     readonly root: string,
@@ -67,18 +77,33 @@ export class LocalDiskStorage implements Storage {
       ),
     );
     this.layout = new DiskLayout(root);
+    this.warn = options.warn ?? (() => undefined);
+    this.durability = new Durability(this.layout, options.durability ?? 'group', this.warn);
     this.temp = new TempFiles(this.layout);
-    this.plain = new PlainChunks(this.layout, this.temp, this.cache);
-    this.inPlace = new InPlaceChunks(this.layout, this.plain, (fileId) => this.listPlans(fileId), this.cache);
+    this.plain = new PlainChunks(this.layout, this.temp, this.cache, this.durability);
+    this.inPlace = new InPlaceChunks(
+      this.layout,
+      this.plain,
+      (fileId) => this.listPlans(fileId),
+      this.cache,
+      this.durability,
+    );
     this.published = new PublishedFiles(this.layout, this.cache);
     this.assembler = new Assembler(this.layout, this.temp, this.plain, this.published);
-    this.streams = new LocalStreams(this.layout, this.temp, this.published);
+    this.streams = new LocalStreams(this.layout, this.temp, this.published, this.durability);
   }
 
   async init(): Promise<void> {
     await mkdir(this.layout.files, { recursive: true });
     await mkdir(this.layout.uploads, { recursive: true });
     await this.temp.reset();
+    // Before anything reads upload state: after a crash of the machine, what fails its MD5 goes.
+    this.started = await this.durability.start();
+    if (this.started.after === 'machine crash') {
+      this.warn(
+        `the last writer stopped with a crash of the machine: incomplete uploads re-verified, ${this.started.dropped ?? 0} chunks, plans or stream records forgotten`,
+      );
+    }
     // An upload whose file was published before a crash cut its clean-up is finished.
     for (const id of await readdir(this.layout.uploads)) {
       if (!isFileKey(id)) continue;
@@ -86,7 +111,10 @@ export class LocalDiskStorage implements Storage {
     }
   }
 
-  async close(): Promise<void> {}
+  /** A clean stop: everything written is made durable, and durability.json says so. */
+  async close(): Promise<void> {
+    await this.durability.close();
+  }
 
   async readPlan(fileId: string, session: string | null = null): Promise<UploadPlan | undefined> {
     return (await this.listPlans(fileId)).find((p) => (p.session ?? null) === session);
@@ -132,9 +160,10 @@ export class LocalDiskStorage implements Storage {
     const others = (await this.listPlans(plan.fileId)).filter((p) => (p.session ?? null) !== session);
     const next = [...others, plan];
     await this.inPlace.reconcile(plan.fileId, next);
-    await writeFileAtomic(
+    // Group mode: not synced per handshake; a plan lost in a crash of the machine is written
+    // again by the client's next handshake.
+    await this.durability.replaceFile(
       this.layout.sessionPlanPath(plan.fileId, session),
-      this.layout.tmp,
       JSON.stringify(plan),
     );
     this.plans.set(plan.fileId, next);
@@ -188,13 +217,16 @@ export class LocalDiskStorage implements Storage {
     const set = await this.inPlace.load(fileId);
     if (set && !set.dead && options.md5s.length === set.count && options.expectedSize === set.size) {
       return this.inPlace.pinnedWhile(fileId, set, () =>
-        set.assemble(async () =>
-          this.finishUpload(fileId, await this.assembler.inPlace(fileId, set, options)),
-        ),
+        set.assemble(async () => {
+          // Group mode: what the file is made of is durable before it is read and published.
+          await this.durability.flush();
+          return this.finishUpload(fileId, await this.assembler.inPlace(fileId, set, options));
+        }),
       );
     }
     // Chunks held in a data file of another layout (another session's) are read as plain chunks.
     if (set && !set.dead) await this.inPlace.reconcile(fileId, []);
+    await this.durability.flush();
     return this.finishUpload(fileId, await this.assembler.fromChunks(fileId, options));
   }
 

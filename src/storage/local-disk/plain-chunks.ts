@@ -1,14 +1,16 @@
 /**
- * Plain chunks: uploads/<id>/chunks/<md5>, each received into tmp/, fsynced, then renamed in.
+ * Plain chunks: uploads/<id>/chunks/<md5>, each received into tmp/, fsynced, then renamed in
+ * (under `--durability group`, the fsyncs join the next group sync: durability.ts).
  * Content-addressed per upload, so a chunk is held whatever the plan says about its place.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { errno, fsyncDir, GatherWriter, mapFsError } from '../../io/fs-util.js';
+import { errno, GatherWriter, mapFsError } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
 import type { CacheView, SharedCache } from './cache.js';
+import type { Durability } from './durability.js';
 import type { DiskLayout } from './layout.js';
 import type { LocalStagedChunk } from './staged-chunk.js';
 import type { TempFiles } from './temp-files.js';
@@ -24,6 +26,7 @@ export class PlainChunks {
     private readonly layout: DiskLayout,
     private readonly temp: TempFiles,
     cache: SharedCache,
+    private readonly durability: Durability,
   ) {
     this.index = cache.view<Map<string, number>>('chunks', (held) => held.size * ENTRY_BYTES);
   }
@@ -55,7 +58,8 @@ export class PlainChunks {
           await out.push(buf as Buffer);
         }
         await out.flush();
-        await fh.sync();
+        // Group mode: synced where commit() renames it to.
+        await this.durability.wrote(fh, null, size, true);
       } finally {
         // Never let a failing close hide the error that matters (ENOSPC, CHUNK_TOO_LARGE).
         await fh.close().catch(() => undefined);
@@ -76,8 +80,9 @@ export class PlainChunks {
       if (held.has(staged.md5)) return false;
       const dir = this.layout.chunksDir(fileId);
       await mkdir(dir, { recursive: true });
-      await rename(path, this.layout.chunkPath(fileId, staged.md5));
-      await fsyncDir(dir);
+      const final = this.layout.chunkPath(fileId, staged.md5);
+      await rename(path, final);
+      await this.durability.moved(final, staged.size);
       held.set(staged.md5, staged.size);
       this.index.resize(fileId);
       return true;

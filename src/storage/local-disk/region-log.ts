@@ -4,13 +4,16 @@
  *
  *   "layout <size> <chunkSize>\n", then one "<index> <md5>\n" per held region.
  *
- * A record is appended and fdatasynced only after its region's bytes were fdatasynced. A torn
- * last line (a crash mid-append) is dropped on load and the log rewritten whole.
+ * A record is appended and fdatasynced only after its region's bytes were fdatasynced (under
+ * `--durability group`, both join the next group sync instead, and after a crash of the machine
+ * every record is checked against its bytes: recovery.ts). A torn last line (a crash mid-append)
+ * is dropped on load and the log rewritten whole.
  */
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { errno, writeFileAtomic } from '../../io/fs-util.js';
+import { errno } from '../../io/fs-util.js';
 import { isMd5Hex } from '../../protocol/ids.js';
+import type { Durability } from './durability.js';
 import type { RegionFiles } from './layout.js';
 
 const RECORD = /^(\d{1,10}) ([0-9a-f]{32})$/;
@@ -57,16 +60,13 @@ export class RegionLogWriter {
     private readonly files: RegionFiles,
     private readonly size: number,
     private readonly chunkSize: number,
+    private readonly durability: Durability,
   ) {}
 
   /** Replaces the log with the layout and these held regions (atomically, durably). */
   async rewrite(held: ReadonlyMap<number, string>): Promise<void> {
     const records = [...held].map(([i, m]) => `${i} ${m}\n`).join('');
-    await writeFileAtomic(
-      this.files.log,
-      this.files.tmp,
-      `layout ${this.size} ${this.chunkSize}\n${records}`,
-    );
+    await this.durability.replaceFile(this.files.log, `layout ${this.size} ${this.chunkSize}\n${records}`);
     this.tornTail = false;
   }
 
@@ -77,8 +77,9 @@ export class RegionLogWriter {
     if (this.tornTail) await this.rewrite(held);
     const fh = await open(this.files.log, constants.O_WRONLY | constants.O_APPEND);
     try {
-      await fh.write(`${index} ${md5}\n`);
-      await fh.datasync();
+      const line = `${index} ${md5}\n`;
+      await fh.write(line);
+      await this.durability.wrote(fh, this.files.log, line.length);
     } catch (err: unknown) {
       this.tornTail = true;
       throw err;

@@ -8,6 +8,13 @@
  *                                     (an append cut by a crash, a refused checksum) mean nothing
  *                                     and are cut before the next append writes.
  *
+ * That is `--durability chunk`. Under `group` (durability.ts), an append is acknowledged once
+ * written and state.json is replaced without fsyncs; the group syncer then syncs the bytes and
+ * writes the record it counted as uploads/streams/<id>/state.durable.json (durably), the offset
+ * a crash of the machine rolls back to (recovery.ts). The durable copy exists from creation on
+ * (the first record, or for an upload begun under `chunk`, its last durable one), and a
+ * completed upload's record is durable before the completion is answered.
+ *
  * A whole upload's data file is renamed into files/<md5> (no copy); a tus final upload's
  * partials are copied once into a temp file that is then renamed in. One process writes the
  * folder (with --workers the others forward to it), so its lock is the only one needed and a
@@ -15,7 +22,6 @@
  */
 import { constants, createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
 import { errno, GatherWriter, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
 import type { PublishedFile } from '../storage.js';
 import type {
@@ -27,6 +33,7 @@ import type {
   StreamSummary,
 } from '../stream-store.js';
 import { isStreamId } from '../stream-store.js';
+import type { Durability } from './durability.js';
 import type { DiskLayout } from './layout.js';
 import type { PublishedFiles } from './published-files.js';
 import type { TempFiles } from './temp-files.js';
@@ -41,20 +48,21 @@ export class LocalStreams implements StreamStore {
     private readonly layout: DiskLayout,
     private readonly temp: TempFiles,
     private readonly published: PublishedFiles,
+    private readonly durability: Durability,
   ) {
-    this.root = join(layout.uploads, 'streams');
+    this.root = layout.streamsDir;
   }
 
   private dir(id: string): string {
-    return join(this.root, id);
+    return this.layout.streamDir(id);
   }
 
   private statePath(id: string): string {
-    return join(this.dir(id), 'state.json');
+    return this.layout.streamStatePath(id);
   }
 
   private dataPath(id: string): string {
-    return join(this.dir(id), 'data');
+    return this.layout.streamDataPath(id);
   }
 
   async create(record: StreamRecord): Promise<void> {
@@ -62,6 +70,14 @@ export class LocalStreams implements StreamStore {
       await mkdir(this.dir(record.id), { recursive: true });
     } catch (err: unknown) {
       throw mapFsError(err);
+    }
+    if (this.durability.groupMode) {
+      const { version: _version, ...stored } = record;
+      await writeFileAtomic(
+        this.layout.streamDurablePath(record.id),
+        this.layout.tmp,
+        JSON.stringify(stored),
+      );
     }
     await this.write(record);
   }
@@ -77,7 +93,28 @@ export class LocalStreams implements StreamStore {
 
   async write(record: StreamRecord): Promise<void> {
     const { version: _version, ...stored } = record;
-    await writeFileAtomic(this.statePath(record.id), this.layout.tmp, JSON.stringify(stored));
+    const text = JSON.stringify(stored);
+    if (!this.durability.groupMode) {
+      await writeFileAtomic(this.statePath(record.id), this.layout.tmp, text);
+      return;
+    }
+    const durablePath = this.layout.streamDurablePath(record.id);
+    // Begun under chunk mode: its last record (durable there) is the point to roll back to.
+    if (!(await exists(durablePath))) {
+      const before = await readFile(this.statePath(record.id), 'utf8').catch(() => undefined);
+      if (before !== undefined) await writeFileAtomic(durablePath, this.layout.tmp, before);
+    }
+    await this.durability.replaceFile(this.statePath(record.id), text);
+    // After the bytes it counts (appended before this call) are synced by the same pass.
+    this.durability.afterSync(syncKey(record.id), async () => {
+      try {
+        await writeFileAtomic(durablePath, this.layout.tmp, text);
+      } catch (err: unknown) {
+        if (errno(err) !== 'ENOENT') throw err; // the upload went meanwhile
+      }
+    });
+    // A completed upload's answer promises its file (published, fsynced) and its record.
+    if (record.done) await this.durability.flush();
   }
 
   async append(
@@ -99,7 +136,8 @@ export class LocalStreams implements StreamStore {
       // What a crash or a refused append left beyond the offset goes first.
       if ((await fh.stat()).size > start) await fh.truncate(start);
       const out = new GatherWriter(fh, start);
-      const syncs = new RollingSync(fh);
+      // Group mode: the syncer syncs the bytes, whenever GROUP_BYTES were written meanwhile too.
+      const syncs = new RollingSync(fh, this.durability.groupMode);
       try {
         for await (const buf of body) {
           if (bytes + buf.length > options.maxBytes) throw options.tooMany();
@@ -119,7 +157,7 @@ export class LocalStreams implements StreamStore {
       }
       await out.flush();
       await syncs.settled();
-      await fh.datasync();
+      await this.durability.wrote(fh, path, bytes);
     } catch (err: unknown) {
       await fh.truncate(start).catch(() => undefined);
       throw mapFsError(err);
@@ -148,6 +186,8 @@ export class LocalStreams implements StreamStore {
 
   async publish(records: readonly StreamRecord[], file: StreamPublish): Promise<PublishedFile> {
     const [only] = records;
+    // Group mode: the bytes (and the records counting them) are durable before they are published.
+    await this.durability.flush();
     const options = { md5s: [], expectedSize: file.size, name: file.name, ext: file.ext };
     try {
       if (records.length === 1 && only) {
@@ -200,6 +240,7 @@ export class LocalStreams implements StreamStore {
   }
 
   async remove(id: string): Promise<void> {
+    if (this.durability.groupMode) await this.durability.forget(syncKey(id));
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
@@ -238,11 +279,15 @@ class RollingSync {
   private failed: unknown;
   private startedAt = 0;
 
-  constructor(private readonly fh: FileHandle) {}
+  /** `off`: the group syncer syncs instead (durability group). */
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly off = false,
+  ) {}
 
   /** `bytes` of the append are written (or handed to the writer). */
   written(bytes: number): void {
-    if (this.running || bytes - this.startedAt < SYNC_EVERY) return;
+    if (this.off || this.running || bytes - this.startedAt < SYNC_EVERY) return;
     this.startedAt = bytes;
     this.running = this.fh.datasync().then(
       () => {
@@ -272,4 +317,16 @@ function isCut(err: unknown): boolean {
     code === 'ABORT_ERR' ||
     (err instanceof Error && err.message === 'aborted')
   );
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The stream's durable-record task in the group syncer. */
+function syncKey(id: string): string {
+  return `stream ${id}`;
 }
