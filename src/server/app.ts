@@ -117,7 +117,7 @@ async function buildParts(
     reader,
     streams,
     fillSamples,
-    metrics: new ServerMetrics(service),
+    metrics: new ServerMetrics(service, streams),
   };
 }
 
