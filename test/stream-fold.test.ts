@@ -75,6 +75,15 @@ it(
     // A record without the state (written by the version before) has no SHA-256 but its bytes'.
     assert.equal(sha256OfState({ offset: 11, md5State } as StreamRecord), undefined);
     assert.equal(sha256OfState({ offset: 0, md5State: null } as StreamRecord), sha256(Buffer.alloc(0)));
+    // A state of 6 bytes in a record that counts 11 (a version that folds none appended 5 more).
+    const { sha256State } = await (async () => {
+      const f = folds.begin(null, null);
+      await feed(f, Buffer.from('hello '), 6);
+      return f.finish();
+    })();
+    assert.ok(sha256State);
+    assert.equal(sha256OfState({ offset: 6, sha256State } as StreamRecord), sha256(Buffer.from('hello ')));
+    assert.equal(sha256OfState({ offset: 11, sha256State } as StreamRecord), undefined, 'stale: not used');
   },
 );
 

@@ -128,6 +128,34 @@ describe('a tus upload’s SHA-256, folded as it arrives', { timeout: 180_000 },
     }
   });
 
+  it('a state that covers fewer bytes than the record (a version folding none appended after it) is not continued', {
+    skip: needSha,
+  }, async () => {
+    const dir = await tempDir('rt-sha-stale-');
+    const data = randomBytesSeeded(3 * 1024 * 1024 + 11, 905);
+    const [one, two] = [1024 * 1024 + 7, 2 * 1024 * 1024 + 1];
+    let server = await spawnServer(join(dir, 'data'), OFF);
+    try {
+      const path = await createUpload(server.url, data);
+      const state = join(dir, 'data', 'uploads', 'streams', path.split('/').at(-1)!, 'state.json');
+      await patchInTurns([server.url], path, data, 0, one);
+      const stale = (JSON.parse(await readFile(state, 'utf8')) as { sha256State: string }).sha256State;
+      await patchInTurns([server.url], path, data, one, two);
+      await server.kill();
+      // What a process of the version before leaves after appending: the state of the byte `one`.
+      const record = JSON.parse(await readFile(state, 'utf8')) as Record<string, unknown>;
+      assert.equal(record.offset, two);
+      record.sha256State = stale;
+      await writeFile(state, JSON.stringify(record));
+      server = await spawnServer(join(dir, 'data'), OFF);
+      const done = await patchInTurns([server.url], path, data, two, data.length);
+      await linksRight(server.url, done, data);
+      assert.deepEqual(await readBacks(server.url), [1, data.length], 'read back, not continued');
+    } finally {
+      await server.kill();
+    }
+  });
+
   it('serve --workers 2: PATCHes on new connections (either worker) fold a right SHA-256, none read back', {
     skip: needSha,
   }, async () => {

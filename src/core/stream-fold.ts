@@ -32,7 +32,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { createMD5 } from 'hash-wasm';
-import { nativeSha256 } from '../io/native-sha256.js';
+import { nativeSha256, sha256StateBytes } from '../io/native-sha256.js';
 import { startThread, threadModule } from '../io/threads.js';
 import type { StreamRecord } from '../storage/stream-store.js';
 import type { FoldThreadReply, FoldThreadRequest } from './stream-fold-thread.js';
@@ -246,7 +246,13 @@ export class StreamFolds {
  * first byte; undefined when its bytes so far were not folded into one.
  */
 export function sha256StateOf(record: StreamRecord): string | null | undefined {
-  return record.offset === 0 ? null : (record.sha256State ?? undefined);
+  if (record.offset === 0) return null;
+  const state = record.sha256State;
+  if (typeof state !== 'string') return undefined;
+  // A state that covers fewer bytes than the record counts is not continued: a version that
+  // folds no SHA-256 appended after it and kept it as it was (two versions over one bucket
+  // during an upgrade, or a downgrade and back).
+  return sha256StateBytes(Buffer.from(state, 'base64')) === record.offset ? state : undefined;
 }
 
 /**

@@ -40,3 +40,13 @@ function load(): Sha256Addon | undefined {
 }
 
 export const nativeSha256: Sha256Addon | undefined = load();
+
+/**
+ * How many bytes a state saved by save() has hashed (bytes 33..40 of its form: the bits hashed),
+ * read without the addon; undefined for anything that is not such a state.
+ */
+export function sha256StateBytes(saved: Buffer): number | undefined {
+  if (saved.length < 42 || saved[0] !== 1) return undefined;
+  const bits = saved.readBigUInt64BE(33);
+  return bits % 8n === 0n ? Number(bits / 8n) : undefined;
+}

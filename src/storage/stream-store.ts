@@ -68,7 +68,9 @@ export interface StreamRecord {
    * The SHA-256 folded over bytes 0..offset-1 beside the MD5 (native/sha256.c's saved form,
    * base64); null before the first byte. Absent when the bytes were not all folded into one (a
    * record written before these states were kept, a process without the addon): the SHA-256 is
-   * then read back from the bytes at completion, and later appends fold none.
+   * then read back from the bytes at completion, and later appends fold none. A state that
+   * covers fewer bytes than `offset` (appends by a version that keeps it as it was) counts as
+   * absent.
    */
   sha256State?: string | null;
   /** Set once the bytes are published (or deduplicated): the upload is complete. */
