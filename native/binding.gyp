@@ -3,6 +3,10 @@
     {
       "target_name": "rt_sendfile",
       "conditions": [["OS=='linux'", { "sources": ["sendfile.c"] }]]
+    },
+    {
+      "target_name": "rt_sha256",
+      "conditions": [["OS=='linux'", { "sources": ["sha256.c"] }]]
     }
   ]
 }

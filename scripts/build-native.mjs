@@ -1,15 +1,20 @@
-// Builds native/sendfile.c (Linux only) with the node-gyp that npm bundles, as the package's
-// `install` script. binding.gyp lives in native/, not at the package root: at the root, npm would
-// run its own `node-gyp rebuild` on install, which fails the whole install on a machine without a
-// C compiler. Optional: if it cannot be built (no compiler, no Node headers, another OS), the
-// server streams through user space instead. Either way this prints one line and exits 0.
+// Builds the addons in native/ (Linux only: sendfile.c, and sha256.c, the SHA-256 a tus/IETF
+// upload folds as it arrives) with the node-gyp that npm bundles, as the package's `install`
+// script. binding.gyp lives in native/, not at the package root: at the root, npm would run its
+// own `node-gyp rebuild` on install, which fails the whole install on a machine without a C
+// compiler. Optional: if they cannot be built (no compiler, no Node headers, another OS), the
+// server streams through user space instead, and reads a tus/IETF upload back once at completion
+// for its SHA-256. Either way this prints one line and exits 0.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const native = join(import.meta.dirname, '..', 'native');
 if (process.platform !== 'linux') {
-  console.log('resumable-transfer: sendfile off (Linux only); downloads are copied through user space');
+  console.log(
+    'resumable-transfer: sendfile off (Linux only); downloads are copied through user space, ' +
+      'tus/IETF uploads read back for their SHA-256',
+  );
   process.exit(0);
 }
 const candidates = [
@@ -27,13 +32,14 @@ const r = gyp
   ? spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
   : { status: 1, stderr: 'node-gyp not found' };
 if (r.status === 0) {
-  console.log('resumable-transfer: sendfile on (native/sendfile.c built)');
+  console.log('resumable-transfer: sendfile on, SHA-256 fold on (native/sendfile.c, native/sha256.c built)');
 } else {
   // node-gyp explains itself over dozens of lines: keep the one that names what is missing.
   const lines = (r.stderr || '').split('\n').filter((l) => l.includes('ERR!'));
   const found = lines.find((l) => /not found|Error:/.test(l)) ?? lines.at(-1) ?? 'node-gyp failed';
   const why = found.replace(/^gyp ERR!\s*(stack\s*)?/, '').trim();
   console.log(
-    `resumable-transfer: sendfile off, addon not built (${why}); downloads are copied through user space`,
+    `resumable-transfer: sendfile off, addons not built (${why}); downloads are copied through ` +
+      'user space, tus/IETF uploads read back for their SHA-256',
   );
 }

@@ -50,4 +50,5 @@ it('without make on PATH, the install step exits 0 and says in one line that sen
   assert.match(lines[0] ?? '', /^resumable-transfer: sendfile off/);
   assert.equal(r.stderr, '');
   assert.equal(existsSync(join(pkgDir, 'native', 'build', 'Release', 'rt_sendfile.node')), false);
+  assert.equal(existsSync(join(pkgDir, 'native', 'build', 'Release', 'rt_sha256.node')), false);
 });

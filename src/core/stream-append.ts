@@ -1,9 +1,10 @@
 /**
  * Appending bytes to a stream upload at its offset (tus PATCH, IETF append): under the upload's
  * lock, checked (offset, length, quota, free space) before a byte is read, streamed to the store
- * while the MD5 folds, verified against a checksum when one was sent (then nothing counts unless
- * it matches), and made to count by one durable record write. A body cut short (the client went)
- * still counts for what arrived, as tus asks, unless a checksum was to be checked.
+ * while the MD5 and SHA-256 fold, verified against a checksum when one was sent (then nothing
+ * counts unless it matches), and made to count by one durable record write. A body cut short
+ * (the client went) still counts for what arrived, as tus asks, unless a checksum was to be
+ * checked.
  */
 import { createHash } from 'node:crypto';
 import { TransferError } from '../protocol/errors.js';
@@ -12,7 +13,7 @@ import { checkFreeSpace } from './bounds.js';
 import { completeStream } from './stream-complete.js';
 import { type StreamCore, usageKey } from './stream-context.js';
 import { checkLength } from './stream-create.js';
-import type { FoldResult } from './stream-fold.js';
+import { type FoldResult, sha256StateOf } from './stream-fold.js';
 import type { LockOwner } from './stream-locks.js';
 import { isWhole, liveRecord } from './stream-status.js';
 
@@ -83,7 +84,7 @@ export async function appendStream(
     sc.core.usage.checkQuota(record.client, expected);
     await checkFreeSpace(sc.core, expected);
 
-    const fold = sc.folds.begin(record.md5State);
+    const fold = sc.folds.begin(record.md5State, sha256StateOf(record));
     let folded: FoldResult;
     let appended: StreamAppend;
     try {
@@ -120,19 +121,21 @@ export async function appendStream(
         );
       }
     }
-    const { md5State, md5 } = folded;
+    const { md5State, md5, sha256State, sha256 } = folded;
     const now = Date.now();
     const next: StreamRecord = {
       ...record,
       offset,
       length,
       md5State: appended.bytes > 0 ? md5State : record.md5State,
+      // Undefined (not written) when this fold had none: completion then reads the bytes back.
+      sha256State: appended.bytes > 0 ? sha256State : sha256StateOf(record),
       updatedAt: now,
       expiresAt: now + sc.limits.expireAfterMs,
     };
     await appended.commit(next);
     sc.core.usage.grow(usageKey(id), appended.bytes);
-    return isWhole(next) ? await completeStream(sc, next, md5) : next;
+    return isWhole(next) ? await completeStream(sc, next, { md5, sha256 }) : next;
   } finally {
     release();
   }

@@ -2,10 +2,12 @@
  * A whole stream upload becomes a published file under its MD5 (the same files/<md5> and link the
  * seed protocol publishes, so a later seed handshake for that MD5 answers at once), with its
  * SHA-256 recorded like every published file's (storage/publication.ts): the one folded as the
- * bytes arrived, else read back from the store. If that MD5 is published already, the bytes are
- * dropped (deduplication), but only when the SHA-256 agrees too: two different files with one MD5
- * (a crafted collision) never share a name. Unlike a seed upload, whose twin is published under
- * `<md5>-<sha16>`, a stream upload's twin is refused (409 MD5_COLLISION): its link is the MD5's.
+ * bytes arrived (stream-fold.ts), else, where the fold did not cover every byte, read back once
+ * from the store (counted in StreamCore.readBack, /metrics). If that MD5 is published already,
+ * the bytes are dropped (deduplication), but only when the SHA-256 agrees too: two different
+ * files with one MD5 (a crafted collision) never share a name. Unlike a seed upload, whose twin
+ * is published under `<md5>-<sha16>`, a stream upload's twin is refused (409 MD5_COLLISION): its
+ * link is the MD5's.
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -13,15 +15,18 @@ import { TransferError } from '../protocol/errors.js';
 import type { PublishedFile } from '../storage/storage.js';
 import type { StreamRecord } from '../storage/stream-store.js';
 import { type StreamCore, usageKey } from './stream-context.js';
-import { md5OfState } from './stream-fold.js';
+import { md5OfState, sha256OfState } from './stream-fold.js';
 import { extOf } from './stream-status.js';
 
 /** SHA-256 of published files, computed once per process (a file never changes under its MD5). */
 const publishedSha = new LRUCache<string, string>({ max: 4096 });
 
-async function hashAll(bytes: AsyncIterable<Buffer>): Promise<string> {
+async function hashAll(bytes: AsyncIterable<Buffer>, counted?: (n: number) => void): Promise<string> {
   const hash = createHash('sha256');
-  for await (const buf of bytes) hash.update(buf);
+  for await (const buf of bytes) {
+    hash.update(buf);
+    counted?.(buf.length);
+  }
   return hash.digest('hex');
 }
 
@@ -47,10 +52,13 @@ export async function sha256OfPublished(sc: StreamCore, file: PublishedFile): Pr
   }
 }
 
-/** The SHA-256 of uploads' bytes, read back from the store (stream-fold.ts says why). */
+/** The SHA-256 of uploads' bytes, read back from the store: the fold did not cover them all. */
 async function sha256Of(sc: StreamCore, records: readonly StreamRecord[]): Promise<string | undefined> {
+  sc.readBack.uploads++;
   try {
-    return await hashAll(sc.store.bytes(records));
+    return await hashAll(sc.store.bytes(records), (n) => {
+      sc.readBack.bytes += n;
+    });
   } catch {
     // The bytes are gone: a crash came after they were published and before the record said so.
     return undefined;
@@ -70,7 +78,7 @@ export async function publishBytes(
   const existing = await sc.core.storage.statFile(file.fileId);
   if (!existing) {
     // Every published file records its SHA-256 (links under 'proof'/'off' are made of it, and
-    // collisions are told by it): read back once here, while the MD5 was folded on the way in.
+    // collisions are told by it): folded on the way in like the MD5, else read back once here.
     const sha256 = file.sha256 ?? (await sha256Of(sc, records));
     if (sha256 === undefined) throw new TransferError('UPLOAD_NOT_FOUND', 'The upload lost its bytes.');
     return sc.store.publish(records, { ...file, sha256 });
@@ -83,14 +91,18 @@ export async function publishBytes(
   return existing;
 }
 
-/** The upload is whole: publish (or deduplicate) it and mark it done. Call under its lock. */
+/**
+ * The upload is whole: publish (or deduplicate) it and mark it done. Call under its lock.
+ * `folded`: the digests the last append's fold finished with (else they come from the record's
+ * states; a SHA-256 the fold did not cover is read back).
+ */
 export async function completeStream(
   sc: StreamCore,
   record: StreamRecord,
-  md5?: string,
+  folded?: { md5: string; sha256: string | undefined },
 ): Promise<StreamRecord> {
   if (record.done) return record;
-  const fileId = md5 ?? (await md5OfState(record.md5State));
+  const fileId = folded?.md5 ?? (await md5OfState(record.md5State));
   const ext = extOf(record.name);
   let sha256: string | null = null;
   if (record.concat?.kind !== 'partial') {
@@ -100,6 +112,7 @@ export async function completeStream(
         size: record.offset,
         name: record.name,
         ext,
+        sha256: folded?.sha256 ?? sha256OfState(record),
       }));
     } catch (err: unknown) {
       if (err instanceof TransferError && err.code === 'MD5_COLLISION') await dropStream(sc, record.id);

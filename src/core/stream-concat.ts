@@ -43,9 +43,11 @@ export async function createFinal(
   const md5 = await createMD5();
   md5.init();
   const sha = createHash('sha256');
+  sc.readBack.uploads++;
   for await (const buf of sc.store.bytes(records)) {
     md5.update(buf);
     sha.update(buf);
+    sc.readBack.bytes += buf.length;
   }
   const fileId = md5.digest('hex');
   const ext = extOf(c.name);

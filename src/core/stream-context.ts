@@ -27,12 +27,19 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   doneTtlMs: 60 * 60 * 1000,
 };
 
+/** Stream uploads whose bytes were read back to hash them (/metrics): the fold did not cover them. */
+export interface StreamReadBack {
+  uploads: number;
+  bytes: number;
+}
+
 export interface StreamCore {
   readonly core: UploadCore;
   readonly store: StreamStore;
   readonly limits: StreamLimits;
   readonly locks: StreamLocks;
   readonly folds: StreamFolds;
+  readonly readBack: StreamReadBack;
 }
 
 /** A stream upload's key in the shared usage counts (never a 32-hex file id). */

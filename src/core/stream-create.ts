@@ -65,6 +65,7 @@ export function newRecord(sc: StreamCore, c: Omit<StreamCreation, 'claims'>, now
     expiresAt: now + sc.limits.expireAfterMs,
     concat: c.concat,
     md5State: null,
+    sha256State: null,
     done: null,
   };
 }

@@ -1,30 +1,61 @@
 /**
- * The stream fold's thread (started by stream-fold.ts): one running MD5 per fold (hash-wasm, so
- * its state can be saved into the upload's record), fed blocks of bytes in the order they are
- * sent. Blocks are shared memory: the answer that one is hashed lets the main thread fill it
- * again. Every request is handled in order, so a finish answers after every block sent
- * before it.
+ * The stream fold's thread (started by stream-fold.ts): one running MD5 (hash-wasm) and, where
+ * it can be continued, one running SHA-256 (native/sha256.c) per fold, both saved into the
+ * upload's record, fed blocks of bytes in the order they are sent; each block is hashed by both
+ * in one pass while it is in the cache. Blocks are shared memory: the answer that one is hashed
+ * lets the main thread fill it again. Every request is handled in order, so a finish answers after
+ * every block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
 import { createMD5, type IHasher } from 'hash-wasm';
+import { nativeSha256 } from '../io/native-sha256.js';
 
-/** What the main thread sends. */
+/**
+ * What the main thread sends. `sha256State` at begin: the SHA-256 state to continue (null: from
+ * the first byte), or undefined when the bytes before were not folded into one (no SHA-256 then).
+ */
 export type FoldThreadRequest =
-  | { op: 'begin'; key: number; md5State: string | null }
+  | { op: 'begin'; key: number; md5State: string | null; sha256State: string | null | undefined }
   | { op: 'bytes'; key: number; block: SharedArrayBuffer; length: number }
   | { op: 'finish'; key: number }
   | { op: 'drop'; key: number };
 
-/** What the thread answers. */
+/** What the thread answers; a finish without `sha256` folded no SHA-256. */
 export type FoldThreadReply =
   | { op: 'hashed'; key: number }
-  | { op: 'finished'; key: number; md5State: string; md5: string }
+  | {
+      op: 'finished';
+      key: number;
+      md5State: string;
+      md5: string;
+      sha256State?: string | undefined;
+      sha256?: string | undefined;
+    }
   | { op: 'failed'; key: number; message: string };
 
 const port = parentPort;
 if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
-const folds = new Map<number, IHasher | Error>();
+interface ThreadFold {
+  md5: IHasher;
+  /** The SHA-256 state (native/sha256.c), or null when this fold has none. */
+  sha: Buffer | null;
+}
+
+const folds = new Map<number, ThreadFold | Error>();
+
+/**
+ * The SHA-256 to continue, or null: none before (the record did not fold one), no addon here, or
+ * a state that does not load (written elsewhere): the core then reads the bytes back for it.
+ */
+function shaOf(state: string | null | undefined): Buffer | null {
+  if (state === undefined || !nativeSha256) return null;
+  try {
+    return nativeSha256.create(state === null ? null : Buffer.from(state, 'base64'));
+  } catch {
+    return null;
+  }
+}
 
 async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'begin') {
@@ -32,7 +63,7 @@ async function handle(m: FoldThreadRequest): Promise<void> {
       const md5 = await createMD5();
       if (m.md5State) md5.load(Buffer.from(m.md5State, 'base64'));
       else md5.init();
-      folds.set(m.key, md5);
+      folds.set(m.key, { md5, sha: shaOf(m.sha256State) });
     } catch (err: unknown) {
       // A state that does not load (a record from elsewhere): the finish says so.
       folds.set(m.key, err instanceof Error ? err : new Error(String(err)));
@@ -43,7 +74,9 @@ async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'bytes') {
     if (fold && !(fold instanceof Error)) {
       try {
-        fold.update(new Uint8Array(m.block, 0, m.length));
+        const bytes = new Uint8Array(m.block, 0, m.length);
+        fold.md5.update(bytes);
+        if (fold.sha) nativeSha256?.update(fold.sha, bytes);
       } catch (err: unknown) {
         folds.set(m.key, err instanceof Error ? err : new Error(String(err)));
       }
@@ -54,15 +87,17 @@ async function handle(m: FoldThreadRequest): Promise<void> {
   }
   folds.delete(m.key);
   if (m.op === 'drop') return;
-  const reply: FoldThreadReply =
-    fold === undefined || fold instanceof Error
-      ? { op: 'failed', key: m.key, message: fold?.message ?? 'no such fold' }
-      : {
-          op: 'finished',
-          key: m.key,
-          md5State: Buffer.from(fold.save()).toString('base64'),
-          md5: fold.digest('hex'),
-        };
+  let reply: FoldThreadReply;
+  if (fold === undefined || fold instanceof Error) {
+    reply = { op: 'failed', key: m.key, message: fold?.message ?? 'no such fold' };
+  } else {
+    const md5State = Buffer.from(fold.md5.save()).toString('base64');
+    reply = { op: 'finished', key: m.key, md5State, md5: fold.md5.digest('hex') };
+    if (fold.sha && nativeSha256) {
+      reply.sha256State = nativeSha256.save(fold.sha).toString('base64');
+      reply.sha256 = nativeSha256.digest(fold.sha).toString('hex');
+    }
+  }
   port?.postMessage(reply);
 }
 

@@ -30,11 +30,17 @@ export class StreamService {
       limits: resolved,
       locks: new StreamLocks(resolved.lockIdleMs),
       folds: new StreamFolds(),
+      readBack: { uploads: 0, bytes: 0 },
     };
   }
 
   get limits(): StreamLimits {
     return this.sc.limits;
+  }
+
+  /** Uploads and bytes read back to hash them since the start (/metrics). */
+  readBack(): { uploads: number; bytes: number } {
+    return { ...this.sc.readBack };
   }
 
   /** Largest upload length accepted (Tus-Max-Size, Upload-Limit max-size). */

@@ -124,7 +124,7 @@ async function buildParts(
     reader,
     streams,
     fillSamples,
-    metrics: new ServerMetrics(service),
+    metrics: new ServerMetrics(service, streams),
   };
 }
 

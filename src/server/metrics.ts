@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { StreamService } from '../core/stream-service.js';
 import type { UploadService } from '../core/upload-service.js';
 import { clientAddress } from '../http/client-address.js';
 import type { RequestSample } from '../http/pipeline.js';
@@ -35,7 +36,7 @@ export class ServerMetrics {
    */
   private readonly series = new Map<string, RequestSeries>();
 
-  constructor(service: UploadService) {
+  constructor(service: UploadService, streams: StreamService) {
     const registers = [this.registry];
     // Includes nodejs_eventloop_lag_seconds and the process's memory and descriptors.
     collectDefaultMetrics({ register: this.registry, prefix: 'resumable_' });
@@ -75,6 +76,27 @@ export class ServerMetrics {
     stat('resumable_uploads_in_progress', 'Incomplete uploads held', () => service.stats().uploads);
     stat('resumable_upload_held_bytes', 'Bytes held by incomplete uploads', () => service.stats().heldBytes);
     stat('resumable_assemblies_running', 'Uploads being assembled now', () => service.stats().assemblies);
+    // Counters read when scraped: the stream core counts them (several servers, one process).
+    const counted = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    counted(
+      'resumable_stream_readbacks_total',
+      'tus/IETF uploads read back to hash them (the fold did not cover every byte, or concatenation)',
+      () => streams.readBack().uploads,
+    );
+    counted(
+      'resumable_stream_readback_bytes_total',
+      'Bytes of tus/IETF uploads read back to hash them',
+      () => streams.readBack().bytes,
+    );
   }
 
   request(s: RequestSample): void {

@@ -64,6 +64,15 @@ export interface StreamRecord {
   concat: StreamConcat;
   /** The MD5 folded over bytes 0..offset-1 (hash-wasm state, base64); null before the first byte. */
   md5State: string | null;
+  /**
+   * The SHA-256 folded over bytes 0..offset-1 beside the MD5 (native/sha256.c's saved form,
+   * base64); null before the first byte. Absent when the bytes were not all folded into one (a
+   * record written before these states were kept, a process without the addon): the SHA-256 is
+   * then read back from the bytes at completion, and later appends fold none. A state that
+   * covers fewer bytes than `offset` (appends by a version that keeps it as it was) counts as
+   * absent.
+   */
+  sha256State?: string | null;
   /** Set once the bytes are published (or deduplicated): the upload is complete. */
   done: StreamDone | null;
   /**
@@ -100,7 +109,7 @@ export interface AppendOptions {
   tooMany: () => Error;
   /**
    * Sees every byte written, in order, before the append resolves. A promise it answers asks the
-   * store to wait for it before it reads more of the body (the MD5 fold is behind).
+   * store to wait for it before it reads more of the body (the hash fold is behind).
    */
   onBytes(buf: Buffer): undefined | Promise<void>;
 }

@@ -2,7 +2,7 @@
  * Byte-stream uploads on the local disk (the Storage.streams part; layout.ts lists the paths):
  *
  *   uploads/streams/<id>/state.json   The record (stream-store.ts): offset, length, metadata, the
- *                                     saved MD5 state. Replaced atomically (temp → fsync → rename
+ *                                     saved MD5 and SHA-256 states. Replaced atomically (temp → fsync → rename
  *                                     → fsync folder) after the bytes it counts are fdatasynced.
  *   uploads/streams/<id>/data         The bytes, appended at the record's offset. Bytes beyond it
  *                                     (an append cut by a crash, a refused checksum) mean nothing

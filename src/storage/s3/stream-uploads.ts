@@ -20,9 +20,11 @@
  * - files up to 8 MiB: read and written with one PutObject, N in + N out;
  * - otherwise (small PATCHes, e.g. a client with a 1 MiB chunkSize): read in order and
  *   re-uploaded as 8 MiB parts, N in + N out.
- * The MD5 was folded as the bytes arrived (no read for it), and so was the SHA-256 recorded in
- * the object's metadata when one process saw every append (else the core reads the parts once
- * more for it, N in); a tus final upload reads its partials once (N in) for both. Every object of an upload goes when it is published,
+ * The MD5 and the SHA-256 (recorded in the object's metadata) were folded as the bytes arrived,
+ * their states saved in the record, so whichever process appends continues them (no read for
+ * either); only a record without a SHA-256 state (written before they were saved, or by a process
+ * without native/sha256.c) has its parts read once more for it (N in), and a tus final upload
+ * reads its partials once (N in) for both. Every object of an upload goes when it is published,
  * terminated or expired.
  */
 import { randomBytes } from 'node:crypto';
