@@ -1,0 +1,535 @@
+/**
+ * Seed-protocol chunks streamed straight into the parts of one multipart upload per upload, and
+ * the whole file's MD5 and SHA-256 folded while they arrive in order, so that assembly is one
+ * CompleteMultipartUpload: no chunk object, no copy, no read-back of what arrived in order.
+ *
+ * Which uploads (partLayout): the plan declared the SHA-256 (it goes into the object's metadata,
+ * fixed when the multipart upload is created, so it must be known before the first byte), the
+ * size and a chunkSize of at least 5 MiB (S3's smallest part), the file is over 8 MiB (smaller
+ * ones take one PutObject) and no two chunks have the same MD5 (a chunk sent once is one part).
+ * Anything else, e.g. the course client's 1 MiB chunks, takes the chunk objects of chunks.ts.
+ *
+ * One object per upload, uploads/<key>/parts.json (PartState), created with If-None-Match: * by
+ * the first chunk to arrive (two processes racing: the loser aborts its multipart upload and uses
+ * the winner's), replaced only with If-Match: the multipart upload's id and target, the layout,
+ * and the fold: chunks 0..next-1 are parts (UploadPart succeeded before `next` moved past them)
+ * and are folded into the saved hash-wasm states. The upload holds exactly those chunks as parts.
+ *
+ * A chunk i (part i + 1):
+ * - next = i: streamed into UploadPart as it arrives, hashed on the way (its MD5, and the fold),
+ *   with Content-MD5 from its id so the store itself refuses other bytes (a part is only ever
+ *   overwritten by the same bytes: whichever UploadPart of a part number wins, it is right);
+ *   held once the commit moved `next` to i + 1 (If-Match: a duplicate that lost answers "held").
+ * - next > i: folded already, so it is a part already: the body is only hashed and verified.
+ * - next < i: its turn has not come (the client sends several chunks at once): it waits, without
+ *   reading its body, until `next` reaches i (woken at once within this process, polled across
+ *   processes). When `next` stops moving for waitMs, or the chunk at `next` is a chunk object
+ *   already (nobody will send it again), the chunk is staged as a chunk object instead.
+ * Assembly reads back only the chunk objects from `next` on (the bytes that did not arrive in
+ * order), folds them, copies them into their parts (UploadPartCopy, inside the store), checks
+ * every part's size and ETag (ListParts), then completes.
+ *
+ * The name and extension in the metadata are those of the plan whose chunk opened the multipart
+ * upload (an object's metadata cannot change without copying it); the key is where the file
+ * would be published then (publication.ts). Should a twin be published under that key meanwhile
+ * (an MD5 collision, sent at the same time), assembly drops the upload and answers UPLOAD_BUSY:
+ * the client's next handshake sends it again, then under its twin key.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  type Part,
+  type S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { createMD5, createSHA256, type IHasher } from 'hash-wasm';
+import pLimit from 'p-limit';
+import { TransferError } from '../../protocol/errors.js';
+import { isMd5Hex, md5OfKey } from '../../protocol/ids.js';
+import { publicationOf } from '../publication.js';
+import type { AssembleOptions, ChunkTarget, PublishedFile, StagedChunk } from '../storage.js';
+import { checkDigests, type Digests } from './assembly.js';
+import type { Bucket } from './bucket.js';
+import { mapS3Error, notFound } from './errors.js';
+import { MAX_COPY_PART, MAX_PARTS, MIN_PART, STREAM_PART } from './limits.js';
+
+/** uploads/<key>/parts.json */
+export interface PartState {
+  uploadId: string;
+  /** The store key the multipart upload completes to (files/<target>). */
+  target: string;
+  size: number;
+  chunkSize: number;
+  /** The chunks' MD5s in file order: chunk i is part i + 1. */
+  md5s: string[];
+  sha256: string;
+  /** Chunks 0..next-1 are parts, folded into the states below. */
+  next: number;
+  /** hash-wasm save() of the MD5 and SHA-256 of chunks 0..next-1 (base64); null: nothing yet. */
+  md5State: string | null;
+  sha256State: string | null;
+}
+
+interface ReadState {
+  state: PartState;
+  etag: string | undefined;
+}
+
+/** A chunk that went into a part (or was a part already): what its commit must write. */
+export interface PartStaged extends StagedChunk {
+  readonly kind: 'part';
+  readonly fileId: string;
+  readonly index: number;
+  readonly uploadId: string;
+  /** The parts.json version the chunk took its turn from. */
+  readonly etag: string | undefined;
+  /** The state its commit writes; undefined: the chunk was folded already. */
+  readonly next: PartState | undefined;
+}
+
+export function isPartStaged(staged: StagedChunk): staged is PartStaged {
+  return (staged as Partial<PartStaged>).kind === 'part';
+}
+
+/** How long a chunk waits for its turn while the fold does not move, by default. */
+export const PART_WAIT_MS = 10_000;
+const POLL_MS = 50;
+
+/** The chunks' MD5s when the target's plan can be sent as parts (see the top), else undefined. */
+export function partLayout(target: ChunkTarget): string[] | undefined {
+  const plan = target.plan;
+  if (!plan?.sha256 || plan.size === null || plan.chunkSize === null) return undefined;
+  if (plan.size !== target.size || plan.chunkSize !== target.chunkSize) return undefined;
+  if (plan.chunkSize < MIN_PART || plan.chunkSize > MAX_COPY_PART || plan.size <= STREAM_PART)
+    return undefined;
+  const md5s = plan.chunkIds.map((id) => id.slice(0, 32));
+  if (md5s.length !== Math.ceil(plan.size / plan.chunkSize) || md5s.length > MAX_PARTS) return undefined;
+  if (new Set(md5s).size !== md5s.length) return undefined;
+  return md5s;
+}
+
+function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
+  return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
+}
+
+async function hashers(s: PartState): Promise<{ md5: IHasher; sha: IHasher }> {
+  const md5 = await createMD5();
+  const sha = await createSHA256();
+  if (s.md5State && s.sha256State) {
+    md5.load(Buffer.from(s.md5State, 'base64'));
+    sha.load(Buffer.from(s.sha256State, 'base64'));
+  } else {
+    md5.init();
+    sha.init();
+  }
+  return { md5, sha };
+}
+
+function save(h: IHasher): string {
+  return Buffer.from(h.save()).toString('base64');
+}
+
+function noSuchUpload(err: unknown): boolean {
+  return (
+    err instanceof S3ServiceException && (err.name === 'NoSuchUpload' || err.$metadata.httpStatusCode === 404)
+  );
+}
+
+export class PartUploads {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly bucket: Bucket,
+    /** A quiet client for streamed parts (client.ts); the SDK never retries a streamed body. */
+    private readonly streamClient: S3Client,
+    private readonly stat: (key: string) => Promise<PublishedFile | undefined>,
+    private readonly waitMs = PART_WAIT_MS,
+  ) {}
+
+  private key(fileId: string): string {
+    return this.bucket.keys.parts(fileId);
+  }
+
+  read(fileId: string): Promise<ReadState | undefined> {
+    return this.bucket
+      .getJson<PartState>(this.key(fileId))
+      .then((r) => r && { state: r.value, etag: r.etag });
+  }
+
+  /**
+   * Streams the chunk into its part when the target's plan is sent as parts and its turn comes;
+   * undefined (the body untouched) when it is to be staged as a chunk object instead.
+   */
+  async stage(body: Readable, maxBytes: number, target: ChunkTarget): Promise<PartStaged | undefined> {
+    const md5s = partLayout(target);
+    if (!md5s || target.length > maxBytes) return undefined;
+    // The HTTP client leaving (the body fails, or closes before its end) ends the wait and the upload.
+    const abandoned = new AbortController();
+    const abandon = (err: Error) => abandoned.abort(err);
+    const onClose = () => {
+      if (!body.readableEnded) abandon(new Error('the chunk body was cut off'));
+    };
+    body.on('error', abandon);
+    body.once('close', onClose);
+    try {
+      const turn = await this.turn(target, md5s, abandoned.signal);
+      if (!turn) return undefined;
+      return await this.send(body, target, md5s, turn, abandoned);
+    } finally {
+      body.off('error', abandon);
+      body.off('close', onClose);
+    }
+  }
+
+  /** Waits until the fold reaches the chunk; undefined when it is to be a chunk object instead. */
+  private async turn(
+    target: ChunkTarget,
+    md5s: string[],
+    signal: AbortSignal,
+  ): Promise<ReadState | undefined> {
+    const { fileId, index } = target;
+    let seen = -1;
+    let since = Date.now();
+    for (;;) {
+      if (signal.aborted) throw mapS3Error(signal.reason);
+      const read = (await this.read(fileId)) ?? (await this.open(target, md5s));
+      if (!read) return undefined;
+      const s = read.state;
+      const same =
+        s.size === target.size && s.chunkSize === target.chunkSize && s.md5s.join() === md5s.join();
+      if (!same) return undefined;
+      if (s.next >= index) return read;
+      if (s.next !== seen) {
+        seen = s.next;
+        since = Date.now();
+        // The chunk the fold waits for is held as a chunk object: nobody will send it again.
+        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
+      } else if (Date.now() - since >= this.waitMs) return undefined;
+      await this.nap(fileId);
+    }
+  }
+
+  /** Creates the upload's multipart upload and parts.json (or finds the one another request created). */
+  private async open(target: ChunkTarget, md5s: string[]): Promise<ReadState | undefined> {
+    const plan = target.plan!;
+    const sha256 = plan.sha256!;
+    const where = await publicationOf(md5OfKey(target.fileId), sha256, true, this.stat);
+    // Published already: assembly only verifies the bytes, which a chunk object serves.
+    if (where.kind === 'existing') return undefined;
+    const { client, name: Bucket } = this.bucket;
+    const Key = this.bucket.keys.file(where.key);
+    let uploadId: string;
+    try {
+      const created = await client.send(
+        new CreateMultipartUploadCommand({
+          Bucket,
+          Key,
+          Metadata: { name: encodeURIComponent(plan.name ?? ''), ext: plan.ext, sha256 },
+        }),
+      );
+      uploadId = created.UploadId!;
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+    const state: PartState = {
+      uploadId,
+      target: where.key,
+      size: target.size,
+      chunkSize: target.chunkSize,
+      md5s,
+      sha256,
+      next: 0,
+      md5State: null,
+      sha256State: null,
+    };
+    try {
+      const etag = await this.bucket.putJson(this.key(target.fileId), state, { IfNoneMatch: '*' });
+      return { state, etag };
+    } catch (err: unknown) {
+      await this.abortUpload(Key, uploadId);
+      if (err instanceof TransferError && err.code === 'UPLOAD_BUSY') return this.read(target.fileId);
+      throw err;
+    }
+  }
+
+  /** The chunk's bytes into part index + 1 (or only hashed, when folded already), verified. */
+  private async send(
+    body: Readable,
+    target: ChunkTarget,
+    md5s: string[],
+    { state, etag }: ReadState,
+    abandoned: AbortController,
+  ): Promise<PartStaged> {
+    const { index, length } = target;
+    const expected = md5s[index]!;
+    const fresh = state.next === index;
+    const fold = fresh ? await hashers(state) : undefined;
+    const hash = createHash('md5');
+    let size = 0;
+    const chunkSize = target.chunkSize;
+    const measured = new Transform({
+      transform(buf: Buffer, _enc, done) {
+        size += buf.length;
+        if (size > length) {
+          done(new TransferError(size > chunkSize ? 'CHUNK_TOO_LARGE' : 'CHUNK_MD5_MISMATCH'));
+          return;
+        }
+        hash.update(buf);
+        fold?.md5.update(buf);
+        fold?.sha.update(buf);
+        done(null, buf);
+      },
+      flush(done) {
+        done(size === length ? null : new TransferError('CHUNK_MD5_MISMATCH'));
+      },
+    });
+    abandoned.signal.addEventListener('abort', () => measured.destroy(abandoned.signal.reason as Error), {
+      once: true,
+    });
+    if (body.destroyed && !body.readableEnded)
+      throw new TransferError('INTERNAL', 'the chunk body was cut off');
+    const Key = this.bucket.keys.file(state.target);
+    try {
+      if (fresh) {
+        body.pipe(measured);
+        const out = await this.streamClient.send(
+          new UploadPartCommand({
+            Bucket: this.bucket.name,
+            Key,
+            UploadId: state.uploadId,
+            PartNumber: index + 1,
+            Body: measured,
+            ContentLength: length,
+            // The store refuses (BadDigest) bytes that are not the chunk's: a part never holds others.
+            ContentMD5: Buffer.from(expected, 'hex').toString('base64'),
+          }),
+          // No deadline for the whole body, which comes at the client's pace: a silent client is
+          // bounded by the server's own limit, a silent store by the socket's idle timeout.
+          { abortSignal: abandoned.signal, requestTimeout: 0 },
+        );
+        const stored = (out.ETag ?? '').replaceAll('"', '');
+        if (isMd5Hex(stored) && stored !== expected)
+          throw new TransferError('INTERNAL', 'the store holds other bytes than sent');
+      } else {
+        await pipeline(body, measured, async (bytes: AsyncIterable<Buffer>) => {
+          for await (const _ of bytes);
+        });
+      }
+    } catch (err: unknown) {
+      body.unpipe(measured);
+      if (err instanceof S3ServiceException && err.name === 'BadDigest')
+        throw new TransferError('CHUNK_MD5_MISMATCH');
+      const cause = measured.errored ?? err;
+      throw mapS3Error(cause instanceof TransferError ? cause : err);
+    }
+    const md5 = hash.digest('hex');
+    if (md5 !== expected) throw new TransferError('CHUNK_MD5_MISMATCH');
+    const next: PartState | undefined = fold && {
+      ...state,
+      next: index + 1,
+      md5State: save(fold.md5),
+      sha256State: save(fold.sha),
+    };
+    return { kind: 'part', md5, size, fileId: target.fileId, index, uploadId: state.uploadId, etag, next };
+  }
+
+  /** Makes a staged part held: moves the fold past it. False if it was held already. */
+  async commit(staged: PartStaged, fileId: string): Promise<boolean> {
+    if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
+    if (!staged.next) return false;
+    try {
+      await this.bucket.putJson(this.key(fileId), staged.next, { IfMatch: staged.etag ?? '*' });
+      this.wake(fileId);
+      return true;
+    } catch (err: unknown) {
+      if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY')) throw err;
+      // The same chunk committed by another request first (its bytes are the same part).
+      const now = await this.read(fileId);
+      if (now?.state.uploadId === staged.uploadId && now.state.next > staged.index) return false;
+      throw err;
+    }
+  }
+
+  /** MD5 → size of the chunks held as parts. */
+  async held(fileId: string): Promise<Map<string, number>> {
+    const held = new Map<string, number>();
+    const read = await this.read(fileId);
+    if (read) {
+      const sizes = sizesOf(read.state);
+      for (let i = 0; i < read.state.next; i++) held.set(read.state.md5s[i]!, sizes[i]!);
+    }
+    return held;
+  }
+
+  /**
+   * Assembles the upload from its parts when its plan is the one parts.json was opened for:
+   * folds the chunk objects from `next` on (read back: they came out of order), verifies, and
+   * completes, or finds the file published already (the multipart upload is then aborted).
+   * Undefined: not an upload sent as parts, for assembly.ts.
+   */
+  async assemble(
+    fileId: string,
+    options: AssembleOptions,
+  ): Promise<{ kind: 'published'; key: string } | { kind: 'existing'; file: PublishedFile } | undefined> {
+    const read = await this.read(fileId);
+    if (!read || read.state.md5s.join() !== options.md5s.join()) return undefined;
+    const s = read.state;
+    const sizes = sizesOf(s);
+    if (options.expectedSize !== null && options.expectedSize !== s.size)
+      throw new TransferError('SIZE_MISMATCH');
+    const { md5, sha } = await hashers(s);
+    for (let i = s.next; i < s.md5s.length; i++) {
+      let bytes = 0;
+      for await (const buf of this.chunkBytes(fileId, s.md5s[i]!)) {
+        md5.update(buf);
+        sha.update(buf);
+        bytes += buf.length;
+      }
+      if (bytes !== sizes[i]) throw new TransferError('SIZE_MISMATCH');
+    }
+    const d: Digests = { md5: md5.digest('hex'), sha256: sha.digest('hex') };
+    checkDigests(fileId, d, options.sha256 ?? s.sha256);
+    const Key = this.bucket.keys.file(s.target);
+    const where = await publicationOf(md5OfKey(fileId), d.sha256, true, this.stat);
+    if (where.kind === 'existing') {
+      await this.abortUpload(Key, s.uploadId);
+      return where;
+    }
+    if (where.key !== s.target) {
+      await this.bucket.delete(this.key(fileId));
+      await this.abort(s);
+      throw new TransferError('UPLOAD_BUSY', 'A twin of this file was published meanwhile: send it again.');
+    }
+    try {
+      await this.complete(fileId, s, sizes, Key);
+    } catch (err: unknown) {
+      // Another request completed it first (both verified the same bytes): that file is the answer.
+      const done = await this.stat(s.target).catch(() => undefined);
+      if (done?.sha256 === d.sha256 && done.size === s.size) return { kind: 'published', key: s.target };
+      throw mapS3Error(err);
+    }
+    return { kind: 'published', key: s.target };
+  }
+
+  private async complete(fileId: string, s: PartState, sizes: number[], Key: string): Promise<void> {
+    const { client, name: Bucket } = this.bucket;
+    const UploadId = s.uploadId;
+    // The chunks that came as chunk objects: copied into their parts inside the store.
+    const limit = pLimit(4);
+    await Promise.all(
+      s.md5s.slice(s.next).map((m, j) =>
+        limit(() =>
+          client.send(
+            new UploadPartCopyCommand({
+              Bucket,
+              Key,
+              UploadId,
+              PartNumber: s.next + j + 1,
+              CopySource: `${Bucket}/${this.bucket.keys.chunk(fileId, m)}`,
+            }),
+            this.bucket.copyCall,
+          ),
+        ),
+      ),
+    );
+    // What the store will join: every part there, of its chunk's size and (where the ETag is the
+    // MD5, as without SSE-KMS) of its chunk's bytes.
+    const parts = new Map<number, Part>();
+    let marker: string | undefined;
+    do {
+      const page = await client.send(
+        new ListPartsCommand({ Bucket, Key, UploadId, PartNumberMarker: marker }),
+      );
+      for (const p of page.Parts ?? []) if (p.PartNumber) parts.set(p.PartNumber, p);
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker);
+    const Parts = s.md5s.map((m, i) => {
+      const p = parts.get(i + 1);
+      const etag = (p?.ETag ?? '').replaceAll('"', '');
+      if (!p || p.Size !== sizes[i] || (isMd5Hex(etag) && etag !== m))
+        throw new TransferError('INTERNAL', `part ${i + 1} of the upload is not its chunk`);
+      return { PartNumber: i + 1, ETag: p.ETag };
+    });
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }),
+      this.bucket.copyCall,
+    );
+  }
+
+  private async *chunkBytes(fileId: string, md5: string): AsyncIterable<Buffer> {
+    let res: { Body?: unknown };
+    try {
+      res = await this.bucket.client.send(
+        new GetObjectCommand({ Bucket: this.bucket.name, Key: this.bucket.keys.chunk(fileId, md5) }),
+      );
+    } catch (err: unknown) {
+      if (notFound(err)) throw new TransferError('INTERNAL', 'a chunk of the plan is missing');
+      throw err;
+    }
+    for await (const buf of res.Body as Readable) yield buf as Buffer;
+  }
+
+  /** Aborts the multipart upload a parts.json named (the upload is being removed). */
+  async abort(state: PartState): Promise<void> {
+    await this.abortUpload(this.bucket.keys.file(state.target), state.uploadId);
+  }
+
+  close(): void {
+    this.streamClient.destroy();
+  }
+
+  private async abortUpload(Key: string, UploadId: string): Promise<void> {
+    await this.bucket.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket.name, Key, UploadId }))
+      .catch((err: unknown) => {
+        if (!noSuchUpload(err)) throw mapS3Error(err);
+      });
+  }
+
+  /**
+   * Whether a multipart upload to files/<key> is an upload's parts (its parts.json names it), which
+   * the sweeper must leave however old: the upload's own expiry aborts it.
+   */
+  async owns(fileKey: string, uploadId: string): Promise<boolean> {
+    // Sent as parts only with a declared SHA-256: the upload's key is <md5>-<sha16>, whichever key it publishes to.
+    const prefix = `${this.bucket.keys.uploads()}${md5OfKey(fileKey)}-`;
+    const page = await this.bucket.client.send(
+      new ListObjectsV2Command({ Bucket: this.bucket.name, Prefix: prefix, Delimiter: '/' }),
+    );
+    for (const p of page.CommonPrefixes ?? []) {
+      const upload = (p.Prefix ?? '').slice(this.bucket.keys.uploads().length, -1);
+      if ((await this.read(upload))?.state.uploadId === uploadId) return true;
+    }
+    return false;
+  }
+
+  /** Resolves after POLL_MS, or as soon as a commit in this process moves the upload's fold. */
+  private nap(fileId: string): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(fileId) ?? new Set();
+      this.waiters.set(fileId, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0) this.waiters.delete(fileId);
+        resolve();
+      };
+      const timer = setTimeout(done, POLL_MS);
+      set.add(done);
+    });
+  }
+
+  private wake(fileId: string): void {
+    for (const done of [...(this.waiters.get(fileId) ?? [])]) done();
+  }
+}
