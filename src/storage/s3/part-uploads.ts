@@ -11,16 +11,20 @@
  *
  * One object per upload, uploads/<key>/parts.json (PartState), created with If-None-Match: * by
  * the first chunk to arrive (two processes racing: the loser aborts its multipart upload and uses
- * the winner's), replaced only with If-Match: the multipart upload's id and target, the layout,
- * and the fold: chunks 0..next-1 are parts (UploadPart succeeded before `next` moved past them)
- * and are folded into the saved hash-wasm states. The upload holds exactly those chunks as parts.
+ * the winner's), replaced only with If-Match (a write that lost re-reads and
+ * merges its change): the multipart upload's id and target, the layout, the fold (chunks
+ * 0..next-1 are parts: UploadPart succeeded before `next` moved past them, and they are folded
+ * into the saved hash-wasm states), and which of them the upload holds (`held`: committed by the
+ * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan).
  *
  * A chunk i (part i + 1):
  * - next = i: streamed into UploadPart as it arrives, hashed on the way (its MD5, and the fold),
  *   with Content-MD5 from its id so the store itself refuses other bytes (a part is only ever
  *   overwritten by the same bytes: whichever UploadPart of a part number wins, it is right);
- *   held once the commit moved `next` to i + 1 (If-Match: a duplicate that lost answers "held").
- * - next > i: folded already, so it is a part already: the body is only hashed and verified.
+ *   then `next` moves to i + 1 at once, so the next chunk's turn does not wait for this one's
+ *   receipt; its commit adds i to `held`.
+ * - next > i: folded already, so it is a part already: the body is only hashed and verified,
+ *   and its commit adds i to `held` if it is not there (a duplicate answers "held already").
  * - next < i: its turn has not come (the client sends several chunks at once): it waits, without
  *   reading its body, until `next` reaches i (woken at once within this process, polled across
  *   processes). When `next` stops moving for waitMs, or the chunk at `next` is a chunk object
@@ -78,6 +82,8 @@ export interface PartState {
   /** hash-wasm save() of the MD5 and SHA-256 of chunks 0..next-1 (base64); null: nothing yet. */
   md5State: string | null;
   sha256State: string | null;
+  /** The chunks (indexes, all below next) the upload holds as parts. */
+  held: number[];
 }
 
 interface ReadState {
@@ -91,10 +97,6 @@ export interface PartStaged extends StagedChunk {
   readonly fileId: string;
   readonly index: number;
   readonly uploadId: string;
-  /** The parts.json version the chunk took its turn from. */
-  readonly etag: string | undefined;
-  /** The state its commit writes; undefined: the chunk was folded already. */
-  readonly next: PartState | undefined;
 }
 
 export function isPartStaged(staged: StagedChunk): staged is PartStaged {
@@ -251,6 +253,7 @@ export class PartUploads {
       next: 0,
       md5State: null,
       sha256State: null,
+      held: [],
     };
     try {
       const etag = await this.bucket.putJson(this.key(target.fileId), state, { IfNoneMatch: '*' });
@@ -334,30 +337,54 @@ export class PartUploads {
     }
     const md5 = hash.digest('hex');
     if (md5 !== expected) throw new TransferError('CHUNK_MD5_MISMATCH');
-    const next: PartState | undefined = fold && {
-      ...state,
-      next: index + 1,
-      md5State: save(fold.md5),
-      sha256State: save(fold.sha),
-    };
-    return { kind: 'part', md5, size, fileId: target.fileId, index, uploadId: state.uploadId, etag, next };
+    if (fold) {
+      const md5State = save(fold.md5);
+      const sha256State = save(fold.sha);
+      // The part is in: the fold moves past it (a duplicate of this chunk may have moved it first).
+      await this.update(target.fileId, { state, etag }, state.uploadId, (now) =>
+        now.next === index ? { ...now, next: index + 1, md5State, sha256State } : undefined,
+      );
+      this.wake(target.fileId);
+    }
+    return { kind: 'part', md5, size, fileId: target.fileId, index, uploadId: state.uploadId };
   }
 
-  /** Makes a staged part held: moves the fold past it. False if it was held already. */
+  /**
+   * Replaces parts.json with change(current), re-reading it when another request wrote it first;
+   * change returns undefined when there is nothing to write. Resolves whether it wrote.
+   */
+  private async update(
+    fileId: string,
+    read: ReadState | undefined,
+    uploadId: string,
+    change: (now: PartState) => PartState | undefined,
+  ): Promise<boolean> {
+    let current = read;
+    for (let attempt = 0; ; attempt++) {
+      // Removed, or another multipart upload since (the upload was removed and begun again).
+      if (current?.state.uploadId !== uploadId)
+        throw new TransferError('UPLOAD_BUSY', 'The upload changed while this chunk was sent.');
+      const next = change(current.state);
+      if (!next) return false;
+      try {
+        await this.bucket.putJson(this.key(fileId), next, { IfMatch: current.etag ?? '*' });
+        return true;
+      } catch (err: unknown) {
+        if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY') || attempt >= 20) throw err;
+      }
+      current = await this.read(fileId);
+    }
+  }
+
+  /** Makes a staged part held. False if it was held already. */
   async commit(staged: PartStaged, fileId: string): Promise<boolean> {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
-    if (!staged.next) return false;
-    try {
-      await this.bucket.putJson(this.key(fileId), staged.next, { IfMatch: staged.etag ?? '*' });
-      this.wake(fileId);
-      return true;
-    } catch (err: unknown) {
-      if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY')) throw err;
-      // The same chunk committed by another request first (its bytes are the same part).
-      const now = await this.read(fileId);
-      if (now?.state.uploadId === staged.uploadId && now.state.next > staged.index) return false;
-      throw err;
-    }
+    const { index } = staged;
+    return this.update(fileId, await this.read(fileId), staged.uploadId, (now) =>
+      now.next > index && !now.held.includes(index)
+        ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
+        : undefined,
+    );
   }
 
   /** MD5 → size of the chunks held as parts. */
@@ -366,7 +393,7 @@ export class PartUploads {
     const read = await this.read(fileId);
     if (read) {
       const sizes = sizesOf(read.state);
-      for (let i = 0; i < read.state.next; i++) held.set(read.state.md5s[i]!, sizes[i]!);
+      for (const i of read.state.held) held.set(read.state.md5s[i]!, sizes[i]!);
     }
     return held;
   }

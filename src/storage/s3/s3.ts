@@ -50,8 +50,8 @@
  * process; "copies" = copies made inside the store):
  * - Part path (part-uploads.ts: SHA-256 declared, chunks ≥ 5 MiB, file > 8 MiB, distinct chunks):
  *   a chunk arriving in turn is one UploadPart, streamed as it comes (its bytes in once, out
- *   once, hashed on the way: chunk MD5, whole-file MD5 and SHA-256) plus one PUT of parts.json;
- *   assembly is ListParts and CompleteMultipartUpload. Total: N in + N out, 0 copies, 0 reads.
+ *   once, hashed on the way: chunk MD5, whole-file MD5 and SHA-256), plus two small PUTs of
+ *   parts.json (the fold moves past it, then the receipt holds it); assembly is ListParts and CompleteMultipartUpload. Total: N in + N out, 0 copies, 0 reads.
  *   A chunk that could not take its turn (it waited waitMs while the fold did not move, or the
  *   chunk the fold waits for is a chunk object) costs what the chunk path below costs, then at
  *   assembly one read (it is folded then) and one UploadPartCopy: its bytes in twice, out once,
