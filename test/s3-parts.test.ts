@@ -90,7 +90,7 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
     });
   };
 
-  it('streams chunks into parts in turn (a later one waits for its turn), refuses other bytes, completes without a chunk object', async () => {
+  it('streams chunks into parts (one ahead of its turn waits for the fold), refuses other bytes, completes without a chunk object', async () => {
     const s = storage();
     await s.init();
     try {
@@ -103,7 +103,7 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
           f.target(i),
         );
       assert.equal(await s.commitChunk(await stage(0), f.fileId), true);
-      // Chunk 2 arrives before chunk 1: it waits (its body unread) until chunk 1 is in.
+      // Chunk 2 arrives before chunk 1: its part goes in at once, its bytes wait for the fold.
       const second = stage(2);
       assert.equal(await s.commitChunk(await stage(1), f.fileId), true);
       assert.equal(await s.commitChunk(await second, f.fileId), true);
@@ -151,7 +151,7 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
       const f = upload(80);
       await s.writePlan(f.plan);
       const stage = (i: number) => s.stageChunk(Readable.from([f.parts[i]!]), 64 * MiB, f.target(i));
-      // Chunk 1 first: chunk 0 does not come within the wait, so chunk 1 is a chunk object.
+      // Chunk 1 first: chunk 0 does not come within the wait, so chunk 1 becomes a chunk object.
       assert.equal(await s.commitChunk(await stage(1), f.fileId), true);
       assert.equal(await s.commitChunk(await stage(0), f.fileId), true);
       // The fold waits for chunk 1, which is a chunk object already: chunk 2 does not wait.

@@ -25,10 +25,15 @@
  *   receipt; its commit adds i to `held`.
  * - next > i: folded already, so it is a part already: the body is only hashed and verified,
  *   and its commit adds i to `held` if it is not there (a duplicate answers "held already").
- * - next < i: its turn has not come (the client sends several chunks at once): it waits, without
- *   reading its body, until `next` reaches i (woken at once within this process, polled across
- *   processes). When `next` stops moving for waitMs, or the chunk at `next` is a chunk object
- *   already (nobody will send it again), the chunk is staged as a chunk object instead.
+ * - next < i: its turn has not come (the client sends several chunks at once). A chunk of at
+ *   most 16 MiB, while this process keeps under 64 MiB so, is sent ahead: streamed into its part
+ *   at once (several parts of an upload go to the store in parallel), its bytes kept in memory
+ *   until `next` reaches i, then folded from there, and only then answered. Otherwise it waits,
+ *   its body unread, until `next` reaches i. Both wait woken at once within this process, polled
+ *   (every 50 ms) across processes. When `next` stops moving for waitMs, or the chunk at `next` is
+ *   a chunk object already (nobody will send it again), the chunk is staged as a chunk object
+ *   instead (from memory when it was sent ahead: its part is overwritten at assembly with the
+ *   same bytes). A process killed meanwhile held nothing: the client sends the chunk again.
  * Assembly reads back only the chunk objects from `next` on (the bytes that did not arrive in
  * order), folds them, copies them into their parts (UploadPartCopy, inside the store), checks
  * every part's size and ETag (ListParts), then completes.
@@ -105,6 +110,12 @@ export function isPartStaged(staged: StagedChunk): staged is PartStaged {
 
 /** How long a chunk waits for its turn while the fold does not move, by default. */
 export const PART_WAIT_MS = 10_000;
+/**
+ * Bytes of chunks sent ahead of their turn that one process keeps in memory until the fold
+ * reaches them, and the largest such chunk; past either, a chunk waits for its turn unread.
+ */
+const AHEAD_BUDGET = 64 * 1024 * 1024;
+const AHEAD_CHUNK_MAX = 16 * 1024 * 1024;
 const POLL_MS = 50;
 
 /** The chunks' MD5s when the target's plan can be sent as parts (see the top), else undefined. */
@@ -149,12 +160,16 @@ function noSuchUpload(err: unknown): boolean {
 
 export class PartUploads {
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Bytes of chunks ahead of their turn held in memory now (AHEAD_BUDGET). */
+  private aheadBytes = 0;
 
   constructor(
     private readonly bucket: Bucket,
     /** A quiet client for streamed parts (client.ts); the SDK never retries a streamed body. */
     private readonly streamClient: S3Client,
     private readonly stat: (key: string) => Promise<PublishedFile | undefined>,
+    /** Stages bytes held in memory as a chunk object (chunks.ts), for a chunk that lost its turn. */
+    private readonly asChunkObject: (bytes: Buffer[], md5: string) => Promise<StagedChunk>,
     private readonly waitMs = PART_WAIT_MS,
   ) {}
 
@@ -172,7 +187,7 @@ export class PartUploads {
    * Streams the chunk into its part when the target's plan is sent as parts and its turn comes;
    * undefined (the body untouched) when it is to be staged as a chunk object instead.
    */
-  async stage(body: Readable, maxBytes: number, target: ChunkTarget): Promise<PartStaged | undefined> {
+  async stage(body: Readable, maxBytes: number, target: ChunkTarget): Promise<StagedChunk | undefined> {
     const md5s = partLayout(target);
     if (!md5s || target.length > maxBytes) return undefined;
     // The HTTP client leaving (the body fails, or closes before its end) ends the wait and the upload.
@@ -183,21 +198,29 @@ export class PartUploads {
     };
     body.on('error', abandon);
     body.once('close', onClose);
+    // A chunk small enough, while the budget allows, is sent ahead of its turn (see send).
+    const ahead = target.length <= AHEAD_CHUNK_MAX && this.aheadBytes + target.length <= AHEAD_BUDGET;
+    if (ahead) this.aheadBytes += target.length;
     try {
-      const turn = await this.turn(target, md5s, abandoned.signal);
+      const turn = await this.turn(target, md5s, abandoned.signal, ahead);
       if (!turn) return undefined;
       return await this.send(body, target, md5s, turn, abandoned);
     } finally {
+      if (ahead) this.aheadBytes -= target.length;
       body.off('error', abandon);
       body.off('close', onClose);
     }
   }
 
-  /** Waits until the fold reaches the chunk; undefined when it is to be a chunk object instead. */
+  /**
+   * Waits until the fold reaches the chunk (at once with `ahead`, unless the fold is blocked);
+   * undefined when it is to be a chunk object instead.
+   */
   private async turn(
     target: ChunkTarget,
     md5s: string[],
     signal: AbortSignal,
+    ahead = false,
   ): Promise<ReadState | undefined> {
     const { fileId, index } = target;
     let seen = -1;
@@ -216,6 +239,7 @@ export class PartUploads {
         since = Date.now();
         // The chunk the fold waits for is held as a chunk object: nobody will send it again.
         if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
+        if (ahead) return read;
       } else if (Date.now() - since >= this.waitMs) return undefined;
       await this.nap(fileId);
     }
@@ -272,10 +296,12 @@ export class PartUploads {
     md5s: string[],
     { state, etag }: ReadState,
     abandoned: AbortController,
-  ): Promise<PartStaged> {
+  ): Promise<StagedChunk> {
     const { index, length } = target;
     const expected = md5s[index]!;
     const fresh = state.next === index;
+    // Ahead of its turn: its part is sent now and its bytes kept until the fold reaches them.
+    const kept: Buffer[] | undefined = state.next < index ? [] : undefined;
     const fold = fresh ? await hashers(state) : undefined;
     const hash = createHash('md5');
     let size = 0;
@@ -290,6 +316,7 @@ export class PartUploads {
         hash.update(buf);
         fold?.md5.update(buf);
         fold?.sha.update(buf);
+        kept?.push(buf);
         done(null, buf);
       },
       flush(done) {
@@ -303,7 +330,7 @@ export class PartUploads {
       throw new TransferError('INTERNAL', 'the chunk body was cut off');
     const Key = this.bucket.keys.file(state.target);
     try {
-      if (fresh) {
+      if (state.next <= index) {
         body.pipe(measured);
         const out = await this.streamClient.send(
           new UploadPartCommand({
@@ -337,6 +364,10 @@ export class PartUploads {
     }
     const md5 = hash.digest('hex');
     if (md5 !== expected) throw new TransferError('CHUNK_MD5_MISMATCH');
+    if (kept) {
+      const staged = await this.foldKept(target, kept, state.uploadId, abandoned.signal);
+      return staged ?? this.asChunkObject(kept, md5);
+    }
     if (fold) {
       const md5State = save(fold.md5);
       const sha256State = save(fold.sha);
@@ -346,7 +377,59 @@ export class PartUploads {
       );
       this.wake(target.fileId);
     }
-    return { kind: 'part', md5, size, fileId: target.fileId, index, uploadId: state.uploadId };
+    const staged: PartStaged = {
+      kind: 'part',
+      md5,
+      size,
+      fileId: target.fileId,
+      index,
+      uploadId: state.uploadId,
+    };
+    return staged;
+  }
+
+  /**
+   * Folds the bytes of a chunk sent ahead of its turn once the fold reaches it; undefined when
+   * the fold stops moving for waitMs or waits for a chunk object (the chunk becomes one too).
+   */
+  private async foldKept(
+    target: ChunkTarget,
+    kept: Buffer[],
+    uploadId: string,
+    signal: AbortSignal,
+  ): Promise<PartStaged | undefined> {
+    const { fileId, index } = target;
+    const staged: PartStaged = { kind: 'part', md5: '', size: target.length, fileId, index, uploadId };
+    let seen = -1;
+    let since = Date.now();
+    for (;;) {
+      if (signal.aborted) throw mapS3Error(signal.reason);
+      const read = await this.read(fileId);
+      if (read?.state.uploadId !== uploadId)
+        throw new TransferError('UPLOAD_BUSY', 'The upload changed while this chunk was sent.');
+      const s = read.state;
+      if (s.next > index) return { ...staged, md5: s.md5s[index]! };
+      if (s.next === index) {
+        const { md5, sha } = await hashers(s);
+        for (const buf of kept) {
+          md5.update(buf);
+          sha.update(buf);
+        }
+        const md5State = save(md5);
+        const sha256State = save(sha);
+        await this.update(fileId, read, uploadId, (now) =>
+          now.next === index ? { ...now, next: index + 1, md5State, sha256State } : undefined,
+        );
+        this.wake(fileId);
+        return { ...staged, md5: s.md5s[index]! };
+      }
+      if (s.next !== seen) {
+        seen = s.next;
+        since = Date.now();
+        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
+      } else if (Date.now() - since >= this.waitMs) return undefined;
+      await this.nap(fileId);
+    }
   }
 
   /**
