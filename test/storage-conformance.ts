@@ -39,6 +39,12 @@ function layout(whole: Buffer, chunkSize: number) {
   for (let at = 0; at < whole.length; at += chunkSize) parts.push(whole.subarray(at, at + chunkSize));
   const fileId = md5(whole);
   const md5s = parts.map((p) => md5(p));
+  const planned = (extra: Partial<UploadPlan> = {}) =>
+    plan(
+      fileId,
+      md5s.map((m, i) => m + i),
+      { size: whole.length, chunkSize, ...extra },
+    );
   const target = (index: number): ChunkTarget => ({
     fileId,
     index,
@@ -46,13 +52,8 @@ function layout(whole: Buffer, chunkSize: number) {
     length: parts[index]!.length,
     size: whole.length,
     chunkSize,
+    plan: planned(),
   });
-  const planned = (extra: Partial<UploadPlan> = {}) =>
-    plan(
-      fileId,
-      md5s.map((m, i) => m + i),
-      { size: whole.length, chunkSize, ...extra },
-    );
   return { parts, fileId, md5s, target, planned };
 }
 

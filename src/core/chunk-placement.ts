@@ -68,7 +68,10 @@ async function placementOf(
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
   const length = Math.min(plan.chunkSize, plan.size - offset);
-  return { plan, target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize } };
+  return {
+    plan,
+    target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize, plan },
+  };
 }
 
 /**

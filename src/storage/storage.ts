@@ -48,7 +48,8 @@ export interface UploadPlan {
 /**
  * Where a chunk's bytes belong when the plan fixes the layout (it declared size and chunkSize):
  * chunk `index` covers bytes offset..offset+length-1 of the file. A backend MAY write the bytes
- * straight there (the local disk does, saving the second write of assembly) or ignore it.
+ * straight there (the local disk does, saving the second write of assembly; the S3 backend
+ * streams them into a multipart part, s3/part-uploads.ts) or ignore it.
  */
 export interface ChunkTarget {
   fileId: string;
@@ -58,6 +59,11 @@ export interface ChunkTarget {
   /** The plan's layout, which the placement is only valid for. */
   size: number;
   chunkSize: number;
+  /**
+   * The plan the target was placed by (plan.chunkIds[index] names the chunk); the core always
+   * sets it. Without it, a backend that needs it (S3 parts) stages a plain chunk.
+   */
+  plan?: UploadPlan;
 }
 
 /** Chunk bytes written to a temporary place, hashed, and not yet part of any upload. */
@@ -137,7 +143,9 @@ export interface Storage {
    * Streams `body` to a temporary place while computing its MD5. Rejects with CHUNK_TOO_LARGE as
    * soon as more than maxBytes arrive (nothing kept), INSUFFICIENT_STORAGE when out of space.
    * With a target, the bytes may go to their place in the file instead; the chunk is still held
-   * only once committed, and a staged chunk that cannot stay there is kept as a plain chunk.
+   * only once committed, and a staged chunk that cannot stay there is kept as a plain chunk, or
+   * refused (CHUNK_MD5_MISMATCH) by a backend that sent the bytes on as they came (S3 parts):
+   * bytes that are not the target's chunk are refused by the chunk receipt anyway.
    */
   stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk>;
   /** Makes a staged chunk held by the upload (durably). Resolves false if it already was. */

@@ -4,7 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
-import { AbortMultipartUploadCommand, CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
@@ -88,6 +93,28 @@ export class Chunks {
       if (isMd5Hex(etag) && etag !== md5)
         throw new TransferError('INTERNAL', 'the store holds other bytes than sent');
       const staged: S3StagedChunk = { md5, size, key };
+      return staged;
+    } catch (err: unknown) {
+      await this.release(key);
+      throw mapS3Error(err);
+    }
+  }
+
+  /** Stages bytes held in memory, already hashed to `md5` (a part that lost its turn: part-uploads.ts). */
+  async stageBytes(bytes: Buffer[], md5: string): Promise<StagedChunk> {
+    const key = this.bucket.keys.newTemp();
+    this.inFlight.add(key);
+    const Body = Buffer.concat(bytes);
+    try {
+      await this.bucket.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket.name,
+          Key: key,
+          Body,
+          ContentMD5: Buffer.from(md5, 'hex').toString('base64'),
+        }),
+      );
+      const staged: S3StagedChunk = { md5, size: Body.length, key };
       return staged;
     } catch (err: unknown) {
       await this.release(key);

@@ -53,9 +53,18 @@ export const S3_TIMEOUT_DEFAULTS = {
   maxAttempts: 3,
 };
 
-export function createS3Client(options: S3ClientOptions): S3Client {
+/** A logger that says nothing: the caller reports the failure itself. */
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The client. `quiet`: for calls whose failures the caller answers itself, e.g. a part streamed
+ * from a client's body, which the SDK never retries and otherwise warns about on the console at
+ * every client that goes away mid-chunk.
+ */
+export function createS3Client(options: S3ClientOptions, quiet = false): S3Client {
   const d = S3_TIMEOUT_DEFAULTS;
   return new S3Client({
+    ...(quiet ? { logger: silent } : {}),
     endpoint: options.endpoint,
     region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,

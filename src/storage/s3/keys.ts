@@ -27,6 +27,11 @@ export class KeyLayout {
     return session === null ? this.plan(fileId) : `${this.sessions(fileId)}${session}.json`;
   }
 
+  /** The upload's multipart upload and the MD5/SHA-256 folded so far (part-uploads.ts). */
+  parts(fileId: string): string {
+    return `${this.upload(fileId)}parts.json`;
+  }
+
   chunks(fileId: string): string {
     return `${this.upload(fileId)}chunks/`;
   }

@@ -7,3 +7,5 @@ export const MIN_PART = 5 * MiB;
 export const STREAM_PART = 8 * MiB;
 /** S3's largest single copy source for UploadPartCopy. */
 export const MAX_COPY_PART = 5 * 1024 * MiB;
+/** S3's most parts in one multipart upload. */
+export const MAX_PARTS = 10_000;

@@ -14,6 +14,12 @@
  *                                   session or the upload. (uploads.ts)
  *   uploads/<key>/plan.json         The plan from before sessions: read, owned by nobody, never
  *                                   written any more.
+ *   uploads/<key>/parts.json       The upload's multipart upload when its chunks go straight into
+ *                                   parts (part-uploads.ts: a declared SHA-256, chunks ≥ 5 MiB):
+ *                                   its id and target key, the layout, and the MD5 and SHA-256
+ *                                   folded over chunks 0..next-1, which are its parts. Created
+ *                                   with If-None-Match: *, replaced with If-Match. Deleted with
+ *                                   the upload (first, then its multipart upload is aborted).
  *   tmp/<ms>-<random>               A chunk being received (chunks.ts stage): its MD5 is computed
  *                                   on the way in, streamed in 5 MiB parts, never whole in memory.
  *                                   Deleted once copied (commit) or refused (discard). A process
@@ -23,13 +29,16 @@
  *                                   object, named by its verified MD5, so two processes committing
  *                                   the same bytes write the same object. Deleted when the file is
  *                                   published, or the upload is abandoned (DELETE) or expires.
- *   files/<key>                     A published file (assembly.ts), visible only once its
- *                                   whole-file MD5 (and declared SHA-256) was verified. Metadata:
- *                                   name (URI-encoded), ext, sha256. Immutable; never deleted by
- *                                   the server. (published.ts reads it)
+ *   files/<key>                     A published file (assembly.ts, part-uploads.ts), visible only
+ *                                   once its whole-file MD5 (and declared SHA-256) was verified.
+ *                                   Metadata: name (URI-encoded), ext, sha256. Immutable; never
+ *                                   deleted by the server. (published.ts reads it)
  *   streams/<id>/...                Byte-stream uploads (tus, IETF): stream-uploads.ts.
- *   (multipart uploads)             In flight for chunks over 5 MiB (to tmp/) and for assembly (to
- *                                   files/); aborted on failure, and by any sweeper (sweep.ts) by age.
+ *   (multipart uploads)             To files/<key>: one per upload sent as parts, named by its
+ *                                   parts.json, living as long as the upload (no sweeper aborts
+ *                                   it; the upload's removal does); and one per assembly. To tmp/:
+ *                                   chunks over 5 MiB staged as objects. Aborted on failure, and
+ *                                   by any sweeper (sweep.ts) by age when no parts.json names them.
  *
  * After a restart, or from another process, nothing needs recovering: a plan and the chunks
  * under it are the whole state of an upload (the handshake lists them), a staged chunk nobody
@@ -37,18 +46,34 @@
  * (its multipart upload is swept). Processes never lock anything in the bucket: every write is
  * either idempotent (content-addressed chunks, identical published bytes) or last-writer-wins.
  *
- * Assembly, and what each path costs in bytes moved through this process (N = file size):
- * - Copy path, when every chunk but the last is at least 5 MiB (S3's minimum part): the chunks
- *   are read once in order to verify the whole-file MD5 (N bytes in), then the file is built by
- *   the store itself with UploadPartCopy, one part per chunk (0 bytes through us), and becomes
- *   visible only at CompleteMultipartUpload. Total: N in.
- * - Stream path, otherwise (small chunks, e.g. the course client's): the chunks are read in
- *   order and re-uploaded as 8 MiB parts while hashing (N in + N out); the MD5 is checked before
- *   CompleteMultipartUpload, and a mismatch aborts the multipart upload, so nothing appears.
- *   Files up to 8 MiB are read into memory, verified, then written with one PutObject.
+ * What each byte of a seed upload costs (N = file size, n = chunks; "in"/"out" = through this
+ * process; "copies" = copies made inside the store):
+ * - Part path (part-uploads.ts: SHA-256 declared, chunks ≥ 5 MiB, file > 8 MiB, distinct chunks):
+ *   a chunk arriving in turn is one UploadPart, streamed as it comes (its bytes in once, out
+ *   once, hashed on the way: chunk MD5, whole-file MD5 and SHA-256), plus two small PUTs of
+ *   parts.json (the fold moves past it, then the receipt holds it); assembly is ListParts and CompleteMultipartUpload. Total: N in + N out, 0 copies, 0 reads.
+ *   A chunk that could not take its turn (it waited waitMs while the fold did not move, or the
+ *   chunk the fold waits for is a chunk object) costs what the chunk path below costs, then at
+ *   assembly one read (it is folded then) and one UploadPartCopy: its bytes in twice, out once,
+ *   two copies (one sent ahead of its turn also cost its UploadPart). Chunks ahead of their
+ *   turn are streamed into their parts at once and kept in memory (at most 64 MiB a process)
+ *   until the fold reaches them; past that budget they wait for their turn, bodies unread.
+ * - Chunk path (everything else: the course client's 1 MiB chunks, MD5-only clients): each chunk
+ *   is written once to tmp/ (in + out) and copied to uploads/<key>/chunks/ (one copy); then:
+ *   - copy path, when every chunk but the last is at least 5 MiB (S3's minimum part): the chunks
+ *     are read once in order to verify the whole-file MD5 (N in), then the file is built by the
+ *     store itself with UploadPartCopy, one part per chunk (one more copy), visible only at
+ *     CompleteMultipartUpload. Total: 2N in + N out, two copies.
+ *   - stream path, otherwise (small chunks): the chunks are read in order and re-uploaded as
+ *     8 MiB parts while hashing (N in + N out); the MD5 is checked before
+ *     CompleteMultipartUpload, and a mismatch aborts the multipart upload, so nothing appears.
+ *     Total: 2N in + 2N out, one copy. Small chunks cannot be parts themselves (S3 refuses parts
+ *     under 5 MiB but the last) and the store cannot join objects it holds into larger parts
+ *     without a copy, so gathering them costs this one pass through the process.
+ *   - files up to 8 MiB are read into memory, verified, then written with one PutObject.
  *   The SHA-256 goes into the object's metadata, set when it is created: on the stream path it
  *   must be known first, so an upload that did not declare it (an MD5-only client) is read once
- *   more before (2N in + N out). A file published under the MD5 already is only read to verify
+ *   more before (N in more). A file published under the MD5 already is only read to verify
  *   the upload's bytes (N in), then the upload goes and the file is the answer (publication.ts).
  *   Two processes publishing two MD5 twins at once may both pick files/<md5>: the later wins, and
  *   the earlier one's answer names a file that now holds its twin (docs/PROTOCOL.md §Collisions).
@@ -67,6 +92,7 @@ import { md5OfKey } from '../../protocol/ids.js';
 import { type Publication, publicationOf } from '../publication.js';
 import type {
   AssembleOptions,
+  ChunkTarget,
   OpenedFile,
   PublishedFile,
   StagedChunk,
@@ -80,6 +106,7 @@ import { Chunks } from './chunks.js';
 import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.js';
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
+import { isPartStaged, PART_WAIT_MS, PartUploads } from './part-uploads.js';
 import { PublishedFiles } from './published.js';
 import { S3Streams } from './stream-uploads.js';
 import { sweepTemp } from './sweep.js';
@@ -91,16 +118,19 @@ export interface S3StorageOptions extends S3ClientOptions {
   prefix?: string | undefined;
   /** Told about a bucket created at start. */
   onBucketCreated?: (bucket: string) => void;
+  /** How long a chunk waits for its turn to be folded (part-uploads.ts); default 10 s. */
+  partWaitMs?: number | undefined;
 }
 
 export class S3Storage implements Storage {
-  /** Chunks are objects of their own; a target is ignored. */
-  readonly placesChunks = false;
+  /** A chunk with a target may go straight into its multipart part (part-uploads.ts). */
+  readonly placesChunks = true;
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
   private readonly store: Bucket;
   private readonly chunks: Chunks;
+  private readonly parts: PartUploads;
   private readonly uploads: Uploads;
   private readonly files: PublishedFiles;
   private readonly assembler: Assembler;
@@ -115,6 +145,13 @@ export class S3Storage implements Storage {
     this.chunks = new Chunks(this.store);
     this.uploads = new Uploads(this.store);
     this.files = new PublishedFiles(this.store);
+    this.parts = new PartUploads(
+      this.store,
+      createS3Client(options, true),
+      (key) => this.files.stat(key),
+      (bytes, md5) => this.chunks.stageBytes(bytes, md5),
+      options.partWaitMs ?? PART_WAIT_MS,
+    );
     this.assembler = new Assembler(this.store);
     this.streams = new S3Streams(this.store, this.files);
   }
@@ -139,6 +176,7 @@ export class S3Storage implements Storage {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.parts.close();
   }
 
   readPlan(fileId: string, session: string | null = null): Promise<UploadPlan | undefined> {
@@ -157,25 +195,38 @@ export class S3Storage implements Storage {
     return this.uploads.writePlan(plan);
   }
 
-  stageChunk(body: Readable, maxBytes: number): Promise<StagedChunk> {
-    return this.chunks.stage(body, maxBytes);
+  async stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk> {
+    const part = target && (await this.parts.stage(body, maxBytes, target));
+    return part ?? this.chunks.stage(body, maxBytes);
   }
 
   commitChunk(staged: StagedChunk, fileId: string): Promise<boolean> {
-    return this.chunks.commit(staged, fileId);
+    return isPartStaged(staged) ? this.parts.commit(staged, fileId) : this.chunks.commit(staged, fileId);
   }
 
-  discardChunk(staged: StagedChunk): Promise<void> {
-    return this.chunks.discard(staged);
+  async discardChunk(staged: StagedChunk): Promise<void> {
+    // A part holds the chunk's verified bytes: left for the same chunk, or for the upload's end.
+    if (!isPartStaged(staged)) await this.chunks.discard(staged);
   }
 
-  heldChunks(fileId: string): Promise<ReadonlyMap<string, number>> {
-    return this.chunks.held(fileId);
+  async heldChunks(fileId: string): Promise<ReadonlyMap<string, number>> {
+    const [objects, parts] = await Promise.all([this.chunks.held(fileId), this.parts.held(fileId)]);
+    for (const [md5, size] of objects) parts.set(md5, size);
+    return parts;
   }
 
   async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
     let key: string;
     try {
+      const viaParts = await this.parts.assemble(fileId, options);
+      if (viaParts?.kind === 'existing') {
+        await this.removeUpload(fileId);
+        return viaParts.file;
+      }
+      if (viaParts) {
+        await this.removeUpload(fileId);
+        return await this.visible(viaParts.key);
+      }
       const held = await this.chunks.held(fileId);
       const sizes = options.md5s.map((m) => held.get(m));
       if (sizes.some((s) => s === undefined))
@@ -185,7 +236,7 @@ export class S3Storage implements Storage {
         throw new TransferError('SIZE_MISMATCH');
       const where = await this.publication(fileId, options);
       if (where.kind === 'existing') {
-        await this.uploads.remove(fileId);
+        await this.removeUpload(fileId);
         return where.file;
       }
       key = where.key;
@@ -193,7 +244,11 @@ export class S3Storage implements Storage {
     } catch (err: unknown) {
       throw mapS3Error(err);
     }
-    await this.uploads.remove(fileId);
+    await this.removeUpload(fileId);
+    return this.visible(key);
+  }
+
+  private async visible(key: string): Promise<PublishedFile> {
     const published = await this.files.stat(key);
     if (!published) throw new TransferError('INTERNAL', `published file ${key} is not visible`);
     return published;
@@ -234,8 +289,14 @@ export class S3Storage implements Storage {
     return this.files.open(fileId);
   }
 
-  removeUpload(fileId: string): Promise<void> {
-    return this.uploads.remove(fileId);
+  /**
+   * The upload's objects, then the multipart upload its parts.json named: a crash in between
+   * leaves a multipart upload nothing names, which the sweeper aborts by age.
+   */
+  async removeUpload(fileId: string): Promise<void> {
+    const parts = await this.parts.read(fileId);
+    await this.uploads.remove(fileId);
+    if (parts) await this.parts.abort(parts.state);
   }
 
   listUploads(): AsyncIterable<UploadSummary> {
@@ -243,6 +304,6 @@ export class S3Storage implements Storage {
   }
 
   sweepTemp(olderThanMs: number): Promise<number> {
-    return sweepTemp(this.store, olderThanMs, this.chunks.inFlight);
+    return sweepTemp(this.store, olderThanMs, this.chunks.inFlight, (key, id) => this.parts.owns(key, id));
   }
 }

@@ -48,7 +48,7 @@ import {
   type StreamStore,
   type StreamSummary,
 } from '../stream-store.js';
-import { type Bucket, readBody } from './bucket.js';
+import { type Bucket, type PutCondition, readBody } from './bucket.js';
 import { mapS3Error } from './errors.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
 import { copyParts, multipartUpload, streamParts } from './multipart.js';
@@ -62,13 +62,6 @@ interface Part {
 function partsOf(record: StreamRecord): Part[] {
   const store = record.store as { parts?: Part[] } | undefined;
   return store?.parts ?? [];
-}
-
-function conflict(err: unknown): boolean {
-  return (
-    err instanceof S3ServiceException &&
-    (err.$metadata.httpStatusCode === 412 || err.name === 'PreconditionFailed')
-  );
 }
 
 /** A body that ends where the client went, instead of failing: what arrived is kept. */
@@ -95,45 +88,9 @@ export class S3Streams implements StreamStore {
     return `${this.base(id)}state.json`;
   }
 
-  /**
-   * Whether If-Match takes the ETag without its quotes: RFC 9110 and AWS S3 compare the quoted
-   * value, Ceph RGW (Pacific) the bare one. Learnt at the first refusal of a current ETag.
-   */
-  private bareEtags = false;
-
-  private async put(
-    record: StreamRecord,
-    condition: { IfMatch?: string; IfNoneMatch?: string },
-  ): Promise<void> {
+  private async put(record: StreamRecord, condition: PutCondition): Promise<void> {
     const { version: _version, ...stored } = record;
-    const send = (c: { IfMatch?: string; IfNoneMatch?: string }) =>
-      this.bucket.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket.name,
-          Key: this.stateKey(record.id),
-          Body: JSON.stringify(stored),
-          ContentType: 'application/json',
-          ...c,
-        }),
-      );
-    const bare = (c: typeof condition) => (c.IfMatch ? { IfMatch: c.IfMatch.replaceAll('"', '') } : c);
-    try {
-      let out: Awaited<ReturnType<typeof send>>;
-      try {
-        out = await send(this.bareEtags ? bare(condition) : condition);
-      } catch (err: unknown) {
-        // Refused although the ETag is current: this store wants it bare.
-        if (!conflict(err) || !condition.IfMatch || this.bareEtags) throw err;
-        const current = await this.bucket.head(this.stateKey(record.id));
-        if (current?.ETag !== condition.IfMatch) throw err;
-        this.bareEtags = true;
-        out = await send(bare(condition));
-      }
-      record.version = out.ETag;
-    } catch (err: unknown) {
-      if (conflict(err)) throw new TransferError('UPLOAD_BUSY', 'Another request changed this upload first.');
-      throw mapS3Error(err);
-    }
+    record.version = await this.bucket.putJson(this.stateKey(record.id), stored, condition);
   }
 
   create(record: StreamRecord): Promise<void> {
