@@ -32,7 +32,7 @@ process.env.RESUMABLE_DURABILITY = DURABILITY;
 export const WORK = join(ROOT, 'bench', 'work');
 export const LIB = join(WORK, 'lib');
 export const FILE = join(LIB, 'bench.bin');
-export const CLI = join(ROOT, 'dist/cli/main.js');
+export const CLI = join(ROOT, 'dist/cli/resumable.cjs');
 export const rows: Row[] = [];
 export const missing: string[] = [];
 

@@ -47,7 +47,7 @@ export async function startOurs(dataDir: string, libraryDir: string, extra: stri
   const proc = spawn(
     process.execPath,
     [
-      join(ROOT, 'dist/cli/main.js'),
+      join(ROOT, 'dist/cli/resumable.cjs'),
       'serve',
       '--port',
       String(port),
