@@ -46,7 +46,15 @@ export class RegionSet {
   /** Held regions: index → MD5. */
   private readonly heldRegions = new Map<number, string>();
   /** Regions being written, each until its claim is released; abort cuts the writer short. */
-  private readonly writing = new Map<number, { released: Promise<void>; abort: AbortController }>();
+  /**
+   * The regions being written, each until its writer commits or discards. `written`: its bytes
+   * are all in the file (what assembly waits for); the writer may still wait for the upload's
+   * lock to commit, which the assembly holds: waiting for the commit deadlocked (chaos suite).
+   */
+  private readonly writing = new Map<
+    number,
+    { written: Promise<void>; done: boolean; abort: AbortController }
+  >();
   private readonly log: RegionLogWriter;
   /** The set no longer describes the upload (evicted, replaced, published, removed). */
   private isDead = false;
@@ -136,20 +144,29 @@ export class RegionSet {
    * Claims a region for one writer; undefined if it is held, being written, or assembly began.
    * The signal aborts when assembly will not wait for this writer any longer (WRITER_GRACE_MS).
    */
-  claim(index: number): { release: () => void; signal: AbortSignal } | undefined {
+  claim(index: number): { written: () => void; release: () => void; signal: AbortSignal } | undefined {
     if (this.isDead || this.sealed || this.heldRegions.has(index) || this.writing.has(index)) {
       return undefined;
     }
-    let release!: () => void;
+    let resolve!: () => void;
     const abort = new AbortController();
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    this.writing.set(index, { released, abort });
+    const writer = {
+      written: new Promise<void>((r) => {
+        resolve = r;
+      }),
+      done: false,
+      abort,
+    };
+    const written = () => {
+      writer.done = true;
+      resolve();
+    };
+    this.writing.set(index, writer);
     return {
+      written,
       release: () => {
         this.writing.delete(index);
-        release();
+        written();
       },
       signal: abort.signal,
     };
@@ -187,15 +204,16 @@ export class RegionSet {
    * finished upload back for as long as it likes.
    */
   private async drain(): Promise<void> {
-    const waiting = () => Promise.all([...this.writing.values()].map((w) => w.released));
+    const writing = () => [...this.writing.values()].filter((w) => !w.done);
+    const waiting = () => Promise.all(writing().map((w) => w.written));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), WRITER_GRACE_MS);
     });
     try {
-      while (this.writing.size > 0) {
+      while (writing().length > 0) {
         if ((await Promise.race([waiting(), late])) !== 'late') continue;
-        for (const w of this.writing.values()) w.abort.abort();
+        for (const w of writing()) w.abort.abort();
         await waiting();
       }
     } finally {

@@ -160,7 +160,15 @@ export class InPlaceChunks {
         this.unpin(fileId, set);
       };
       try {
-        return { set, fileId, index, fh: await set.openData(), release, signal: claimed.signal };
+        return {
+          set,
+          fileId,
+          index,
+          fh: await set.openData(),
+          written: claimed.written,
+          release,
+          signal: claimed.signal,
+        };
       } catch (err: unknown) {
         release();
         throw err;
@@ -225,6 +233,7 @@ export class InPlaceChunks {
       }
       await out.flush();
       await this.durability.wrote(fh, set.dataPath, size);
+      claim.written();
     } catch (err: unknown) {
       await this.discard(claim);
       throw mapFsError(err);

@@ -9,6 +9,8 @@ export interface InPlaceClaim {
   fileId: string;
   index: number;
   fh: FileHandle;
+  /** Its bytes are all written: assembly need not wait for the commit (which needs the lock). */
+  written: () => void;
   release: () => void;
   /** Aborted when assembly will not wait for this writer any longer. */
   signal: AbortSignal;
