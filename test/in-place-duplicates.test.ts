@@ -4,12 +4,15 @@
  * grace time, then cuts it with a retryable 503 CHUNK_SUPERSEDED, and publishes the right bytes.
  */
 import assert from 'node:assert/strict';
+import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { WRITER_GRACE_MS } from '../src/storage/local-disk/chunk-regions.js';
+import { RegionSet, WRITER_GRACE_MS } from '../src/storage/local-disk/chunk-regions.js';
+import { Durability } from '../src/storage/local-disk/durability.js';
+import { DiskLayout } from '../src/storage/local-disk/layout.js';
 import { handshake, sendRawChunk } from './helpers/api.js';
 import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 
@@ -103,4 +106,38 @@ describe('a slow second copy of an in-place chunk', () => {
     assert.equal(res.status, 200);
     assert.equal(md5(new Uint8Array(await res.arrayBuffer())), fileId);
   });
+});
+
+it('assembly waits for a second writer of a region until its bytes are written, not until it commits', {
+  timeout: 30_000,
+}, async () => {
+  // The writer commits under the upload's lock, which the assembly holds: had the assembly waited
+  // for the commit, neither would move (what hung the load-and-chaos suite).
+  const dir = await tempDir('rt-regions-');
+  try {
+    const layout = new DiskLayout(dir);
+    await mkdir(layout.uploadDir('a'.repeat(32)), { recursive: true });
+    await mkdir(layout.tmp, { recursive: true });
+    const set = await RegionSet.create(
+      layout.regionFiles('a'.repeat(32)),
+      8,
+      4,
+      new Durability(layout, 'chunk'),
+    );
+    const claim = set.claim(0);
+    assert.ok(claim, 'the region is free to claim');
+    claim.written();
+    let timer: NodeJS.Timeout | undefined;
+    const ran = await Promise.race([
+      set.assemble(async () => 'ran'),
+      new Promise((r) => {
+        timer = setTimeout(() => r('still waiting'), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(ran, 'ran');
+    claim.release();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
