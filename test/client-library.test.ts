@@ -239,18 +239,25 @@ describe('findPreviousUploads (item 13)', () => {
     const sum = await writeRandomFile(path, size, 75);
     assert.deepEqual(await findPreviousUploads(path, { server: srv.url, hashCache: cache }), []);
     const ctl = new AbortController();
-    await assert.rejects(
-      upload(path, {
-        server: srv.url,
-        hashCache: cache,
-        concurrency: 1,
-        chunkSize: MiB,
-        signal: ctl.signal,
-        onProgress: (p) => {
-          if (p.phase === 'uploading' && p.bytesDone >= 2 * MiB) ctl.abort();
-        },
-      }),
-    );
+    // Through a 4 MiB/s proxy: straight to the server the rest could all be sent before the
+    // abort landed (seen on a loaded machine once chunks were no longer fsynced one by one).
+    const slow = await startProxy(srv.url, { rate: 4 * MiB });
+    try {
+      await assert.rejects(
+        upload(path, {
+          server: slow.url,
+          hashCache: cache,
+          concurrency: 1,
+          chunkSize: MiB,
+          signal: ctl.signal,
+          onProgress: (p) => {
+            if (p.phase === 'uploading' && p.bytesDone >= 2 * MiB) ctl.abort();
+          },
+        }),
+      );
+    } finally {
+      await slow.close();
+    }
     // chunkSize as upload() was given it: the same plan is found.
     const [found, ...more] = await findPreviousUploads(path, {
       server: srv.url,
