@@ -7,6 +7,10 @@
     {
       "target_name": "rt_sha256",
       "conditions": [["OS=='linux'", { "sources": ["sha256.c"] }]]
+    },
+    {
+      "target_name": "rt_md5",
+      "conditions": [["OS=='linux'", { "sources": ["md5.c"] }]]
     }
   ]
 }

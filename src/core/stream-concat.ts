@@ -6,7 +6,6 @@
  * The final upload is complete from its creation on; it holds no bytes of its own.
  */
 import { createHash } from 'node:crypto';
-import { createMD5 } from 'hash-wasm';
 import { TransferError } from '../protocol/errors.js';
 import type { StreamRecord } from '../storage/stream-store.js';
 import { dropStream, publishBytes } from './stream-complete.js';
@@ -40,8 +39,7 @@ export async function createFinal(
   const records = await partialsOf(sc, parts);
   const size = records.reduce((sum, r) => sum + r.offset, 0);
   checkLength(sc, size);
-  const md5 = await createMD5();
-  md5.init();
+  const md5 = createHash('md5');
   const sha = createHash('sha256');
   sc.readBack.uploads++;
   for await (const buf of sc.store.bytes(records)) {

@@ -1,5 +1,5 @@
 /**
- * The stream fold's thread (started by stream-fold.ts): one running MD5 (hash-wasm) and, where
+ * The stream fold's thread (started by stream-fold.ts): one running MD5 (io/md5-state.ts) and, where
  * it can be continued, one running SHA-256 (native/sha256.c) per fold, both saved into the
  * upload's record, fed blocks of bytes in the order they are sent; each block is hashed by both
  * in one pass while it is in the cache. Blocks are shared memory: the answer that one is hashed
@@ -7,7 +7,7 @@
  * every block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
-import { createMD5, type IHasher } from 'hash-wasm';
+import { type Md5State, md5State } from '../io/md5-state.js';
 import { nativeSha256 } from '../io/native-sha256.js';
 
 /**
@@ -37,7 +37,7 @@ const port = parentPort;
 if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
 interface ThreadFold {
-  md5: IHasher;
+  md5: Md5State;
   /** The SHA-256 state (native/sha256.c), or null when this fold has none. */
   sha: Buffer | null;
 }
@@ -60,9 +60,7 @@ function shaOf(state: string | null | undefined): Buffer | null {
 async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'begin') {
     try {
-      const md5 = await createMD5();
-      if (m.md5State) md5.load(Buffer.from(m.md5State, 'base64'));
-      else md5.init();
+      const md5 = await md5State(m.md5State ? Buffer.from(m.md5State, 'base64') : null);
       folds.set(m.key, { md5, sha: shaOf(m.sha256State) });
     } catch (err: unknown) {
       // A state that does not load (a record from elsewhere): the finish says so.
@@ -92,7 +90,7 @@ async function handle(m: FoldThreadRequest): Promise<void> {
     reply = { op: 'failed', key: m.key, message: fold?.message ?? 'no such fold' };
   } else {
     const md5State = Buffer.from(fold.md5.save()).toString('base64');
-    reply = { op: 'finished', key: m.key, md5State, md5: fold.md5.digest('hex') };
+    reply = { op: 'finished', key: m.key, md5State, md5: fold.md5.hex() };
     if (fold.sha && nativeSha256) {
       reply.sha256State = nativeSha256.save(fold.sha).toString('base64');
       reply.sha256 = nativeSha256.digest(fold.sha).toString('hex');

@@ -31,7 +31,7 @@
  * completion reads the bytes back once for it (as it did for every upload before).
  */
 import type { Worker } from 'node:worker_threads';
-import { createMD5 } from 'hash-wasm';
+import { md5State } from '../io/md5-state.js';
 import { nativeSha256, sha256StateBytes } from '../io/native-sha256.js';
 import { startThread, threadModule } from '../io/threads.js';
 import type { StreamRecord } from '../storage/stream-store.js';
@@ -272,9 +272,6 @@ export function sha256OfState(record: StreamRecord): string | undefined {
 }
 
 /** The MD5 of a stored state, or of nothing. */
-export async function md5OfState(md5State: string | null): Promise<string> {
-  const md5 = await createMD5();
-  if (md5State) md5.load(Buffer.from(md5State, 'base64'));
-  else md5.init();
-  return md5.digest('hex');
+export async function md5OfState(saved: string | null): Promise<string> {
+  return (await md5State(saved ? Buffer.from(saved, 'base64') : null)).hex();
 }

@@ -3,9 +3,7 @@
  * Optional: where it was not built (no compiler, not Linux) or RESUMABLE_SENDFILE=off, this is
  * undefined and the range server copies bytes through user space as before.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { loadAddon } from './native-addon.js';
 
 /** The addon's two calls (native/sendfile.c has the details). */
 export interface Sendfile {
@@ -22,17 +20,10 @@ export interface Sendfile {
 }
 
 function load(): Sendfile | undefined {
-  if (process.env.RESUMABLE_SENDFILE === 'off' || process.platform !== 'linux') return undefined;
-  // src/storage and dist/storage are both two levels below the package root.
-  const path = join(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'rt_sendfile.node');
-  if (!existsSync(path)) return undefined;
-  try {
-    const addon = createRequire(import.meta.url)(path) as { sendfile?: unknown; sendfileAsync?: unknown };
-    if (typeof addon.sendfile !== 'function' || typeof addon.sendfileAsync !== 'function') return undefined;
-    return { now: addon.sendfile as Sendfile['now'], pooled: addon.sendfileAsync as Sendfile['pooled'] };
-  } catch {
-    return undefined;
-  }
+  if (process.env.RESUMABLE_SENDFILE === 'off') return undefined;
+  const addon = loadAddon('rt_sendfile.node', ['sendfile', 'sendfileAsync']);
+  if (!addon) return undefined;
+  return { now: addon.sendfile as Sendfile['now'], pooled: addon.sendfileAsync as Sendfile['pooled'] };
 }
 
 export const nativeSendfile: Sendfile | undefined = load();

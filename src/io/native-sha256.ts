@@ -4,9 +4,7 @@
  * C file says why it is hand-written). Optional: where it was not built (no compiler, not Linux)
  * this is undefined, and a stream upload's SHA-256 is read back from its bytes at completion.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { loadAddon } from './native-addon.js';
 
 /** A running SHA-256 is a Buffer the caller holds; native/sha256.c has the details. */
 export interface Sha256Addon {
@@ -19,27 +17,9 @@ export interface Sha256Addon {
   digest(ctx: Buffer): Buffer;
 }
 
-function load(): Sha256Addon | undefined {
-  if (process.platform !== 'linux') return undefined;
-  // src/io and dist/io are both two levels below the package root.
-  const path = join(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'rt_sha256.node');
-  if (!existsSync(path)) return undefined;
-  try {
-    const addon = createRequire(import.meta.url)(path) as Partial<Record<keyof Sha256Addon, unknown>>;
-    if (
-      typeof addon.create !== 'function' ||
-      typeof addon.update !== 'function' ||
-      typeof addon.save !== 'function' ||
-      typeof addon.digest !== 'function'
-    )
-      return undefined;
-    return addon as Sha256Addon;
-  } catch {
-    return undefined;
-  }
-}
-
-export const nativeSha256: Sha256Addon | undefined = load();
+export const nativeSha256 = loadAddon('rt_sha256.node', ['create', 'update', 'save', 'digest']) as
+  | Sha256Addon
+  | undefined;
 
 /**
  * How many bytes a state saved by save() has hashed (bytes 33..40 of its form: the bits hashed),
