@@ -1,4 +1,4 @@
-// Builds the addons in native/ (Linux only: sendfile.c, and sha256.c, the SHA-256 a tus/IETF
+// Builds the addons in native/ (Linux only: sendfile.c, and md5.c + sha256.c, the hashes a tus/IETF
 // upload folds as it arrives) with the node-gyp that npm bundles, as the package's `install`
 // script. binding.gyp lives in native/, not at the package root: at the root, npm would run its
 // own `node-gyp rebuild` on install, which fails the whole install on a machine without a C
@@ -32,7 +32,9 @@ const r = gyp
   ? spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
   : { status: 1, stderr: 'node-gyp not found' };
 if (r.status === 0) {
-  console.log('resumable-transfer: sendfile on, SHA-256 fold on (native/sendfile.c, native/sha256.c built)');
+  console.log(
+    'resumable-transfer: sendfile on, MD5 and SHA-256 folds in OpenSSL on (native/sendfile.c, md5.c, sha256.c built)',
+  );
 } else {
   // node-gyp explains itself over dozens of lines: keep the one that names what is missing.
   const lines = (r.stderr || '').split('\n').filter((l) => l.includes('ERR!'));

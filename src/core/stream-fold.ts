@@ -4,7 +4,8 @@
  * receives and writes: hashing on the loop serialized a PATCH's receiving and writing behind it
  * (hash-wasm's MD5 was the loop's largest cost: 3.8 of 10.7 busy seconds for 1 GiB).
  *
- * - The hash is hash-wasm's, whose state can be saved: it is stored in the upload's record after
+ * - The MD5 is one whose state can be saved (io/md5-state.ts: OpenSSL's through native/md5.c, in
+ *   hash-wasm's saved form, or hash-wasm's): it is stored in the upload's record after
  *   every append, so a restarted process, or another process over the same bucket, continues the
  *   fold where the last append left it, and neither digest of a finished upload needs a
  *   second read of its bytes.

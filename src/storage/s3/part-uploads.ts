@@ -14,7 +14,7 @@
  * the winner's), replaced only with If-Match (a write that lost re-reads and
  * merges its change): the multipart upload's id and target, the layout, the fold (chunks
  * 0..next-1 are parts: UploadPart succeeded before `next` moved past them, and they are folded
- * into the saved hash-wasm states), and which of them the upload holds (`held`: committed by the
+ * into the saved MD5 and SHA-256 states), and which of them the upload holds (`held`: committed by the
  * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan).
  *
  * A chunk i (part i + 1):
@@ -61,8 +61,9 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { createMD5, createSHA256, type IHasher } from 'hash-wasm';
 import pLimit from 'p-limit';
+import { type Md5State, md5State } from '../../io/md5-state.js';
+import { type Sha256State, sha256State } from '../../io/sha256-state.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex, md5OfKey } from '../../protocol/ids.js';
 import { publicationOf } from '../publication.js';
@@ -84,7 +85,10 @@ export interface PartState {
   sha256: string;
   /** Chunks 0..next-1 are parts, folded into the states below. */
   next: number;
-  /** hash-wasm save() of the MD5 and SHA-256 of chunks 0..next-1 (base64); null: nothing yet. */
+  /**
+   * The saved MD5 and SHA-256 (io/md5-state.ts, io/sha256-state.ts) of chunks 0..next-1 (base64);
+   * null: nothing yet.
+   */
   md5State: string | null;
   sha256State: string | null;
   /** The chunks (indexes, all below next) the upload holds as parts. */
@@ -135,20 +139,14 @@ function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
   return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
 }
 
-async function hashers(s: PartState): Promise<{ md5: IHasher; sha: IHasher }> {
-  const md5 = await createMD5();
-  const sha = await createSHA256();
-  if (s.md5State && s.sha256State) {
-    md5.load(Buffer.from(s.md5State, 'base64'));
-    sha.load(Buffer.from(s.sha256State, 'base64'));
-  } else {
-    md5.init();
-    sha.init();
-  }
+async function hashers(s: PartState): Promise<{ md5: Md5State; sha: Sha256State }> {
+  const both = s.md5State && s.sha256State;
+  const md5 = await md5State(both ? Buffer.from(s.md5State ?? '', 'base64') : null);
+  const sha = await sha256State(both ? Buffer.from(s.sha256State ?? '', 'base64') : null);
   return { md5, sha };
 }
 
-function save(h: IHasher): string {
+function save(h: Md5State | Sha256State): string {
   return Buffer.from(h.save()).toString('base64');
 }
 
@@ -507,7 +505,7 @@ export class PartUploads {
       }
       if (bytes !== sizes[i]) throw new TransferError('SIZE_MISMATCH');
     }
-    const d: Digests = { md5: md5.digest('hex'), sha256: sha.digest('hex') };
+    const d: Digests = { md5: md5.hex(), sha256: sha.hex() };
     checkDigests(fileId, d, options.sha256 ?? s.sha256);
     const Key = this.bucket.keys.file(s.target);
     const where = await publicationOf(md5OfKey(fileId), d.sha256, true, this.stat);
