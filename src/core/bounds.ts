@@ -3,7 +3,7 @@
  * reserve, and what assembly would write. Each refuses with its own code and changes nothing.
  */
 import { TransferError } from '../protocol/errors.js';
-import type { PublishedFile, UploadPlan } from '../storage/storage.js';
+import type { PublishedFile, SpaceInfo, UploadPlan } from '../storage/storage.js';
 import type { ResolvedLimits, UploadCore } from './context.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -27,8 +27,13 @@ export function checkDeclaredSize(
  * reserve free: the disk never fills up to its last byte, so what is published and the small
  * files of running uploads (plans, logs) can still be written. Stores without a disk skip it.
  */
-export async function checkFreeSpace(core: UploadCore, need: number): Promise<void> {
-  const space = await core.storage.space?.();
+export async function checkFreeSpace(
+  core: UploadCore,
+  need: number,
+  /** The free space read already (begun beside other reads), else read here. */
+  known?: Promise<SpaceInfo | undefined>,
+): Promise<void> {
+  const space = await (known ?? core.storage.space?.());
   if (!space) return;
   const reserve = core.limits.reserveBytes ?? Math.min(GiB, Math.floor(space.total * 0.05));
   if (space.free - need < reserve) {

@@ -120,9 +120,12 @@ function recordPlan(
     else if (planDelta > 0) usage.checkQuota(counted, planDelta);
     try {
       let held = 0;
+      // The free space is read while the held chunks are (each a trip through the thread pool).
+      const space = Promise.resolve(storage.space?.());
+      space.catch(() => undefined); // awaited below; not unhandled if heldChunks throws first
       for (const size of (await storage.heldChunks(key)).values()) held += size;
       // Bytes the upload holds already need no new room.
-      await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan));
+      await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan), space);
       await storage.writePlan(plan);
     } catch (err: unknown) {
       if (isNew) usage.remove(entry);

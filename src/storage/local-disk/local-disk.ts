@@ -135,25 +135,43 @@ export class LocalDiskStorage implements Storage {
         if (errno(err) !== 'ENOENT') throw mapFsError(err);
       }
     };
-    await read(this.layout.planPath(fileId), null);
-    let names: string[] = [];
-    try {
-      names = await readdir(this.layout.sessionsDir(fileId));
-    } catch (err: unknown) {
-      if (errno(err) !== 'ENOENT') throw mapFsError(err);
-    }
-    for (const name of names.sort()) {
-      const session = /^([0-9a-f]{32})\.json$/.exec(name)?.[1];
-      if (session) await read(this.layout.sessionPlanPath(fileId, session), session);
-    }
-    return plans;
+    const sessionNames = async (): Promise<string[]> => {
+      try {
+        return await readdir(this.layout.sessionsDir(fileId));
+      } catch (err: unknown) {
+        if (errno(err) !== 'ENOENT') throw mapFsError(err);
+        return [];
+      }
+    };
+    // The reads at once: under load each waits a turn of the event loop (a handshake made a dozen
+    // such trips one after the other: 96 ms at the median during a 512 MiB upload, where a request
+    // without file system work took 10).
+    const [, names] = await Promise.all([read(this.layout.planPath(fileId), null), sessionNames()]);
+    const sessions = names.sort().flatMap((name) => /^([0-9a-f]{32})\.json$/.exec(name)?.[1] ?? []);
+    await Promise.all(sessions.map((session) => read(this.layout.sessionPlanPath(fileId, session), session)));
+    // In a fixed order (the plan from before sessions first, then by session), whatever read first.
+    return plans.sort((a, b) => (a.session ?? '').localeCompare(b.session ?? ''));
   }
 
   async writePlan(plan: UploadPlan): Promise<void> {
     const session = plan.session ?? null;
     try {
-      await mkdir(this.layout.chunksDir(plan.fileId), { recursive: true });
-      if (session !== null) await mkdir(this.layout.sessionsDir(plan.fileId), { recursive: true });
+      // The folder, then its two at once (a recursive mkdir is several trips one after the other).
+      const made = (dir: string) =>
+        mkdir(dir).then(
+          () => undefined,
+          async (err: unknown) => {
+            if (errno(err) === 'EEXIST') return;
+            // Only if uploads/ itself went away meanwhile.
+            if (errno(err) === 'ENOENT') await mkdir(dir, { recursive: true });
+            else throw err;
+          },
+        );
+      await made(this.layout.uploadDir(plan.fileId));
+      await Promise.all([
+        made(this.layout.chunksDir(plan.fileId)),
+        session !== null ? made(this.layout.sessionsDir(plan.fileId)) : undefined,
+      ]);
     } catch (err: unknown) {
       throw mapFsError(err);
     }
@@ -205,8 +223,8 @@ export class LocalDiskStorage implements Storage {
   }
 
   async heldChunks(fileId: string): Promise<ReadonlyMap<string, number>> {
-    const plain = await this.plain.held(fileId);
-    const set = await this.inPlace.load(fileId);
+    // At once: each is a trip through the thread pool and back through a busy event loop.
+    const [plain, set] = await Promise.all([this.plain.held(fileId), this.inPlace.load(fileId)]);
     if (!set || set.held.size === 0) return plain;
     const all = new Map(plain);
     for (const [i, md5] of set.held) all.set(md5, set.lengthOf(i));
