@@ -53,6 +53,27 @@ export function compared(
   rows.push({ issue, measurement, unit, ours, peer, peerName, ratio, goal, note: met ? 'met' : 'NOT met' });
 }
 
+/** A figure beside another of the same run that it is not judged against (no goal). */
+export function beside(
+  issue: string,
+  measurement: string,
+  unit: string,
+  ours: Stat,
+  other: Stat,
+  otherName: string,
+) {
+  rows.push({
+    issue,
+    measurement,
+    unit,
+    ours,
+    peer: other,
+    peerName: otherName,
+    ratio: ours.median / other.median,
+    goal: 'figure only',
+  });
+}
+
 /** A figure of ours alone; with `maxMb`, a memory goal checked against the worst run. */
 export function alone(issue: string, measurement: string, unit: string, ours: Stat, maxMb?: number) {
   const goal = maxMb === undefined ? 'figure only' : `under ${maxMb} MB`;

@@ -44,11 +44,45 @@ export async function peakRss(pid: number): Promise<number> {
   }
 }
 
+/** CPU seconds (user + system, every thread) a live process has used; 0 if it is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // After the command name (which may hold spaces): fields 14 and 15 of proc(5), in ticks.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/**
+ * Seconds one core takes to hash a file (read from the page cache) with each of `algorithms` in
+ * one pass, by node:crypto (OpenSSL): the floor of what hashing it costs.
+ */
+export async function hashSeconds(path: string, algorithms: string[]): Promise<number> {
+  const { createHash } = await import('node:crypto');
+  const { createReadStream } = await import('node:fs');
+  // Once to bring it into the page cache, once measured.
+  for await (const _ of createReadStream(path, { highWaterMark: 1 << 20 }));
+  const hashes = algorithms.map((a) => createHash(a));
+  const started = performance.now();
+  for await (const b of createReadStream(path, { highWaterMark: 1 << 20 }))
+    for (const h of hashes) h.update(b as Buffer);
+  for (const h of hashes) h.digest();
+  return (performance.now() - started) / 1000;
+}
+
 export interface Finished {
   code: number | null;
   ms: number;
   /** Highest VmHWM seen while it ran (sampled every 20 ms). */
   peakRss: number;
+  /** CPU seconds it used, as last sampled (every 20 ms) before it ended. */
+  cpu: number;
   stderr: string;
 }
 
@@ -65,13 +99,16 @@ export async function timed(
     stderr += b;
   });
   let peak = 0;
+  let cpu = 0;
   const timer = setInterval(() => {
-    if (child.pid) void peakRss(child.pid).then((r) => (peak = Math.max(peak, r)));
+    if (!child.pid) return;
+    void peakRss(child.pid).then((r) => (peak = Math.max(peak, r)));
+    void cpuSeconds(child.pid).then((c) => (cpu = Math.max(cpu, c)));
   }, 20);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearInterval(timer);
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr.trim()}`);
-  return { code, ms: performance.now() - started, peakRss: peak, stderr };
+  return { code, ms: performance.now() - started, peakRss: peak, cpu, stderr };
 }
 
 export function hasCommand(name: string): boolean {

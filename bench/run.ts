@@ -1,5 +1,7 @@
 /**
  * npm run bench [-- --quick] [-- --runs N] [-- --size 1GiB] [-- --only 'upload vs tus'] [-- --durability chunk]
+ * RT_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench …: Node options for our server
+ * (it is then stopped with SIGTERM, so that a profile is written).
  * Every measurement next to its peer in the same run, on this machine: a table on stdout, JSON and
  * an SVG chart in bench/results/. Peers missing from the machine are named with their apt-get line
  * and their rows skipped, never faked.

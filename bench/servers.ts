@@ -47,6 +47,7 @@ export async function startOurs(dataDir: string, libraryDir: string, extra: stri
   const proc = spawn(
     process.execPath,
     [
+      ...(process.env.RT_SERVER_NODE_ARGS ? process.env.RT_SERVER_NODE_ARGS.split(' ') : []),
       join(ROOT, 'dist/cli/resumable.cjs'),
       'serve',
       '--port',
@@ -68,7 +69,11 @@ export async function startOurs(dataDir: string, libraryDir: string, extra: stri
   const count = workers >= 0 ? Number(extra[workers + 1]) : 1;
   if (count > 1 && (await answeringWorkers(url, count)).size < count)
     throw new Error(`${url}: not all of its ${count} workers answer`);
-  return { url, pid: proc.pid!, stop: stopper(proc) };
+  return {
+    url,
+    pid: proc.pid!,
+    stop: stopper(proc, process.env.RT_SERVER_NODE_ARGS ? 'SIGTERM' : 'SIGKILL'),
+  };
 }
 
 export async function startNginx(workDir: string, root: string): Promise<Running> {

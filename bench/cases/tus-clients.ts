@@ -8,17 +8,21 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compared, FILE, LIB, RUNS, WORK } from '../context.js';
-import { interleave, MiB, type Stat, timed } from '../measure.js';
+import { alone, beside, compared, FILE, LIB, RUNS, WORK } from '../context.js';
+import { cpuSeconds, hashSeconds, interleave, MiB, type Stat, stat, timed } from '../measure.js';
 import { ROOT, type Running, startOurs, startTus } from '../servers.js';
 
 const CHUNK = 64 * MiB;
+
+/** CPU seconds of the server and the client of each run, by contender. */
+const cpu = new Map<string, number[]>();
 
 async function onFreshServer(
   dir: string,
   start: (dir: string) => Promise<Running>,
   endpoint: string,
   protocol: string,
+  name: string,
 ) {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -27,7 +31,10 @@ async function onFreshServer(
   try {
     const client = join(ROOT, 'bench/tus-upload.ts');
     const args = ['--import', 'tsx', client, `${server.url}${endpoint}`, FILE, protocol, String(CHUNK)];
+    const before = await cpuSeconds(server.pid);
     const r = await timed(process.execPath, args);
+    const used = (await cpuSeconds(server.pid)) - before + r.cpu;
+    cpu.set(name, [...(cpu.get(name) ?? []), used]);
     return r.ms / 1000;
   } finally {
     await server.stop();
@@ -36,8 +43,8 @@ async function onFreshServer(
 
 export async function tusClients() {
   const ours = (protocol: string) => () =>
-    onFreshServer(join(WORK, 'tus-ours'), (dir) => startOurs(dir, LIB), '/files/', protocol);
-  const peer = () => onFreshServer(join(WORK, 'tus-peer'), startTus, '/files', 'tus-v1');
+    onFreshServer(join(WORK, 'tus-ours'), (dir) => startOurs(dir, LIB), '/files/', protocol, protocol);
+  const peer = () => onFreshServer(join(WORK, 'tus-peer'), startTus, '/files', 'tus-v1', 'peer');
   const [tusV1, ietf, theirs] = (await interleave(RUNS, [ours('tus-v1'), ours('ietf-draft-05'), peer])) as [
     Stat,
     Stat,
@@ -65,5 +72,23 @@ export async function tusClients() {
     1,
     true,
     goal,
+  );
+  // The CPU each run used (server and client together) against @tus/server's, and what hashing
+  // the file (which ours adds) costs one core at the least: on a machine of few cores, the time
+  // ratio follows the CPU.
+  const used = (name: string) => stat(cpu.get(name) ?? [0]);
+  beside(
+    '#19',
+    'CPU used, server + client, tus-v1',
+    'cpu s',
+    used('tus-v1'),
+    used('peer'),
+    '@tus/server run',
+  );
+  alone(
+    '#19',
+    'MD5 + SHA-256 of the file on one core (what ours adds)',
+    'cpu s',
+    stat([await hashSeconds(FILE, ['md5', 'sha256'])]),
   );
 }

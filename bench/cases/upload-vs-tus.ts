@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { alone, CLI, compared, FILE, LIB, RUNS, WORK } from '../context.js';
-import { interleave, MB, type Stat, stat, timed } from '../measure.js';
+import { alone, beside, CLI, compared, FILE, LIB, RUNS, WORK } from '../context.js';
+import { hashSeconds, interleave, MB, type Stat, stat, timed } from '../measure.js';
 import { ROOT, startOurs, startTus } from '../servers.js';
 
 /**
@@ -63,4 +63,14 @@ export async function uploadVsTus() {
     '≤ 1.0× tus time',
   );
   alone('#4', 'client peak RSS, upload', 'MB', stat(rss), 150);
+  // #17's floor: one MD5 pass over the file on one core, in the same run.
+  const floor = stat([await hashSeconds(FILE, ['md5'])]);
+  beside(
+    '#17',
+    'upload end to end vs the hashing floor',
+    's',
+    ourTime,
+    floor,
+    'one MD5 pass over the file, one core',
+  );
 }
