@@ -41,7 +41,8 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
 }
 
 /** The npm command that installs what the S3 backend needs. */
-export const S3_SDK_INSTALL = 'npm install @aws-sdk/client-s3 @aws-sdk/lib-storage';
+export const S3_SDK_INSTALL =
+  'npm install @aws-sdk/client-s3 @aws-sdk/lib-storage @aws-sdk/s3-request-presigner';
 
 /** Thrown when S3 storage is asked for but the AWS SDK is not installed. */
 export class MissingS3SdkError extends Error {
@@ -56,7 +57,7 @@ export class MissingS3SdkError extends Error {
  * process that only starts the ones that serve: `serve --workers`).
  */
 export function assertS3SdkInstalled(): void {
-  for (const name of ['@aws-sdk/client-s3', '@aws-sdk/lib-storage']) {
+  for (const name of ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@aws-sdk/s3-request-presigner']) {
     try {
       import.meta.resolve(name);
     } catch (err: unknown) {
