@@ -32,7 +32,8 @@
  *   files/<key>                     A published file (assembly.ts, part-uploads.ts), visible only
  *                                   once its whole-file MD5 (and declared SHA-256) was verified.
  *                                   Metadata: name (URI-encoded), ext, sha256. Immutable; never
- *                                   deleted by the server. (published.ts reads it)
+ *                                   deleted by the server. (published.ts reads it; under
+ *                                   `redirect`, direct-links.ts presigns GET/HEAD URLs of it)
  *   streams/<id>/...                Byte-stream uploads (tus, IETF): stream-uploads.ts.
  *   (multipart uploads)             To files/<key>: one per upload sent as parts, named by its
  *                                   parts.json, living as long as the upload (no sweeper aborts
