@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { configInput, serveOptions } from '../src/cli/serve-options.js';
 import { parseDuration, parseHttpUrl, parseList, parseSize } from '../src/config/values.js';
 import { ConfigError, DEFAULT_CONFIG, parseServerConfig } from '../src/server/config.js';
+import { describeStorage } from '../src/storage/create-storage.js';
 
 describe('parseSize', () => {
   it('reads plain bytes and KB/MB/GB, KiB/MiB/GiB in any case, as binary multiples', () => {
@@ -126,6 +127,19 @@ describe('--s3-redirect and its settings', () => {
     const off = s3Config([], { RESUMABLE_S3_REDIRECT: 'off' });
     assert.ok(off.kind === 's3' && off.redirect === false, 'RESUMABLE_S3_REDIRECT=off is off');
     assert.throws(() => s3Config([], { RESUMABLE_S3_REDIRECT: 'maybe' }), /expected on or off/);
+  });
+
+  it('the start-up banner says that /upload/ is redirected, to where, and for how long', () => {
+    const base = { kind: 's3' as const, bucket: 'b', endpoint: 'http://rgw:7480' };
+    assert.doesNotMatch(describeStorage(base), /redirect/);
+    assert.match(
+      describeStorage({ ...base, redirect: true, publicEndpoint: 'https://s3.example' }),
+      /^s3:\/\/b\/ at http:\/\/rgw:7480; \/upload\/ redirected to https:\/\/s3\.example \(URLs valid 300 s\)$/,
+    );
+    assert.match(
+      describeStorage({ ...base, redirect: true, redirectTtlSeconds: 60 }),
+      /to http:\/\/rgw:7480 \(URLs valid 60 s\)/,
+    );
   });
 
   it('the ttl (seconds, or a duration) and the public endpoint reach the storage; 7 days at most', () => {
