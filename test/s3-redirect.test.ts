@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { download, upload } from '../src/client/node/index.js';
 import { formatContentDisposition } from '../src/protocol/content-disposition.js';
-import type { S3Storage } from '../src/storage/s3/s3.js';
+import { S3Storage as Backend, type S3Storage } from '../src/storage/s3/s3.js';
 import { md5, md5File, randomBytesSeeded } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
 import { type FlakyProxy, startProxy } from './helpers/flaky-proxy.js';
@@ -294,4 +294,15 @@ describe('--s3-redirect', { skip: typeof ep === 'string' ? ep : false, timeout: 
     assert.equal(res.headers.get('location'), null);
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), lib1.subarray(10, 20));
   });
+});
+
+it('a library caller gets the 7-day bound of a URL lifetime at construction, not at the first download', () => {
+  const options = { bucket: 'b', endpoint: 'http://127.0.0.1:9', redirect: true };
+  assert.throws(
+    () => new Backend({ ...options, redirectTtlSeconds: 8 * 24 * 3600 }),
+    /redirectTtlSeconds must be a whole number of seconds from 1 to 604800/,
+  );
+  assert.throws(() => new Backend({ ...options, redirectTtlSeconds: 0 }), /redirectTtlSeconds/);
+  // Without the redirect the setting is unused and not checked.
+  new Backend({ ...options, redirect: false, redirectTtlSeconds: 0 }).close();
 });

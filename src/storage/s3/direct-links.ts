@@ -20,6 +20,7 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { DirectResponse } from '../storage.js';
 import { createS3Client, type S3ClientOptions } from './client.js';
+import { MAX_REDIRECT_TTL_SECONDS } from './limits.js';
 
 export class DirectLinks {
   private readonly signer: S3Client;
@@ -30,6 +31,12 @@ export class DirectLinks {
     private readonly ttlSeconds: number,
     publicEndpoint: string | undefined,
   ) {
+    // The configuration schema checks it for the CLI; a library caller gets the same bound here,
+    // at start, rather than a failure from the signer at the first download.
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_REDIRECT_TTL_SECONDS)
+      throw new Error(
+        `S3 storage: redirectTtlSeconds must be a whole number of seconds from 1 to ${MAX_REDIRECT_TTL_SECONDS} (7 days), got ${ttlSeconds}`,
+      );
     // Path-style or not as the server's own client: the same store, reached by another name.
     this.signer = createS3Client({
       ...options,
