@@ -296,7 +296,7 @@ describe('--s3-redirect', { skip: typeof ep === 'string' ? ep : false, timeout: 
   });
 });
 
-it('a library caller gets the 7-day bound of a URL lifetime at construction, not at the first download', () => {
+it('a library caller gets the 7-day bound of a URL lifetime at construction, not at the first download', async () => {
   const options = { bucket: 'b', endpoint: 'http://127.0.0.1:9', redirect: true };
   assert.throws(
     () => new Backend({ ...options, redirectTtlSeconds: 8 * 24 * 3600 }),
@@ -304,5 +304,5 @@ it('a library caller gets the 7-day bound of a URL lifetime at construction, not
   );
   assert.throws(() => new Backend({ ...options, redirectTtlSeconds: 0 }), /redirectTtlSeconds/);
   // Without the redirect the setting is unused and not checked.
-  new Backend({ ...options, redirect: false, redirectTtlSeconds: 0 }).close();
+  await new Backend({ ...options, redirect: false, redirectTtlSeconds: 0 }).close();
 });
