@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { redactUserinfo } from '../src/client/core/http.js';
 import { download, upload } from '../src/client/node/index.js';
 import { formatContentDisposition } from '../src/protocol/content-disposition.js';
 import { S3Storage as Backend, type S3Storage } from '../src/storage/s3/s3.js';
@@ -305,4 +306,13 @@ it('a library caller gets the 7-day bound of a URL lifetime at construction, not
   assert.throws(() => new Backend({ ...options, redirectTtlSeconds: 0 }), /redirectTtlSeconds/);
   // Without the redirect the setting is unused and not checked.
   await new Backend({ ...options, redirect: false, redirectTtlSeconds: 0 }).close();
+});
+
+it("a presigned URL's signature is not shown in our client's messages, like a password", () => {
+  const url =
+    'https://u:pw@s3.example/b/files/k?X-Amz-Credential=AK%2F20261202&X-Amz-Security-Token=tok&X-Amz-Signature=0a1b2c&x-id=GetObject';
+  assert.equal(
+    redactUserinfo(`The server answered 403 Forbidden for ${url}`),
+    'The server answered 403 Forbidden for https://u:***@s3.example/b/files/k?X-Amz-Credential=AK%2F20261202&X-Amz-Security-Token=***&X-Amz-Signature=***&x-id=GetObject',
+  );
 });
