@@ -2,21 +2,25 @@
  * `--s3-redirect` on a real store (Ceph RGW, or $S3_ENDPOINT): GET and HEAD of /upload/ answer
  * 302 to a presigned URL and the store serves the bytes, ranges and validators included; curl -L
  * and our own client follow it and resume byte-exact; a request we refuse gets no URL; the URL
- * expires. The store is reached through a TCP proxy given as --s3-public-endpoint, which is the
- * host the URLs must be signed for (and lets a download be slowed down to be cut mid-way).
+ * expires; a page's fetch in Chromium follows it once the bucket has the CORS rule the docs give.
+ * The store is reached through a TCP proxy given as --s3-public-endpoint, which is the host the
+ * URLs must be signed for (and lets a download be slowed down to be cut mid-way).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { DeleteBucketCommand, PutBucketCorsCommand } from '@aws-sdk/client-s3';
 import { redactUserinfo } from '../src/client/core/http.js';
 import { download, upload } from '../src/client/node/index.js';
 import { formatContentDisposition } from '../src/protocol/content-disposition.js';
 import { S3Storage as Backend, type S3Storage } from '../src/storage/s3/s3.js';
+import { launchChromium, needChromium } from './helpers/browser.js';
 import { md5, md5File, randomBytesSeeded } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
 import { type FlakyProxy, startProxy } from './helpers/flaky-proxy.js';
@@ -315,4 +319,91 @@ it("a presigned URL's signature is not shown in our client's messages, like a pa
     redactUserinfo(`The server answered 403 Forbidden for ${url}`),
     'The server answered 403 Forbidden for https://u:***@s3.example/b/files/k?X-Amz-Credential=AK%2F20261202&X-Amz-Security-Token=***&X-Amz-Signature=***&x-id=GetObject',
   );
+});
+
+describe('--s3-redirect in a browser', {
+  skip: typeof ep === 'string' ? ep : needChromium(),
+  timeout: 120_000,
+}, () => {
+  it("a page's fetch follows the redirect to the store only with the bucket's CORS rule of docs/deploy-s3.md", async () => {
+    if (typeof ep === 'string') return;
+    // A bucket of its own: its CORS rule must not touch the other tests' bucket.
+    const Bucket = `rt-cors-${randomBytes(4).toString('hex')}`;
+    const store = new Backend({ ...ep, bucket: Bucket, prefix: 'p/' });
+    await store.init();
+    const dir = await tempDir('rt-s3redirect-cors-');
+    const srv = await startTestServer({
+      storage: { kind: 's3', ...ep, bucket: Bucket, prefix: 'p/', redirect: true },
+    });
+    const browser = await launchChromium();
+    try {
+      const bytes = randomBytesSeeded(100_000, 93);
+      const path = join(dir, NAME);
+      await writeFile(path, bytes);
+      const link = (await upload(path, { server: srv.url, hashCache: false })).url;
+      const page = await browser.newPage();
+      // A page of our origin; the store is another (its own port).
+      await page.goto(`${srv.url}/api/health`);
+      const fetchInPage = () =>
+        page.evaluate(async (url) => {
+          try {
+            const head = await fetch(url, { method: 'HEAD' });
+            const etag = head.headers.get('etag') ?? '';
+            const got = await fetch(url, { headers: { range: 'bytes=5-14', 'if-match': etag } });
+            return {
+              head: head.status,
+              redirected: head.redirected,
+              disposition: head.headers.get('content-disposition'),
+              status: got.status,
+              range: got.headers.get('content-range'),
+              body: Array.from(new Uint8Array(await got.arrayBuffer())),
+            };
+          } catch (err: unknown) {
+            return { error: String(err) };
+          }
+        }, link);
+      assert.match(
+        JSON.stringify(await fetchInPage()),
+        /Failed to fetch/,
+        'no CORS rule: the browser refuses',
+      );
+      await store.client.send(
+        new PutBucketCorsCommand({
+          Bucket,
+          CORSConfiguration: {
+            CORSRules: [
+              {
+                AllowedOrigins: ['*'],
+                AllowedMethods: ['GET', 'HEAD'],
+                AllowedHeaders: ['Range', 'If-Match', 'If-Range'],
+                ExposeHeaders: [
+                  'ETag',
+                  'Content-Range',
+                  'Content-Length',
+                  'Content-Disposition',
+                  'Accept-Ranges',
+                  'Last-Modified',
+                ],
+              },
+            ],
+          },
+        }),
+      );
+      assert.deepEqual(await fetchInPage(), {
+        head: 200,
+        redirected: true,
+        disposition: formatContentDisposition('inline', NAME),
+        status: 206,
+        range: `bytes 5-14/${bytes.length}`,
+        body: Array.from(bytes.subarray(5, 15)),
+      });
+    } finally {
+      await browser.close();
+      await srv.close();
+      await emptyPrefix(store);
+      await store.client.send(new DeleteBucketCommand({ Bucket })).catch(() => undefined);
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
