@@ -1,9 +1,11 @@
 /** The value parsers and the server configuration schema, without a server. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configInput } from '../src/cli/serve-options.js';
+import { Command } from 'commander';
+import { configInput, serveOptions } from '../src/cli/serve-options.js';
 import { parseDuration, parseHttpUrl, parseList, parseSize } from '../src/config/values.js';
 import { ConfigError, DEFAULT_CONFIG, parseServerConfig } from '../src/server/config.js';
+import { describeStorage } from '../src/storage/create-storage.js';
 
 describe('parseSize', () => {
   it('reads plain bytes and KB/MB/GB, KiB/MiB/GiB in any case, as binary multiples', () => {
@@ -97,4 +99,65 @@ it('--durability reaches the configuration; group by default; anything but chunk
   assert.equal(parseServerConfig(configInput({ durability: 'chunk' }).server).durability, 'chunk');
   assert.equal(parseServerConfig(configInput({}).server).durability, 'group');
   assert.throws(() => parseServerConfig({ durability: 'never' }), ConfigError);
+});
+
+describe('--s3-redirect and its settings', () => {
+  /** `serve`'s options parsed as commander parses them, flags and environment. */
+  function s3Config(argv: string[], env: Record<string, string> = {}) {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const cmd = new Command().exitOverride().configureOutput({ writeErr: () => undefined });
+      for (const option of serveOptions()) cmd.addOption(option);
+      cmd.parse(['--storage', 's3', '--s3-bucket', 'b', ...argv], { from: 'user' });
+      return parseServerConfig(configInput(cmd.opts()).server).storage;
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  }
+
+  it('off by default; the flag alone, or its variable saying on, turns it on; off means off', () => {
+    const none = s3Config([]);
+    assert.ok(none.kind === 's3' && none.redirect === undefined);
+    const on = s3Config(['--s3-redirect']);
+    assert.ok(on.kind === 's3' && on.redirect === true && on.redirectTtlSeconds === 300);
+    const env = s3Config([], { RESUMABLE_S3_REDIRECT: 'on' });
+    assert.ok(env.kind === 's3' && env.redirect === true);
+    const off = s3Config([], { RESUMABLE_S3_REDIRECT: 'off' });
+    assert.ok(off.kind === 's3' && off.redirect === false, 'RESUMABLE_S3_REDIRECT=off is off');
+    assert.throws(() => s3Config([], { RESUMABLE_S3_REDIRECT: 'maybe' }), /expected on or off/);
+  });
+
+  it('the start-up banner says that /upload/ is redirected, to where, and for how long', () => {
+    const base = { kind: 's3' as const, bucket: 'b', endpoint: 'http://rgw:7480' };
+    assert.doesNotMatch(describeStorage(base), /redirect/);
+    assert.match(
+      describeStorage({ ...base, redirect: true, publicEndpoint: 'https://s3.example' }),
+      /^s3:\/\/b\/ at http:\/\/rgw:7480; \/upload\/ redirected to https:\/\/s3\.example \(URLs valid 300 s\)$/,
+    );
+    assert.match(
+      describeStorage({ ...base, redirect: true, redirectTtlSeconds: 60 }),
+      /to http:\/\/rgw:7480 \(URLs valid 60 s\)/,
+    );
+  });
+
+  it('the ttl (seconds, or a duration) and the public endpoint reach the storage; 7 days at most', () => {
+    const c = s3Config([
+      '--s3-redirect',
+      '--s3-redirect-ttl',
+      '2m',
+      '--s3-public-endpoint',
+      'https://s3.example',
+    ]);
+    assert.ok(c.kind === 's3');
+    assert.equal(c.redirectTtlSeconds, 120);
+    assert.equal(c.publicEndpoint, 'https://s3.example');
+    assert.equal(
+      (s3Config(['--s3-redirect-ttl', '45']) as { redirectTtlSeconds?: number }).redirectTtlSeconds,
+      45,
+    );
+    assert.throws(() => s3Config(['--s3-redirect-ttl', '8d']), /storage\.redirectTtlSeconds: Too big/);
+    assert.throws(() => s3Config(['--s3-public-endpoint', 's3.example']), /expected an absolute http/);
+  });
 });

@@ -65,7 +65,10 @@ describe('the AWS SDK is optional (item 4)', () => {
       'http://127.0.0.1:9',
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage/);
+    assert.match(
+      r.stderr,
+      /npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage @aws-sdk\/s3-request-presigner/,
+    );
     assert.doesNotMatch(r.stdout, /listening/);
   });
 
@@ -74,7 +77,10 @@ describe('the AWS SDK is optional (item 4)', () => {
     const code = `const { createStorage } = await import(${JSON.stringify(url)});
       await createStorage({ kind: 's3', bucket: 'b' }).then(() => console.log('created'), (e) => console.log(e.name + ': ' + e.message));`;
     const r = await runNode(['--input-type=module', '-e', code]);
-    assert.match(r.stdout, /MissingS3SdkError: .*npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage/);
+    assert.match(
+      r.stdout,
+      /MissingS3SdkError: .*npm install @aws-sdk\/client-s3 @aws-sdk\/lib-storage @aws-sdk\/s3-request-presigner/,
+    );
   });
 });
 

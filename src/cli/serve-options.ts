@@ -13,10 +13,12 @@ import {
   parseList,
   parsePort,
   parseSize,
+  parseSwitch,
   parseWorkers,
 } from '../config/values.js';
 import type { ServerConfig } from '../server/config.js';
 import { CONFIG_DEFAULTS } from '../server/config-defaults.js';
+import { DEFAULT_REDIRECT_TTL_SECONDS } from '../storage/s3/limits.js';
 import type { S3StorageOptions } from '../storage/s3/s3.js';
 import { optionParser } from './parse.js';
 import { ACCESS_OPTIONS } from './serve-access-options.js';
@@ -182,6 +184,32 @@ const SERVE_OPTIONS: readonly ServeOption[] = [
     env: 'RESUMABLE_S3_SECRET_KEY',
     description: 'secret key (default: AWS_SECRET_ACCESS_KEY)',
     key: 'storage.secretAccessKey',
+  },
+  {
+    // A value of its own, so that RESUMABLE_S3_REDIRECT=off means off (commander turns a plain
+    // switch on whenever its variable is set, whatever it says).
+    flags: '--s3-redirect [on|off]',
+    env: 'RESUMABLE_S3_REDIRECT',
+    description:
+      'answer GET/HEAD of /upload/ with a 302 to a presigned URL of the object: the store serves the bytes (docs/deploy-s3.md)',
+    key: 'storage.redirect',
+    parse: parseSwitch,
+  },
+  {
+    flags: '--s3-redirect-ttl <duration>',
+    env: 'RESUMABLE_S3_REDIRECT_TTL',
+    description: "how long a redirect's URL is valid (a number is seconds; at most 7d)",
+    key: 'storage.redirectTtlSeconds',
+    parse: (value: string) => Math.ceil(parseDuration(value) / 1000),
+    default: DEFAULT_REDIRECT_TTL_SECONDS,
+    shownDefault: '300s',
+  },
+  {
+    flags: '--s3-public-endpoint <url>',
+    env: 'RESUMABLE_S3_PUBLIC_ENDPOINT',
+    description: "the store's address as clients reach it, for the redirect's URLs (default: --s3-endpoint)",
+    key: 'storage.publicEndpoint',
+    parse: parseHttpUrl,
   },
   ...ACCESS_OPTIONS,
   {

@@ -78,3 +78,11 @@ export function parseHttpUrl(value: string): string {
 export function parseList(value: string): string[] {
   return value.split(',').filter(Boolean);
 }
+
+/** on/off (also true/false, yes/no, 1/0), for a switch that an environment variable may turn off. */
+export function parseSwitch(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['on', 'true', 'yes', '1'].includes(v)) return true;
+  if (['off', 'false', 'no', '0'].includes(v)) return false;
+  throw new Error(`expected on or off, got "${value}"`);
+}

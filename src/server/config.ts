@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseHttpUrl } from '../config/values.js';
 import { parseTrustedProxy } from '../http/client-address.js';
 import type { StorageConfig } from '../storage/create-storage.js';
+import { MAX_REDIRECT_TTL_SECONDS } from '../storage/s3/limits.js';
 import { CONFIG_DEFAULTS } from './config-defaults.js';
 
 /** A string checked by the parser the CLI uses for the same option: one message for both. */
@@ -37,6 +38,12 @@ const storageSchema = z.discriminatedUnion('kind', [
     accessKeyId: z.string().optional(),
     secretAccessKey: z.string().optional(),
     forcePathStyle: z.boolean().optional(),
+    /** GET/HEAD of /upload/ answer 302 to a presigned URL: the store serves the bytes. */
+    redirect: z.boolean().optional(),
+    /** Lifetime of the redirect's URLs (SigV4 allows at most 7 days). */
+    redirectTtlSeconds: z.int().min(1).max(MAX_REDIRECT_TTL_SECONDS).optional(),
+    /** The store's address as clients reach it (the redirect's URLs); default: endpoint. */
+    publicEndpoint: checkedBy(parseHttpUrl).optional(),
     onBucketCreated: z
       .custom<(bucket: string) => void>((v) => typeof v === 'function', 'expected a function')
       .optional(),

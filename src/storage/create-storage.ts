@@ -7,6 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { type LocalDiskOptions, LocalDiskStorage } from './local-disk/local-disk.js';
+import { DEFAULT_REDIRECT_TTL_SECONDS } from './s3/limits.js';
 import type { S3StorageOptions } from './s3/s3.js';
 import type { Storage } from './storage.js';
 
@@ -22,9 +23,13 @@ export type StorageConfig =
 
 /** Where a backend keeps things, in one line for the start-up banner. */
 export function describeStorage(config: StorageConfig): string {
-  return config.kind === 'local'
-    ? resolve(config.dataDir)
-    : `s3://${config.bucket}/${config.prefix ?? ''} at ${config.endpoint ?? 'AWS'}`;
+  if (config.kind === 'local') return resolve(config.dataDir);
+  const where = `s3://${config.bucket}/${config.prefix ?? ''} at ${config.endpoint ?? 'AWS'}`;
+  if (!config.redirect) return where;
+  // The operator sees at start that /upload/ bytes leave through the store, and for how long a URL lives.
+  const ttl = config.redirectTtlSeconds ?? DEFAULT_REDIRECT_TTL_SECONDS;
+  const to = config.publicEndpoint ?? config.endpoint ?? 'AWS';
+  return `${where}; /upload/ redirected to ${to} (URLs valid ${ttl} s)`;
 }
 
 export async function createStorage(config: StorageConfig): Promise<Storage> {
@@ -41,7 +46,8 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
 }
 
 /** The npm command that installs what the S3 backend needs. */
-export const S3_SDK_INSTALL = 'npm install @aws-sdk/client-s3 @aws-sdk/lib-storage';
+export const S3_SDK_INSTALL =
+  'npm install @aws-sdk/client-s3 @aws-sdk/lib-storage @aws-sdk/s3-request-presigner';
 
 /** Thrown when S3 storage is asked for but the AWS SDK is not installed. */
 export class MissingS3SdkError extends Error {
@@ -56,7 +62,7 @@ export class MissingS3SdkError extends Error {
  * process that only starts the ones that serve: `serve --workers`).
  */
 export function assertS3SdkInstalled(): void {
-  for (const name of ['@aws-sdk/client-s3', '@aws-sdk/lib-storage']) {
+  for (const name of ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@aws-sdk/s3-request-presigner']) {
     try {
       import.meta.resolve(name);
     } catch (err: unknown) {

@@ -93,6 +93,13 @@ export interface OpenedFile {
   file: PublishedFile;
 }
 
+/** The headers a store serving a file itself is asked to answer with (Storage.directUrl). */
+export interface DirectResponse {
+  contentType: string;
+  contentDisposition: string;
+  cacheControl: string;
+}
+
 export interface UploadSummary {
   fileId: string;
   /** Last time a plan or chunk of this upload was written (ms since epoch). */
@@ -169,6 +176,18 @@ export interface Storage {
    * response); one source serves the whole response.
    */
   openFile(fileId: string): Promise<OpenedFile | undefined>;
+
+  /**
+   * Where a client may fetch a published file's bytes from the store itself (a presigned URL),
+   * for that one method, answered with `response`'s headers; undefined when this process serves
+   * them (the local disk; S3 without `redirect`). The caller asks only once the request passed
+   * every check a download of the file passes: the URL is as good as the bytes until it expires.
+   */
+  directUrl?(
+    file: PublishedFile,
+    method: 'GET' | 'HEAD',
+    response: DirectResponse,
+  ): Promise<string | undefined>;
 
   /** Deletes an incomplete upload (plan and chunks). Published files are untouched. */
   removeUpload(fileId: string): Promise<void>;

@@ -28,7 +28,7 @@ export class Restart extends Error {}
 
 export interface SessionSettings extends RetryOptions {
   fetch: typeof fetch;
-  /** Where the bytes come from (after the probe's redirects). */
+  /** The URL asked for: each request follows its redirects again (download.ts says why). */
   url: string;
   /** Ms for an answer to begin (send's timeout). */
   timeout: number;

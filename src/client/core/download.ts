@@ -62,7 +62,7 @@ export async function downloadTo<R>(
   let restarted = false;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const probed = await withRetry(() => probe(fetchImpl, url, signal, { timeout, maxRedirects }), retry);
-    const { fetch: transport, ...info } = probed;
+    const { fetch: _transport, ...info } = probed;
     const ranged = info.acceptRanges && info.etag !== null;
     const target = await makeTarget(info);
     try {
@@ -96,8 +96,12 @@ export async function downloadTo<R>(
       await target.saveState(state);
       const settings = {
         ...options,
-        fetch: transport,
-        url: info.url,
+        // Every request follows the redirects afresh from the URL asked for, never the probe's
+        // final URL: that one may be signed for the probe's method only (a presigned HEAD is 403
+        // to a GET) and may expire mid-download (--s3-redirect's URLs live minutes). The
+        // validators (If-Match, Content-Range) still prove each answer is of the version probed.
+        fetch: fetchImpl,
+        url,
         timeout,
         stallTimeout,
         ranged,

@@ -20,12 +20,23 @@ export function withoutCredentials(fetchImpl: typeof fetch): typeof fetch {
   return plainTransports.get(fetchImpl) ?? fetchImpl;
 }
 
-/** A URL's password (and user) as shown in messages: `https://user:***@host/`. */
+/**
+ * The parts of a presigned URL (S3 SigV4, as a server's `--s3-redirect` hands out) that let
+ * anyone holding it fetch the file until it expires: shown as `***`, like a password.
+ */
+const PRESIGNED_SECRET = /([?&](?:X-Amz-Signature|X-Amz-Security-Token)=)[^&#\s]*/gi;
+
+/**
+ * A URL's password (and user) as shown in messages: `https://user:***@host/`; a presigned URL's
+ * signature likewise (`X-Amz-Signature=***`).
+ */
 export function redactUserinfo(text: string): string {
-  return text.replace(
-    /\b([a-z][a-z0-9+.-]*:\/\/)([^/?#@\s:]*)(?::[^/?#@\s]*)?@/gi,
-    (_m, scheme: string, user: string) => `${scheme}${user ? `${user}:***` : '***'}@`,
-  );
+  return text
+    .replace(
+      /\b([a-z][a-z0-9+.-]*:\/\/)([^/?#@\s:]*)(?::[^/?#@\s]*)?@/gi,
+      (_m, scheme: string, user: string) => `${scheme}${user ? `${user}:***` : '***'}@`,
+    )
+    .replace(PRESIGNED_SECRET, '$1***');
 }
 
 /**

@@ -179,7 +179,11 @@ export interface DownloadOptions extends CommonOptions {
 }
 
 export interface DownloadInfo {
-  /** Where the bytes are fetched from: the URL asked for, or where its redirects led. */
+  /**
+   * Where the probe's redirects led (the URL asked for if none). The bytes are still asked of the
+   * URL asked for, its redirects followed again by every request: a redirect's target may be
+   * signed for one method and expire (a presigned URL).
+   */
   url: string;
   size: number;
   /** Strong ETag, or null when the server has none. */

@@ -70,15 +70,33 @@ export async function uploadedFileRoute(
   try {
     // What the upload recorded decides, not the extension in the link (served-type.ts).
     const served = servedAs(file);
+    const answer = {
+      contentType: served.contentType,
+      contentDisposition: formatContentDisposition(served.disposition, served.name),
+      // Content-addressed and immutable; under access control, no shared cache may keep it.
+      cacheControl: `${access}, max-age=31536000, immutable, no-transform`,
+    };
+    // --s3-redirect: the store serves the bytes. Only now, past access control (the pipeline),
+    // the link's capability and the file's existence (openLinked): a request refused above never
+    // sees a URL. The redirect itself is never cached: its URL expires, the file does not.
+    const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+    const location = await storage.directUrl?.(file, method, answer);
+    if (location !== undefined) {
+      res.writeHead(302, {
+        ...headers,
+        Location: location,
+        'Cache-Control': 'no-store',
+        'Content-Length': '0',
+      });
+      res.end();
+      return;
+    }
     await serveBytes(req, res, {
       source,
       // The content's key (its MD5, and the SHA-256 prefix of a twin) is its name: the perfect
       // strong validator, stable forever.
       etag: `"${file.key}"`,
-      contentType: served.contentType,
-      contentDisposition: formatContentDisposition(served.disposition, served.name),
-      // Content-addressed and immutable; under access control, no shared cache may keep it.
-      cacheControl: `${access}, max-age=31536000, immutable, no-transform`,
+      ...answer,
       // An uploaded HTML or SVG must never run script on our origin.
       headers: { ...headers, 'Content-Security-Policy': 'sandbox' },
     });

@@ -32,7 +32,8 @@
  *   files/<key>                     A published file (assembly.ts, part-uploads.ts), visible only
  *                                   once its whole-file MD5 (and declared SHA-256) was verified.
  *                                   Metadata: name (URI-encoded), ext, sha256. Immutable; never
- *                                   deleted by the server. (published.ts reads it)
+ *                                   deleted by the server. (published.ts reads it; under
+ *                                   `redirect`, direct-links.ts presigns GET/HEAD URLs of it)
  *   streams/<id>/...                Byte-stream uploads (tus, IETF): stream-uploads.ts.
  *   (multipart uploads)             To files/<key>: one per upload sent as parts, named by its
  *                                   parts.json, living as long as the upload (no sweeper aborts
@@ -93,6 +94,7 @@ import { type Publication, publicationOf } from '../publication.js';
 import type {
   AssembleOptions,
   ChunkTarget,
+  DirectResponse,
   OpenedFile,
   PublishedFile,
   StagedChunk,
@@ -104,8 +106,10 @@ import { Assembler, type Digests } from './assembly.js';
 import { Bucket } from './bucket.js';
 import { Chunks } from './chunks.js';
 import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.js';
+import { DirectLinks } from './direct-links.js';
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
+import { DEFAULT_REDIRECT_TTL_SECONDS } from './limits.js';
 import { isPartStaged, PART_WAIT_MS, PartUploads } from './part-uploads.js';
 import { PublishedFiles } from './published.js';
 import { S3Streams } from './stream-uploads.js';
@@ -120,6 +124,15 @@ export interface S3StorageOptions extends S3ClientOptions {
   onBucketCreated?: (bucket: string) => void;
   /** How long a chunk waits for its turn to be folded (part-uploads.ts); default 10 s. */
   partWaitMs?: number | undefined;
+  /**
+   * `--s3-redirect`: GET and HEAD of a published upload are answered 302 to a presigned URL of
+   * its object, so the store serves the bytes (direct-links.ts); default false.
+   */
+  redirect?: boolean | undefined;
+  /** How long a redirect's URL is valid, in seconds; default 300, at most 7 days (SigV4's limit). */
+  redirectTtlSeconds?: number | undefined;
+  /** The store's address as clients reach it, for the redirect's URLs; default: `endpoint`. */
+  publicEndpoint?: string | undefined;
 }
 
 export class S3Storage implements Storage {
@@ -136,6 +149,8 @@ export class S3Storage implements Storage {
   private readonly assembler: Assembler;
   /** Byte-stream uploads (tus, IETF): stream-uploads.ts has their objects. */
   readonly streams: S3Streams;
+  /** Presigned URLs of published files, under `redirect` only. */
+  private readonly links: DirectLinks | undefined;
 
   constructor(private readonly options: S3StorageOptions) {
     this.bucket = options.bucket;
@@ -154,6 +169,14 @@ export class S3Storage implements Storage {
     );
     this.assembler = new Assembler(this.store);
     this.streams = new S3Streams(this.store, this.files);
+    this.links = options.redirect
+      ? new DirectLinks(
+          options,
+          this.bucket,
+          options.redirectTtlSeconds ?? DEFAULT_REDIRECT_TTL_SECONDS,
+          options.publicEndpoint,
+        )
+      : undefined;
   }
 
   /** Uses the bucket, creating it if it does not exist. */
@@ -177,6 +200,7 @@ export class S3Storage implements Storage {
   async close(): Promise<void> {
     this.client.destroy();
     this.parts.close();
+    this.links?.close();
   }
 
   readPlan(fileId: string, session: string | null = null): Promise<UploadPlan | undefined> {
@@ -287,6 +311,14 @@ export class S3Storage implements Storage {
 
   openFile(fileId: string): Promise<OpenedFile | undefined> {
     return this.files.open(fileId);
+  }
+
+  async directUrl(
+    file: PublishedFile,
+    method: 'GET' | 'HEAD',
+    response: DirectResponse,
+  ): Promise<string | undefined> {
+    return this.links?.url(this.store.keys.file(file.key), method, response);
   }
 
   /**
