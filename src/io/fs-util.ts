@@ -81,11 +81,15 @@ export async function writeAt(fh: FileHandle, buf: Uint8Array, position: number)
 /**
  * Gathers the small buffers a request body arrives in (64 KiB from a socket) and writes them
  * 1 MiB at a time with writev: one thread-pool round trip per MiB instead of one per buffer
- * (the per-write cost was a sixth of the event loop's time while receiving chunks).
+ * (the per-write cost was a sixth of the event loop's time while receiving chunks). One batch is
+ * written while the next is gathered (the body is read on meanwhile): at most two batches are
+ * held, and the writes go one after the other, in order.
  */
 export class GatherWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The batch being written, if any; its failure is thrown by the next push or flush. */
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly fh: FileHandle,
@@ -96,17 +100,41 @@ export class GatherWriter {
   async push(buf: Buffer): Promise<void> {
     this.pending.push(buf);
     this.pendingBytes += buf.length;
-    if (this.pendingBytes >= this.batch) await this.flush();
+    if (this.pendingBytes < this.batch) return;
+    await this.writing;
+    this.writing = this.writeBatch();
+    // Awaited by the next push or flush; until then not an unhandled rejection.
+    this.writing.catch(() => undefined);
   }
 
   async flush(): Promise<void> {
+    await this.writing;
+    this.writing = undefined;
+    await this.writeBatch();
+  }
+
+  /**
+   * On a failure: waits for the batch being written (whatever it gives) and drops the rest, so
+   * that nothing writes to the file once the caller truncates it, closes it or gives its region
+   * to another writer. Every caller calls it before those; after a flush it does nothing.
+   */
+  async stop(): Promise<void> {
+    await this.writing?.catch(() => undefined);
+    this.writing = undefined;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private async writeBatch(): Promise<void> {
     let bufs = this.pending;
     let left = this.pendingBytes;
+    let position = this.position;
+    this.position += left;
     this.pending = [];
     this.pendingBytes = 0;
     while (left > 0) {
-      const { bytesWritten } = await this.fh.writev(bufs, this.position);
-      this.position += bytesWritten;
+      const { bytesWritten } = await this.fh.writev(bufs, position);
+      position += bytesWritten;
       left -= bytesWritten;
       if (left > 0) bufs = dropBytes(bufs, bytesWritten);
     }

@@ -235,6 +235,8 @@ export class InPlaceChunks {
       await this.durability.wrote(fh, set.dataPath, size);
       claim.written();
     } catch (err: unknown) {
+      // Nothing may write into the region once it is given up.
+      await out.stop();
       await this.discard(claim);
       throw mapFsError(err);
     } finally {

@@ -61,6 +61,7 @@ export class PlainChunks {
         // Group mode: synced where commit() renames it to.
         await this.durability.wrote(fh, null, size, true);
       } finally {
+        await out.stop();
         // Never let a failing close hide the error that matters (ENOSPC, CHUNK_TOO_LARGE).
         await fh.close().catch(() => undefined);
       }

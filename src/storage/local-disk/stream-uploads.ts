@@ -132,10 +132,10 @@ export class LocalStreams implements StreamStore {
     }
     let bytes = 0;
     let cut = false;
+    const out = new GatherWriter(fh, start);
     try {
       // What a crash or a refused append left beyond the offset goes first.
       if ((await fh.stat()).size > start) await fh.truncate(start);
-      const out = new GatherWriter(fh, start);
       // Group mode: the syncer syncs the bytes, whenever GROUP_BYTES were written meanwhile too.
       const syncs = new RollingSync(fh, this.durability.groupMode);
       try {
@@ -159,6 +159,7 @@ export class LocalStreams implements StreamStore {
       await syncs.settled();
       await this.durability.wrote(fh, path, bytes);
     } catch (err: unknown) {
+      await out.stop();
       await fh.truncate(start).catch(() => undefined);
       throw mapFsError(err);
     } finally {
@@ -221,12 +222,13 @@ export class LocalStreams implements StreamStore {
     const tmp = this.temp.claim('file');
     try {
       const fh = await open(tmp, 'w');
+      const out = new GatherWriter(fh, 0);
       try {
-        const out = new GatherWriter(fh, 0);
         for await (const buf of this.bytes(records)) await out.push(buf);
         await out.flush();
         await fh.sync();
       } finally {
+        await out.stop();
         await fh.close().catch(() => undefined);
       }
       await this.published.publish(tmp, file.fileId, options, file.size, file.sha256);
