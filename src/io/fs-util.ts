@@ -1,8 +1,9 @@
 /** Small durable-file helpers for the local-disk backend. */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TransferError } from '../protocol/errors.js';
+import { writeSmallFile } from './small-files.js';
 
 /** fsync a directory so that a rename or unlink inside it survives a power cut. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -17,25 +18,32 @@ export async function fsyncDir(dir: string): Promise<void> {
 /**
  * Writes a small file atomically: a temp file in tmpDir (same file system), fsync, rename over
  * `path`, fsync of path's folder. With `durable` false, no fsync: atomic against a crash of the
- * process only (the caller makes it durable later: storage/local-disk/durability.ts).
+ * process only (the caller makes it durable later: storage/local-disk/durability.ts), and done in
+ * one trip to the small-files thread. `dirs`: folders created first where missing.
  */
 export async function writeFileAtomic(
   path: string,
   tmpDir: string,
   data: string,
   durable = true,
+  dirs: readonly string[] = [],
 ): Promise<void> {
   const tmp = join(tmpDir, `${randomName()}.tmp`);
   try {
+    if (!durable) {
+      await writeSmallFile(path, tmp, data, dirs);
+      return;
+    }
+    for (const dir of dirs) await mkdir(dir, { recursive: true });
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(data);
-      if (durable) await fh.sync();
+      await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
-    if (durable) await fsyncDir(dirname(path));
+    await fsyncDir(dirname(path));
   } catch (err: unknown) {
     await rm(tmp, { force: true });
     throw mapFsError(err);

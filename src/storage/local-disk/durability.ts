@@ -186,15 +186,16 @@ export class Durability {
     this.dirs.add(dirname(path));
   }
 
-  /** A small file replaced atomically (plan, regions log, stream record). */
-  async replaceFile(path: string, data: string): Promise<void> {
+  /** A small file replaced atomically (plan, regions log, stream record), `dirs` made first. */
+  async replaceFile(path: string, data: string, dirs: readonly string[] = []): Promise<void> {
     if (!this.group) {
-      await writeFileAtomic(path, this.layout.tmp, data);
+      await writeFileAtomic(path, this.layout.tmp, data, true, dirs);
       return;
     }
-    await writeFileAtomic(path, this.layout.tmp, data, false);
+    await writeFileAtomic(path, this.layout.tmp, data, false, dirs);
     this.later(path, data.length);
     this.dirs.add(dirname(path));
+    for (const dir of dirs) this.dirs.add(dirname(dir));
   }
 
   /** Group mode: runs `task` after the next pass has synced the files written before this call. */

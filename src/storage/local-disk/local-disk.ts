@@ -155,34 +155,18 @@ export class LocalDiskStorage implements Storage {
 
   async writePlan(plan: UploadPlan): Promise<void> {
     const session = plan.session ?? null;
-    try {
-      // The folder, then its two at once (a recursive mkdir is several trips one after the other).
-      const made = (dir: string) =>
-        mkdir(dir).then(
-          () => undefined,
-          async (err: unknown) => {
-            if (errno(err) === 'EEXIST') return;
-            // Only if uploads/ itself went away meanwhile.
-            if (errno(err) === 'ENOENT') await mkdir(dir, { recursive: true });
-            else throw err;
-          },
-        );
-      await made(this.layout.uploadDir(plan.fileId));
-      await Promise.all([
-        made(this.layout.chunksDir(plan.fileId)),
-        session !== null ? made(this.layout.sessionsDir(plan.fileId)) : undefined,
-      ]);
-    } catch (err: unknown) {
-      throw mapFsError(err);
-    }
     const others = (await this.listPlans(plan.fileId)).filter((p) => (p.session ?? null) !== session);
     const next = [...others, plan];
     await this.inPlace.reconcile(plan.fileId, next);
     // Group mode: not synced per handshake; a plan lost in a crash of the machine is written
-    // again by the client's next handshake.
+    // again by the client's next handshake. The upload's folders are made in the same trip.
+    const dir = this.layout.uploadDir(plan.fileId);
+    const dirs = [dir, this.layout.chunksDir(plan.fileId)];
+    if (session !== null) dirs.push(this.layout.sessionsDir(plan.fileId));
     await this.durability.replaceFile(
       this.layout.sessionPlanPath(plan.fileId, session),
       JSON.stringify(plan),
+      dirs,
     );
     this.plans.set(plan.fileId, next);
   }
