@@ -92,6 +92,13 @@ function recordPlan(
     const { usage, storage } = core;
     const session = sessionOf(requester);
     const entry = usageEntry(key, session);
+    // Everything the plan's admission reads, at once: each read is a trip through the thread pool
+    // and back through the event loop, which waits a turn of a busy loop.
+    const space = Promise.resolve(storage.space?.());
+    const holding = storage.heldChunks(key);
+    // Awaited below; not unhandled if the admission stops first.
+    space.catch(() => undefined);
+    holding.catch(() => undefined);
     const previous = await storage.readPlan(key, session);
     if (!previous) {
       const sessions = (await storage.listPlans(key)).length;
@@ -120,10 +127,7 @@ function recordPlan(
     else if (planDelta > 0) usage.checkQuota(counted, planDelta);
     try {
       let held = 0;
-      // The free space is read while the held chunks are (each a trip through the thread pool).
-      const space = Promise.resolve(storage.space?.());
-      space.catch(() => undefined); // awaited below; not unhandled if heldChunks throws first
-      for (const size of (await storage.heldChunks(key)).values()) held += size;
+      for (const size of (await holding).values()) held += size;
       // Bytes the upload holds already need no new room.
       await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan), space);
       await storage.writePlan(plan);
