@@ -121,6 +121,8 @@ export const PART_WAIT_MS = 10_000;
 const AHEAD_BUDGET = 64 * 1024 * 1024;
 const AHEAD_CHUNK_MAX = 16 * 1024 * 1024;
 const POLL_MS = 50;
+/** Uploads whose parts.json this process keeps its last view of (each ≤ 10,000 MD5s). */
+const KNOWN_MAX = 32;
 
 /** The chunks' MD5s when the target's plan can be sent as parts (see the top), else undefined. */
 export function partLayout(target: ChunkTarget): string[] | undefined {
@@ -157,9 +159,17 @@ function noSuchUpload(err: unknown): boolean {
 }
 
 export class PartUploads {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(woken: boolean) => void>>();
   /** Bytes of chunks ahead of their turn held in memory now (AHEAD_BUDGET). */
   private aheadBytes = 0;
+  /**
+   * The newest parts.json this process read or wrote, by upload (at most KNOWN_MAX, oldest out):
+   * a write starts from it instead of reading the object again, and a chunk woken by a local
+   * commit looks at it first. Where another process wrote since, the conditional write is
+   * refused and the object read again; a decision that would skip a write is made again on a
+   * fresh read. A chunk took ~17 requests to the store before, 8 of them reads of parts.json.
+   */
+  private readonly known = new Map<string, ReadState>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -175,10 +185,26 @@ export class PartUploads {
     return this.bucket.keys.parts(fileId);
   }
 
-  read(fileId: string): Promise<ReadState | undefined> {
-    return this.bucket
-      .getJson<PartState>(this.key(fileId))
-      .then((r) => r && { state: r.value, etag: r.etag });
+  async read(fileId: string): Promise<ReadState | undefined> {
+    const r = await this.bucket.getJson<PartState>(this.key(fileId));
+    if (!r) {
+      this.known.delete(fileId);
+      return undefined;
+    }
+    const read = { state: r.value, etag: r.etag };
+    this.remember(fileId, read);
+    return read;
+  }
+
+  private remember(fileId: string, read: ReadState): void {
+    this.known.delete(fileId);
+    this.known.set(fileId, read);
+    if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value as string);
+  }
+
+  /** What this process last saw of parts.json, else a read of it. */
+  private async lastKnown(fileId: string): Promise<ReadState | undefined> {
+    return this.known.get(fileId) ?? (await this.read(fileId));
   }
 
   /**
@@ -203,6 +229,10 @@ export class PartUploads {
       const turn = await this.turn(target, md5s, abandoned.signal, ahead);
       if (!turn) return undefined;
       return await this.send(body, target, md5s, turn, abandoned);
+    } catch (err: unknown) {
+      // Whatever failed, the next chunk starts from a fresh read (the view may be what failed).
+      this.known.delete(target.fileId);
+      throw err;
     } finally {
       if (ahead) this.aheadBytes -= target.length;
       body.off('error', abandon);
@@ -223,14 +253,23 @@ export class PartUploads {
     const { fileId, index } = target;
     let seen = -1;
     let since = Date.now();
+    // The first look, and one after a local wake, at this process's view; one after a nap that
+    // nothing woke (another process may move the fold) at the object.
+    let woken = true;
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
-      const read = (await this.read(fileId)) ?? (await this.open(target, md5s));
+      const viewed = woken ? this.known.get(fileId) : undefined;
+      const read = viewed ?? (await this.read(fileId)) ?? (await this.open(target, md5s));
       if (!read) return undefined;
       const s = read.state;
       const same =
         s.size === target.size && s.chunkSize === target.chunkSize && s.md5s.join() === md5s.join();
-      if (!same) return undefined;
+      if (!same) {
+        // Decided on the object itself, never on this process's view of it.
+        if (!viewed) return undefined;
+        woken = false;
+        continue;
+      }
       if (s.next >= index) return read;
       if (s.next !== seen) {
         seen = s.next;
@@ -239,7 +278,7 @@ export class PartUploads {
         if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
         if (ahead) return read;
       } else if (Date.now() - since >= this.waitMs) return undefined;
-      await this.nap(fileId);
+      woken = await this.nap(fileId);
     }
   }
 
@@ -279,6 +318,7 @@ export class PartUploads {
     };
     try {
       const etag = await this.bucket.putJson(this.key(target.fileId), state, { IfNoneMatch: '*' });
+      if (etag) this.remember(target.fileId, { state, etag });
       return { state, etag };
     } catch (err: unknown) {
       await this.abortUpload(Key, uploadId);
@@ -400,11 +440,18 @@ export class PartUploads {
     const staged: PartStaged = { kind: 'part', md5: '', size: target.length, fileId, index, uploadId };
     let seen = -1;
     let since = Date.now();
+    let woken = true;
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
-      const read = await this.read(fileId);
-      if (read?.state.uploadId !== uploadId)
+      const viewed = woken ? this.known.get(fileId) : undefined;
+      const read = viewed ?? (await this.read(fileId));
+      if (read?.state.uploadId !== uploadId) {
+        if (viewed) {
+          woken = false;
+          continue;
+        }
         throw new TransferError('UPLOAD_BUSY', 'The upload changed while this chunk was sent.');
+      }
       const s = read.state;
       if (s.next > index) return { ...staged, md5: s.md5s[index]! };
       if (s.next === index) {
@@ -426,7 +473,7 @@ export class PartUploads {
         since = Date.now();
         if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
       } else if (Date.now() - since >= this.waitMs) return undefined;
-      await this.nap(fileId);
+      woken = await this.nap(fileId);
     }
   }
 
@@ -441,19 +488,35 @@ export class PartUploads {
     change: (now: PartState) => PartState | undefined,
   ): Promise<boolean> {
     let current = read;
+    // Whether `current` was just read (else it may be this process's older view).
+    let fresh = false;
     for (let attempt = 0; ; attempt++) {
       // Removed, or another multipart upload since (the upload was removed and begun again).
-      if (current?.state.uploadId !== uploadId)
+      if (current?.state.uploadId !== uploadId) {
+        if (!fresh) {
+          current = await this.read(fileId);
+          fresh = true;
+          continue;
+        }
         throw new TransferError('UPLOAD_BUSY', 'The upload changed while this chunk was sent.');
+      }
       const next = change(current.state);
-      if (!next) return false;
+      if (!next) {
+        if (fresh) return false;
+        current = await this.read(fileId);
+        fresh = true;
+        continue;
+      }
       try {
-        await this.bucket.putJson(this.key(fileId), next, { IfMatch: current.etag ?? '*' });
+        const etag = await this.bucket.putJson(this.key(fileId), next, { IfMatch: current.etag ?? '*' });
+        if (etag) this.remember(fileId, { state: next, etag });
+        else this.known.delete(fileId);
         return true;
       } catch (err: unknown) {
         if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY') || attempt >= 20) throw err;
       }
       current = await this.read(fileId);
+      fresh = true;
     }
   }
 
@@ -461,7 +524,7 @@ export class PartUploads {
   async commit(staged: PartStaged, fileId: string): Promise<boolean> {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
     const { index } = staged;
-    return this.update(fileId, await this.read(fileId), staged.uploadId, (now) =>
+    return this.update(fileId, await this.lastKnown(fileId), staged.uploadId, (now) =>
       now.next > index && !now.held.includes(index)
         ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
         : undefined,
@@ -514,6 +577,7 @@ export class PartUploads {
       return where;
     }
     if (where.key !== s.target) {
+      this.known.delete(fileId);
       await this.bucket.delete(this.key(fileId));
       await this.abort(s);
       throw new TransferError('UPLOAD_BUSY', 'A twin of this file was published meanwhile: send it again.');
@@ -622,22 +686,23 @@ export class PartUploads {
   }
 
   /** Resolves after POLL_MS, or as soon as a commit in this process moves the upload's fold. */
-  private nap(fileId: string): Promise<void> {
+  private nap(fileId: string): Promise<boolean> {
     return new Promise((resolve) => {
       const set = this.waiters.get(fileId) ?? new Set();
       this.waiters.set(fileId, set);
-      const done = () => {
+      const done = (woken: boolean) => {
         clearTimeout(timer);
         set.delete(done);
         if (set.size === 0) this.waiters.delete(fileId);
-        resolve();
+        resolve(woken);
       };
-      const timer = setTimeout(done, POLL_MS);
+      const timer = setTimeout(() => done(false), POLL_MS);
       set.add(done);
     });
   }
 
+  /** Wakes this process's chunks waiting on the upload: they look at the state it just wrote. */
   private wake(fileId: string): void {
-    for (const done of [...(this.waiters.get(fileId) ?? [])]) done();
+    for (const done of [...(this.waiters.get(fileId) ?? [])]) done(true);
   }
 }
