@@ -1,0 +1,357 @@
+/**
+ * Deferred uploads (issue 17, PROTOCOL.md §Deferred upload): a handshake that declares the layout
+ * but no fileId, chunks sent as today, and a commit that names the fileId, verified by the
+ * server's own assembly before anything is published or linked. Real server on port 0, real HTTP;
+ * requesters are told apart by their loopback source address (127.0.0.2, 127.0.0.3).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
+import { from, type Requester } from './helpers/requester.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const KiB = 1024;
+const CHUNK = 64 * KiB;
+const owner = from('127.0.0.2');
+const stranger = from('127.0.0.3');
+
+interface Opened {
+  uploadId: string;
+  needed: unknown;
+  remaining: number;
+}
+
+async function open(who: Requester, base: string, body: Record<string, unknown>): Promise<Opened> {
+  const res = await who.call('POST', `${base}/api/upload/deferred`, body);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const b = res.body as unknown as { uploadId: string; data: unknown; remaining: number };
+  assert.match(b.uploadId, /^[0-9a-f]{32}$/);
+  return { uploadId: b.uploadId, needed: b.data, remaining: b.remaining };
+}
+
+/** The commit, its messages in English (the default is Chinese). */
+function commit(who: Requester, base: string, body: Record<string, unknown>) {
+  return who.call('POST', `${base}/api/upload/commit`, body, { 'accept-language': 'en' });
+}
+
+/** Sends every chunk of `data` to the deferred upload, as our client does: raw, id = MD5 + index. */
+async function sendAll(who: Requester, base: string, uploadId: string, data: Buffer, skip: number[] = []) {
+  const c = cut(data, CHUNK);
+  for (let i = 0; i < c.chunks.length; i++) {
+    if (skip.includes(i)) continue;
+    const res = await who.chunk(base, uploadId, c.chunkIds[i]!, c.chunks[i]!);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    // No chunk answer assembles a deferred upload: only its commit does.
+    assert.equal(res.body.url, undefined);
+  }
+  return c;
+}
+
+describe('deferred upload: handshake without fileId, commit with it', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ instantUpload: 'open' });
+  });
+  after(() => srv.close());
+
+  it('the server advertises the extension in /api/version', async () => {
+    const res = await owner.call('GET', `${srv.url}/api/version`);
+    assert.ok((res.body.data as { extensions: string[] }).extensions.includes('deferred-upload'));
+  });
+
+  it('publishes a byte-exact file under its MD5 once the commit names it', async () => {
+    const data = randomBytesSeeded(3 * CHUNK + 123, 1701);
+    const opened = await open(owner, srv.url, {
+      ext: '.bin',
+      size: data.length,
+      chunkSize: CHUNK,
+      name: 'd.bin',
+    });
+    assert.deepEqual(opened.needed, [], 'no ids declared: none listed');
+    assert.equal(opened.remaining, 4);
+    const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    // Nothing is published before the commit.
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+    const done = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.body.data, `${srv.url}/upload/${c.fileId}.bin`);
+    const got = await owner.call('GET', done.body.data as string);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.raw, data);
+    // The provisional upload is gone with its publication.
+    assert.equal((await owner.call('GET', `${srv.url}/api/upload/${opened.uploadId}`)).status, 404);
+  });
+
+  it('with the chunk ids declared up front (in place), the commit needs only the fileId and SHA-256', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 7, 1702);
+    const c = cut(data, CHUNK);
+    const opened = await open(owner, srv.url, {
+      ext: '.dat',
+      size: data.length,
+      chunkSize: CHUNK,
+      chunkIds: c.chunkIds,
+    });
+    assert.deepEqual(opened.needed, c.chunkIds);
+    await sendAll(owner, srv.url, opened.uploadId, data);
+    const done = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      sha256: sha256(data),
+    });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual((await owner.call('GET', done.body.data as string)).raw, data);
+  });
+
+  it('a wrong final fileId: 422 FILE_MD5_MISMATCH, nothing published, the upload dropped', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 50, 1703);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    const wrong = md5('other bytes');
+    const res = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: wrong,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error, 'FILE_MD5_MISMATCH');
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${wrong}.bin`)).status, 404);
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+    // Dropped, as an ordinary upload whose bytes do not make its fileId: the right fileId is too late.
+    const again = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(again.status, 404);
+    assert.equal(again.body.error, 'UPLOAD_NOT_FOUND');
+    // Its chunks are not a published file, nor held for an upload of the real fileId.
+    const hs = await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    assert.deepEqual(hs.body.data, c.chunkIds);
+  });
+
+  it('a wrong declared SHA-256: 422 FILE_SHA256_MISMATCH, nothing published', async () => {
+    const data = randomBytesSeeded(CHUNK + 9, 1704);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    const res = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      sha256: sha256('not these bytes'),
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error, 'FILE_SHA256_MISMATCH');
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+  });
+
+  it('a commit before every chunk is held: 409 CHUNKS_MISSING, the upload kept for the rest', async () => {
+    const data = randomBytesSeeded(3 * CHUNK, 1705);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = await sendAll(owner, srv.url, opened.uploadId, data, [1]);
+    const early = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(early.status, 409);
+    assert.equal(early.body.error, 'CHUNKS_MISSING');
+    assert.match(early.body.msg, /1 chunks are still missing/);
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+    assert.equal((await owner.chunk(srv.url, opened.uploadId, c.chunkIds[1]!, c.chunks[1]!)).status, 200);
+    const done = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual((await owner.call('GET', done.body.data as string)).raw, data);
+  });
+
+  it("a stranger can neither send chunks to, inspect, delete nor commit someone's deferred upload", async () => {
+    const data = randomBytesSeeded(2 * CHUNK, 1706);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = cut(data, CHUNK);
+    const chunk = await stranger.chunk(srv.url, opened.uploadId, c.chunkIds[0]!, c.chunks[0]!);
+    assert.equal(chunk.status, 404);
+    assert.equal(chunk.body.error, 'UPLOAD_NOT_FOUND');
+    assert.equal((await stranger.call('GET', `${srv.url}/api/upload/${opened.uploadId}`)).status, 404);
+    assert.equal((await stranger.call('DELETE', `${srv.url}/api/upload/${opened.uploadId}`)).status, 403);
+    await sendAll(owner, srv.url, opened.uploadId, data);
+    const theirs = await commit(stranger, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(theirs.status, 404);
+    assert.equal(theirs.body.error, 'UPLOAD_NOT_FOUND');
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+    const mine = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(mine.status, 200, JSON.stringify(mine.body));
+  });
+
+  it('chunks are placed by their index and the layout: wrong index or length refused, never more than the size', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 10, 1707);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = cut(data, CHUNK);
+    // No index: the chunk has no place.
+    const bare = await owner.chunk(srv.url, opened.uploadId, md5(c.chunks[0]!), c.chunks[0]!);
+    assert.equal(bare.body.error, 'CHUNK_NOT_IN_PLAN');
+    const outside = await owner.chunk(srv.url, opened.uploadId, `${md5(c.chunks[0]!)}3`, c.chunks[0]!);
+    assert.equal(outside.body.error, 'CHUNK_NOT_IN_PLAN');
+    // The last place is 10 bytes: a full chunk there is refused.
+    const long = await owner.chunk(srv.url, opened.uploadId, `${md5(c.chunks[0]!)}2`, c.chunks[0]!);
+    assert.equal(long.status, 422);
+    assert.equal(long.body.error, 'SIZE_MISMATCH');
+    // Other bytes for places already filled cannot grow the upload past its declared size.
+    for (let i = 0; i < c.chunks.length; i++)
+      await owner.chunk(srv.url, opened.uploadId, c.chunkIds[i]!, c.chunks[i]!);
+    const extra = randomBytesSeeded(CHUNK, 1708);
+    const over = await owner.chunk(srv.url, opened.uploadId, `${md5(extra)}0`, extra);
+    assert.equal(over.status, 413);
+    assert.equal(over.body.error, 'FILE_TOO_LARGE');
+    const state = await owner.call('GET', `${srv.url}/api/upload/${opened.uploadId}`);
+    assert.equal((state.body.data as { bytesHeld: number }).bytesHeld, data.length);
+  });
+
+  it('a deferred handshake must declare its layout; the seed handshake without fileId is unchanged', async () => {
+    const noSize = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      chunkSize: CHUNK,
+    });
+    assert.equal(noSize.status, 400);
+    assert.equal(noSize.body.error, 'INVALID_FIELD');
+    const badIds = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      size: 3 * CHUNK,
+      chunkSize: CHUNK,
+      chunkIds: [`${'a'.repeat(32)}0`],
+    });
+    assert.equal(badIds.body.error, 'INVALID_FIELD');
+    const seed = await owner.handshake(srv.url, { ext: '.bin', chunkIds: [`${'a'.repeat(32)}0`] });
+    assert.equal(seed.status, 403);
+    assert.equal(seed.body.error, 'MISSING_FILE_ID');
+    const badCommit = await commit(owner, srv.url, { uploadId: '../../etc', fileId: md5('x') });
+    assert.equal(badCommit.status, 400);
+    assert.equal(badCommit.body.error, 'INVALID_FIELD');
+  });
+
+  it('a commit naming a published MD5 links it only if the uploaded bytes hash to it', async () => {
+    const data = randomBytesSeeded(CHUNK + 1, 1709);
+    const c = cut(data, CHUNK);
+    // Published by an ordinary upload first.
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    for (let i = 0; i < c.chunks.length; i++)
+      await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 200);
+    // A stranger uploads other bytes and names that MD5: no link, nothing learnt.
+    const other = randomBytesSeeded(CHUNK + 1, 1710);
+    const opened = await open(stranger, srv.url, { ext: '.bin', size: other.length, chunkSize: CHUNK });
+    const o = await sendAll(stranger, srv.url, opened.uploadId, other);
+    const claim = await commit(stranger, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: o.chunkIds,
+    });
+    assert.equal(claim.status, 422);
+    assert.equal(claim.body.error, 'FILE_MD5_MISMATCH');
+    assert.equal(claim.body.data, null);
+    // The same bytes again: verified, then linked to the file already there.
+    const same = await open(stranger, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    await sendAll(stranger, srv.url, same.uploadId, data);
+    const ok = await commit(stranger, srv.url, {
+      uploadId: same.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual((await owner.call('GET', ok.body.data as string)).raw, data);
+  });
+
+  it('idle deferred uploads expire like any upload', async () => {
+    const opened = await open(owner, srv.url, { ext: '.bin', size: 10, chunkSize: CHUNK });
+    assert.equal((await owner.call('GET', `${srv.url}/api/upload/${opened.uploadId}`)).status, 200);
+    await srv.running.service.sweep(60_000, Date.now() + 120_000);
+    assert.equal((await owner.call('GET', `${srv.url}/api/upload/${opened.uploadId}`)).status, 404);
+  });
+});
+
+describe('deferred uploads count against the caps', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ maxUploadsPerClient: 2, maxIncompleteBytesPerClient: 3 * CHUNK + 4 * KiB });
+  });
+  after(() => srv.close());
+
+  it('uploads per client: ordinary and deferred together; the quota of held bytes', async () => {
+    const data = randomBytesSeeded(4 * CHUNK, 1711);
+    const c = cut(data, CHUNK);
+    assert.equal(
+      (await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds })).status,
+      200,
+    );
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const third = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      size: 10,
+      chunkSize: CHUNK,
+    });
+    assert.equal(third.status, 429);
+    assert.equal(third.body.error, 'TOO_MANY_UPLOADS');
+    // Held bytes (with the plans' few hundred bytes): three chunks fit the client's quota, the fourth does not.
+    for (let i = 0; i < 3; i++) {
+      const res = await owner.chunk(srv.url, opened.uploadId, c.chunkIds[i]!, c.chunks[i]!);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    }
+    const fourth = await owner.chunk(srv.url, opened.uploadId, c.chunkIds[3]!, c.chunks[3]!);
+    assert.equal(fourth.status, 507);
+    assert.equal(fourth.body.error, 'QUOTA_EXCEEDED');
+    // Another client is not counted with this one.
+    await open(stranger, srv.url, { ext: '.bin', size: 10, chunkSize: CHUNK });
+  });
+});
+
+describe('deferred upload under instant upload proof', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer({ instantUpload: 'proof' });
+  });
+  after(() => srv.close());
+
+  it('the commit answers the capability link, and never for bytes that are not the MD5', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 3, 1712);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    const done = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.body.data, `${srv.url}/upload/${c.fileId}-${sha256(data).slice(0, 32)}.bin`);
+    assert.deepEqual((await owner.call('GET', done.body.data as string)).raw, data);
+    assert.equal(
+      (await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status,
+      404,
+      'no MD5 link under proof',
+    );
+    // A stranger naming the published MD5 over other bytes gets no link.
+    const other = randomBytesSeeded(CHUNK, 1713);
+    const theirs = await open(stranger, srv.url, { ext: '.bin', size: other.length, chunkSize: CHUNK });
+    const o = await sendAll(stranger, srv.url, theirs.uploadId, other);
+    const claim = await commit(stranger, srv.url, {
+      uploadId: theirs.uploadId,
+      fileId: c.fileId,
+      chunkIds: o.chunkIds,
+    });
+    assert.equal(claim.body.error, 'FILE_MD5_MISMATCH');
+    assert.equal(claim.body.data, null);
+  });
+});
