@@ -33,6 +33,11 @@ export interface RawDeferredHandshake {
   name?: unknown;
   /** Optional: the ids, when the client knows them before it sends (else each chunk names its own). */
   chunkIds?: unknown;
+  /**
+   * Optional: continue this deferred upload of the requester (a client resuming after an
+   * interruption, its ids known by then) instead of opening a new one; the layout must be its.
+   */
+  uploadId?: unknown;
 }
 
 export interface DeferredOpened {
@@ -88,7 +93,12 @@ function validateDeferred(raw: RawDeferredHandshake, limits: UploadLimits): Hand
   return { fileId: '', ext, chunkIds, size, chunkSize, name, sha256: null, deferred: true };
 }
 
-/** Opens a deferred upload: a new provisional key, the requester's session over it. */
+/**
+ * Opens a deferred upload: a new provisional key, the requester's session over it. With an
+ * uploadId, continues that one instead (the requester's own deferred session, else 404
+ * UPLOAD_NOT_FOUND), its plan replaced as a second handshake replaces one: the answer then lists
+ * the declared ids still needed.
+ */
 export async function openDeferred(
   core: UploadCore,
   raw: RawDeferredHandshake,
@@ -97,10 +107,22 @@ export async function openDeferred(
 ): Promise<DeferredOpened> {
   const fields = validateDeferred(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
+  const continued =
+    raw.uploadId === undefined || raw.uploadId === null ? undefined : parseUploadId(raw.uploadId);
   // Unguessable, and shaped like an MD5 so that every path and object key built from an upload
   // key takes it as it is; a random 128-bit value names no real file's upload.
-  const key = randomBytes(16).toString('hex');
+  const key = continued ?? randomBytes(16).toString('hex');
   await core.usage.ready();
+  if (continued) {
+    const own = await core.storage.readPlan(key, sessionOf(requester));
+    if (!own?.deferred) throw new TransferError('UPLOAD_NOT_FOUND');
+    if (own.size !== fields.size || own.chunkSize !== fields.chunkSize) {
+      throw new TransferError(
+        'INVALID_FIELD',
+        'size and chunkSize must be those the upload was opened with.',
+      );
+    }
+  }
   const plan = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
   return {
     uploadId: key,

@@ -9,13 +9,14 @@
 import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
+import { ChunkFeed, commitDeferredUpload, DEFERRED_UPLOAD, openDeferredUpload } from './deferred-upload.js';
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
 import { fitChunkSize, serverLimits } from './server-limits.js';
 import { terminate } from './terminate.js';
-import type { Progress, RetryOptions, UploadOptions, UploadResult } from './types.js';
+import type { Progress, RetryOptions, UploadKey, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
 /** Handshakes per call: each after a round of chunks that ended without the file's URL. */
@@ -67,6 +68,11 @@ export function usableHashes(
 
 export interface UploadDeps {
   hasher: Hasher;
+  /**
+   * The hasher tells each chunk's id as soon as it is hashed (Hasher's onChunk): a deferred upload
+   * then sends while the file is read. Without it the ordinary upload is used.
+   */
+  hasherTellsChunks?: boolean | undefined;
   hashCache?: HashCache | undefined;
   /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
   createSha256?: Sha256Factory | undefined;
@@ -162,21 +168,50 @@ class UploadSession {
   }
 
   async run(): Promise<UploadResult> {
-    this.chunkSize = await planChunkSize(this.source.size, { ...this.options, fetch: this.fetch });
-    const { hashes, hashCached } = await this.hashes();
+    const limits = await serverLimits(this.fetch, this.base, this.retry);
+    this.chunkSize = fitChunkSize(this.options.chunkSize ?? defaultChunkSize(this.source.size), limits);
+    const cached = await this.cachedHashes();
+    const offered = this.options.deferred !== false && limits.extensions?.includes(DEFERRED_UPLOAD) === true;
+    // A deferred upload interrupted after the file was hashed: continue it.
+    if (cached?.uploadId && offered) {
+      const url = await this.continueDeferred(cached);
+      if (url) return url;
+    }
+    // Hashes known already (秒传 at once), or a server without the extension: the ordinary upload.
+    if (!cached && offered && this.deps.hasherTellsChunks === true) {
+      const outcome = await this.deferredUpload();
+      if ('url' in outcome) return outcome;
+      // The server refused or lost the deferred upload: the ordinary one, with the hashes it made.
+      if (outcome.hashes) return this.ordinary(outcome.hashes, false);
+    }
+    const { hashes, hashCached } = cached ? { hashes: cached, hashCached: true } : await this.hashNow();
+    return this.ordinary(hashes, hashCached);
+  }
+
+  /** Handshake and chunks, resumable; an abort deletes the upload under terminateOnAbort. */
+  private async ordinary(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {
     try {
       return await this.rounds(hashes, hashCached);
     } catch (err: unknown) {
-      // terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)).
-      if (this.options.signal?.aborted && this.options.terminateOnAbort) {
-        const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
-        await terminate(
-          { fileId: hashes.fileId, sha256: hashes.sha256 },
-          { server, fetch: this.fetch, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry },
-        );
-      }
+      await this.terminateIfAborted({ fileId: hashes.fileId, sha256: hashes.sha256 });
       throw err;
     }
+  }
+
+  /** terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)). */
+  private async terminateIfAborted(key: UploadKey): Promise<void> {
+    if (!this.options.signal?.aborted || !this.options.terminateOnAbort) return;
+    const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
+    await terminate(key, {
+      server,
+      fetch: this.fetch,
+      retries,
+      minDelay,
+      maxDelay,
+      retryDelays,
+      onShouldRetry,
+      onRetry,
+    });
   }
 
   private async rounds(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {
@@ -207,18 +242,149 @@ class UploadSession {
     throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
   }
 
-  /** From the cache when the file is unchanged, else one pass over the file. */
-  private async hashes(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
+  /** The hashes of an unchanged file, from the cache. */
+  private async cachedHashes(): Promise<FileHashes | undefined> {
     const { source, chunkSize, deps } = this;
     const key = hashCacheKey(source, chunkSize);
-    const cached = usableHashes(key ? await deps.hashCache?.get(key) : undefined, source, chunkSize);
-    if (cached) return { hashes: cached, hashCached: true };
+    return usableHashes(key ? await deps.hashCache?.get(key) : undefined, source, chunkSize);
+  }
+
+  /** One pass over the file (remembered in the cache). */
+  private async hashNow(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
+    const { source, chunkSize, deps } = this;
     const progress = (done: number) =>
       this.emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size });
     const hashes = await deps.hasher(source, chunkSize, progress, this.options.signal);
     this.emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
-    if (key) await deps.hashCache?.set(key, hashes);
+    await this.remember(hashes);
     return { hashes, hashCached: false };
+  }
+
+  private async remember(hashes: FileHashes): Promise<void> {
+    const key = hashCacheKey(this.source, this.chunkSize);
+    if (key) await this.deps.hashCache?.set(key, hashes);
+  }
+
+  /**
+   * Continues the deferred upload the cached hashes name: a deferred handshake with its id and
+   * the chunk ids lists what the server still needs, those are sent, then the commit. Resolves
+   * undefined when the server no longer has it (the ordinary upload then runs), the hashes
+   * remembered without the id either way.
+   */
+  private async continueDeferred(hashes: FileHashes): Promise<UploadResult | undefined> {
+    const { uploadId, ...plain } = hashes;
+    const { source, chunkSize } = this;
+    const call = { fetch: this.fetch, base: this.base, retry: this.retry };
+    const layout = { ext: this.ext, size: source.size, chunkSize, name: this.name };
+    const opened = await openDeferredUpload(call, { ...layout, uploadId, chunkIds: hashes.chunkIds });
+    let url: string | undefined;
+    if (opened && uploadId) {
+      try {
+        // The upload's key is its id alone (no sha256); its chunk answers never carry the link.
+        await this.sendChunks({ fileId: uploadId, chunkSize, chunkIds: plain.chunkIds }, opened.needed);
+        url = await commitDeferredUpload(call, uploadId, plain);
+      } catch (err: unknown) {
+        if (!planLost(err)) {
+          await this.terminateIfAborted({ fileId: plain.fileId, uploadId });
+          throw err;
+        }
+      }
+    }
+    await this.remember(plain);
+    if (!url) return undefined;
+    this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
+    return { url, fileId: plain.fileId, instant: false, bytesSent: this.bytesSent, hashCached: true };
+  }
+
+  /**
+   * A deferred upload (deferred-upload.ts): each chunk goes as soon as the hasher has its id, the
+   * commit names the file's hashes once the pass ends. Resolves with the result, or with the
+   * hashes (if the pass ended) when the ordinary upload must take over: the server refused the
+   * deferred handshake, or no longer had the upload at its commit.
+   */
+  private async deferredUpload(): Promise<UploadResult | { hashes?: FileHashes }> {
+    const { source, chunkSize } = this;
+    const call = { fetch: this.fetch, base: this.base, retry: this.retry };
+    const opened = await openDeferredUpload(call, {
+      ext: this.ext,
+      size: source.size,
+      chunkSize,
+      name: this.name,
+    });
+    if (!opened) return {};
+    const { uploadId } = opened;
+    // Chunk ids as the hasher tells them; the upload's key is the provisional id.
+    const ids: string[] = [];
+    const upload: FileHashes = { fileId: uploadId, chunkSize, chunkIds: ids };
+    const feed = new ChunkFeed();
+    // A connection that fails for good stops the hashing too (and so does the caller's abort).
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    this.options.signal?.addEventListener('abort', abort, { once: true });
+    if (this.options.signal?.aborted) stop.abort();
+    const hashing = this.deps
+      .hasher(
+        source,
+        chunkSize,
+        () => undefined,
+        stop.signal,
+        (index, id) => {
+          ids[index] = id;
+          feed.push(index);
+        },
+      )
+      .then(
+        async (hashes) => {
+          feed.end();
+          // Remembered with the upload's id: an interrupted upload continues it (continueDeferred).
+          await this.remember({ ...hashes, uploadId });
+          return hashes;
+        },
+        (err: unknown) => {
+          feed.fail(err);
+          throw err;
+        },
+      );
+    this.held = 0;
+    this.writing.clear();
+    this.emitUploaded(true);
+    let lost = false;
+    const connection = async () => {
+      try {
+        for (let i = await feed.next(); i !== undefined && !lost; i = await feed.next()) {
+          try {
+            await this.sendChunk(upload, i);
+          } catch (err: unknown) {
+            if (!planLost(err)) throw err;
+            lost = true;
+          }
+        }
+      } catch (err: unknown) {
+        stop.abort();
+        throw err;
+      }
+    };
+    try {
+      const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
+      const [hashed, ...sent] = await Promise.allSettled([hashing, ...connections]).finally(() =>
+        this.options.signal?.removeEventListener('abort', abort),
+      );
+      // A connection's failure first: the hashing it stopped failed only because of it.
+      const failed = sent.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (hashed.status === 'rejected') throw hashed.reason;
+      const hashes = hashed.value;
+      const url = lost ? undefined : await commitDeferredUpload(call, uploadId, hashes);
+      // Published (the next upload of the file is instant), or the ordinary upload takes over.
+      await this.remember(hashes);
+      if (!url) return { hashes };
+      this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
+      return { url, fileId: hashes.fileId, instant: false, bytesSent: this.bytesSent, hashCached: false };
+    } catch (err: unknown) {
+      // The provisional upload is deleted by its id.
+      await this.terminateIfAborted({ fileId: uploadId, uploadId });
+      throw err;
+    }
   }
 
   /** The name the server is told: the option, else the source's. */
