@@ -5,12 +5,19 @@
  * requesters are told apart by their loopback source address (127.0.0.2, 127.0.0.3).
  */
 import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cut, md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
+import type { ByteSource } from '../src/client/node/index.js';
+import { FileHashCache, upload } from '../src/client/node/index.js';
+import { cut, md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
+import { runCli } from './helpers/cli.js';
 import { from, type Requester } from './helpers/requester.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { startThrottleProxy } from './helpers/throttle-proxy.js';
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 const CHUNK = 64 * KiB;
 const owner = from('127.0.0.2');
 const stranger = from('127.0.0.3');
@@ -353,5 +360,164 @@ describe('deferred upload under instant upload proof', () => {
     });
     assert.equal(claim.body.error, 'FILE_MD5_MISMATCH');
     assert.equal(claim.body.data, null);
+  });
+});
+
+/** A fetch that records the path of every upload API request it makes (method and path). */
+function recordingFetch(log: string[], intercept?: (url: URL) => Response | undefined): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(String(input instanceof Request ? input.url : input));
+    log.push(`${init?.method ?? 'GET'} ${url.pathname}`);
+    return intercept?.(url) ?? fetch(input, init);
+  };
+}
+
+/**
+ * A file whose bytes past `gateAt` are read only once `gate` resolves: its hashing cannot end
+ * before then, so an upload that finishes sent chunks while the whole-file MD5 was not known.
+ */
+function gatedSource(data: Buffer, gateAt: number, gate: Promise<void>): ByteSource {
+  return {
+    name: 'gated.bin',
+    size: data.length,
+    cacheKey: undefined,
+    async *stream() {
+      for (let at = 0; at < gateAt; at += 64 * KiB) yield data.subarray(at, Math.min(gateAt, at + 64 * KiB));
+      await gate;
+      for (let at = gateAt; at < data.length; at += 64 * KiB) yield data.subarray(at, at + 64 * KiB);
+    },
+    slice: async (start, end) => data.subarray(start, end),
+  };
+}
+
+describe('the client uses the extension', () => {
+  let srv: TestServer;
+  let work: string;
+  before(async () => {
+    srv = await startTestServer({ instantUpload: 'open' });
+    work = await tempDir('rt-deferred-');
+  });
+  after(async () => {
+    await srv.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  /** Sends a file gated until a chunk was accepted; resolves with the result and the requests. */
+  async function gatedUpload(data: Buffer, chunkSize: number, gateAt: number) {
+    const log: string[] = [];
+    let open!: () => void;
+    let refuse!: (err: Error) => void;
+    const gate = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      refuse = reject;
+    });
+    // A guard, not a measure: a client that waits for the whole hash would wait here forever.
+    const guard = setTimeout(() => refuse(new Error('no chunk was sent before the file was hashed')), 60_000);
+    const base = recordingFetch(log);
+    const fetchImpl: typeof fetch = async (input, init) => {
+      const res = await base(input, init);
+      if (String(input).includes('/api/upload?') && res.ok) open();
+      return res;
+    };
+    try {
+      const r = await upload(gatedSource(data, gateAt, gate), {
+        server: srv.url,
+        fetch: fetchImpl,
+        hashCache: false,
+        chunkSize,
+      });
+      return { r, log };
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  it('one thread: chunks go before the file is hashed, then the commit publishes it', async () => {
+    const data = randomBytesSeeded(MiB + 77, 1720);
+    const { r, log } = await gatedUpload(data, CHUNK, 4 * CHUNK);
+    assert.equal(r.fileId, md5(data));
+    assert.equal(r.url, `${srv.url}/upload/${md5(data)}.bin`);
+    assert.ok(log.includes('POST /api/upload/deferred'), log.join());
+    assert.ok(log.includes('POST /api/upload/commit'));
+    assert.ok(!log.includes('POST /api/upload/handshake'));
+    assert.deepEqual(Buffer.from(await (await fetch(r.url)).arrayBuffer()), data);
+  });
+
+  it('two threads (over 16 MiB): the worker tells each chunk id as it hashes it', async () => {
+    const data = randomBytesSeeded(17 * MiB + 5, 1721);
+    const { r, log } = await gatedUpload(data, MiB, 4 * MiB);
+    assert.equal(r.fileId, md5(data));
+    assert.ok(log.includes('POST /api/upload/commit'), log.join());
+    assert.deepEqual(Buffer.from(await (await fetch(r.url)).arrayBuffer()), data);
+  });
+
+  it('hashes cached: the ordinary handshake, instant at once (秒传)', async () => {
+    const path = join(work, 'cached.bin');
+    const sum = await writeRandomFile(path, 3 * MiB + 1, 1722);
+    const hashCache = new FileHashCache(join(work, 'cache'));
+    const first: string[] = [];
+    const r1 = await upload(path, {
+      server: srv.url,
+      hashCache,
+      chunkSize: MiB,
+      fetch: recordingFetch(first),
+    });
+    assert.ok(first.includes('POST /api/upload/commit'), first.join());
+    assert.equal(r1.fileId, sum);
+    const second: string[] = [];
+    const r2 = await upload(path, {
+      server: srv.url,
+      hashCache,
+      chunkSize: MiB,
+      fetch: recordingFetch(second),
+    });
+    assert.deepEqual(
+      second.filter((l) => l.startsWith('POST')),
+      ['POST /api/upload/handshake'],
+    );
+    assert.equal(r2.instant, true);
+    assert.equal(r2.hashCached, true);
+    assert.equal(r2.url, r1.url);
+  });
+
+  it('a server that refuses the deferred handshake gets the ordinary upload', async () => {
+    const path = join(work, 'refused.bin');
+    const sum = await writeRandomFile(path, 2 * MiB + 3, 1723);
+    const log: string[] = [];
+    const refusing = recordingFetch(log, (url) =>
+      url.pathname === '/api/upload/deferred'
+        ? Response.json({ code: 404, msg: 'no', data: null, error: 'NOT_FOUND' }, { status: 404 })
+        : undefined,
+    );
+    const r = await upload(path, { server: srv.url, hashCache: false, chunkSize: MiB, fetch: refusing });
+    assert.equal(r.fileId, sum);
+    assert.ok(log.includes('POST /api/upload/deferred'));
+    assert.ok(log.includes('POST /api/upload/handshake'), log.join());
+    assert.ok(!log.includes('POST /api/upload/commit'));
+    assert.equal(md5(Buffer.from(await (await fetch(r.url)).arrayBuffer())), sum);
+  });
+
+  it('the CLI uploads with the extension against our server', async () => {
+    const path = join(work, 'cli.bin');
+    const sum = await writeRandomFile(path, 5 * MiB + 9, 1724);
+    const paths: string[] = [];
+    const proxy = await startThrottleProxy(srv.url, (req) => {
+      paths.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
+      return 0;
+    });
+    try {
+      const run = await runCli(work, ['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--json', path])
+        .done;
+      assert.equal(run.code, 0, run.stderr);
+      const j = JSON.parse(run.stdout) as { url: string; instant: boolean };
+      assert.equal(j.url, `${proxy.url}/upload/${sum}.bin`);
+      assert.equal(j.instant, false);
+      assert.ok(paths.includes('POST /api/upload/deferred'), paths.join());
+      assert.ok(paths.includes('POST /api/upload/commit'));
+      assert.ok(!paths.includes('POST /api/upload/handshake'));
+      assert.deepEqual(Buffer.from(await (await fetch(j.url)).arrayBuffer()), await readFile(path));
+    } finally {
+      await proxy.close();
+    }
   });
 });
