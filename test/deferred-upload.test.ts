@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ByteSource } from '../src/client/node/index.js';
 import { FileHashCache, upload } from '../src/client/node/index.js';
+import { signUploadToken } from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
 import { from, type Requester } from './helpers/requester.js';
@@ -519,5 +520,50 @@ describe('the client uses the extension', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('deferred upload under access control', () => {
+  const SECRET = 'a-test-secret-of-at-least-32-bytes-long!';
+  let srv: TestServer;
+  let work: string;
+  before(async () => {
+    srv = await startTestServer({ auth: 'signed', authSecret: SECRET });
+    work = await tempDir('rt-deferred-auth-');
+  });
+  after(async () => {
+    await srv.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('a token for any file uploads deferred; one limited to a fileId falls back to the ordinary upload', async () => {
+    const path = join(work, 'a.bin');
+    const sum = await writeRandomFile(path, 2 * MiB + 1, 1730);
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const any: string[] = [];
+    const r1 = await upload(path, {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: MiB,
+      headers: { authorization: `Bearer ${signUploadToken(SECRET, { exp })}` },
+      fetch: recordingFetch(any),
+    });
+    assert.equal(r1.fileId, sum);
+    assert.ok(any.includes('POST /api/upload/commit'), any.join());
+
+    const other = join(work, 'b.bin');
+    const sum2 = await writeRandomFile(other, 2 * MiB + 2, 1731);
+    const scoped: string[] = [];
+    const r2 = await upload(other, {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: MiB,
+      headers: { authorization: `Bearer ${signUploadToken(SECRET, { exp, fid: sum2 })}` },
+      fetch: recordingFetch(scoped),
+    });
+    assert.equal(r2.fileId, sum2);
+    assert.ok(scoped.includes('POST /api/upload/deferred'), scoped.join());
+    assert.ok(scoped.includes('POST /api/upload/handshake'), 'the ordinary upload took over');
+    assert.ok(!scoped.includes('POST /api/upload/commit'));
   });
 });

@@ -355,7 +355,9 @@ class UploadSession {
           try {
             await this.sendChunk(upload, i);
           } catch (err: unknown) {
-            if (!planLost(err)) throw err;
+            // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
+            // §Deferred upload); the ordinary upload names the fileId.
+            if (!planLost(err) && !(err instanceof TransferError && err.code === 'FORBIDDEN')) throw err;
             lost = true;
           }
         }
@@ -377,7 +379,14 @@ class UploadSession {
       const url = lost ? undefined : await commitDeferredUpload(call, uploadId, hashes);
       // Published (the next upload of the file is instant), or the ordinary upload takes over.
       await this.remember(hashes);
-      if (!url) return { hashes };
+      if (!url) {
+        // What the server may still hold of it is of no use to the ordinary upload (another key).
+        await terminate(
+          { fileId: uploadId, uploadId },
+          { server: this.base, fetch: this.fetch, retryDelays: [] },
+        ).catch(() => undefined);
+        return { hashes };
+      }
       this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
       return { url, fileId: hashes.fileId, instant: false, bytesSent: this.bytesSent, hashCached: false };
     } catch (err: unknown) {
