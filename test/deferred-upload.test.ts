@@ -14,6 +14,7 @@ import { signUploadToken } from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
 import { from, type Requester } from './helpers/requester.js';
+import { emptyPrefix, s3Endpoint, s3Storage } from './helpers/s3.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 import { startThrottleProxy } from './helpers/throttle-proxy.js';
 
@@ -481,6 +482,40 @@ describe('the client uses the extension', () => {
     assert.equal(r2.url, r1.url);
   });
 
+  it('uncached, a file the server has (instant upload open) is not sent whole: its link once hashed', async () => {
+    const data = randomBytesSeeded(3 * MiB + 5, 1725);
+    const c = cut(data, MiB);
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    for (let i = 0; i < c.chunks.length; i++)
+      await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+    const log: string[] = [];
+    // The chunks wait until the link was asked for: none of them can have been sent before.
+    let asked!: () => void;
+    const linkAsked = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    const base = recordingFetch(log);
+    const r = await upload(gatedSource(data, data.length, Promise.resolve()), {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: MiB,
+      concurrency: 1,
+      fetch: async (input, init) => {
+        if (String(input).includes('/api/upload?')) await linkAsked;
+        const res = await base(input, init);
+        if (!/\/api\/upload\/[0-9a-f]{32}\?/.test(String(input))) return res;
+        // The answer read before the chunk goes: the client knows the link before its reply.
+        const text = await res.text();
+        asked();
+        return new Response(text, { status: res.status, headers: res.headers });
+      },
+    });
+    assert.equal(r.instant, true);
+    assert.equal(r.url, `${srv.url}/upload/${c.fileId}.bin`);
+    assert.ok(!log.includes('POST /api/upload/commit'), log.join());
+    assert.ok(r.bytesSent <= MiB, `sent ${r.bytesSent}: at most the one chunk in flight`);
+  });
+
   it('a server that refuses the deferred handshake gets the ordinary upload', async () => {
     const path = join(work, 'refused.bin');
     const sum = await writeRandomFile(path, 2 * MiB + 3, 1723);
@@ -565,5 +600,70 @@ describe('deferred upload under access control', () => {
     assert.ok(scoped.includes('POST /api/upload/deferred'), scoped.join());
     assert.ok(scoped.includes('POST /api/upload/handshake'), 'the ordinary upload took over');
     assert.ok(!scoped.includes('POST /api/upload/commit'));
+  });
+});
+
+const ep = s3Endpoint();
+
+describe('deferred upload over S3 (Ceph RGW)', {
+  skip: typeof ep === 'string' ? ep : false,
+  timeout: 300_000,
+}, () => {
+  const prefix = `t-deferred-${Math.random().toString(16).slice(2, 10)}/`;
+  let srv: TestServer;
+  let work: string;
+  before(async () => {
+    if (typeof ep === 'string') throw new Error(ep);
+    srv = await startTestServer({
+      logLevel: 'error',
+      instantUpload: 'open',
+      storage: { kind: 's3', ...ep, prefix, forcePathStyle: true },
+    });
+    work = await tempDir('rt-deferred-s3-');
+  });
+  after(async () => {
+    await srv.close();
+    await rm(work, { recursive: true, force: true });
+    if (typeof ep === 'string') return;
+    const cleaner = s3Storage(ep, prefix);
+    await emptyPrefix(cleaner);
+    await cleaner.close();
+  });
+
+  it('the commit publishes what the bucket verified; a wrong fileId publishes nothing', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 11, 1740);
+    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    const wrong = await commit(owner, srv.url, {
+      uploadId: opened.uploadId,
+      fileId: md5('x'),
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(wrong.body.error, 'FILE_MD5_MISMATCH');
+    assert.equal((await owner.call('GET', `${srv.url}/upload/${md5('x')}.bin`)).status, 404);
+    const again = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    await sendAll(owner, srv.url, again.uploadId, data);
+    const done = await commit(owner, srv.url, {
+      uploadId: again.uploadId,
+      fileId: c.fileId,
+      chunkIds: c.chunkIds,
+    });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual((await owner.call('GET', done.body.data as string)).raw, data);
+  });
+
+  it('the library: 5 MiB chunks (server-side part copies), the SHA-256 declared at the commit', async () => {
+    const path = join(work, 'big.bin');
+    const sum = await writeRandomFile(path, 11 * MiB + 3, 1741);
+    const log: string[] = [];
+    const r = await upload(path, {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: 5 * MiB,
+      fetch: recordingFetch(log),
+    });
+    assert.equal(r.fileId, sum);
+    assert.ok(log.includes('POST /api/upload/commit'), log.join());
+    assert.equal(md5(Buffer.from(await (await fetch(r.url)).arrayBuffer())), sum);
   });
 });

@@ -9,7 +9,13 @@
 import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
-import { ChunkFeed, commitDeferredUpload, DEFERRED_UPLOAD, openDeferredUpload } from './deferred-upload.js';
+import {
+  ChunkFeed,
+  commitDeferredUpload,
+  DEFERRED_UPLOAD,
+  openDeferredUpload,
+  publishedLink,
+} from './deferred-upload.js';
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
@@ -349,9 +355,17 @@ class UploadSession {
     this.writing.clear();
     this.emitUploaded(true);
     let lost = false;
+    // Once the hashes are known: a file the server has already (and tells without an upload) is
+    // not sent whole; the connections stop, and its link is the answer.
+    let instant: string | undefined;
+    const probe = hashing
+      .then(async (hashes) => {
+        instant = await publishedLink(call, hashes);
+      })
+      .catch(() => undefined);
     const connection = async () => {
       try {
-        for (let i = await feed.next(); i !== undefined && !lost; i = await feed.next()) {
+        for (let i = await feed.next(); i !== undefined && !lost && !instant; i = await feed.next()) {
           try {
             await this.sendChunk(upload, i);
           } catch (err: unknown) {
@@ -368,7 +382,7 @@ class UploadSession {
     };
     try {
       const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
-      const [hashed, ...sent] = await Promise.allSettled([hashing, ...connections]).finally(() =>
+      const [hashed, , ...sent] = await Promise.allSettled([hashing, probe, ...connections]).finally(() =>
         this.options.signal?.removeEventListener('abort', abort),
       );
       // A connection's failure first: the hashing it stopped failed only because of it.
@@ -376,15 +390,30 @@ class UploadSession {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (hashed.status === 'rejected') throw hashed.reason;
       const hashes = hashed.value;
+      if (instant) {
+        // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
+        const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+        await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+        await this.remember(hashes);
+        this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: true }, true);
+        return {
+          url: instant,
+          fileId: hashes.fileId,
+          instant: true,
+          bytesSent: this.bytesSent,
+          hashCached: false,
+        };
+      }
       const url = lost ? undefined : await commitDeferredUpload(call, uploadId, hashes);
       // Published (the next upload of the file is instant), or the ordinary upload takes over.
       await this.remember(hashes);
       if (!url) {
-        // What the server may still hold of it is of no use to the ordinary upload (another key).
-        await terminate(
-          { fileId: uploadId, uploadId },
-          { server: this.base, fetch: this.fetch, retryDelays: [] },
-        ).catch(() => undefined);
+        // A commit that found chunks missing leaves the upload: of no use to the ordinary one
+        // (another key), so it goes. (Lost or refused, there is nothing this client may delete.)
+        if (!lost) {
+          const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+          await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+        }
         return { hashes };
       }
       this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
