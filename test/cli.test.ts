@@ -6,9 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileSource } from '../src/client/node/file-source.js';
-import { FileHashCache } from '../src/client/node/index.js';
-import { md5File, writeRandomFile } from './helpers/bytes.js';
+import { md5File, sha256, writeRandomFile } from './helpers/bytes.js';
 import { type CliRun, runCli } from './helpers/cli.js';
 import { startProxy } from './helpers/flaky-proxy.js';
 import { freePort } from './helpers/ports.js';
@@ -160,16 +158,14 @@ describe('resumable upload', () => {
     proxy.options.rate = 1024 * 1024;
     const first = cli(['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--concurrency', '1', path]);
     try {
-      // Interrupt once the server holds part of the file and the file is hashed (not after a
-      // fixed time: a busy machine may still be hashing then). Our server offers deferred
-      // uploads (PROTOCOL.md §Deferred upload): the client sends while it hashes, its upload is
-      // keyed by a provisional id, and the hashes it caches name that id once the file is read.
-      const hashes = new FileHashCache(join(work, 'cache'));
-      const key = `${(await fileSource(path)).cacheKey}|${1024 * 1024}`;
+      // Interrupt once the server holds part of the file (not after a fixed time: a busy machine
+      // may still be hashing then). Our client declares the file's SHA-256, which keys its
+      // upload (PROTOCOL.md §Identifiers): its state is asked with it.
+      const sha = sha256(await readFile(path));
       for (let i = 0; i < 600; i++) {
-        const cached = await hashes.get(key);
-        // Held bytes count the plan too: a whole chunk is held past 1 MiB.
-        if (cached?.uploadId && srv.running.service.stats().heldBytes > 1024 * 1024) break;
+        const state = await fetch(`${srv.url}/api/upload/${sum}?sha256=${sha}&limit=0`);
+        const held = state.ok ? ((await state.json()) as { data: { bytesHeld: number } }).data.bytesHeld : 0;
+        if (held > 0) break;
         await sleep(100);
       }
       first.proc.kill('SIGINT');

@@ -40,8 +40,6 @@ describe('upload', () => {
       server: srv.url,
       hashCache: cache,
       chunkSize: 1024 * 1024,
-      // The ordinary upload's phases (a deferred one hashes while it uploads: deferred-upload.test.ts).
-      deferred: false,
       onProgress: (p) => phases.add(p.phase),
     });
     assert.equal(r.fileId, sum);

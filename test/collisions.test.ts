@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileHashCache, upload } from '../src/client/node/index.js';
+import { upload } from '../src/client/node/index.js';
 import { TransferError } from '../src/protocol/errors.js';
 import { cut, md5, sha256 } from './helpers/bytes.js';
 import { linkOf } from './helpers/links.js';
@@ -60,15 +60,12 @@ for (const policy of ['open', 'proof'] as const) {
     it('the attacker publishes A; the victim (our client) uploads B and its link serves B', async () => {
       const published = await md5OnlyUpload(attacker, srv.url, A, '.pdf');
       assert.equal(published.body.url, linkOf(srv.url, policy, A, '.pdf'));
-      // The hashes cached by the first upload take the second to the ordinary handshake (the
-      // first, uncached, is a deferred upload: PROTOCOL.md §Deferred upload).
-      const hashCache = new FileHashCache(join(dir, 'hashes'));
-      const r = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache });
+      const r = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache: false });
       assert.equal(r.instant, false, 'never instant on an MD5 alone');
       assert.equal(r.url, linkOf(srv.url, policy, B, '.pdf', true));
       assert.deepEqual(await bytesAt(r.url), B);
       // Uploading B again is instant (open) or proven (proof): the same link, B's bytes.
-      const again = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache });
+      const again = await upload(join(dir, 'victim.pdf'), { server: srv.url, hashCache: false });
       assert.equal(again.instant, true);
       assert.equal(again.url, r.url);
       assert.deepEqual(await bytesAt(again.url), B);

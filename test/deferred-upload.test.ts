@@ -5,7 +5,7 @@
  * requesters are told apart by their loopback source address (127.0.0.2, 127.0.0.3).
  */
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ByteSource } from '../src/client/node/index.js';
@@ -363,6 +363,40 @@ describe('deferred upload under instant upload proof', () => {
     assert.equal(claim.body.error, 'FILE_MD5_MISMATCH');
     assert.equal(claim.body.data, null);
   });
+
+  it('uncached, our client proves it holds a published file once hashed: not sent whole', async () => {
+    const data = randomBytesSeeded(3 * MiB + 17, 1714);
+    const c = cut(data, MiB);
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    for (let i = 0; i < c.chunks.length; i++)
+      await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+    // Chunks wait until the proof was answered: the one in flight then is all that can be sent.
+    let proven!: () => void;
+    const proofAnswered = new Promise<void>((resolve) => {
+      proven = resolve;
+    });
+    const log: string[] = [];
+    const base = recordingFetch(log);
+    const r = await upload(gatedSource(data, data.length, Promise.resolve()), {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: MiB,
+      concurrency: 1,
+      deferred: true,
+      fetch: async (input, init) => {
+        if (String(input).includes('/api/upload?')) await proofAnswered;
+        const res = await base(input, init);
+        if (!String(input).endsWith('/api/upload/proof')) return res;
+        const text = await res.text();
+        proven();
+        return new Response(text, { status: res.status, headers: res.headers });
+      },
+    });
+    assert.equal(r.instant, true);
+    assert.equal(r.url, `${srv.url}/upload/${c.fileId}-${sha256(data).slice(0, 32)}.bin`);
+    assert.ok(!log.includes('POST /api/upload/commit'), log.join());
+    assert.ok(r.bytesSent <= MiB, `sent ${r.bytesSent}`);
+  });
 });
 
 /** A fetch that records the path of every upload API request it makes (method and path). */
@@ -427,6 +461,7 @@ describe('the client uses the extension', () => {
         fetch: fetchImpl,
         hashCache: false,
         chunkSize,
+        deferred: true,
       });
       return { r, log };
     } finally {
@@ -441,7 +476,9 @@ describe('the client uses the extension', () => {
     assert.equal(r.url, `${srv.url}/upload/${md5(data)}.bin`);
     assert.ok(log.includes('POST /api/upload/deferred'), log.join());
     assert.ok(log.includes('POST /api/upload/commit'));
-    assert.ok(!log.includes('POST /api/upload/handshake'));
+    // Once hashed, the ordinary handshake asked for 秒传; not published, its session was deleted.
+    assert.ok(log.indexOf('POST /api/upload/handshake') < log.indexOf('POST /api/upload/commit'));
+    assert.ok(log.includes(`DELETE /api/upload/${md5(data)}`), log.join());
     assert.deepEqual(Buffer.from(await (await fetch(r.url)).arrayBuffer()), data);
   });
 
@@ -462,6 +499,7 @@ describe('the client uses the extension', () => {
       server: srv.url,
       hashCache,
       chunkSize: MiB,
+      deferred: true,
       fetch: recordingFetch(first),
     });
     assert.ok(first.includes('POST /api/upload/commit'), first.join());
@@ -471,6 +509,7 @@ describe('the client uses the extension', () => {
       server: srv.url,
       hashCache,
       chunkSize: MiB,
+      deferred: true,
       fetch: recordingFetch(second),
     });
     assert.deepEqual(
@@ -500,10 +539,11 @@ describe('the client uses the extension', () => {
       hashCache: false,
       chunkSize: MiB,
       concurrency: 1,
+      deferred: true,
       fetch: async (input, init) => {
         if (String(input).includes('/api/upload?')) await linkAsked;
         const res = await base(input, init);
-        if (!/\/api\/upload\/[0-9a-f]{32}\?/.test(String(input))) return res;
+        if (!String(input).endsWith('/api/upload/handshake')) return res;
         // The answer read before the chunk goes: the client knows the link before its reply.
         const text = await res.text();
         asked();
@@ -525,7 +565,13 @@ describe('the client uses the extension', () => {
         ? Response.json({ code: 404, msg: 'no', data: null, error: 'NOT_FOUND' }, { status: 404 })
         : undefined,
     );
-    const r = await upload(path, { server: srv.url, hashCache: false, chunkSize: MiB, fetch: refusing });
+    const r = await upload(path, {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: MiB,
+      deferred: true,
+      fetch: refusing,
+    });
     assert.equal(r.fileId, sum);
     assert.ok(log.includes('POST /api/upload/deferred'));
     assert.ok(log.includes('POST /api/upload/handshake'), log.join());
@@ -533,16 +579,16 @@ describe('the client uses the extension', () => {
     assert.equal(md5(Buffer.from(await (await fetch(r.url)).arrayBuffer())), sum);
   });
 
-  it('the CLI uploads with the extension against our server', async () => {
+  it('the CLI uploads with the extension against our server (a file of 64 MiB or more)', async () => {
     const path = join(work, 'cli.bin');
-    const sum = await writeRandomFile(path, 5 * MiB + 9, 1724);
+    const sum = await writeRandomFile(path, 64 * MiB + 9, 1724);
     const paths: string[] = [];
     const proxy = await startThrottleProxy(srv.url, (req) => {
       paths.push(`${req.method} ${(req.url ?? '').split('?')[0]}`);
       return 0;
     });
     try {
-      const run = await runCli(work, ['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--json', path])
+      const run = await runCli(work, ['upload', '-s', proxy.url, '--chunk-size', '8MiB', '--json', path])
         .done;
       assert.equal(run.code, 0, run.stderr);
       const j = JSON.parse(run.stdout) as { url: string; instant: boolean };
@@ -550,8 +596,16 @@ describe('the client uses the extension', () => {
       assert.equal(j.instant, false);
       assert.ok(paths.includes('POST /api/upload/deferred'), paths.join());
       assert.ok(paths.includes('POST /api/upload/commit'));
-      assert.ok(!paths.includes('POST /api/upload/handshake'));
-      assert.deepEqual(Buffer.from(await (await fetch(j.url)).arrayBuffer()), await readFile(path));
+      assert.equal(md5(Buffer.from(await (await fetch(j.url)).arrayBuffer())), sum);
+      // A smaller file is hashed first, as before: the ordinary upload.
+      const small = join(work, 'cli-small.bin');
+      const smallSum = await writeRandomFile(small, 2 * MiB, 1725);
+      paths.length = 0;
+      const run2 = await runCli(work, ['upload', '-s', proxy.url, '--chunk-size', '1MiB', '--json', small])
+        .done;
+      assert.equal(run2.code, 0, run2.stderr);
+      assert.equal((JSON.parse(run2.stdout) as { url: string }).url, `${proxy.url}/upload/${smallSum}.bin`);
+      assert.ok(!paths.includes('POST /api/upload/deferred'), paths.join());
     } finally {
       await proxy.close();
     }
@@ -580,6 +634,7 @@ describe('deferred upload under access control', () => {
       server: srv.url,
       hashCache: false,
       chunkSize: MiB,
+      deferred: true,
       headers: { authorization: `Bearer ${signUploadToken(SECRET, { exp })}` },
       fetch: recordingFetch(any),
     });
@@ -593,6 +648,7 @@ describe('deferred upload under access control', () => {
       server: srv.url,
       hashCache: false,
       chunkSize: MiB,
+      deferred: true,
       headers: { authorization: `Bearer ${signUploadToken(SECRET, { exp, fid: sum2 })}` },
       fetch: recordingFetch(scoped),
     });
@@ -660,6 +716,7 @@ describe('deferred upload over S3 (Ceph RGW)', {
       server: srv.url,
       hashCache: false,
       chunkSize: 5 * MiB,
+      deferred: true,
       fetch: recordingFetch(log),
     });
     assert.equal(r.fileId, sum);

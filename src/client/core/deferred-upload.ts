@@ -6,15 +6,20 @@
  * that hands chunks from the hasher to the connections.
  */
 import { TransferError } from '../../protocol/errors.js';
-import type { UploadState } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
 import { callApi } from './http.js';
 import type { FileHashes } from './ports.js';
-import { uploadStateUrl } from './terminate.js';
 import type { RetryOptions } from './types.js';
 
 /** The name /api/version gives the extension. */
 export const DEFERRED_UPLOAD = 'deferred-upload';
+
+/**
+ * The smallest file sent while hashed by default: a smaller one hashes in well under a second
+ * (the whole-file MD5 runs at ~600 MB/s), and a deferred upload costs three more requests than
+ * the ordinary one (its handshake, the instant-upload check, the commit).
+ */
+export const DEFERRED_MIN_BYTES = 64 * 1024 * 1024;
 
 export interface DeferredCall {
   fetch: typeof fetch;
@@ -90,25 +95,6 @@ export async function commitDeferredUpload(
     if (err instanceof TransferError && (err.code === 'UPLOAD_NOT_FOUND' || err.code === 'CHUNKS_MISSING'))
       return undefined;
     throw err;
-  }
-}
-
-/**
- * The link of the file these hashes name when the server tells it without an upload (instant
- * upload 'open': the state report of a published file, PROTOCOL.md §Upload state), asked once
- * the hashes are known so that a file the server has is not sent whole (秒传); undefined
- * otherwise, or on any failure (the upload goes on). No session is opened by asking.
- */
-export async function publishedLink(
-  call: DeferredCall,
-  { fileId, sha256 }: FileHashes,
-): Promise<string | undefined> {
-  const url = `${uploadStateUrl(call.base, { fileId, sha256 })}${sha256 ? '&' : '?'}limit=0`;
-  try {
-    const { data } = await callApi<UploadState>(call.fetch, url, { method: 'GET' }, call.retry.signal);
-    return data.status === 'complete' && typeof data.url === 'string' ? data.url : undefined;
-  } catch {
-    return undefined;
   }
 }
 

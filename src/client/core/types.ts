@@ -103,7 +103,9 @@ export interface UploadOptions extends CommonOptions {
   /**
    * Start sending chunks while the file is still being hashed, when the server offers it (its
    * /api/version lists 'deferred-upload'; PROTOCOL.md §Deferred upload) and the file's hashes are
-   * not cached (cached ones go to the ordinary handshake, for 秒传). Default true.
+   * not cached (cached ones go to the ordinary handshake, for 秒传). Default: for files of at
+   * least 64 MiB (a smaller one hashes in well under a second: nothing to gain); true: any file;
+   * false: never.
    */
   deferred?: boolean;
 }

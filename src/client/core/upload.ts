@@ -12,9 +12,9 @@ import { withRetry } from './backoff.js';
 import {
   ChunkFeed,
   commitDeferredUpload,
+  DEFERRED_MIN_BYTES,
   DEFERRED_UPLOAD,
   openDeferredUpload,
-  publishedLink,
 } from './deferred-upload.js';
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
@@ -183,8 +183,10 @@ class UploadSession {
       const url = await this.continueDeferred(cached);
       if (url) return url;
     }
-    // Hashes known already (秒传 at once), or a server without the extension: the ordinary upload.
-    if (!cached && offered && this.deps.hasherTellsChunks === true) {
+    // Hashes known already (秒传 at once), a server without the extension, or a file that hashes
+    // in no time: the ordinary upload.
+    const wanted = this.options.deferred ?? this.source.size >= DEFERRED_MIN_BYTES;
+    if (!cached && offered && wanted && this.deps.hasherTellsChunks === true) {
       const outcome = await this.deferredUpload();
       if ('url' in outcome) return outcome;
       // The server refused or lost the deferred upload: the ordinary one, with the hashes it made.
@@ -297,7 +299,12 @@ class UploadSession {
       }
     }
     await this.remember(plain);
-    if (!url) return undefined;
+    if (!url) {
+      // Kept by a commit that found chunks missing, of no use to the ordinary upload: it goes.
+      const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+      if (opened) await terminate({ fileId: plain.fileId, uploadId }, once).catch(() => undefined);
+      return undefined;
+    }
     this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
     return { url, fileId: plain.fileId, instant: false, bytesSent: this.bytesSent, hashCached: true };
   }
@@ -355,12 +362,12 @@ class UploadSession {
     this.writing.clear();
     this.emitUploaded(true);
     let lost = false;
-    // Once the hashes are known: a file the server has already (and tells without an upload) is
-    // not sent whole; the connections stop, and its link is the answer.
+    // Once the hashes are known: a file the server has already is not sent whole (秒传); the
+    // connections stop, and its link is the answer.
     let instant: string | undefined;
     const probe = hashing
       .then(async (hashes) => {
-        instant = await publishedLink(call, hashes);
+        instant = await this.instantCheck(hashes);
       })
       .catch(() => undefined);
     const connection = async () => {
@@ -425,6 +432,25 @@ class UploadSession {
     }
   }
 
+  /**
+   * The ordinary handshake of a deferred upload once its hashes are known, for 秒传: the link
+   * (instant upload 'open'), or a proof of holding the file (its challenge, under 'proof'); else
+   * undefined, and the session this handshake opened goes (the deferred upload goes on). Asked
+   * once, no retry: a failure only means the file is sent.
+   */
+  private async instantCheck(hashes: FileHashes): Promise<string | undefined> {
+    const answer = await this.handshake(hashes, { ...this.retry, retryDelays: [] }).catch(() => undefined);
+    if (!answer) return undefined;
+    if (typeof answer.data === 'string') return answer.data;
+    const proven = answer.challenge
+      ? await this.prove(hashes, answer.challenge).catch(() => undefined)
+      : undefined;
+    if (proven) return proven;
+    const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+    await terminate({ fileId: hashes.fileId, sha256: hashes.sha256 }, once).catch(() => undefined);
+    return undefined;
+  }
+
   /** The name the server is told: the option, else the source's. */
   private get name(): string {
     return this.options.name ?? this.source.name;
@@ -437,7 +463,10 @@ class UploadSession {
     return this.options.ext ?? extensionOf(this.name) ?? fromType ?? '.bin';
   }
 
-  private async handshake({ fileId, chunkIds, sha256 }: FileHashes): Promise<HandshakeAnswer> {
+  private async handshake(
+    { fileId, chunkIds, sha256 }: FileHashes,
+    retry: RetryOptions & { signal?: AbortSignal | undefined } = this.retry,
+  ): Promise<HandshakeAnswer> {
     const { source, chunkSize, ext } = this;
     const body = JSON.stringify({
       fileId,
@@ -452,7 +481,7 @@ class UploadSession {
     const url = `${this.base}/api/upload/handshake`;
     const hs = await withRetry(
       () => callApi<string | string[]>(this.fetch, url, init, this.options.signal),
-      this.retry,
+      retry,
     );
     return { data: hs.data, challenge: (hs as { challenge?: ProofChallenge }).challenge };
   }
