@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileSource } from '../src/client/node/file-source.js';
 import type { ByteSource } from '../src/client/node/index.js';
-import { FileHashCache, upload } from '../src/client/node/index.js';
+import { FileHashCache, findPreviousUploads, TransferError, upload } from '../src/client/node/index.js';
 import { signUploadToken } from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
+import { startProxy } from './helpers/flaky-proxy.js';
 import { from, type Requester } from './helpers/requester.js';
 import { emptyPrefix, s3Endpoint, s3Storage } from './helpers/s3.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -554,6 +556,64 @@ describe('the client uses the extension', () => {
     assert.equal(r.url, `${srv.url}/upload/${c.fileId}.bin`);
     assert.ok(!log.includes('POST /api/upload/commit'), log.join());
     assert.ok(r.bytesSent <= MiB, `sent ${r.bytesSent}: at most the one chunk in flight`);
+  });
+
+  it('interrupted once hashed, it is listed by findPreviousUploads and resumed by its id; terminateOnAbort deletes it', async () => {
+    const path = join(work, 'resume.bin');
+    const size = 12 * MiB + 1;
+    const sum = await writeRandomFile(path, size, 1726);
+    const hashCache = new FileHashCache(join(work, 'resume-cache'));
+    const key = `${(await fileSource(path)).cacheKey}|${MiB}`;
+    const proxy = await startProxy(srv.url, { rate: 0 });
+    proxy.options.rate = 2 * MiB;
+    const options = { server: proxy.url, hashCache, chunkSize: MiB, concurrency: 1, deferred: true };
+    /** Aborts once the file is hashed (its hashes cached with the upload's id) and a chunk is held. */
+    const interrupted = async (extra: { terminateOnAbort?: boolean } = {}) => {
+      const ctl = new AbortController();
+      const running = upload(path, { ...options, ...extra, signal: ctl.signal });
+      for (let i = 0; i < 600 && !ctl.signal.aborted; i++) {
+        const cached = await hashCache.get(key);
+        if (cached?.uploadId && srv.running.service.stats().heldBytes > MiB) ctl.abort();
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await assert.rejects(running, (e: unknown) => e instanceof TransferError && e.code === 'ABORTED');
+      return (await hashCache.get(key))?.uploadId;
+    };
+    try {
+      const uploadId = await interrupted();
+      assert.match(uploadId ?? '', /^[0-9a-f]{32}$/);
+      const [found] = await findPreviousUploads(path, { server: srv.url, hashCache, chunkSize: MiB });
+      assert.equal(found?.uploadId, uploadId);
+      assert.equal(found?.status, 'uploading');
+      assert.ok((found?.bytesHeld ?? 0) >= MiB);
+      const r = await upload(path, { ...options, server: srv.url });
+      assert.equal(r.hashCached, true, 'not hashed again');
+      assert.ok(r.bytesSent <= size - MiB, `resumed: sent ${r.bytesSent} of ${size}`);
+      assert.equal(md5(Buffer.from(await (await fetch(r.url)).arrayBuffer())), sum);
+      // The upload is published: the cache no longer names a deferred upload, the next is instant.
+      assert.equal((await hashCache.get(key))?.uploadId, undefined);
+      const again = await upload(path, { ...options, server: srv.url });
+      assert.equal(again.instant, true);
+
+      const other = join(work, 'terminate.bin');
+      await writeRandomFile(other, size, 1727);
+      const otherKey = `${(await fileSource(other)).cacheKey}|${MiB}`;
+      const ctl = new AbortController();
+      const running = upload(other, { ...options, terminateOnAbort: true, signal: ctl.signal });
+      let id: string | undefined;
+      for (let i = 0; i < 600 && !ctl.signal.aborted; i++) {
+        id = (await hashCache.get(otherKey))?.uploadId;
+        if (id && srv.running.service.stats().heldBytes > MiB) ctl.abort();
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await assert.rejects(running, (e: unknown) => e instanceof TransferError && e.code === 'ABORTED');
+      // Asked as the client that sent it (its own session: 200 while it exists).
+      const state = await fetch(`${srv.url}/api/upload/${id}`);
+      assert.equal(state.status, 404, 'deleted');
+      await state.arrayBuffer();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a server that refuses the deferred handshake gets the ordinary upload', async () => {
