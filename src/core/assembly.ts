@@ -21,13 +21,17 @@ export class Assemblies {
     private readonly needsSha256 = false,
   ) {}
 
-  /** Assembles the plan's file, or joins the assembly of it already running. */
-  once(plan: UploadPlan): Promise<PublishedFile> {
+  /**
+   * Assembles the plan's file, or joins the assembly of it already running. `md5`: what the file
+   * must hash to when the key does not say it (a deferred upload's commit: deferred.ts).
+   */
+  once(plan: UploadPlan, md5?: string): Promise<PublishedFile> {
     const running = this.running.get(plan.fileId);
     if (running) return running;
     const job = this.locks
-      .run(`publish:${md5OfKey(plan.fileId)}`, () =>
+      .run(`publish:${md5 ?? md5OfKey(plan.fileId)}`, () =>
         this.storage.assemble(plan.fileId, {
+          ...(md5 === undefined ? {} : { md5 }),
           md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
           expectedSize: plan.size,
           name: plan.name,

@@ -68,11 +68,18 @@ export async function checkAssembly(
   if (!inPlace) await checkFreeSpace(core, total);
 }
 
-/** Assembles (once per file) after checkAssembly; the upload stops counting once it is gone. */
-export async function assembleChecked(core: UploadCore, plan: UploadPlan): Promise<PublishedFile> {
+/**
+ * Assembles (once per file) after checkAssembly; the upload stops counting once it is gone.
+ * `md5`: the fileId a deferred upload's commit names (its key is a provisional id).
+ */
+export async function assembleChecked(
+  core: UploadCore,
+  plan: UploadPlan,
+  md5?: string,
+): Promise<PublishedFile> {
   await checkAssembly(core, plan, await core.storage.heldChunks(plan.fileId));
   try {
-    const file = await core.assemblies.once(plan);
+    const file = await core.assemblies.once(plan, md5);
     core.usage.removeUpload(plan.fileId);
     return file;
   } catch (err: unknown) {

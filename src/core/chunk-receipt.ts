@@ -8,6 +8,7 @@ import { type ChunkId, parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkFreeSpace } from './bounds.js';
 import type { UploadCore } from './context.js';
+import { checkDeferredChunk } from './deferred.js';
 import { publishedForKey } from './instant.js';
 import { neededChunks } from './needed.js';
 import { planOf, usageEntry } from './sessions.js';
@@ -48,6 +49,10 @@ async function checkRoom(
   if (heldBytes + size > limits.maxFileSize) {
     throw new TransferError('FILE_TOO_LARGE', `The upload would hold over ${limits.maxFileSize} bytes.`);
   }
+  // A deferred upload's chunks are placed by index alone: what it holds never passes its size.
+  if (plan.deferred && plan.size !== null && heldBytes + size > plan.size) {
+    throw new TransferError('FILE_TOO_LARGE', `The upload would hold over its declared ${plan.size} bytes.`);
+  }
   usage.checkQuota(plan.client ?? UNKNOWN_CLIENT, size);
   await checkFreeSpace(core, 0);
 }
@@ -71,8 +76,10 @@ async function file(
     }
     const plan = await planOf(core, fileId, requester);
     if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
-    if (!plan.chunkIds.includes(chunk.id)) throw new TransferError('CHUNK_NOT_IN_PLAN');
+    if (!plan.deferred && !plan.chunkIds.includes(chunk.id)) throw new TransferError('CHUNK_NOT_IN_PLAN');
     if (staged.md5 !== chunk.md5) throw new TransferError('CHUNK_MD5_MISMATCH');
+    // A deferred upload may not have declared its ids: its layout places the chunk (deferred.ts).
+    if (plan.deferred) checkDeferredChunk(plan, chunk, staged.size);
     if (plan.chunkSize !== null && staged.size > plan.chunkSize) {
       throw new TransferError(
         'CHUNK_TOO_LARGE',
@@ -120,6 +127,8 @@ export async function receiveChunk(
   const filed = await core.locks.run(fileId, () => file(core, fileId, chunk, staged, requester));
   const ext = filed.plan?.ext ?? filed.file?.ext ?? '';
   if (filed.file) return { needed: [], file: filed.file, stored: false, ext };
-  if (filed.needed.length > 0 || !filed.plan) return { needed: filed.needed, stored: filed.stored, ext };
+  // A deferred upload is assembled by its commit, which names the fileId (deferred.ts).
+  if (filed.needed.length > 0 || !filed.plan || filed.plan.deferred)
+    return { needed: filed.needed, stored: filed.stored, ext };
   return { needed: [], file: await assembleChecked(core, filed.plan), stored: filed.stored, ext };
 }

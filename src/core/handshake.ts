@@ -27,8 +27,11 @@ export interface RawHandshake {
   sha256?: unknown;
 }
 
-/** A validated handshake: what a plan is made of. */
-type HandshakeFields = Pick<UploadPlan, 'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name'> & {
+/** A validated handshake: what a plan is made of (a deferred one's fileId is its provisional key). */
+export type HandshakeFields = Pick<
+  UploadPlan,
+  'fileId' | 'ext' | 'chunkIds' | 'size' | 'chunkSize' | 'name' | 'deferred'
+> & {
   sha256: string | null;
 };
 
@@ -36,14 +39,14 @@ export type HandshakeOutcome =
   | { kind: 'complete'; file: PublishedFile; ext: string }
   | { kind: 'needed'; needed: string[]; challenge?: ProofChallenge | undefined };
 
-function optionalInt(value: unknown, min: number): number | null {
+export function optionalInt(value: unknown, min: number): number | null {
   if (value === undefined || value === null || value === '') return null;
   const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min) throw new TransferError('INVALID_FIELD');
   return n;
 }
 
-function optionalName(value: unknown): string | null {
+export function optionalName(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || value.length > 1024) throw new TransferError('INVALID_FIELD');
   return value;
@@ -81,7 +84,7 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
  * all) and its declared size must fit above the free-space reserve: nothing is written for a
  * refused one.
  */
-function recordPlan(
+export function recordPlan(
   core: UploadCore,
   key: string,
   fields: HandshakeFields,

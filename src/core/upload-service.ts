@@ -12,6 +12,13 @@ import { Assemblies } from './assembly.js';
 import { type ChunkStager, stageChunk } from './chunk-placement.js';
 import { type ChunkOutcome, receiveChunk } from './chunk-receipt.js';
 import { type ResolvedLimits, resolveLimits, type UploadCore, type UploadLimits } from './context.js';
+import {
+  commitDeferred,
+  type DeferredOpened,
+  openDeferred,
+  type RawCommit,
+  type RawDeferredHandshake,
+} from './deferred.js';
 import { acceptHandshake, type HandshakeOutcome, type RawHandshake } from './handshake.js';
 import { proveOwnership, type RawProof } from './instant.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -65,6 +72,23 @@ export class UploadService implements ChunkStager {
     requester: string | undefined = client,
   ): Promise<HandshakeOutcome> {
     return mapped(acceptHandshake(this.core, raw, client, requester));
+  }
+
+  /**
+   * A deferred handshake (deferred.ts): the layout without the fileId; answers a provisional
+   * upload id in a session of the requester.
+   */
+  openDeferred(
+    raw: RawDeferredHandshake,
+    client?: string,
+    requester: string | undefined = client,
+  ): Promise<DeferredOpened> {
+    return mapped(openDeferred(this.core, raw, client, requester));
+  }
+
+  /** Commits the requester's deferred upload under the fileId it names, verified by assembly. */
+  commit(raw: RawCommit, requester?: string): Promise<{ file: PublishedFile; ext: string }> {
+    return mapped(commitDeferred(this.core, raw, requester));
   }
 
   /**

@@ -384,6 +384,12 @@ export const ERRORS = {
     en: "The assembled file's SHA-256 differs from the one the handshake declared; nothing was published.",
     action: 'Hash the file again (it may have changed) and upload it afresh; the upload was dropped.',
   },
+  CHUNKS_MISSING: {
+    status: 409,
+    zh: '还有分片未上传，不能提交',
+    en: 'Some chunks of this upload are still missing; nothing was published.',
+    action: 'Send the missing chunks (GET /api/upload/<uploadId> lists them), then commit again.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

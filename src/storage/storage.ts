@@ -43,6 +43,12 @@ export interface UploadPlan {
   owner?: string | null;
   /** The whole file's SHA-256 as the client declared it (then part of the key), or null. */
   sha256?: string | null;
+  /**
+   * A deferred upload (core/deferred.ts): its key is a provisional upload id, not an MD5; the
+   * fileId (and the chunk ids, if the handshake left them out) come with its commit, and no chunk
+   * answer assembles it. Absent: an ordinary upload.
+   */
+  deferred?: boolean;
 }
 
 /**
@@ -128,6 +134,11 @@ export interface AssembleOptions {
    * (publication.ts: a copy is published under the twin key, recording it).
    */
   needsSha256?: boolean;
+  /**
+   * The MD5 the file must hash to when the upload's key does not say it (a deferred upload's key is
+   * a provisional id: core/deferred.ts). Default: the key's MD5.
+   */
+  md5?: string;
 }
 
 export interface Storage {
@@ -162,7 +173,8 @@ export interface Storage {
   heldChunks(fileId: string): Promise<ReadonlyMap<string, number>>;
 
   /**
-   * Concatenates the chunks, verifies the whole-file MD5 equals the key's MD5 (FILE_MD5_MISMATCH),
+   * Concatenates the chunks, verifies the whole-file MD5 equals the key's MD5 (or options.md5:
+   * FILE_MD5_MISMATCH),
    * the size (SIZE_MISMATCH) and the declared SHA-256 if any (FILE_SHA256_MISMATCH), computing the
    * SHA-256 in the same pass, then publishes atomically (where: publicationOf in publication.ts)
    * and removes the upload. The bytes are verified even when a file with this MD5 is published

@@ -45,6 +45,23 @@ export class ChunkIdHasher {
 export interface FileHashing {
   update(bytes: Uint8Array): void;
   finish(): { fileId: string; chunkIds: string[]; sha256?: string };
+  /**
+   * The ids of the chunks complete so far (the last partial one only after finish), for a
+   * deferred upload that sends each chunk once its id is known. Optional: without it the ids come
+   * at the end.
+   */
+  chunkIdsSoFar?(): readonly string[];
+}
+
+/** Called with each chunk's id (MD5 + index) as soon as it is known, in file order. */
+export type OnChunkId = (index: number, id: string) => void;
+
+/** Reports the ids `hashing` has completed since `reported`; returns how many are reported now. */
+function reportIds(hashing: FileHashing, reported: number, onChunk: OnChunkId | undefined): number {
+  const ids = onChunk && hashing.chunkIdsSoFar?.();
+  if (!ids) return reported;
+  for (let i = reported; i < ids.length; i++) onChunk!(i, ids[i]!);
+  return ids.length;
 }
 
 /** The file MD5 and the chunk ids for any chunk size, with two digests one after the other. */
@@ -57,6 +74,7 @@ export async function sequentialHashes(chunkSize: number, createMd5: Md5Factory)
       chunks.update(bytes);
     },
     finish: () => ({ fileId: whole.digest(), chunkIds: chunks.finish() }),
+    chunkIdsSoFar: () => chunks.ids,
   };
 }
 
@@ -81,6 +99,7 @@ export const withSha256 =
         sha.update(bytes);
       },
       finish: () => ({ ...hashing.finish(), sha256: sha.digest() }),
+      ...(hashing.chunkIdsSoFar ? { chunkIdsSoFar: hashing.chunkIdsSoFar.bind(hashing) } : {}),
     };
   };
 
@@ -90,14 +109,19 @@ export async function hashSource(
   start: StartHashing,
   onBytes: (done: number) => void,
   signal?: AbortSignal,
+  onChunk?: OnChunkId,
 ): Promise<FileHashes> {
   const hashing = await start(chunkSize);
   let done = 0;
+  let reported = 0;
   for await (const buf of source.stream()) {
     if (signal?.aborted) throw abortError();
     hashing.update(buf);
+    reported = reportIds(hashing, reported, onChunk);
     done += buf.length;
     onBytes(done);
   }
-  return { ...hashing.finish(), chunkSize };
+  const hashes = { ...hashing.finish(), chunkSize };
+  if (onChunk) for (let i = reported; i < hashes.chunkIds.length; i++) onChunk(i, hashes.chunkIds[i]!);
+  return hashes;
 }

@@ -103,6 +103,10 @@ class Md5Pair implements FileHashing {
     }
   }
 
+  chunkIdsSoFar(): readonly string[] {
+    return this.ids;
+  }
+
   finish(): { fileId: string; chunkIds: string[] } {
     // The last partial chunk counts, and an empty file is one empty chunk (as ChunkIdHasher).
     if (this.inChunk > 0 || this.carry > 0 || this.ids.length === 0) this.endChunk();

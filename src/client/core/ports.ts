@@ -40,14 +40,24 @@ export interface FileHashes {
    * never taken for this file (PROTOCOL.md §Collisions). Absent in hashes cached before it was.
    */
   sha256?: string;
+  /**
+   * A deferred upload of these bytes not committed yet (PROTOCOL.md §Deferred upload): an upload
+   * interrupted after the file was hashed continues it instead of sending every chunk again.
+   */
+  uploadId?: string;
 }
 
-/** Computes the hashes of a source in ONE pass (the browser runs it in a worker). */
+/**
+ * Computes the hashes of a source in ONE pass (the browser runs it in a worker). `onChunk`, if
+ * given, is told each chunk's id as soon as it is known, in order, and every id before the
+ * promise resolves (a hasher that cannot tell them earlier tells them all at the end).
+ */
 export type Hasher = (
   source: ByteSource,
   chunkSize: number,
   onBytes: (done: number) => void,
   signal?: AbortSignal,
+  onChunk?: (index: number, id: string) => void,
 ) => Promise<FileHashes>;
 
 export interface HashCache {

@@ -34,19 +34,49 @@ export async function findPrevious(
     chunksTotal: hashes.chunkIds.length,
     url: null,
   };
-  const url = `${uploadStateUrl(options.server, { fileId, sha256 })}${sha256 ? '&' : '?'}limit=0`;
+  // A deferred upload not committed (upload() continues it), else the ordinary one.
+  const { uploadId } = hashes;
+  const deferred = uploadId
+    ? await stateOf(options, `${uploadStateUrl(options.server, { fileId, uploadId })}?limit=0`)
+    : undefined;
+  if (deferred && uploadId) {
+    found.uploadId = uploadId;
+    found.status = 'uploading';
+    found.bytesHeld = deferred.bytesHeld;
+    // Its plan may not list the ids (the server learnt each with its chunk): counted from the bytes.
+    found.chunksNeeded =
+      deferred.totals.chunkIds > 0
+        ? deferred.totals.needed
+        : Math.ceil(Math.max(0, source.size - deferred.bytesHeld) / chunkSize);
+    return [found];
+  }
+  const data = await stateOf(
+    options,
+    `${uploadStateUrl(options.server, { fileId, sha256 })}${sha256 ? '&' : '?'}limit=0`,
+  );
+  if (data) {
+    found.status = data.status === 'complete' ? 'complete' : 'uploading';
+    found.bytesHeld = data.status === 'complete' ? source.size : data.bytesHeld;
+    found.chunksNeeded = data.status === 'complete' ? 0 : data.totals.needed;
+    found.url = data.url;
+  }
+  return [found];
+}
+
+/** The state report, or undefined when the server has no session of it for this client. */
+async function stateOf(
+  options: FindPreviousOptions & { fetch: typeof fetch },
+  url: string,
+): Promise<UploadState | undefined> {
   try {
     const { data } = await withRetry(
       () => callApi<UploadState>(options.fetch, url, { method: 'GET' }, options.signal),
       options,
     );
-    found.status = data.status === 'complete' ? 'complete' : 'uploading';
-    found.bytesHeld = data.status === 'complete' ? source.size : data.bytesHeld;
-    found.chunksNeeded = data.status === 'complete' ? 0 : data.totals.needed;
-    found.url = data.url;
+    return data;
   } catch (err: unknown) {
     // No session for this client (never opened, expired, abandoned): upload() starts it over.
     if (!(err instanceof TransferError && err.code === 'UPLOAD_NOT_FOUND')) throw err;
+    return undefined;
   }
-  return [found];
 }

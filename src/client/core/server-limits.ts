@@ -1,6 +1,6 @@
 /**
  * What a server accepts, learnt before the chunk size is chosen: GET /api/version answers
- * `limits: {maxChunkSize, maxChunks}` (PROTOCOL.md §Server limits). A server without it (the
+ * `limits: {maxChunkSize, maxChunks}` and the `extensions` it offers (PROTOCOL.md §Server limits). A server without it (the
  * course's) is planned for as before; its handshake refuses a chunk size it cannot take.
  */
 import { TransferError } from '../../protocol/errors.js';
@@ -15,6 +15,8 @@ export interface ServerLimits {
   maxChunkSize?: number;
   /** Most chunks in one file's plan. */
   maxChunks?: number;
+  /** The protocol extensions it offers (PROTOCOL.md §Server limits), e.g. 'deferred-upload'. */
+  extensions?: string[];
 }
 
 function positive(value: unknown): number | undefined {
@@ -34,7 +36,7 @@ export async function serverLimits(
   try {
     const answer = await withRetry(
       () =>
-        callApi<{ limits?: Record<string, unknown> } | null>(
+        callApi<{ limits?: Record<string, unknown>; extensions?: unknown } | null>(
           fetchImpl,
           `${base}/api/version`,
           { method: 'GET' },
@@ -48,6 +50,8 @@ export async function serverLimits(
     const maxChunks = positive(limits.maxChunks);
     if (maxChunkSize !== undefined) out.maxChunkSize = maxChunkSize;
     if (maxChunks !== undefined) out.maxChunks = maxChunks;
+    const extensions = answer.data?.extensions;
+    if (Array.isArray(extensions)) out.extensions = extensions.filter((e) => typeof e === 'string');
     return out;
   } catch (err: unknown) {
     if (!(err instanceof TransferError) || err.code === 'ABORTED') throw err;

@@ -8,9 +8,13 @@ import { withRetry } from './backoff.js';
 import { callApi } from './http.js';
 import type { RetryOptions, TerminateOptions, UploadKey } from './types.js';
 
-/** `/api/upload/<fileId>` with the upload's key (`?sha256=` when it was declared). */
-export function uploadStateUrl(server: string, { fileId, sha256 }: UploadKey): string {
+/**
+ * `/api/upload/<fileId>` with the upload's key (`?sha256=` when it was declared), or
+ * `/api/upload/<uploadId>` for a deferred upload.
+ */
+export function uploadStateUrl(server: string, { fileId, sha256, uploadId }: UploadKey): string {
   const base = server.replace(/\/+$/, '');
+  if (uploadId) return `${base}/api/upload/${encodeURIComponent(uploadId)}`;
   return `${base}/api/upload/${encodeURIComponent(fileId)}${sha256 ? `?sha256=${sha256}` : ''}`;
 }
 

@@ -100,12 +100,25 @@ export interface UploadOptions extends CommonOptions {
    * pause, and calling upload() again resumes.
    */
   terminateOnAbort?: boolean;
+  /**
+   * Start sending chunks while the file is still being hashed, when the server offers it (its
+   * /api/version lists 'deferred-upload'; PROTOCOL.md §Deferred upload) and the file's hashes are
+   * not cached (cached ones go to the ordinary handshake, for 秒传). Default: for files of at
+   * least 64 MiB (a smaller one hashes in well under a second: nothing to gain); true: any file;
+   * false: never.
+   */
+  deferred?: boolean;
 }
 
 /** Which upload: the file's MD5 and, when our client declared it, its SHA-256 (the upload's key). */
 export interface UploadKey {
   fileId: string;
   sha256?: string | undefined;
+  /**
+   * A deferred upload not committed yet (PROTOCOL.md §Deferred upload): the server keys it by
+   * this provisional id, not by fileId and sha256.
+   */
+  uploadId?: string | undefined;
 }
 
 /** For terminate() and findPreviousUploads(): the server and how to reach it. */

@@ -9,13 +9,20 @@
 import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
+import {
+  ChunkFeed,
+  commitDeferredUpload,
+  DEFERRED_MIN_BYTES,
+  DEFERRED_UPLOAD,
+  openDeferredUpload,
+} from './deferred-upload.js';
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
 import { fitChunkSize, serverLimits } from './server-limits.js';
 import { terminate } from './terminate.js';
-import type { Progress, RetryOptions, UploadOptions, UploadResult } from './types.js';
+import type { Progress, RetryOptions, UploadKey, UploadOptions, UploadResult } from './types.js';
 
 const MiB = 1024 * 1024;
 /** Handshakes per call: each after a round of chunks that ended without the file's URL. */
@@ -67,6 +74,11 @@ export function usableHashes(
 
 export interface UploadDeps {
   hasher: Hasher;
+  /**
+   * The hasher tells each chunk's id as soon as it is hashed (Hasher's onChunk): a deferred upload
+   * then sends while the file is read. Without it the ordinary upload is used.
+   */
+  hasherTellsChunks?: boolean | undefined;
   hashCache?: HashCache | undefined;
   /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
   createSha256?: Sha256Factory | undefined;
@@ -162,21 +174,52 @@ class UploadSession {
   }
 
   async run(): Promise<UploadResult> {
-    this.chunkSize = await planChunkSize(this.source.size, { ...this.options, fetch: this.fetch });
-    const { hashes, hashCached } = await this.hashes();
+    const limits = await serverLimits(this.fetch, this.base, this.retry);
+    this.chunkSize = fitChunkSize(this.options.chunkSize ?? defaultChunkSize(this.source.size), limits);
+    const cached = await this.cachedHashes();
+    const offered = this.options.deferred !== false && limits.extensions?.includes(DEFERRED_UPLOAD) === true;
+    // A deferred upload interrupted after the file was hashed: continue it.
+    if (cached?.uploadId && offered) {
+      const url = await this.continueDeferred(cached);
+      if (url) return url;
+    }
+    // Hashes known already (秒传 at once), a server without the extension, or a file that hashes
+    // in no time: the ordinary upload.
+    const wanted = this.options.deferred ?? this.source.size >= DEFERRED_MIN_BYTES;
+    if (!cached && offered && wanted && this.deps.hasherTellsChunks === true) {
+      const outcome = await this.deferredUpload();
+      if ('url' in outcome) return outcome;
+      // The server refused or lost the deferred upload: the ordinary one, with the hashes it made.
+      if (outcome.hashes) return this.ordinary(outcome.hashes, false);
+    }
+    const { hashes, hashCached } = cached ? { hashes: cached, hashCached: true } : await this.hashNow();
+    return this.ordinary(hashes, hashCached);
+  }
+
+  /** Handshake and chunks, resumable; an abort deletes the upload under terminateOnAbort. */
+  private async ordinary(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {
     try {
       return await this.rounds(hashes, hashCached);
     } catch (err: unknown) {
-      // terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)).
-      if (this.options.signal?.aborted && this.options.terminateOnAbort) {
-        const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
-        await terminate(
-          { fileId: hashes.fileId, sha256: hashes.sha256 },
-          { server, fetch: this.fetch, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry },
-        );
-      }
+      await this.terminateIfAborted({ fileId: hashes.fileId, sha256: hashes.sha256 });
       throw err;
     }
+  }
+
+  /** terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)). */
+  private async terminateIfAborted(key: UploadKey): Promise<void> {
+    if (!this.options.signal?.aborted || !this.options.terminateOnAbort) return;
+    const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
+    await terminate(key, {
+      server,
+      fetch: this.fetch,
+      retries,
+      minDelay,
+      maxDelay,
+      retryDelays,
+      onShouldRetry,
+      onRetry,
+    });
   }
 
   private async rounds(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {
@@ -207,18 +250,205 @@ class UploadSession {
     throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
   }
 
-  /** From the cache when the file is unchanged, else one pass over the file. */
-  private async hashes(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
+  /** The hashes of an unchanged file, from the cache. */
+  private async cachedHashes(): Promise<FileHashes | undefined> {
     const { source, chunkSize, deps } = this;
     const key = hashCacheKey(source, chunkSize);
-    const cached = usableHashes(key ? await deps.hashCache?.get(key) : undefined, source, chunkSize);
-    if (cached) return { hashes: cached, hashCached: true };
+    return usableHashes(key ? await deps.hashCache?.get(key) : undefined, source, chunkSize);
+  }
+
+  /** One pass over the file (remembered in the cache). */
+  private async hashNow(): Promise<{ hashes: FileHashes; hashCached: boolean }> {
+    const { source, chunkSize, deps } = this;
     const progress = (done: number) =>
       this.emit({ phase: 'hashing', bytesDone: done, bytesTotal: source.size });
     const hashes = await deps.hasher(source, chunkSize, progress, this.options.signal);
     this.emit({ phase: 'hashing', bytesDone: source.size, bytesTotal: source.size }, true);
-    if (key) await deps.hashCache?.set(key, hashes);
+    await this.remember(hashes);
     return { hashes, hashCached: false };
+  }
+
+  private async remember(hashes: FileHashes): Promise<void> {
+    const key = hashCacheKey(this.source, this.chunkSize);
+    if (key) await this.deps.hashCache?.set(key, hashes);
+  }
+
+  /**
+   * Continues the deferred upload the cached hashes name: a deferred handshake with its id and
+   * the chunk ids lists what the server still needs, those are sent, then the commit. Resolves
+   * undefined when the server no longer has it (the ordinary upload then runs), the hashes
+   * remembered without the id either way.
+   */
+  private async continueDeferred(hashes: FileHashes): Promise<UploadResult | undefined> {
+    const { uploadId, ...plain } = hashes;
+    const { source, chunkSize } = this;
+    const call = { fetch: this.fetch, base: this.base, retry: this.retry };
+    const layout = { ext: this.ext, size: source.size, chunkSize, name: this.name };
+    const opened = await openDeferredUpload(call, { ...layout, uploadId, chunkIds: hashes.chunkIds });
+    let url: string | undefined;
+    if (opened && uploadId) {
+      try {
+        // The upload's key is its id alone (no sha256); its chunk answers never carry the link.
+        await this.sendChunks({ fileId: uploadId, chunkSize, chunkIds: plain.chunkIds }, opened.needed);
+        url = await commitDeferredUpload(call, uploadId, plain);
+      } catch (err: unknown) {
+        if (!planLost(err)) {
+          await this.terminateIfAborted({ fileId: plain.fileId, uploadId });
+          throw err;
+        }
+      }
+    }
+    await this.remember(plain);
+    if (!url) {
+      // Kept by a commit that found chunks missing, of no use to the ordinary upload: it goes.
+      const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+      if (opened) await terminate({ fileId: plain.fileId, uploadId }, once).catch(() => undefined);
+      return undefined;
+    }
+    this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
+    return { url, fileId: plain.fileId, instant: false, bytesSent: this.bytesSent, hashCached: true };
+  }
+
+  /**
+   * A deferred upload (deferred-upload.ts): each chunk goes as soon as the hasher has its id, the
+   * commit names the file's hashes once the pass ends. Resolves with the result, or with the
+   * hashes (if the pass ended) when the ordinary upload must take over: the server refused the
+   * deferred handshake, or no longer had the upload at its commit.
+   */
+  private async deferredUpload(): Promise<UploadResult | { hashes?: FileHashes }> {
+    const { source, chunkSize } = this;
+    const call = { fetch: this.fetch, base: this.base, retry: this.retry };
+    const opened = await openDeferredUpload(call, {
+      ext: this.ext,
+      size: source.size,
+      chunkSize,
+      name: this.name,
+    });
+    if (!opened) return {};
+    const { uploadId } = opened;
+    // Chunk ids as the hasher tells them; the upload's key is the provisional id.
+    const ids: string[] = [];
+    const upload: FileHashes = { fileId: uploadId, chunkSize, chunkIds: ids };
+    const feed = new ChunkFeed();
+    // A connection that fails for good stops the hashing too (and so does the caller's abort).
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    this.options.signal?.addEventListener('abort', abort, { once: true });
+    if (this.options.signal?.aborted) stop.abort();
+    const hashing = this.deps
+      .hasher(
+        source,
+        chunkSize,
+        () => undefined,
+        stop.signal,
+        (index, id) => {
+          ids[index] = id;
+          feed.push(index);
+        },
+      )
+      .then(
+        async (hashes) => {
+          feed.end();
+          // Remembered with the upload's id: an interrupted upload continues it (continueDeferred).
+          await this.remember({ ...hashes, uploadId });
+          return hashes;
+        },
+        (err: unknown) => {
+          feed.fail(err);
+          throw err;
+        },
+      );
+    this.held = 0;
+    this.writing.clear();
+    this.emitUploaded(true);
+    let lost = false;
+    // Once the hashes are known: a file the server has already is not sent whole (秒传); the
+    // connections stop, and its link is the answer.
+    let instant: string | undefined;
+    const probe = hashing
+      .then(async (hashes) => {
+        instant = await this.instantCheck(hashes);
+      })
+      .catch(() => undefined);
+    const connection = async () => {
+      try {
+        for (let i = await feed.next(); i !== undefined && !lost && !instant; i = await feed.next()) {
+          try {
+            await this.sendChunk(upload, i);
+          } catch (err: unknown) {
+            // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
+            // §Deferred upload); the ordinary upload names the fileId.
+            if (!planLost(err) && !(err instanceof TransferError && err.code === 'FORBIDDEN')) throw err;
+            lost = true;
+          }
+        }
+      } catch (err: unknown) {
+        stop.abort();
+        throw err;
+      }
+    };
+    try {
+      const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
+      const [hashed, , ...sent] = await Promise.allSettled([hashing, probe, ...connections]).finally(() =>
+        this.options.signal?.removeEventListener('abort', abort),
+      );
+      // A connection's failure first: the hashing it stopped failed only because of it.
+      const failed = sent.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (hashed.status === 'rejected') throw hashed.reason;
+      const hashes = hashed.value;
+      if (instant) {
+        // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
+        const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+        await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+        await this.remember(hashes);
+        this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: true }, true);
+        return {
+          url: instant,
+          fileId: hashes.fileId,
+          instant: true,
+          bytesSent: this.bytesSent,
+          hashCached: false,
+        };
+      }
+      const url = lost ? undefined : await commitDeferredUpload(call, uploadId, hashes);
+      // Published (the next upload of the file is instant), or the ordinary upload takes over.
+      await this.remember(hashes);
+      if (!url) {
+        // A commit that found chunks missing leaves the upload: of no use to the ordinary one
+        // (another key), so it goes. (Lost or refused, there is nothing this client may delete.)
+        if (!lost) {
+          const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+          await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+        }
+        return { hashes };
+      }
+      this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
+      return { url, fileId: hashes.fileId, instant: false, bytesSent: this.bytesSent, hashCached: false };
+    } catch (err: unknown) {
+      // The provisional upload is deleted by its id.
+      await this.terminateIfAborted({ fileId: uploadId, uploadId });
+      throw err;
+    }
+  }
+
+  /**
+   * The ordinary handshake of a deferred upload once its hashes are known, for 秒传: the link
+   * (instant upload 'open'), or a proof of holding the file (its challenge, under 'proof'); else
+   * undefined, and the session this handshake opened goes (the deferred upload goes on). Asked
+   * once, no retry: a failure only means the file is sent.
+   */
+  private async instantCheck(hashes: FileHashes): Promise<string | undefined> {
+    const answer = await this.handshake(hashes, { ...this.retry, retryDelays: [] }).catch(() => undefined);
+    if (!answer) return undefined;
+    if (typeof answer.data === 'string') return answer.data;
+    const proven = answer.challenge
+      ? await this.prove(hashes, answer.challenge).catch(() => undefined)
+      : undefined;
+    if (proven) return proven;
+    const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
+    await terminate({ fileId: hashes.fileId, sha256: hashes.sha256 }, once).catch(() => undefined);
+    return undefined;
   }
 
   /** The name the server is told: the option, else the source's. */
@@ -233,7 +463,10 @@ class UploadSession {
     return this.options.ext ?? extensionOf(this.name) ?? fromType ?? '.bin';
   }
 
-  private async handshake({ fileId, chunkIds, sha256 }: FileHashes): Promise<HandshakeAnswer> {
+  private async handshake(
+    { fileId, chunkIds, sha256 }: FileHashes,
+    retry: RetryOptions & { signal?: AbortSignal | undefined } = this.retry,
+  ): Promise<HandshakeAnswer> {
     const { source, chunkSize, ext } = this;
     const body = JSON.stringify({
       fileId,
@@ -248,7 +481,7 @@ class UploadSession {
     const url = `${this.base}/api/upload/handshake`;
     const hs = await withRetry(
       () => callApi<string | string[]>(this.fetch, url, init, this.options.signal),
-      this.retry,
+      retry,
     );
     return { data: hs.data, challenge: (hs as { challenge?: ProofChallenge }).challenge };
   }

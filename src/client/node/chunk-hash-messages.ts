@@ -13,5 +13,14 @@ export interface ChunkHashDone {
   sha256: string;
 }
 
-/** From the worker: a block's memory handed back for the next read, or what it computed at the end. */
-export type ChunkHashOutput = { buffer: ArrayBuffer } | ChunkHashDone;
+/** A chunk whose id is known (told as soon as its last byte is hashed, for a deferred upload). */
+export interface ChunkHashId {
+  index: number;
+  id: string;
+}
+
+/**
+ * From the worker: a block's memory handed back for the next read, a chunk's id, or what it
+ * computed at the end.
+ */
+export type ChunkHashOutput = { buffer: ArrayBuffer } | ChunkHashId | ChunkHashDone;

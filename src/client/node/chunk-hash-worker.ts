@@ -16,6 +16,9 @@ function reply(msg: ChunkHashOutput, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
+/** Ids told so far: each new one is told at once (a deferred upload sends its chunk then). */
+let told = 0;
+
 port.on('message', (msg: ChunkHashInput) => {
   if (msg === null) {
     reply({ ids: chunks.finish(), sha256: sha.digest() });
@@ -24,5 +27,6 @@ port.on('message', (msg: ChunkHashInput) => {
   const block = new Uint8Array(msg.buffer, 0, msg.length);
   chunks.update(block);
   sha.update(block);
+  for (; told < chunks.ids.length; told++) reply({ index: told, id: chunks.ids[told]! });
   reply({ buffer: msg.buffer }, [msg.buffer]);
 });

@@ -29,10 +29,10 @@ export { defaultChunkSize } from '../core/upload.js';
 export { clearHashCache, defaultCacheDir as hashCacheDir, FileHashCache } from './hash-cache.js';
 
 /** One pass; files over 16 MiB hash the chunks on a second thread (see parallel-hasher.ts). */
-export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal) =>
+export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal, onChunk) =>
   source.size > 16 * 1024 * 1024
-    ? parallelHasher(source, chunkSize, onBytes, signal)
-    : hashSource(source, chunkSize, withSha256(withMd5(nodeMd5), nodeSha256), onBytes, signal);
+    ? parallelHasher(source, chunkSize, onBytes, signal, onChunk)
+    : hashSource(source, chunkSize, withSha256(withMd5(nodeMd5), nodeSha256), onBytes, signal, onChunk);
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
@@ -67,6 +67,8 @@ export async function upload(source: string | ByteSource, options: NodeUploadOpt
     { ...options, fetch: nodeTransport(options) },
     {
       hasher: nodeHasher,
+      // Both hashers tell each chunk's id as it is hashed: a deferred upload sends meanwhile.
+      hasherTellsChunks: true,
       hashCache: hashCacheOf(options.hashCache),
       createSha256: nodeSha256,
       extensionForType,

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
+import type { OnChunkId } from '../core/hashing.js';
 import type { ByteSource, Hasher } from '../core/ports.js';
 import type {
   ChunkHashDone,
@@ -63,14 +64,18 @@ class ChunkWorker {
   private wake: (() => void) | undefined;
   private failure: unknown;
 
-  static async start(chunkSize: number): Promise<ChunkWorker> {
-    return new ChunkWorker(await startWorker({ chunkSize }));
+  static async start(chunkSize: number, onChunk?: OnChunkId): Promise<ChunkWorker> {
+    return new ChunkWorker(await startWorker({ chunkSize }), onChunk);
   }
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    onChunk: OnChunkId | undefined,
+  ) {
     this.done = new Promise((resolve) => {
       this.worker.on('message', (m: ChunkHashOutput) => {
         if ('ids' in m) resolve(m);
+        else if ('id' in m) onChunk?.(m.index, m.id);
         else {
           this.outstanding--;
           this.free.push(m.buffer);
@@ -156,10 +161,18 @@ async function streamBlocks(source: ByteSource, feed: Feed) {
   }
 }
 
-export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal) => {
+export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal, onChunk) => {
+  // The ids of whole chunks come from the worker as it hashes them; the last partial one at the end.
+  let told = 0;
+  const tell = onChunk
+    ? (index: number, id: string) => {
+        told = index + 1;
+        onChunk(index, id);
+      }
+    : undefined;
   const feed: Feed = {
     whole: createHash('md5'),
-    chunks: await ChunkWorker.start(chunkSize),
+    chunks: await ChunkWorker.start(chunkSize, tell),
     onBytes,
     signal,
   };
@@ -167,6 +180,7 @@ export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal)
     const readInto = source.readInto?.bind(source);
     await (readInto ? readBlocks(source, readInto, feed) : streamBlocks(source, feed));
     const { ids: chunkIds, sha256 } = await feed.chunks.finish();
+    for (let i = told; tell && i < chunkIds.length; i++) tell(i, chunkIds[i]!);
     return { fileId: feed.whole.digest('hex'), chunkSize, chunkIds, sha256 };
   } finally {
     await feed.chunks.terminate();

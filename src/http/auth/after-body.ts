@@ -1,6 +1,7 @@
 /**
  * The second check, for the requests that name their fileId in the body (the handshake, the proof
- * of ownership that stands in for an upload, and multipart chunks, PROTOCOL.md): the route table
+ * of ownership that stands in for an upload, a deferred upload's handshake (no fileId: asked with
+ * its size) and commit (its fileId), and multipart chunks, PROTOCOL.md): the route table
  * hands the seed handlers a view of the upload service whose `handshake`, `prove` (asked as a
  * handshake) and `receiveChunk` first ask the hook again with the parsed fileId and size
  * (check.ts `authorizeAgain`), so no handler has to remember to. Nothing is recorded before
@@ -31,6 +32,21 @@ export function checkedAfterBody(service: UploadService, req: IncomingMessage): 
           return target.prove(raw, ...rest);
         };
         return prove;
+      }
+      if (prop === 'openDeferred') {
+        // No fileId yet: asked with the declared size; the commit is asked with its fileId.
+        const openDeferred: UploadService['openDeferred'] = async (raw, ...rest) => {
+          await authorizeAgain(req, 'handshake', undefined, raw.size);
+          return target.openDeferred(raw, ...rest);
+        };
+        return openDeferred;
+      }
+      if (prop === 'commit') {
+        const commit: UploadService['commit'] = async (raw, ...rest) => {
+          await authorizeAgain(req, 'handshake', raw.fileId, undefined);
+          return target.commit(raw, ...rest);
+        };
+        return commit;
       }
       if (prop === 'receiveChunk') {
         const receiveChunk: UploadService['receiveChunk'] = async (fileId, chunkId, staged, ...rest) => {

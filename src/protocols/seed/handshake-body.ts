@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import type { RawCommit } from '../../core/deferred.js';
 import type { RawHandshake } from '../../core/handshake.js';
 import type { RawProof } from '../../core/instant.js';
 import { TransferError } from '../../protocol/errors.js';
@@ -112,7 +113,7 @@ function chunkIdsFromForm(values: string[], json: JsonShapeLimits): unknown {
   return values.length > 0 ? values : undefined;
 }
 
-function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits): RawHandshake {
+function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits): RawHandshake & RawCommit {
   const get = (key: string) => fields.get(key)?.[0];
   return {
     fileId: get('fileId'),
@@ -125,6 +126,8 @@ function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits):
     chunkSize: get('chunkSize'),
     name: get('name'),
     sha256: get('sha256'),
+    // A deferred upload's commit (core/deferred.ts) names its provisional id.
+    uploadId: get('uploadId'),
   };
 }
 
@@ -193,10 +196,14 @@ function bodyKind(req: IncomingMessage): BodyKind {
   throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
 }
 
+/**
+ * A handshake's body; also that of a deferred handshake and of its commit (core/deferred.ts),
+ * whose fields are a handshake's, and the commit's uploadId.
+ */
 export async function readHandshake(
   req: IncomingMessage,
   limits: HandshakeBodyLimits,
-): Promise<RawHandshake> {
+): Promise<RawHandshake & RawCommit> {
   const kind = bodyKind(req);
   const limit = limits.maxBytes;
   refuseByLength(req, limit);
@@ -211,7 +218,7 @@ export async function readHandshake(
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new TransferError('MALFORMED_BODY', 'The body must be a JSON object.');
   }
-  return body as RawHandshake;
+  return body as RawHandshake & RawCommit;
 }
 
 /** A proof body is a few short fields (PROTOCOL.md §Instant upload): 4 KiB is ten times enough. */

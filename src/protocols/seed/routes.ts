@@ -82,6 +82,35 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
 }
 
 /**
+ * POST /api/upload/deferred (PROTOCOL.md §Deferred upload): a handshake without its fileId,
+ * read within the handshake's bounds; answers the declared ids still needed, the provisional
+ * `uploadId` the chunks, state and commit name, and `remaining`, the chunks of the layout
+ * still to send.
+ */
+export async function deferredRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
+  const raw = await readHandshake(req, {
+    maxBytes: seedLimits(ctx).maxHandshakeBytes,
+    maxChunks: ctx.service.limits.maxChunks,
+  });
+  const opened = await ctx.service.openDeferred(raw, clientOf(req), requesterOf(req));
+  const extra = { uploadId: opened.uploadId, remaining: opened.chunks };
+  await sendJsonCompressed(req, res, 200, ok(opened.needed, '', extra));
+}
+
+/**
+ * POST /api/upload/commit: names the fileId (and sha256, chunkIds) of the requester's deferred
+ * upload; answers the link once the assembled bytes were verified against it.
+ */
+export async function commitRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
+  const raw = await readHandshake(req, {
+    maxBytes: seedLimits(ctx).maxHandshakeBytes,
+    maxChunks: ctx.service.limits.maxChunks,
+  });
+  const { file, ext } = await ctx.service.commit(raw, requesterOf(req));
+  sendJson(res, 200, ok(ctx.fileUrl(req, file, ext)));
+}
+
+/**
  * POST /api/upload/proof: the answer to a handshake's challenge earns the link (core/proof.ts).
  * Asked of access control as a handshake (the fileId and size from its body, like the handshake's).
  */
@@ -199,6 +228,21 @@ export function seedRouteTable(ctx: UploadApiContext): Route[] {
       path: '/api/upload/proof',
       methods: { POST: (req, res) => proofRoute(checkedCtx(ctx, req), req, res) },
       // The proof stands in for the handshake's upload: the same question to access control.
+      action: { POST: 'handshake' },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
+      path: '/api/upload/deferred',
+      methods: { POST: (req, res) => deferredRoute(checkedCtx(ctx, req), req, res) },
+      action: { POST: 'handshake' },
+      cors: 'set',
+      ownerOnly: true,
+    },
+    {
+      path: '/api/upload/commit',
+      methods: { POST: (req, res) => commitRoute(checkedCtx(ctx, req), req, res) },
+      // The commit publishes a file under its fileId: asked as that file's handshake.
       action: { POST: 'handshake' },
       cors: 'set',
       ownerOnly: true,

@@ -35,11 +35,23 @@ export interface AdvertisedLimits {
   maxChunks: number;
 }
 
+/**
+ * The protocol extensions a client may use only when the server says so (PROTOCOL.md §Server
+ * limits): 'deferred-upload', the handshake without a fileId and its commit (§Deferred upload).
+ */
+export const EXTENSIONS: readonly string[] = ['deferred-upload'];
+
 export function versionRoute(res: ServerResponse, limits: AdvertisedLimits): void {
   sendJson(
     res,
     200,
-    ok({ name: 'resumable-transfer', version: packageVersion(), node: process.version, limits }),
+    ok({
+      name: 'resumable-transfer',
+      version: packageVersion(),
+      node: process.version,
+      limits,
+      extensions: EXTENSIONS,
+    }),
   );
 }
 

@@ -31,14 +31,14 @@ export class Assembler {
     private readonly published: PublishedFiles,
   ) {}
 
-  /** Checks the digests against the key and the declared SHA-256; decides where the file goes. */
+  /** Checks the digests against the key (or options.md5) and the declared SHA-256; decides where the file goes. */
   private async verified(
     fileId: string,
     options: AssembleOptions,
     md5: string,
     sha256: string,
   ): Promise<Publication> {
-    if (md5 !== md5OfKey(fileId)) throw new TransferError('FILE_MD5_MISMATCH');
+    if (md5 !== (options.md5 ?? md5OfKey(fileId))) throw new TransferError('FILE_MD5_MISMATCH');
     const declared = options.sha256 ?? null;
     if (declared !== null && declared !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
     const distinct = declared !== null || options.needsSha256 === true;

@@ -31,9 +31,17 @@ export interface Digests {
   sha256: string;
 }
 
-/** Throws unless the digests are those of the upload `fileId` (its MD5, and its SHA-256 if known). */
-export function checkDigests(fileId: string, d: Digests, sha256: string | null): void {
-  if (d.md5 !== md5OfKey(fileId)) throw new TransferError('FILE_MD5_MISMATCH');
+/**
+ * Throws unless the digests are those of the upload `fileId` (its MD5, or `md5` for a deferred
+ * upload whose key is a provisional id, and its SHA-256 if known).
+ */
+export function checkDigests(
+  fileId: string,
+  d: Digests,
+  sha256: string | null,
+  md5: string = md5OfKey(fileId),
+): void {
+  if (d.md5 !== md5) throw new TransferError('FILE_MD5_MISMATCH');
   if (sha256 !== null && d.sha256 !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
 }
 
@@ -58,17 +66,23 @@ export class Assembler {
       sha256: sha,
     });
     const path = assemblyPath(sizes);
-    if (path === 'small') await this.small(fileId, key, options.md5s, metadata, sha256);
-    else if (path === 'copy') await this.byCopy(fileId, key, options.md5s, metadata, sha256);
+    const md5 = options.md5 ?? md5OfKey(fileId);
+    if (path === 'small') await this.small(fileId, key, options.md5s, metadata, sha256, md5);
+    else if (path === 'copy') await this.byCopy(fileId, key, options.md5s, metadata, sha256, md5);
     else {
       // The metadata is set when the multipart upload starts: a SHA-256 not known yet costs a first read.
-      const sha = sha256 ?? (await this.verifiedDigests(fileId, options.md5s, null)).sha256;
-      await this.byStream(fileId, key, options.md5s, metadata(sha), sha);
+      const sha = sha256 ?? (await this.verifiedDigests(fileId, options.md5s, null, md5)).sha256;
+      await this.byStream(fileId, key, options.md5s, metadata(sha), sha, md5);
     }
   }
 
   /** Reads the chunks once and checks their digests (the file exists already, or its SHA-256 is needed first). */
-  async verifiedDigests(fileId: string, md5s: readonly string[], sha256: string | null): Promise<Digests> {
+  async verifiedDigests(
+    fileId: string,
+    md5s: readonly string[],
+    sha256: string | null,
+    md5: string = md5OfKey(fileId),
+  ): Promise<Digests> {
     const hash = createHash('md5');
     const sha = createHash('sha256');
     for await (const buf of this.chunkBytes(fileId, md5s)) {
@@ -76,7 +90,7 @@ export class Assembler {
       sha.update(buf);
     }
     const d = { md5: hash.digest('hex'), sha256: sha.digest('hex') };
-    checkDigests(fileId, d, sha256);
+    checkDigests(fileId, d, sha256, md5);
     return d;
   }
 
@@ -96,6 +110,7 @@ export class Assembler {
     md5s: readonly string[],
     metadata: (sha: string) => Metadata,
     sha256: string | null,
+    md5: string,
   ) {
     const parts: Buffer[] = [];
     for await (const buf of this.chunkBytes(fileId, md5s)) parts.push(buf);
@@ -104,7 +119,7 @@ export class Assembler {
       md5: createHash('md5').update(body).digest('hex'),
       sha256: createHash('sha256').update(body).digest('hex'),
     };
-    checkDigests(fileId, d, sha256);
+    checkDigests(fileId, d, sha256, md5);
     await this.bucket.client.send(
       new PutObjectCommand({
         Bucket: this.bucket.name,
@@ -121,8 +136,9 @@ export class Assembler {
     md5s: readonly string[],
     metadata: (sha: string) => Metadata,
     sha256: string | null,
+    md5: string,
   ) {
-    const d = await this.verifiedDigests(fileId, md5s, sha256);
+    const d = await this.verifiedDigests(fileId, md5s, sha256, md5);
     const Key = this.bucket.keys.file(key);
     await multipartUpload(this.bucket, Key, metadata(d.sha256), (uploadId) =>
       copyParts(
@@ -140,6 +156,7 @@ export class Assembler {
     md5s: readonly string[],
     metadata: Metadata,
     sha256: string,
+    md5: string,
   ) {
     const Key = this.bucket.keys.file(key);
     await multipartUpload(this.bucket, Key, metadata, async (uploadId) => {
@@ -154,7 +171,7 @@ export class Assembler {
       };
       const etags = await streamParts(this.bucket, Key, uploadId, hashed(this.chunkBytes(fileId, md5s)));
       // Verified before CompleteMultipartUpload: until then nothing is visible under the key.
-      checkDigests(fileId, { md5: hash.digest('hex'), sha256: sha.digest('hex') }, sha256);
+      checkDigests(fileId, { md5: hash.digest('hex'), sha256: sha.digest('hex') }, sha256, md5);
       return etags;
     });
   }

@@ -242,7 +242,8 @@ export class S3Storage implements Storage {
   async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
     let key: string;
     try {
-      const viaParts = await this.parts.assemble(fileId, options);
+      // A deferred upload (options.md5) never streamed into parts: its SHA-256 was not declared.
+      const viaParts = options.md5 === undefined ? await this.parts.assemble(fileId, options) : undefined;
       if (viaParts?.kind === 'existing') {
         await this.removeUpload(fileId);
         return viaParts.file;
@@ -289,19 +290,19 @@ export class S3Storage implements Storage {
   ): Promise<
     Exclude<Publication, { kind: 'publish' }> | { kind: 'publish'; key: string; sha256: string | null }
   > {
-    const md5 = md5OfKey(fileId);
+    const md5 = options.md5 ?? md5OfKey(fileId);
     const declared = options.sha256 ?? null;
     let digests: Digests | undefined;
     let sha = declared;
     if (sha === null && (await this.files.stat(md5))) {
-      digests = await this.assembler.verifiedDigests(fileId, options.md5s, null);
+      digests = await this.assembler.verifiedDigests(fileId, options.md5s, null, md5);
       sha = digests.sha256;
     }
     if (sha === null) return { kind: 'publish', key: md5, sha256: null };
     const distinct = declared !== null || options.needsSha256 === true;
     const where = await publicationOf(md5, sha, distinct, (k) => this.files.stat(k));
     if (where.kind === 'publish') return { ...where, sha256: sha };
-    if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, sha);
+    if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, sha, md5);
     return where;
   }
 
