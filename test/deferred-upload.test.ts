@@ -639,7 +639,7 @@ describe('the client uses the extension', () => {
     assert.equal(md5(Buffer.from(await (await fetch(r.url)).arrayBuffer())), sum);
   });
 
-  it('the CLI uploads with the extension against our server (a file of 64 MiB or more)', async () => {
+  it('the CLI uploads with the extension when asked (--deferred), and without by default', async () => {
     const path = join(work, 'cli.bin');
     const sum = await writeRandomFile(path, 64 * MiB + 9, 1724);
     const paths: string[] = [];
@@ -648,8 +648,16 @@ describe('the client uses the extension', () => {
       return 0;
     });
     try {
-      const run = await runCli(work, ['upload', '-s', proxy.url, '--chunk-size', '8MiB', '--json', path])
-        .done;
+      const run = await runCli(work, [
+        'upload',
+        '-s',
+        proxy.url,
+        '--chunk-size',
+        '8MiB',
+        '--deferred',
+        '--json',
+        path,
+      ]).done;
       assert.equal(run.code, 0, run.stderr);
       const j = JSON.parse(run.stdout) as { url: string; instant: boolean };
       assert.equal(j.url, `${proxy.url}/upload/${sum}.bin`);
@@ -657,7 +665,7 @@ describe('the client uses the extension', () => {
       assert.ok(paths.includes('POST /api/upload/deferred'), paths.join());
       assert.ok(paths.includes('POST /api/upload/commit'));
       assert.equal(md5(Buffer.from(await (await fetch(j.url)).arrayBuffer())), sum);
-      // A smaller file is hashed first, as before: the ordinary upload.
+      // Without --deferred: hashed first, the ordinary upload.
       const small = join(work, 'cli-small.bin');
       const smallSum = await writeRandomFile(small, 2 * MiB, 1725);
       paths.length = 0;

@@ -43,6 +43,10 @@ export function uploadCommand(): Command {
     )
     .addOption(headerOption())
     .addOption(tokenOption())
+    .option(
+      '--deferred',
+      'send chunks while the file is still hashed, where the server offers it (slower today on our server: see the README)',
+    )
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
     .addHelpText('after', HELP_AFTER)
@@ -61,6 +65,7 @@ export function uploadCommand(): Command {
             server: o.server as string,
             chunkSize: o.chunkSize as number | undefined,
             concurrency: o.concurrency as number,
+            ...(o.deferred === true ? { deferred: true } : {}),
             retries: o.retries as number,
             headers: credentialHeaders(o),
             fetch: transport,

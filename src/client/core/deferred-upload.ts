@@ -14,13 +14,6 @@ import type { RetryOptions } from './types.js';
 /** The name /api/version gives the extension. */
 export const DEFERRED_UPLOAD = 'deferred-upload';
 
-/**
- * The smallest file sent while hashed by default: a smaller one hashes in well under a second
- * (the whole-file MD5 runs at ~600 MB/s), and a deferred upload costs three more requests than
- * the ordinary one (its handshake, the instant-upload check, the commit).
- */
-export const DEFERRED_MIN_BYTES = 64 * 1024 * 1024;
-
 export interface DeferredCall {
   fetch: typeof fetch;
   base: string;

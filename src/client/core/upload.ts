@@ -9,13 +9,7 @@
 import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
-import {
-  ChunkFeed,
-  commitDeferredUpload,
-  DEFERRED_MIN_BYTES,
-  DEFERRED_UPLOAD,
-  openDeferredUpload,
-} from './deferred-upload.js';
+import { ChunkFeed, commitDeferredUpload, DEFERRED_UPLOAD, openDeferredUpload } from './deferred-upload.js';
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
@@ -183,9 +177,12 @@ class UploadSession {
       const url = await this.continueDeferred(cached);
       if (url) return url;
     }
-    // Hashes known already (秒传 at once), a server without the extension, or a file that hashes
-    // in no time: the ordinary upload.
-    const wanted = this.options.deferred ?? this.source.size >= DEFERRED_MIN_BYTES;
+    // Hashes known already (秒传 at once), a server without the extension, or not asked for: the
+    // ordinary upload. Deferred is asked for only (`deferred: true`): measured 1 GiB, CLI, local
+    // disk, 15.0 s deferred vs 9.9 s ordinary in the same conditions — its chunks, whose ids the
+    // server does not know in advance, are stored apart and copied into the file at assembly,
+    // where the ordinary upload's are written in place.
+    const wanted = this.options.deferred === true;
     if (!cached && offered && wanted && this.deps.hasherTellsChunks === true) {
       const outcome = await this.deferredUpload();
       if ('url' in outcome) return outcome;
