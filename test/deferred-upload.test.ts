@@ -5,7 +5,7 @@
  * requesters are told apart by their loopback source address (127.0.0.2, 127.0.0.3).
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileSource } from '../src/client/node/file-source.js';
@@ -81,6 +81,11 @@ describe('deferred upload: handshake without fileId, commit with it', () => {
     assert.deepEqual(opened.needed, [], 'no ids declared: none listed');
     assert.equal(opened.remaining, 4);
     const c = await sendAll(owner, srv.url, opened.uploadId, data);
+    // Written in place (the layout and each id's index place them): no chunk kept apart to be
+    // copied into the file at assembly.
+    const upload = join(srv.dataDir, 'uploads', opened.uploadId);
+    assert.deepEqual(await readdir(join(upload, 'chunks')), []);
+    assert.equal((await stat(join(upload, 'data'))).size, data.length);
     // Nothing is published before the commit.
     assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
     const done = await commit(owner, srv.url, {
@@ -217,10 +222,14 @@ describe('deferred upload: handshake without fileId, commit with it', () => {
     assert.equal(bare.body.error, 'CHUNK_NOT_IN_PLAN');
     const outside = await owner.chunk(srv.url, opened.uploadId, `${md5(c.chunks[0]!)}3`, c.chunks[0]!);
     assert.equal(outside.body.error, 'CHUNK_NOT_IN_PLAN');
-    // The last place is 10 bytes: a full chunk there is refused.
+    // The last place is 10 bytes: a full chunk there is refused (written in place, it is refused
+    // as its bytes pass the place's end), and so is a short one for a full place.
     const long = await owner.chunk(srv.url, opened.uploadId, `${md5(c.chunks[0]!)}2`, c.chunks[0]!);
-    assert.equal(long.status, 422);
-    assert.equal(long.body.error, 'SIZE_MISMATCH');
+    assert.equal(long.status, 413);
+    assert.equal(long.body.error, 'CHUNK_TOO_LARGE');
+    const short = await owner.chunk(srv.url, opened.uploadId, `${md5(c.chunks[2]!)}0`, c.chunks[2]!);
+    assert.equal(short.status, 422);
+    assert.equal(short.body.error, 'SIZE_MISMATCH');
     // Other bytes for places already filled cannot grow the upload past its declared size.
     for (let i = 0; i < c.chunks.length; i++)
       await owner.chunk(srv.url, opened.uploadId, c.chunkIds[i]!, c.chunks[i]!);

@@ -43,10 +43,7 @@ export function uploadCommand(): Command {
     )
     .addOption(headerOption())
     .addOption(tokenOption())
-    .option(
-      '--deferred',
-      'send chunks while the file is still hashed, where the server offers it (slower today on our server: see the README)',
-    )
+    .option('--deferred', 'send chunks while the file is still hashed, where the server offers it')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
     .addHelpText('after', HELP_AFTER)

@@ -64,7 +64,7 @@ async function placementOf(
   } catch {
     return { plan, target: undefined };
   }
-  const index = plan.chunkIds.indexOf(id);
+  const index = indexIn(plan, id);
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
   const length = Math.min(plan.chunkSize, plan.size - offset);
@@ -72,6 +72,18 @@ async function placementOf(
     plan,
     target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize, plan },
   };
+}
+
+/**
+ * The chunk's index in the plan: its place among the declared ids, or for a deferred upload that
+ * declared none, the index its id carries (MD5 + index; receipt checks it again, deferred.ts).
+ */
+function indexIn(plan: UploadPlan, id: string): number {
+  if (!plan.deferred || plan.chunkIds.length > 0) return plan.chunkIds.indexOf(id);
+  const digits = id.slice(32);
+  const index = /^\d{1,9}$/.test(digits) ? Number(digits) : -1;
+  const count = Math.ceil((plan.size ?? 0) / (plan.chunkSize ?? 1));
+  return index < count ? index : -1;
 }
 
 /**

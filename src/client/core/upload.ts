@@ -177,11 +177,8 @@ class UploadSession {
       const url = await this.continueDeferred(cached);
       if (url) return url;
     }
-    // Hashes known already (秒传 at once), a server without the extension, or not asked for: the
-    // ordinary upload. Deferred is asked for only (`deferred: true`): measured 1 GiB, CLI, local
-    // disk, 15.0 s deferred vs 9.9 s ordinary in the same conditions — its chunks, whose ids the
-    // server does not know in advance, are stored apart and copied into the file at assembly,
-    // where the ordinary upload's are written in place.
+    // Hashes known already (秒传 at once), a server without the extension, or not asked for
+    // (`deferred: true`, see UploadOptions.deferred): the ordinary upload.
     const wanted = this.options.deferred === true;
     if (!cached && offered && wanted && this.deps.hasherTellsChunks === true) {
       const outcome = await this.deferredUpload();

@@ -108,7 +108,7 @@ export class InPlaceChunks {
     if (set.dead) return;
     const placing = plans.filter((p) => p.size === set.size && p.chunkSize === set.chunkSize);
     const evict = [...set.held]
-      .filter(([i, md5]) => !placing.some((p) => p.chunkIds[i]?.slice(0, 32) === md5))
+      .filter(([i, md5]) => !placing.some((p) => placesAt(p, i, md5)))
       .map(([i]) => i);
     if (evict.length > 0) {
       const fh = await open(set.dataPath, 'r');
@@ -257,9 +257,7 @@ export class InPlaceChunks {
         !set.dead &&
         plans.some(
           (plan) =>
-            plan.size === set.size &&
-            plan.chunkSize === set.chunkSize &&
-            plan.chunkIds[index]?.slice(0, 32) === staged.md5,
+            plan.size === set.size && plan.chunkSize === set.chunkSize && placesAt(plan, index, staged.md5),
         ) &&
         staged.size === set.lengthOf(index);
       if (!fits) return await this.keepAsPlainChunk(fh, set, index, staged.md5, fileId, staged.size);
@@ -278,4 +276,14 @@ export class InPlaceChunks {
     claim.release();
     await claim.fh.close().catch(() => undefined);
   }
+}
+
+/**
+ * Whether the plan wants these bytes at chunk `index`: its id there names them, or it is a deferred
+ * upload that declared no ids (core/deferred.ts: each chunk's id carries its index, checked on
+ * receipt; the commit's whole-file MD5 verifies them all at assembly).
+ */
+function placesAt(plan: UploadPlan, index: number, md5: string): boolean {
+  if (plan.deferred && plan.chunkIds.length === 0) return index * (plan.chunkSize ?? 0) < (plan.size ?? 0);
+  return plan.chunkIds[index]?.slice(0, 32) === md5;
 }
