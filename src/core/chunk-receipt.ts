@@ -9,8 +9,8 @@ import type { PublishedFile, StagedChunk, UploadPlan } from '../storage/storage.
 import { assembleChecked, checkFreeSpace } from './bounds.js';
 import type { UploadCore } from './context.js';
 import { checkDeferredChunk } from './deferred.js';
+import { neededChunksYielding } from './id-lists.js';
 import { publishedForKey } from './instant.js';
-import { neededChunks } from './needed.js';
 import { planOf, usageEntry } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -90,7 +90,7 @@ async function file(
     if (!held.has(staged.md5)) await checkRoom(core, plan, staged.size, held);
     const stored = await storage.commitChunk(staged, fileId);
     if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
-    const needed = neededChunks(plan.chunkIds, await storage.heldChunks(fileId));
+    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
     await storage.discardChunk(staged);

@@ -21,7 +21,7 @@ import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
 import { type HandshakeFields, optionalInt, optionalName, recordPlan } from './handshake.js';
-import { neededChunks } from './needed.js';
+import { neededChunksYielding } from './id-lists.js';
 import { sessionOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -126,7 +126,7 @@ export async function openDeferred(
   const plan = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
   return {
     uploadId: key,
-    needed: neededChunks(plan.chunkIds, await core.storage.heldChunks(key)),
+    needed: await neededChunksYielding(plan.chunkIds, await core.storage.heldChunks(key)),
     chunks: chunkCount(plan.size ?? 0, plan.chunkSize ?? 1),
   };
 }
@@ -192,7 +192,7 @@ export async function commitDeferred(
     }
     const chunkIds = own.chunkIds.length > 0 ? own.chunkIds : given;
     if (chunkIds.length === 0) throw new TransferError('MISSING_CHUNK_IDS');
-    const needed = neededChunks(chunkIds, await core.storage.heldChunks(key));
+    const needed = await neededChunksYielding(chunkIds, await core.storage.heldChunks(key));
     if (needed.length > 0) {
       throw new TransferError(
         'CHUNKS_MISSING',

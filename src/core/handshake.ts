@@ -5,13 +5,13 @@
  * challenge (proof.ts) for a published file under 'proof'.
  */
 import { TransferError } from '../protocol/errors.js';
-import { fileKey, parseChunkId, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
+import { fileKey, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { ProofChallenge } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize, checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { neededChunksYielding, parseChunkIdsYielding } from './id-lists.js';
 import { publishedFor } from './instant.js';
-import { neededChunks } from './needed.js';
 import { sessionOf, usageEntry } from './sessions.js';
 import { planBytes, UNKNOWN_CLIENT } from './usage.js';
 
@@ -53,7 +53,7 @@ export function optionalName(value: unknown): string | null {
 }
 
 /** Checks the fields in the order the seed complained in, so each mistake keeps its error code. */
-function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFields {
+async function validateHandshake(raw: RawHandshake, limits: UploadLimits): Promise<HandshakeFields> {
   const fileId = parseFileId(raw.fileId);
   const ext = parseExt(raw.ext);
   if (!Array.isArray(raw.chunkIds) || raw.chunkIds.length === 0) throw new TransferError('MISSING_CHUNK_IDS');
@@ -63,7 +63,7 @@ function validateHandshake(raw: RawHandshake, limits: UploadLimits): HandshakeFi
       `Too many chunks: ${raw.chunkIds.length} > ${limits.maxChunks}; use larger chunks.`,
     );
   }
-  const chunkIds = raw.chunkIds.map((c) => parseChunkId(c).id);
+  const chunkIds = await parseChunkIdsYielding(raw.chunkIds);
   const size = optionalInt(raw.size, 0);
   const chunkSize = optionalInt(raw.chunkSize, 1);
   const name = optionalName(raw.name);
@@ -149,7 +149,7 @@ export async function acceptHandshake(
   client: string = UNKNOWN_CLIENT,
   requester: string = client,
 ): Promise<HandshakeOutcome> {
-  const fields = validateHandshake(raw, core.limits);
+  const fields = await validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   const { fileId, ext } = fields;
   // A client that declared the SHA-256 uploads under its own key: its chunks never mix with
@@ -165,7 +165,7 @@ export async function acceptHandshake(
 
   await core.usage.ready();
   const plan = await recordPlan(core, key, fields, client, requester);
-  const needed = neededChunks(plan.chunkIds, await core.storage.heldChunks(key));
+  const needed = await neededChunksYielding(plan.chunkIds, await core.storage.heldChunks(key));
   if (needed.length > 0) {
     const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;
     return { kind: 'needed', needed, challenge };

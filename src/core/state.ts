@@ -8,8 +8,8 @@ import { parseFileKey } from '../protocol/ids.js';
 import type { StatePage, UploadState } from '../protocol/types.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import type { UploadCore } from './context.js';
+import { neededChunksYielding } from './id-lists.js';
 import { publishedForKey } from './instant.js';
-import { neededChunks } from './needed.js';
 import { planOf } from './sessions.js';
 
 export interface StateReport {
@@ -73,7 +73,7 @@ export async function uploadState(
   if (published) return publishedState(fileId, published, plan, page);
   if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
   const heldMap = await core.storage.heldChunks(fileId);
-  const needed = neededChunks(plan.chunkIds, heldMap);
+  const needed = await neededChunksYielding(plan.chunkIds, heldMap);
   const neededSet = new Set(needed);
   const held = [...new Set(plan.chunkIds)].filter((id) => !neededSet.has(id));
   let bytesHeld = 0;
