@@ -21,7 +21,7 @@
  *   digest(ctx) -> Buffer(16)     the MD5 of every byte so far; ctx stays usable
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include <node_api.h>
+#include "napi-args.h"
 #include <openssl/md5.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,30 +42,7 @@ static void put32(unsigned char *p, uint32_t v) {
 
 /* The MD5_CTX inside a Buffer argument, or NULL (a TypeError is thrown). */
 static MD5_CTX *ctx_of(napi_env env, napi_value value) {
-  bool is_buffer = false;
-  void *data = NULL;
-  size_t length = 0;
-  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_buffer_info(env, value, &data, &length) != napi_ok || length != sizeof(MD5_CTX)) {
-    napi_throw_type_error(env, NULL, "not an MD5 state");
-    return NULL;
-  }
-  return (MD5_CTX *)data;
-}
-
-/* The bytes of a Uint8Array (or Buffer) argument; false if it is none (a TypeError is thrown). */
-static bool bytes_of(napi_env env, napi_value value, const unsigned char **data, size_t *length) {
-  bool is_typed = false;
-  napi_typedarray_type type;
-  void *base = NULL;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, value, &type, length, &base, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "bytes must be a Uint8Array");
-    return false;
-  }
-  *data = (const unsigned char *)base;
-  return true;
+  return (MD5_CTX *)state_of(env, value, sizeof(MD5_CTX), "not an MD5 state");
 }
 
 static bool load(MD5_CTX *c, const unsigned char *s, size_t length) {
@@ -170,14 +147,9 @@ static napi_value Digest(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "create", NAPI_AUTO_LENGTH, Create, NULL, &fn);
-  napi_set_named_property(env, exports, "create", fn);
-  napi_create_function(env, "update", NAPI_AUTO_LENGTH, Update, NULL, &fn);
-  napi_set_named_property(env, exports, "update", fn);
-  napi_create_function(env, "save", NAPI_AUTO_LENGTH, Save, NULL, &fn);
-  napi_set_named_property(env, exports, "save", fn);
-  napi_create_function(env, "digest", NAPI_AUTO_LENGTH, Digest, NULL, &fn);
-  napi_set_named_property(env, exports, "digest", fn);
+  export_function(env, exports, "create", Create);
+  export_function(env, exports, "update", Update);
+  export_function(env, exports, "save", Save);
+  export_function(env, exports, "digest", Digest);
   return exports;
 }

@@ -11,6 +11,7 @@ import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
+import { deferredIndex } from './deferred.js';
 import { planOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -79,11 +80,7 @@ async function placementOf(
  * declared none, the index its id carries (MD5 + index; receipt checks it again, deferred.ts).
  */
 function indexIn(plan: UploadPlan, id: string): number {
-  if (!plan.deferred || plan.chunkIds.length > 0) return plan.chunkIds.indexOf(id);
-  const digits = id.slice(32);
-  const index = /^\d{1,9}$/.test(digits) ? Number(digits) : -1;
-  const count = Math.ceil((plan.size ?? 0) / (plan.chunkSize ?? 1));
-  return index < count ? index : -1;
+  return plan.deferred && plan.chunkIds.length === 0 ? deferredIndex(plan, id) : plan.chunkIds.indexOf(id);
 }
 
 /**

@@ -16,7 +16,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TransferError } from '../protocol/errors.js';
-import { type ChunkId, parseChunkId, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
+import {
+  type ChunkId,
+  chunkIndexOf,
+  parseChunkId,
+  parseExt,
+  parseFileId,
+  parseSha256,
+} from '../protocol/ids.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
@@ -131,6 +138,15 @@ export async function openDeferred(
   };
 }
 
+/**
+ * Where a chunk of a deferred upload that declared no ids goes: the index its id carries, if the
+ * layout has that chunk; else -1.
+ */
+export function deferredIndex(plan: UploadPlan, id: string): number {
+  const index = chunkIndexOf(id) ?? -1;
+  return index < chunkCount(plan.size ?? 0, plan.chunkSize ?? 1) ? index : -1;
+}
+
 /** The bytes chunk `index` covers by the plan's layout. */
 function lengthOf(plan: UploadPlan, index: number): number {
   const size = plan.size ?? 0;
@@ -150,9 +166,8 @@ export function checkDeferredChunk(plan: UploadPlan, chunk: ChunkId, size: numbe
     index = plan.chunkIds.indexOf(chunk.id);
     if (index < 0) throw new TransferError('CHUNK_NOT_IN_PLAN');
   } else {
-    const digits = chunk.id.slice(32);
-    index = digits === '' ? -1 : Number(digits);
-    if (index < 0 || index >= count) {
+    index = deferredIndex(plan, chunk.id);
+    if (index < 0) {
       throw new TransferError(
         'CHUNK_NOT_IN_PLAN',
         `A chunk id of a deferred upload is its MD5 followed by its index, 0 to ${count - 1}.`,

@@ -7,7 +7,8 @@
  * every block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
-import { type Md5State, md5State } from '../io/md5-state.js';
+import type { HashState } from '../io/hash-state.js';
+import { md5State } from '../io/md5-state.js';
 import { nativeSha256 } from '../io/native-sha256.js';
 
 /**
@@ -37,7 +38,7 @@ const port = parentPort;
 if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
 interface ThreadFold {
-  md5: Md5State;
+  md5: HashState;
   /** The SHA-256 state (native/sha256.c), or null when this fold has none. */
   sha: Buffer | null;
 }

@@ -30,20 +30,18 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const tmp = join(tmpDir, `${randomName()}.tmp`);
   try {
-    if (!durable) {
-      await writeSmallFile(path, tmp, data, dirs);
-      return;
-    }
+    const threaded = durable ? undefined : writeSmallFile(path, tmp, data, dirs);
+    if (threaded) return await threaded;
     for (const dir of dirs) await mkdir(dir, { recursive: true });
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
-    await fsyncDir(dirname(path));
+    if (durable) await fsyncDir(dirname(path));
   } catch (err: unknown) {
     await rm(tmp, { force: true });
     throw mapFsError(err);

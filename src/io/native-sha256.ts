@@ -4,21 +4,12 @@
  * C file says why it is hand-written). Optional: where it was not built (no compiler, not Linux)
  * this is undefined, and a stream upload's SHA-256 is read back from its bytes at completion.
  */
+import type { HashAddon } from './hash-state.js';
 import { loadAddon } from './native-addon.js';
 
-/** A running SHA-256 is a Buffer the caller holds; native/sha256.c has the details. */
-export interface Sha256Addon {
-  /** A fresh state, or one loaded from save()'s bytes (throws RangeError on anything else). */
-  create(saved?: Uint8Array | null): Buffer;
-  update(ctx: Buffer, bytes: Uint8Array): void;
-  /** The state in a form of its own (independent of OpenSSL's layout and of byte order). */
-  save(ctx: Buffer): Buffer;
-  /** The SHA-256 of every byte so far (32 bytes); the state stays usable. */
-  digest(ctx: Buffer): Buffer;
-}
-
+/** Its saved form is its own: independent of OpenSSL's layout and of byte order (native/sha256.c). */
 export const nativeSha256 = loadAddon('rt_sha256.node', ['create', 'update', 'save', 'digest']) as
-  | Sha256Addon
+  | HashAddon
   | undefined;
 
 /**

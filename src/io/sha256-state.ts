@@ -6,14 +6,8 @@
  * hash-wasm; one saved by the addon needs the addon.
  */
 import { createSHA256 } from 'hash-wasm';
+import { addonState, type HashState, wasmState } from './hash-state.js';
 import { nativeSha256 } from './native-sha256.js';
-
-export interface Sha256State {
-  update(bytes: Uint8Array): void;
-  save(): Uint8Array;
-  /** The SHA-256 of every byte so far, in hex; the state stays usable. */
-  hex(): string;
-}
 
 let wasmForm: Promise<{ head: Uint8Array; length: number }> | undefined;
 /** hash-wasm's saved form: its 4-byte prefix and its length. */
@@ -26,30 +20,10 @@ function wasmShape(): Promise<{ head: Uint8Array; length: number }> {
 }
 
 /** A fresh SHA-256, or one continuing a saved state (throws on bytes that are not one). */
-export async function sha256State(saved: Uint8Array | null): Promise<Sha256State> {
+export async function sha256State(saved: Uint8Array | null): Promise<HashState> {
   const shape = await wasmShape();
   const isWasm =
     saved !== null && saved.length === shape.length && shape.head.every((v, i) => v === saved[i]);
-  if (isWasm || !nativeSha256) {
-    const h = await createSHA256();
-    if (saved) h.load(saved);
-    else h.init();
-    return {
-      update: (bytes) => h.update(bytes),
-      save: () => h.save(),
-      hex: () => {
-        const state = h.save();
-        const out = h.digest('hex');
-        h.load(state);
-        return out;
-      },
-    };
-  }
-  const addon = nativeSha256;
-  const ctx = addon.create(saved);
-  return {
-    update: (bytes) => addon.update(ctx, bytes),
-    save: () => addon.save(ctx),
-    hex: () => addon.digest(ctx).toString('hex'),
-  };
+  if (isWasm || !nativeSha256) return wasmState(await createSHA256(), saved);
+  return addonState(nativeSha256, nativeSha256.create(saved));
 }

@@ -3,9 +3,9 @@
  * their own (small-files-thread.ts) instead of five through the thread pool: a handshake writes
  * its plan so, a tus PATCH its record. Measured during a 512 MiB upload (2 cores): a request
  * without file work answered in 10 ms at the median, a handshake, a dozen trips one after the
- * other, in 96 ms. Where the thread cannot start, the same steps run on the pool.
+ * other, in 96 ms. Where the thread cannot start, undefined: the caller takes the pool
+ * (fs-util.ts writeFileAtomic).
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
 import type { SmallFileReply, SmallFileRequest } from './small-files-thread.js';
 import { startThread, threadModule } from './threads.js';
@@ -46,35 +46,22 @@ function thread(): Worker | undefined {
   return worker;
 }
 
-/** Creates `dirs` (each if missing), then writes `data` to `tmp` and renames it over `path`. */
+/**
+ * Creates `dirs` (each if missing), then writes `data` to `tmp` and renames it over `path`;
+ * undefined where the thread cannot run.
+ */
 export function writeSmallFile(
   path: string,
   tmp: string,
   data: string,
   dirs: readonly string[],
-): Promise<void> {
+): Promise<void> | undefined {
   const w = thread();
-  if (!w) return onPool(path, tmp, data, dirs);
+  if (!w) return undefined;
   return new Promise((resolve, reject) => {
     const request: SmallFileRequest = { seq: ++seq, path, tmp, data, dirs: [...dirs] };
     waiting.set(request.seq, { resolve, reject });
     w.ref();
     w.postMessage(request);
   });
-}
-
-async function onPool(path: string, tmp: string, data: string, dirs: readonly string[]): Promise<void> {
-  for (const dir of dirs) await mkdir(dir, { recursive: true });
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(data);
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err: unknown) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }

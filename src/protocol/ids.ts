@@ -31,6 +31,12 @@ export function parseChunkId(value: unknown): ChunkId {
   return { id, md5: id.slice(0, 32) };
 }
 
+/** The index a chunk id carries after its MD5 (the seed's `md5 + index`), if it carries one. */
+export function chunkIndexOf(id: string): number | undefined {
+  const digits = id.slice(32);
+  return digits === '' ? undefined : Number(digits);
+}
+
 /** An extension: 1–16 of [A-Za-z0-9] after an optional leading dot. Returns it with the dot. */
 export function parseExt(value: unknown): string {
   if (value === undefined || value === null || value === '') throw new TransferError('MISSING_EXT');

@@ -203,17 +203,9 @@ class UploadSession {
   /** terminateOnAbort: an aborted upload is deleted on the server (tus's abort(true)). */
   private async terminateIfAborted(key: UploadKey): Promise<void> {
     if (!this.options.signal?.aborted || !this.options.terminateOnAbort) return;
-    const { server, retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry } = this.options;
-    await terminate(key, {
-      server,
-      fetch: this.fetch,
-      retries,
-      minDelay,
-      maxDelay,
-      retryDelays,
-      onShouldRetry,
-      onRetry,
-    });
+    // The upload's retry settings, without its signal: it is the one that aborted.
+    const { signal: _aborted, ...retry } = this.retry;
+    await terminate(key, { server: this.options.server, fetch: this.fetch, ...retry });
   }
 
   private async rounds(hashes: FileHashes, hashCached: boolean): Promise<UploadResult> {

@@ -62,8 +62,9 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { type Md5State, md5State } from '../../io/md5-state.js';
-import { type Sha256State, sha256State } from '../../io/sha256-state.js';
+import type { HashState } from '../../io/hash-state.js';
+import { md5State } from '../../io/md5-state.js';
+import { sha256State } from '../../io/sha256-state.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex, md5OfKey } from '../../protocol/ids.js';
 import { publicationOf } from '../publication.js';
@@ -141,14 +142,14 @@ function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
   return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
 }
 
-async function hashers(s: PartState): Promise<{ md5: Md5State; sha: Sha256State }> {
+async function hashers(s: PartState): Promise<{ md5: HashState; sha: HashState }> {
   const both = s.md5State && s.sha256State;
   const md5 = await md5State(both ? Buffer.from(s.md5State ?? '', 'base64') : null);
   const sha = await sha256State(both ? Buffer.from(s.sha256State ?? '', 'base64') : null);
   return { md5, sha };
 }
 
-function save(h: Md5State | Sha256State): string {
+function save(h: HashState): string {
   return Buffer.from(h.save()).toString('base64');
 }
 
