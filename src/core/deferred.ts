@@ -16,19 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TransferError } from '../protocol/errors.js';
-import {
-  type ChunkId,
-  chunkIndexOf,
-  parseChunkId,
-  parseExt,
-  parseFileId,
-  parseSha256,
-} from '../protocol/ids.js';
+import { type ChunkId, chunkIndexOf, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
 import { assembleChecked, checkDeclaredSize } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
 import { type HandshakeFields, optionalInt, optionalName, recordPlan } from './handshake.js';
-import { neededChunksYielding } from './id-lists.js';
+import { neededChunksYielding, parseChunkIdsYielding } from './id-lists.js';
 import { sessionOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -69,16 +62,16 @@ function chunkCount(size: number, chunkSize: number): number {
 }
 
 /** The chunk ids of a deferred handshake or commit: absent, or one per chunk of the layout. */
-function optionalChunkIds(value: unknown, count: number): string[] {
+async function optionalChunkIds(value: unknown, count: number): Promise<string[]> {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || value.length === 0) throw new TransferError('MISSING_CHUNK_IDS');
   if (value.length !== count) {
     throw new TransferError('INVALID_FIELD', `The layout has ${count} chunks, not ${value.length}.`);
   }
-  return value.map((c) => parseChunkId(c).id);
+  return parseChunkIdsYielding(value);
 }
 
-function validateDeferred(raw: RawDeferredHandshake, limits: UploadLimits): HandshakeFields {
+async function validateDeferred(raw: RawDeferredHandshake, limits: UploadLimits): Promise<HandshakeFields> {
   const ext = parseExt(raw.ext);
   const size = optionalInt(raw.size, 0);
   const chunkSize = optionalInt(raw.chunkSize, 1);
@@ -95,7 +88,7 @@ function validateDeferred(raw: RawDeferredHandshake, limits: UploadLimits): Hand
       `Too many chunks: ${count} > ${limits.maxChunks}; use larger chunks.`,
     );
   }
-  const chunkIds = optionalChunkIds(raw.chunkIds, count);
+  const chunkIds = await optionalChunkIds(raw.chunkIds, count);
   const name = optionalName(raw.name);
   return { fileId: '', ext, chunkIds, size, chunkSize, name, sha256: null, deferred: true };
 }
@@ -112,7 +105,7 @@ export async function openDeferred(
   client: string = UNKNOWN_CLIENT,
   requester: string = client,
 ): Promise<DeferredOpened> {
-  const fields = validateDeferred(raw, core.limits);
+  const fields = await validateDeferred(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   const continued =
     raw.uploadId === undefined || raw.uploadId === null ? undefined : parseUploadId(raw.uploadId);
@@ -201,7 +194,7 @@ export async function commitDeferred(
     const own = await core.storage.readPlan(key, sessionOf(requester));
     if (!own?.deferred) throw new TransferError('UPLOAD_NOT_FOUND');
     const count = chunkCount(own.size ?? 0, own.chunkSize ?? 1);
-    const given = optionalChunkIds(raw.chunkIds, count);
+    const given = await optionalChunkIds(raw.chunkIds, count);
     if (own.chunkIds.length > 0 && given.length > 0 && given.join() !== own.chunkIds.join()) {
       throw new TransferError('INVALID_FIELD', 'chunkIds differ from those of the deferred handshake.');
     }
