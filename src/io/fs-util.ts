@@ -1,6 +1,6 @@
 /** Small durable-file helpers for the local-disk backend. */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TransferError } from '../protocol/errors.js';
 import { writeSmallFile } from './small-files.js';
@@ -28,6 +28,25 @@ export async function writeFileAtomic(
   durable = true,
   dirs: readonly string[] = [],
 ): Promise<void> {
+  try {
+    await writeThroughTemp(path, tmpDir, data, durable, dirs);
+  } catch (err: unknown) {
+    // tmp/ or the target's folder deleted under the running server (an operator cleaning up):
+    // made again, once, instead of failing every write until a restart.
+    if (errno(err) !== 'ENOENT') throw err;
+    await mkdir(tmpDir, { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
+    await writeThroughTemp(path, tmpDir, data, durable, dirs);
+  }
+}
+
+async function writeThroughTemp(
+  path: string,
+  tmpDir: string,
+  data: string,
+  durable: boolean,
+  dirs: readonly string[],
+): Promise<void> {
   const tmp = join(tmpDir, `${randomName()}.tmp`);
   try {
     const threaded = durable ? undefined : writeSmallFile(path, tmp, data, dirs);
@@ -50,6 +69,20 @@ export async function writeFileAtomic(
 
 export function randomName(): string {
   return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * The names in a folder, or none when the folder is gone: an operator who deletes `uploads/` or
+ * `tmp/` under a running server (to clean up) leaves it with nothing to list, not an error on
+ * every request that lists.
+ */
+export async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err: unknown) {
+    if (errno(err) === 'ENOENT') return [];
+    throw err;
+  }
 }
 
 export function errno(err: unknown): string | undefined {

@@ -55,7 +55,7 @@ export class Assembler {
       const hash = createHash('md5');
       const sha = createHash('sha256');
       let size = 0;
-      const fh = await open(tmp, 'w');
+      const fh = await this.temp.open(tmp);
       try {
         for (const md5 of options.md5s) {
           for await (const buf of createReadStream(this.layout.chunkPath(fileId, md5), {

@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { errno, mapFsError } from '../../io/fs-util.js';
+import { errno, mapFsError, namesIn } from '../../io/fs-util.js';
 import { isFileKey } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
@@ -105,7 +105,7 @@ export class LocalDiskStorage implements Storage {
       );
     }
     // An upload whose file was published before a crash cut its clean-up is finished.
-    for (const id of await readdir(this.layout.uploads)) {
+    for (const id of await namesIn(this.layout.uploads)) {
       if (!isFileKey(id)) continue;
       if (await this.statFile(id)) await this.removeUpload(id);
     }
@@ -257,7 +257,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async *listUploads(): AsyncIterable<UploadSummary> {
-    for (const fileId of await readdir(this.layout.uploads)) {
+    for (const fileId of await namesIn(this.layout.uploads)) {
       if (!isFileKey(fileId)) continue;
       const times = await Promise.all(
         this.layout.activityPaths(fileId).map((path) =>
@@ -285,7 +285,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async *listFiles(): AsyncIterable<{ fileId: string; publishedAt: number }> {
-    for (const name of await readdir(this.layout.files)) {
+    for (const name of await namesIn(this.layout.files)) {
       if (!isFileKey(name)) continue;
       const st = await stat(this.layout.filePath(name)).catch(() => undefined);
       // The data file's mtime is its publication (the rename keeps the time of its last write).

@@ -4,7 +4,7 @@
  * Content-addressed per upload, so a chunk is held whatever the plan says about its place.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, GatherWriter, mapFsError } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
@@ -48,7 +48,7 @@ export class PlainChunks {
     let size = 0;
     try {
       // The handle alone owns the descriptor (a write stream on a borrowed fd closes it on error).
-      const fh = await open(path, 'w');
+      const fh = await this.temp.open(path);
       const out = new GatherWriter(fh, 0);
       try {
         for await (const buf of body) {

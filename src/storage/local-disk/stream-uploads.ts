@@ -221,7 +221,7 @@ export class LocalStreams implements StreamStore {
   ): Promise<void> {
     const tmp = this.temp.claim('file');
     try {
-      const fh = await open(tmp, 'w');
+      const fh = await this.temp.open(tmp);
       const out = new GatherWriter(fh, 0);
       try {
         for await (const buf of this.bytes(records)) await out.push(buf);

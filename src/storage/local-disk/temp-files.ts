@@ -1,6 +1,7 @@
 /** tmp/: bytes in flight, and which of them running requests own (the sweep leaves those). */
-import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errno, namesIn } from '../../io/fs-util.js';
 import type { DiskLayout } from './layout.js';
 
 export class TempFiles {
@@ -22,6 +23,20 @@ export class TempFiles {
     return path;
   }
 
+  /**
+   * Opens a claimed path for writing. tmp/ deleted under the running server (an operator cleaning
+   * up) is made again, instead of every chunk and assembly failing until a restart.
+   */
+  async open(path: string): Promise<FileHandle> {
+    try {
+      return await open(path, 'w');
+    } catch (err: unknown) {
+      if (errno(err) !== 'ENOENT') throw err;
+      await mkdir(this.layout.tmp, { recursive: true });
+      return await open(path, 'w');
+    }
+  }
+
   /** Gives a claimed path up and removes whatever is still there. */
   async release(path: string): Promise<void> {
     this.inFlight.delete(path);
@@ -32,7 +47,7 @@ export class TempFiles {
   async sweep(olderThanMs: number): Promise<number> {
     let removed = 0;
     const now = Date.now();
-    for (const name of await readdir(this.layout.tmp)) {
+    for (const name of await namesIn(this.layout.tmp)) {
       const path = join(this.layout.tmp, name);
       if (this.inFlight.has(path)) continue;
       const st = await stat(path).catch(() => undefined);
