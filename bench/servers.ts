@@ -1,4 +1,7 @@
-/** The servers under test: ours (the built CLI), nginx (sendfile on) and @tus/server (FileStore). */
+/**
+ * The servers under test: ours (the built CLI), nginx (sendfile on) and @tus/server (FileStore, or
+ * S3Store).
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -6,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answeringWorkers } from '../test/helpers/health.js';
 import { freePort } from '../test/helpers/ports.js';
+import type { S3Endpoint } from '../test/helpers/s3.js';
 
 export const ROOT = join(import.meta.dirname, '..');
 
@@ -96,16 +100,28 @@ http { access_log off; sendfile on; keepalive_requests 100000;
   return { url, pid: proc.pid!, stop: stopper(proc, 'SIGTERM') };
 }
 
-export async function startTus(dir: string): Promise<Running> {
+export function startTus(dir: string): Promise<Running> {
+  return startTusScript('bench/tus-server.ts', [dir]);
+}
+
+/** @tus/server with @tus/s3-store on this endpoint, its uploads under `prefix` of the bucket. */
+export function startTusS3(ep: S3Endpoint, prefix: string): Promise<Running> {
+  return startTusScript('bench/tus-s3-server.ts', [ep.bucket, prefix], {
+    ...process.env,
+    S3_ENDPOINT: ep.endpoint,
+    AWS_ACCESS_KEY_ID: ep.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: ep.secretAccessKey,
+  });
+}
+
+/** A tus server script of bench/ (argv: a free port, then `args`), once it answers. */
+async function startTusScript(script: string, args: string[], env = process.env): Promise<Running> {
   const port = await freePort();
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench/tus-server.ts'), String(port), dir],
-    {
-      stdio: 'ignore',
-      cwd: ROOT,
-    },
-  );
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), String(port), ...args], {
+    stdio: 'ignore',
+    cwd: ROOT,
+    env,
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/files`);
   return { url, pid: proc.pid!, stop: stopper(proc) };

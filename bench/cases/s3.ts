@@ -1,87 +1,179 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { emptyPrefix, s3Endpoint, s3ServeArgs, s3Storage } from '../../test/helpers/s3.js';
-import { CLI, FILE, LIB, missing, need, RUNS, rows, SIZE, WORK } from '../context.js';
-import { MB, stat, timed } from '../measure.js';
-import { startOurs } from '../servers.js';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Storage } from '../../src/storage/s3/s3.js';
+import {
+  abortMultipartUploads,
+  emptyPrefix,
+  type S3Endpoint,
+  s3Endpoint,
+  s3ServeArgs,
+  s3Storage,
+} from '../../test/helpers/s3.js';
+import { alone, beside, CLI, compared, FILE, LIB, missing, need, RUNS, SIZE, WORK } from '../context.js';
+import { MB, peakRss, stat, timed } from '../measure.js';
+import { ROOT, startOurs, startTusS3 } from '../servers.js';
 
 /**
- * 1 GiB through the S3 backend (Ceph RGW, or $S3_ENDPOINT) vs the local-disk backend, same run,
- * with the client's default chunks (4 MiB: staged as chunk objects) and with 8 MiB chunks (≥ 5 MiB,
- * S3's smallest part: streamed straight into multipart parts, storage/s3/part-uploads.ts).
+ * Issue #18: the file through the S3 backend (Ceph RGW, or $S3_ENDPOINT), in the same runs as
+ * - tus-js-client → @tus/server + @tus/s3-store on the same bucket (8 MiB parts, its default);
+ * - our local-disk backend;
+ * - for the download, curl of a presigned GET of the published object straight from the gateway.
+ * Our upload with the client's default chunks (4 MiB: staged as chunk objects) and with 8 MiB
+ * chunks (≥ 5 MiB, S3's smallest part: streamed straight into multipart parts,
+ * storage/s3/part-uploads.ts). Every contender once per run, in turns.
  */
 export async function s3VsLocal() {
-  for (const chunkSize of [undefined, '8MiB'] as const) await s3VsLocalWith(chunkSize);
-}
-
-async function s3VsLocalWith(chunkSize: string | undefined) {
   const ep = s3Endpoint();
   if (typeof ep === 'string') {
     missing.push(`S3 rows: ${ep}`);
     return;
   }
   if (!need('curl', 'curl')) return;
-  const fileId = createHash('md5');
-  for await (const b of (await import('node:fs')).createReadStream(FILE)) fileId.update(b as Buffer);
-  const id = fileId.digest('hex');
-  const times = {
+  const md5 = createHash('md5');
+  for await (const b of createReadStream(FILE)) md5.update(b as Buffer);
+  const id = md5.digest('hex');
+  const variants = [undefined, '8MiB'].map((chunkSize) => ({
+    chunkSize,
     upLocal: [] as number[],
     upS3: [] as number[],
-    downLocal: [] as number[],
-    downS3: [] as number[],
-  };
+    rssS3: [] as number[],
+  }));
+  const down = { local: [] as number[], s3: [] as number[], gateway: [] as number[] };
+  const tus: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    for (const kind of ['local', 's3'] as const) {
-      const data = join(WORK, `s3-bench-${kind}`);
-      await rm(data, { recursive: true, force: true });
-      const prefix = `bench-${randomBytes(6).toString('hex')}/`;
-      const extra = kind === 's3' ? s3ServeArgs(ep, prefix) : [];
-      const server = await startOurs(data, LIB, extra);
-      try {
-        const cache = join(WORK, 'hash-cache-s3');
-        await rm(cache, { recursive: true, force: true });
-        const env = { ...process.env, RESUMABLE_CACHE_DIR: cache };
-        const chunkArgs = chunkSize ? ['--chunk-size', chunkSize] : [];
-        const up = await timed(
-          process.execPath,
-          [CLI, 'upload', '-q', '-s', server.url, ...chunkArgs, FILE],
-          env,
-        );
-        const down = await timed('curl', ['-s', '-f', '-o', '/dev/null', `${server.url}/upload/${id}.bin`]);
-        (kind === 's3' ? times.upS3 : times.upLocal).push(up.ms / 1000);
-        (kind === 's3' ? times.downS3 : times.downLocal).push(SIZE / MB / (down.ms / 1000));
-      } finally {
-        await server.stop();
-        if (kind === 's3') {
-          const store = s3Storage(ep, prefix);
-          await emptyPrefix(store);
-          await store.close();
-        }
+    for (const v of variants) {
+      for (const kind of ['local', 's3'] as const) {
+        const r = await ours(ep, kind, v.chunkSize, id, !v.chunkSize);
+        (kind === 's3' ? v.upS3 : v.upLocal).push(r.up);
+        if (kind === 's3') v.rssS3.push(r.rss);
+        if (r.down !== undefined) down[kind].push(r.down);
+        if (r.gateway !== undefined) down.gateway.push(r.gateway);
       }
     }
+    tus.push(await tusS3(ep));
   }
-  const row = (measurement: string, unit: string, ours: number[], peer: number[]) => {
-    const a = stat(ours);
-    const b = stat(peer);
-    rows.push({
-      issue: '#7',
-      measurement,
-      unit,
-      ours: a,
-      peer: b,
-      peerName: 'local disk',
-      ratio: a.median / b.median,
-      goal: 'figure only',
-    });
-  };
-  const chunks = chunkSize ? `${chunkSize} chunks` : 'default chunks';
-  row(
-    `upload end to end through the S3 backend (Ceph RGW, memstore), ${chunks}`,
-    's',
-    times.upS3,
-    times.upLocal,
+  const tusName = 'tus-js-client → @tus/server + @tus/s3-store (8 MiB parts)';
+  for (const v of variants) {
+    const chunks = v.chunkSize ? `${v.chunkSize} chunks` : 'default chunks';
+    const upS3 = stat(v.upS3);
+    const what = `upload end to end through the S3 backend (Ceph RGW, memstore), ${chunks}`;
+    compared('#18', what, 's', upS3, stat(tus), tusName, 1, true, '≤ 1.0× tus time');
+    compared(
+      '#18',
+      what,
+      's',
+      upS3,
+      stat(v.upLocal),
+      'our local-disk upload',
+      1.5,
+      true,
+      '≤ 1.5× local disk',
+    );
+    alone('#18', `server peak RSS, upload through the S3 backend, ${chunks}`, 'MB', stat(v.rssS3), 200);
+  }
+  const s3Down = stat(down.s3);
+  const what = 'one-connection download from the S3 backend (curl)';
+  compared(
+    '#18',
+    what,
+    'MB/s',
+    s3Down,
+    stat(down.gateway),
+    'curl of a presigned GET',
+    0.8,
+    false,
+    '≥ 0.8× gateway',
   );
-  if (!chunkSize)
-    row('one-connection download from the S3 backend (curl)', 'MB/s', times.downS3, times.downLocal);
+  beside('#18', what, 'MB/s', s3Down, stat(down.local), 'our local-disk download');
+}
+
+interface OursRun {
+  /** Upload seconds. */
+  up: number;
+  /** The server's peak RSS after the upload, MB. */
+  rss: number;
+  /** Download MB/s through our server, then (S3) straight from the gateway. */
+  down?: number;
+  gateway?: number;
+}
+
+/** Our CLI uploading the file to a fresh server on `kind` storage; then the downloads if asked. */
+async function ours(
+  ep: S3Endpoint,
+  kind: 'local' | 's3',
+  chunkSize: string | undefined,
+  id: string,
+  download: boolean,
+): Promise<OursRun> {
+  const data = join(WORK, `s3-bench-${kind}`);
+  await rm(data, { recursive: true, force: true });
+  const prefix = `bench-${randomBytes(6).toString('hex')}/`;
+  const server = await startOurs(data, LIB, kind === 's3' ? s3ServeArgs(ep, prefix) : []);
+  const store = kind === 's3' ? s3Storage(ep, prefix) : undefined;
+  try {
+    const cache = join(WORK, 'hash-cache-s3');
+    await rm(cache, { recursive: true, force: true });
+    const env = { ...process.env, RESUMABLE_CACHE_DIR: cache };
+    const chunkArgs = chunkSize ? ['--chunk-size', chunkSize] : [];
+    const up = await timed(
+      process.execPath,
+      [CLI, 'upload', '-q', '-s', server.url, ...chunkArgs, FILE],
+      env,
+    );
+    const r: OursRun = { up: up.ms / 1000, rss: (await peakRss(server.pid)) / MB };
+    if (!download) return r;
+    r.down = await curlMBps(`${server.url}/upload/${id}.bin`);
+    if (store) r.gateway = await curlMBps(await presignedGet(store, (await onlyObject(store, 'files/')).Key));
+    return r;
+  } finally {
+    await server.stop();
+    if (store) await clean(store);
+  }
+}
+
+/** tus-js-client uploading the file to @tus/server + @tus/s3-store; seconds. */
+async function tusS3(ep: S3Endpoint): Promise<number> {
+  const store = s3Storage(ep, `bench-tus-${randomBytes(6).toString('hex')}/`);
+  const server = await startTusS3(ep, store.prefix);
+  try {
+    const client = join(ROOT, 'bench/tus-upload.ts');
+    const r = await timed(process.execPath, ['--import', 'tsx', client, `${server.url}/files`, FILE]);
+    // The file itself (beside its `.info`), whole: a figure for an upload that did not finish
+    // would flatter the peer.
+    const file = await onlyObject(store, '', (k) => !k.endsWith('.info'));
+    if (file.Size !== SIZE) throw new Error(`tus peer: ${file.Key} holds ${file.Size} bytes, not ${SIZE}`);
+    return r.ms / 1000;
+  } finally {
+    await server.stop();
+    await clean(store);
+  }
+}
+
+async function curlMBps(url: string): Promise<number> {
+  const r = await timed('curl', ['-s', '-f', '-o', '/dev/null', url]);
+  return SIZE / MB / (r.ms / 1000);
+}
+
+/** The one object under the storage's prefix + `under` (whose key `keep` accepts); throws if not one. */
+async function onlyObject(s: S3Storage, under: string, keep = (_key: string) => true) {
+  const page = await s.client.send(new ListObjectsV2Command({ Bucket: s.bucket, Prefix: s.prefix + under }));
+  const found = (page.Contents ?? []).filter((o) => o.Key && keep(o.Key));
+  if (found.length !== 1)
+    throw new Error(`expected one object under ${s.prefix}${under}, found ${found.length}`);
+  return found[0]! as { Key: string; Size?: number };
+}
+
+function presignedGet(s: S3Storage, key: string): Promise<string> {
+  return getSignedUrl(s.client, new GetObjectCommand({ Bucket: s.bucket, Key: key }), { expiresIn: 3600 });
+}
+
+/** Removes every object and unfinished multipart upload under the storage's prefix. */
+async function clean(s: S3Storage): Promise<void> {
+  await abortMultipartUploads(s);
+  await emptyPrefix(s);
+  await s.close();
 }

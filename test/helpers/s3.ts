@@ -72,6 +72,23 @@ export async function emptyPrefix(s: S3Storage): Promise<void> {
   }
 }
 
+/** Aborts the multipart uploads left in progress under the storage's prefix (e.g. a peer's). */
+export async function abortMultipartUploads(s: S3Storage): Promise<void> {
+  const { ListMultipartUploadsCommand, AbortMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+  for (;;) {
+    const page = await s.client.send(new ListMultipartUploadsCommand({ Bucket: s.bucket, Prefix: s.prefix }));
+    const uploads = (page.Uploads ?? []).filter((u) => u.Key && u.UploadId);
+    if (uploads.length === 0) return;
+    await Promise.all(
+      uploads.map((u) =>
+        s.client.send(
+          new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: u.Key, UploadId: u.UploadId }),
+        ),
+      ),
+    );
+  }
+}
+
 /** `resumable serve` options for the S3 backend at this endpoint under `prefix`. */
 export function s3ServeArgs(ep: S3Endpoint, prefix: string): string[] {
   return [
