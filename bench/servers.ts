@@ -1,7 +1,7 @@
 /** The servers under test: ours (the built CLI), nginx (sendfile on) and @tus/server (FileStore). */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answeringWorkers } from '../test/helpers/health.js';
@@ -109,4 +109,21 @@ export async function startTus(dir: string): Promise<Running> {
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/files`);
   return { url, pid: proc.pid!, stop: stopper(proc) };
+}
+
+/** A run on an empty data folder with nothing left to write back, against a server started for it. */
+export async function onFreshServer<S extends { url: string; stop(): Promise<void> }>(
+  dir: string,
+  start: (dir: string) => Promise<S>,
+  run: (server: S) => Promise<number>,
+): Promise<number> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  execFileSync('sync');
+  const server = await start(dir);
+  try {
+    return await run(server);
+  } finally {
+    await server.stop();
+  }
 }
