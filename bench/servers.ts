@@ -96,11 +96,12 @@ http { access_log off; sendfile on; keepalive_requests 100000;
   return { url, pid: proc.pid!, stop: stopper(proc, 'SIGTERM') };
 }
 
-export async function startTus(dir: string): Promise<Running> {
+/** `web`: a folder served beside /files (bench/tus-server.ts). */
+export async function startTus(dir: string, web?: string): Promise<Running> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench/tus-server.ts'), String(port), dir],
+    ['--import', 'tsx', join(ROOT, 'bench/tus-server.ts'), String(port), dir, ...(web ? [web] : [])],
     {
       stdio: 'ignore',
       cwd: ROOT,
