@@ -13,6 +13,7 @@ import { underAttack } from './cases/attack.js';
 import { browserHash } from './cases/browser.js';
 import { downloads } from './cases/downloads.js';
 import { serverIngest } from './cases/ingest.js';
+import { pageVsUppy } from './cases/page-vs-uppy.js';
 import { s3VsLocal } from './cases/s3.js';
 import { handshakeAndSmallFiles } from './cases/small-files.js';
 import { tusClients } from './cases/tus-clients.js';
@@ -33,6 +34,7 @@ async function main() {
     ['tus clients', tusClients],
     ['handshake and small files', handshakeAndSmallFiles],
     ['browser hashing', browserHash],
+    ['page vs uppy', pageVsUppy],
     ['S3 backend vs local disk', s3VsLocal],
     ['under attack', underAttack],
   ];

@@ -2,9 +2,9 @@
  * The servers under test: ours (the built CLI), nginx (sendfile on) and @tus/server (FileStore, or
  * S3Store).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answeringWorkers } from '../test/helpers/health.js';
@@ -100,8 +100,9 @@ http { access_log off; sendfile on; keepalive_requests 100000;
   return { url, pid: proc.pid!, stop: stopper(proc, 'SIGTERM') };
 }
 
-export function startTus(dir: string): Promise<Running> {
-  return startTusScript('bench/tus-server.ts', [dir]);
+/** `web`: a folder served beside /files (bench/tus-server.ts). */
+export function startTus(dir: string, web?: string): Promise<Running> {
+  return startTusScript('bench/tus-server.ts', [dir, ...(web ? [web] : [])]);
 }
 
 /** @tus/server with @tus/s3-store on this endpoint, its uploads under `prefix` of the bucket. */
@@ -125,4 +126,21 @@ async function startTusScript(script: string, args: string[], env = process.env)
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/files`);
   return { url, pid: proc.pid!, stop: stopper(proc) };
+}
+
+/** A run on an empty data folder with nothing left to write back, against a server started for it. */
+export async function onFreshServer<S extends { url: string; stop(): Promise<void> }>(
+  dir: string,
+  start: (dir: string) => Promise<S>,
+  run: (server: S) => Promise<number>,
+): Promise<number> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  execFileSync('sync');
+  const server = await start(dir);
+  try {
+    return await run(server);
+  } finally {
+    await server.stop();
+  }
 }

@@ -14,16 +14,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, Server } from 'node:http';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, needChromium, screenshot } from './helpers/browser.js';
 import { writeRandomFile } from './helpers/bytes.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
+import { staticServer } from './helpers/static-files.js';
 import { startThrottleProxy, type ThrottleProxy } from './helpers/throttle-proxy.js';
 
 const skip = needChromium();
@@ -34,30 +34,6 @@ interface Seen {
   method: string;
   path: string;
   offset: string | undefined;
-}
-
-/** Serves the files of `dir` (the page), nothing else. */
-async function staticServer(dir: string): Promise<{ url: string; server: Server }> {
-  const types: Record<string, string> = {
-    '.html': 'text/html; charset=utf-8',
-    '.js': 'text/javascript; charset=utf-8',
-    '.css': 'text/css; charset=utf-8',
-  };
-  const server = createServer((req, res) => {
-    const name = new URL(req.url ?? '/', 'http://x').pathname.slice(1) || 'index.html';
-    readFile(join(dir, name)).then(
-      (body) => {
-        res.writeHead(200, { 'content-type': types[extname(name)] ?? 'application/octet-stream' });
-        res.end(body);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
 async function md5Of(res: Response): Promise<string> {

@@ -1,32 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alone, beside, CLI, compared, FILE, LIB, RUNS, WORK } from '../context.js';
 import { hashSeconds, interleave, MB, type Stat, stat, timed } from '../measure.js';
-import { ROOT, startOurs, startTus } from '../servers.js';
+import { onFreshServer, ROOT, startOurs, startTus } from '../servers.js';
 
 /**
  * Ours and tus in turns (the machine's speed drifts over minutes), each run starting with nothing
  * left to write back from the one before: tus never syncs, so its write-back would otherwise run
  * under our next measurement, and ours (which fdatasyncs every chunk) leaves nothing for tus.
  */
-/** A run on an empty data folder with nothing left to write back, against a server started for it. */
-async function onFreshServer<S extends { url: string; stop(): Promise<void> }>(
-  dir: string,
-  start: (dir: string) => Promise<S>,
-  run: (server: S) => Promise<number>,
-): Promise<number> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  execFileSync('sync');
-  const server = await start(dir);
-  try {
-    return await run(server);
-  } finally {
-    await server.stop();
-  }
-}
-
 export async function uploadVsTus() {
   const rss: number[] = [];
   const ours = () =>
