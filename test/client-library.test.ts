@@ -10,6 +10,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { uploadSource } from '../src/client/core/upload.js';
 import { acceptLanguage, localeTag } from '../src/client/node/identity.js';
 import {
   type ByteSource,
@@ -17,11 +18,13 @@ import {
   FileHashCache,
   findPreviousUploads,
   hashCacheDir,
+  nodeHasher,
   type Progress,
   TransferError,
   terminate,
   upload,
 } from '../src/client/node/index.js';
+import { nodeSha256 } from '../src/client/node/node-md5.js';
 import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { startProxy } from './helpers/flaky-proxy.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
@@ -310,6 +313,65 @@ describe('custom byte sources (item 13)', () => {
     assert.match(named.url, /\.pdf$/);
     const plain = await upload(memorySource(randomBytesSeeded(1000, 78), 'data'), { server: srv.url });
     assert.match(plain.url, /\.bin$/);
+  });
+});
+
+describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends File slices)', () => {
+  function blobBacked(bytes: Uint8Array, readable: () => boolean): ByteSource {
+    const blob = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+    return {
+      name: 'blob-backed.bin',
+      size: bytes.length,
+      cacheKey: undefined,
+      async *stream() {
+        yield bytes;
+      },
+      slice: async (start, end) => {
+        if (!readable()) throw new TransferError('LOCAL_IO', 'the file changed');
+        return bytes.subarray(start, end);
+      },
+      sliceBody: (start, end) => blob.slice(start, end),
+    };
+  }
+  const deps = { hasher: nodeHasher, createSha256: nodeSha256 };
+
+  it('the chunks sent are the Blob slices, and the file arrives whole', async () => {
+    const bytes = randomBytesSeeded(700_000, 91);
+    const bodies: string[] = [];
+    const spy: typeof fetch = (input, init) => {
+      if (init?.body instanceof Blob) bodies.push(String(input));
+      return fetch(input, init);
+    };
+    const r = await uploadSource(
+      blobBacked(bytes, () => true),
+      { server: srv.url, chunkSize: 256 * 1024, fetch: spy },
+      deps,
+    );
+    assert.equal(bodies.length, 3);
+    const got = Buffer.from(await (await fetch(r.url)).arrayBuffer());
+    assert.equal(md5(got), md5(bytes));
+  });
+
+  it('a chunk the browser could not read (the file changed) fails as LOCAL_IO, without retries', async () => {
+    const bytes = randomBytesSeeded(300_000, 92);
+    let sends = 0;
+    const failing: typeof fetch = (input, init) => {
+      if (init?.body instanceof Blob) {
+        sends++;
+        return Promise.reject(new TypeError('Failed to fetch'));
+      }
+      return fetch(input, init);
+    };
+    await assert.rejects(
+      uploadSource(
+        blobBacked(bytes, () => false),
+        { server: srv.url, chunkSize: 256 * 1024, fetch: failing, retryDelays: [0, 0, 0] },
+        deps,
+      ),
+      (err: unknown) => err instanceof TransferError && err.code === 'LOCAL_IO',
+    );
+    // One attempt per chunk sent at once, none repeated.
+    assert.ok(sends >= 1 && sends <= 2, `${sends} sends`);
   });
 });
 

@@ -25,6 +25,7 @@ export function blobSource(blob: Blob, name?: string): BlobByteSource {
       }
     },
     slice: (start, end) => readSlice(blob, start, end),
+    sliceBody: (start, end) => blob.slice(start, end),
   };
 }
 

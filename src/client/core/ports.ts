@@ -14,6 +14,13 @@ export interface ByteSource {
   stream(): AsyncIterable<Uint8Array>;
   /** Bytes start..end-1. */
   slice(start: number, end: number): Promise<Uint8Array>;
+  /**
+   * Optional: bytes start..end-1 as a request body the transport reads itself, never copied into
+   * script memory (a File's slice, which the browser streams from disk). Chromium sent a 4 MiB
+   * Uint8Array body at ~13 MB/s against ~65 MB/s for the same bytes as a Blob (64 MiB in 16
+   * requests: 4.7–5.1 s vs 0.8–1.1 s), which made the page's uploads 6–9× slower than Uppy's.
+   */
+  sliceBody?(start: number, end: number): Blob;
   /** Optional: reads up to target.length bytes at `position` into the caller's memory (0 at the end). */
   readInto?(target: Uint8Array, position: number): Promise<number>;
 }

@@ -548,7 +548,10 @@ class UploadSession {
     index: number,
   ): Promise<string | undefined> {
     const start = index * this.chunkSize;
-    const bytes = await this.source.slice(start, start + this.lengthOf(index));
+    const length = this.lengthOf(index);
+    const body = this.source.sliceBody
+      ? this.source.sliceBody(start, start + length)
+      : await this.source.slice(start, start + length);
     // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
     const key = sha256 ? `fileId=${fileId}&sha256=${sha256}` : `fileId=${fileId}`;
     const url = `${this.base}/api/upload?${key}&chunkId=${chunkIds[index]}`;
@@ -557,7 +560,7 @@ class UploadSession {
       // The queue comes from the handshake; only the url of the last answer is read.
       // So ask for the O(1) answer (PROTOCOL.md §Bounds) instead of the needed list.
       headers: { 'content-type': 'application/octet-stream', prefer: 'return=minimal' },
-      body: bytes as Uint8Array<ArrayBuffer>,
+      body: body as Uint8Array<ArrayBuffer> | Blob,
       // Byte-level progress where the transport counts the body (Node's); a retry that writes
       // the chunk again counts nothing twice: a chunk's share is the most any attempt wrote.
       onBodyProgress: (written) => {
@@ -568,17 +571,22 @@ class UploadSession {
     };
     const answer = await withRetry(
       () =>
-        callApi<string[] | null>(this.fetch, url, init, this.options.signal).catch((err: unknown) => {
+        callApi<string[] | null>(this.fetch, url, init, this.options.signal).catch(async (err: unknown) => {
           // A raw body cannot be malformed: the server saw it cut short on the way. Retry.
           if (err instanceof TransferError && err.code === 'MALFORMED_BODY') {
             throw new TransferError('NETWORK', 'the chunk arrived incomplete', { cause: err });
+          }
+          // A File's slice the browser could not read (the file changed after it was picked) fails
+          // as a network error: reading a byte of it tells LOCAL_IO apart, which no retry mends.
+          if (err instanceof TransferError && err.code === 'NETWORK' && this.source.sliceBody) {
+            await this.source.slice(start, start + Math.min(1, length));
           }
           throw err;
         }),
       this.retry,
     );
-    this.bytesSent += bytes.length;
-    this.held += bytes.length;
+    this.bytesSent += length;
+    this.held += length;
     this.writing.delete(index);
     this.emitUploaded();
     return answer.url;
