@@ -144,6 +144,11 @@ export interface AssembleOptions {
 export interface Storage {
   /** Whether stageChunk writes to a ChunkTarget (core/chunk-placement.ts only looks one up if so). */
   readonly placesChunks: boolean;
+  /**
+   * The chunk size this backend takes best, if it has one, told to clients in /api/version
+   * (PROTOCOL.md §Server limits): S3's, a chunk that can be a multipart part as it is.
+   */
+  readonly preferredChunkSize?: number;
   /** Creates what is missing and removes leftovers of a crash (stray temp data). */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -15,6 +15,8 @@ export interface ServerLimits {
   maxChunkSize?: number;
   /** Most chunks in one file's plan. */
   maxChunks?: number;
+  /** The chunk size its storage takes best (S3: a multipart part); a floor for the default. */
+  preferredChunkSize?: number;
   /** The protocol extensions it offers (PROTOCOL.md §Server limits), e.g. 'deferred-upload'. */
   extensions?: string[];
 }
@@ -50,6 +52,8 @@ export async function serverLimits(
     const maxChunks = positive(limits.maxChunks);
     if (maxChunkSize !== undefined) out.maxChunkSize = maxChunkSize;
     if (maxChunks !== undefined) out.maxChunks = maxChunks;
+    const preferred = positive(limits.preferredChunkSize);
+    if (preferred !== undefined) out.preferredChunkSize = preferred;
     const extensions = answer.data?.extensions;
     if (Array.isArray(extensions)) out.extensions = extensions.filter((e) => typeof e === 'string');
     return out;
@@ -58,6 +62,14 @@ export async function serverLimits(
     if (err.code === 'RETRIES_EXHAUSTED' || err.retryable || err.code === 'UNAUTHORIZED') throw err;
     return {};
   }
+}
+
+/**
+ * The chunk size to plan with when the caller chose none: the default for the file's size, raised
+ * to the server's preferred size (S3's part size: a smaller chunk costs it a copy of its bytes).
+ */
+export function defaultFor(fileDefault: number, limits: ServerLimits): number {
+  return Math.max(fileDefault, limits.preferredChunkSize ?? 0);
 }
 
 /**

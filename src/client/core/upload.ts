@@ -14,7 +14,7 @@ import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
-import { fitChunkSize, serverLimits } from './server-limits.js';
+import { defaultFor, fitChunkSize, serverLimits } from './server-limits.js';
 import { terminate } from './terminate.js';
 import type { Progress, RetryOptions, UploadKey, UploadOptions, UploadResult } from './types.js';
 
@@ -42,9 +42,9 @@ export async function planChunkSize(
 ): Promise<number> {
   const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
   const retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
-  const wanted = options.chunkSize ?? defaultChunkSize(size);
   const base = options.server.replace(/\/+$/, '');
-  return fitChunkSize(wanted, await serverLimits(options.fetch, base, retry));
+  const limits = await serverLimits(options.fetch, base, retry);
+  return fitChunkSize(options.chunkSize ?? defaultFor(defaultChunkSize(size), limits), limits);
 }
 
 /** The hash-cache key of a source's hashes for one chunk size (undefined: not cached). */
@@ -169,7 +169,10 @@ class UploadSession {
 
   async run(): Promise<UploadResult> {
     const limits = await serverLimits(this.fetch, this.base, this.retry);
-    this.chunkSize = fitChunkSize(this.options.chunkSize ?? defaultChunkSize(this.source.size), limits);
+    this.chunkSize = fitChunkSize(
+      this.options.chunkSize ?? defaultFor(defaultChunkSize(this.source.size), limits),
+      limits,
+    );
     const cached = await this.cachedHashes();
     const offered = this.options.deferred !== false && limits.extensions?.includes(DEFERRED_UPLOAD) === true;
     // A deferred upload interrupted after the file was hashed: continue it.

@@ -33,6 +33,8 @@ function packageVersion(): string {
 export interface AdvertisedLimits {
   maxChunkSize: number;
   maxChunks: number;
+  /** The chunk size the storage takes best (S3: a multipart part), when it has one. */
+  preferredChunkSize?: number;
 }
 
 /**

@@ -60,7 +60,12 @@ export function serverRouteTable({
   };
   const ready = (_req: IncomingMessage, res: ServerResponse) =>
     readyRoute(config, storage, res, READY_TIMEOUT_MS);
-  const limits = { maxChunkSize: config.maxChunkSize, maxChunks: config.maxChunks };
+  const preferred = storage.preferredChunkSize;
+  const limits = {
+    maxChunkSize: config.maxChunkSize,
+    maxChunks: config.maxChunks,
+    ...(preferred !== undefined && preferred <= config.maxChunkSize ? { preferredChunkSize: preferred } : {}),
+  };
   const version = (_req: IncomingMessage, res: ServerResponse) => versionRoute(res, limits);
   const scrape = (req: IncomingMessage, res: ServerResponse) => metrics.answer(config.metrics, req, res);
   return [

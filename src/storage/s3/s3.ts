@@ -109,7 +109,7 @@ import { copyCallOptions, createS3Client, type S3ClientOptions } from './client.
 import { DirectLinks } from './direct-links.js';
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
-import { DEFAULT_REDIRECT_TTL_SECONDS } from './limits.js';
+import { DEFAULT_REDIRECT_TTL_SECONDS, STREAM_PART } from './limits.js';
 import { isPartStaged, PART_WAIT_MS, PartUploads } from './part-uploads.js';
 import { PublishedFiles } from './published.js';
 import { S3Streams } from './stream-uploads.js';
@@ -138,6 +138,12 @@ export interface S3StorageOptions extends S3ClientOptions {
 export class S3Storage implements Storage {
   /** A chunk with a target may go straight into its multipart part (part-uploads.ts). */
   readonly placesChunks = true;
+  /**
+   * 8 MiB: a chunk of at least S3's smallest part streams straight into UploadPart
+   * (part-uploads.ts); smaller ones are staged as objects and copied. 256 MiB through Ceph RGW:
+   * 16.0 s with the clients' default 4 MiB chunks, 8.06 s with 8 MiB chunks (bench, same run).
+   */
+  readonly preferredChunkSize = STREAM_PART;
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
