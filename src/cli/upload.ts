@@ -28,9 +28,10 @@ export function uploadCommand(): Command {
         .default('http://localhost:8000'),
     )
     .addOption(
-      new Option('--chunk-size <size>', 'bytes per chunk (default: 4MiB, larger for huge files or when the server prefers it: 8MiB on S3)').argParser(
-        optionParser(parseSize),
-      ),
+      new Option(
+        '--chunk-size <size>',
+        'bytes per chunk (default: 4MiB, larger for huge files or when the server prefers it: 8MiB on S3)',
+      ).argParser(optionParser(parseSize)),
     )
     .addOption(
       new Option('--concurrency <n>', 'chunks in flight').argParser(optionParser(parseCount)).default(4),
