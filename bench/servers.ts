@@ -115,6 +115,22 @@ export function startTusS3(ep: S3Endpoint, prefix: string): Promise<Running> {
   });
 }
 
+/** bench/plain-proxy.ts in front of `target`. */
+export async function startPlainProxy(target: string): Promise<Running> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/plain-proxy.ts'), String(port), target],
+    {
+      stdio: 'ignore',
+      cwd: ROOT,
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(url);
+  return { url, pid: proc.pid!, stop: stopper(proc) };
+}
+
 /** A tus server script of bench/ (argv: a free port, then `args`), once it answers. */
 async function startTusScript(script: string, args: string[], env = process.env): Promise<Running> {
   const port = await freePort();

@@ -15,16 +15,17 @@ import {
 } from '../../test/helpers/s3.js';
 import { alone, beside, CLI, compared, FILE, LIB, missing, need, RUNS, SIZE, WORK } from '../context.js';
 import { MB, peakRss, stat, timed } from '../measure.js';
-import { ROOT, startOurs, startTusS3 } from '../servers.js';
+import { ROOT, type Running, startOurs, startPlainProxy, startTusS3 } from '../servers.js';
 
 /**
  * Issue #18: the file through the S3 backend (Ceph RGW, or $S3_ENDPOINT), in the same runs as
  * - tus-js-client → @tus/server + @tus/s3-store on the same bucket (8 MiB parts, its default);
  * - our local-disk backend;
  * - for the download, curl of a presigned GET of the published object straight from the gateway.
- * Our upload with the client's default chunks (4 MiB: staged as chunk objects) and with 8 MiB
- * chunks (≥ 5 MiB, S3's smallest part: streamed straight into multipart parts,
- * storage/s3/part-uploads.ts). Every contender once per run, in turns.
+ * Our upload with the client's default chunks (on S3 the backend's preferred 8 MiB, ≥ S3's
+ * smallest part: streamed straight into multipart parts, storage/s3/part-uploads.ts; 4 MiB on the
+ * local disk) and with the course's 1 MiB chunks (staged as chunk objects, then assembled).
+ * Every contender once per run, in turns.
  */
 export async function s3VsLocal() {
   const ep = s3Endpoint();
@@ -36,13 +37,19 @@ export async function s3VsLocal() {
   const md5 = createHash('md5');
   for await (const b of createReadStream(FILE)) md5.update(b as Buffer);
   const id = md5.digest('hex');
-  const variants = [undefined, '8MiB'].map((chunkSize) => ({
+  const variants = [undefined, '1MiB'].map((chunkSize) => ({
     chunkSize,
     upLocal: [] as number[],
     upS3: [] as number[],
     rssS3: [] as number[],
   }));
-  const down = { local: [] as number[], s3: [] as number[], gateway: [] as number[] };
+  const down = {
+    local: [] as number[],
+    s3: [] as number[],
+    gateway: [] as number[],
+    redirect: [] as number[],
+    plainProxy: [] as number[],
+  };
   const tus: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     for (const v of variants) {
@@ -52,6 +59,8 @@ export async function s3VsLocal() {
         if (kind === 's3') v.rssS3.push(r.rss);
         if (r.down !== undefined) down[kind].push(r.down);
         if (r.gateway !== undefined) down.gateway.push(r.gateway);
+        if (r.redirect !== undefined) down.redirect.push(r.redirect);
+        if (r.plainProxy !== undefined) down.plainProxy.push(r.plainProxy);
       }
     }
     tus.push(await tusS3(ep));
@@ -89,6 +98,19 @@ export async function s3VsLocal() {
     '≥ 0.8× gateway',
   );
   beside('#18', what, 'MB/s', s3Down, stat(down.local), 'our local-disk download');
+  // What passing every byte through one Node process costs here, whatever the process does.
+  beside('#18', what, 'MB/s', s3Down, stat(down.plainProxy), 'a plain Node proxy of the presigned GET');
+  compared(
+    '#18',
+    'one-connection download with --s3-redirect (curl -L: a 302 to a presigned URL, the store serves)',
+    'MB/s',
+    stat(down.redirect),
+    stat(down.gateway),
+    'curl of a presigned GET',
+    0.8,
+    false,
+    '≥ 0.8× gateway',
+  );
 }
 
 interface OursRun {
@@ -99,6 +121,9 @@ interface OursRun {
   /** Download MB/s through our server, then (S3) straight from the gateway. */
   down?: number;
   gateway?: number;
+  /** (S3) Through our server under --s3-redirect (curl -L), and through a plain Node proxy. */
+  redirect?: number;
+  plainProxy?: number;
 }
 
 /** Our CLI uploading the file to a fresh server on `kind` storage; then the downloads if asked. */
@@ -127,7 +152,14 @@ async function ours(
     const r: OursRun = { up: up.ms / 1000, rss: (await peakRss(server.pid)) / MB };
     if (!download) return r;
     r.down = await curlMBps(`${server.url}/upload/${id}.bin`);
-    if (store) r.gateway = await curlMBps(await presignedGet(store, (await onlyObject(store, 'files/')).Key));
+    if (!store) return r;
+    const presigned = await presignedGet(store, (await onlyObject(store, 'files/')).Key);
+    r.gateway = await curlMBps(presigned);
+    r.redirect = await withServer(
+      startOurs(data, LIB, [...s3ServeArgs(ep, prefix), '--s3-redirect']),
+      (url) => curlMBps(`${url}/upload/${id}.bin`, ['-L']),
+    );
+    r.plainProxy = await withServer(startPlainProxy(presigned), (url) => curlMBps(url));
     return r;
   } finally {
     await server.stop();
@@ -153,9 +185,18 @@ async function tusS3(ep: S3Endpoint): Promise<number> {
   }
 }
 
-async function curlMBps(url: string): Promise<number> {
-  const r = await timed('curl', ['-s', '-f', '-o', '/dev/null', url]);
+async function curlMBps(url: string, extra: string[] = []): Promise<number> {
+  const r = await timed('curl', ['-s', '-f', ...extra, '-o', '/dev/null', url]);
   return SIZE / MB / (r.ms / 1000);
+}
+
+async function withServer<T>(starting: Promise<Running>, fn: (url: string) => Promise<T>): Promise<T> {
+  const server = await starting;
+  try {
+    return await fn(server.url);
+  } finally {
+    await server.stop();
+  }
 }
 
 /** The one object under the storage's prefix + `under` (whose key `keep` accepts); throws if not one. */
