@@ -11,6 +11,10 @@
     {
       "target_name": "rt_md5",
       "conditions": [["OS=='linux'", { "sources": ["md5.c"] }]]
+    },
+    {
+      "target_name": "rt_listen",
+      "conditions": [["OS=='linux'", { "sources": ["listen.c"] }]]
     }
   ]
 }

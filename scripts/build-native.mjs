@@ -33,7 +33,7 @@ const r = gyp
   : { status: 1, stderr: 'node-gyp not found' };
 if (r.status === 0) {
   console.log(
-    'resumable-transfer: sendfile on, MD5 and SHA-256 folds in OpenSSL on (native/sendfile.c, md5.c, sha256.c built)',
+    'resumable-transfer: sendfile on, MD5 and SHA-256 folds in OpenSSL on, port on 8 sockets (native/sendfile.c, md5.c, sha256.c, listen.c built)',
   );
 } else {
   // node-gyp explains itself over dozens of lines: keep the one that names what is missing.

@@ -6,7 +6,7 @@
  * helpers would be bypassed on every route anyway.
  */
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo, ListenOptions } from 'node:net';
+import type { AddressInfo, ListenOptions, Server as NetServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaultInstantUpload, type InstantUploadPolicy } from '../core/context.js';
 import { StreamService } from '../core/stream-service.js';
@@ -17,6 +17,7 @@ import { trustedProxies } from '../http/client-address.js';
 import { ConnectionGate, effectiveMaxConnections } from '../http/connections.js';
 import { Cors } from '../http/cors.js';
 import { forwarder } from '../http/forward.js';
+import { listenShared } from '../http/listeners.js';
 import { createHttpServer, type PipelineParts } from '../http/pipeline.js';
 import { Router } from '../http/router.js';
 import { TransferError } from '../protocol/errors.js';
@@ -207,9 +208,15 @@ function startSweeper({ config, service, streams, logger, reader }: Parts): Node
  * Stops taking connections, lets running requests finish (cut after the grace time), then closes
  * the storage. `stopping` makes the pipeline refuse requests on connections still open.
  */
-async function closeGracefully(servers: Server[], parts: Parts, samples?: SampleFill): Promise<void> {
+async function closeGracefully(
+  servers: Server[],
+  parts: Parts,
+  samples?: SampleFill,
+  feeders: NetServer[] = [],
+): Promise<void> {
   const samplesStopped = samples?.stop();
-  const done = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  // The feeders' connections are node:http's too: closed below with the others.
+  const done = Promise.all([...servers, ...feeders].map((s) => new Promise<void>((r) => s.close(() => r()))));
   for (const s of servers) s.closeIdleConnections();
   const timer = setTimeout(() => {
     for (const s of servers) s.closeAllConnections();
@@ -274,7 +281,7 @@ export async function startServer(
   const ownerSocket = config.role === 'owner' ? config.ownerSocket : null;
   const internal = ownerSocket ? createHttpServer({ ...pipeline, internal: true }) : undefined;
   if (internal) await listen(internal, { path: ownerSocket ?? undefined, exclusive: true });
-  await listen(server, { port: config.port, host: config.host });
+  const feeders = await listenShared(server, config.port, config.host);
   listening = server.address() as AddressInfo;
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   const sweeper = startSweeper(parts);
@@ -285,7 +292,7 @@ export async function startServer(
   const close = () => {
     stopping = true;
     clearInterval(sweeper);
-    closing ??= closeGracefully(internal ? [server, internal] : [server], parts, samples);
+    closing ??= closeGracefully(internal ? [server, internal] : [server], parts, samples, feeders);
     return closing;
   };
   const { service, storage, logger } = parts;
