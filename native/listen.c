@@ -10,7 +10,8 @@
  * (`reusePort` came to net.Server.listen in Node 22.12); no maintained npm package does this.
  *
  * listenReusePort(address, port, count, backlog) -> array of `count` listening descriptors, all
- * bound to `address` (an IPv4 or IPv6 literal) and one port (`port`, or the one the kernel picked
+ * bound to `address` (an IPv4 or IPv6 literal; `::` takes IPv4 too, as Node's own listen does,
+ * unless the system's bindv6only says otherwise) and one port (`port`, or the one the kernel picked
  * for the first when `port` is 0), or a negative errno (nothing left open).
  */
 #include <arpa/inet.h>
@@ -32,7 +33,6 @@ static int open_one(const struct sockaddr *addr, socklen_t len, int backlog) {
   int on = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-      (addr->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
       bind(fd, addr, len) != 0 || listen(fd, backlog) != 0) {
     int err = errno;
     close(fd);
