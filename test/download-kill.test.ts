@@ -73,11 +73,20 @@ after(async () => {
 });
 
 /** Starts a throttled download; returns its process once `ready` holds, then kills it with SIGKILL. */
-async function killDuring(name: string, ready: () => Promise<boolean> | boolean) {
+async function killDuring(name: string, ready: () => Promise<boolean> | boolean, extra: string[] = []) {
   proxy.options.rate = RATE;
   proxy.down = 0;
   const dest = join(work, `${name}.out`);
-  const args = ['download', '-q', '-c', String(CONNECTIONS), '-o', dest, `${proxy.url}/download/${name}`];
+  const args = [
+    'download',
+    '-q',
+    '-c',
+    String(CONNECTIONS),
+    ...extra,
+    '-o',
+    dest,
+    `${proxy.url}/download/${name}`,
+  ];
   const run = runCli(work, args);
   let exited = false;
   void run.done.then(() => {
@@ -159,5 +168,46 @@ describe('a killed download', { skip: noBootId }, () => {
     const missing = size - claimed(durable);
     assert.ok(fetched >= missing, `fetched ${fetched}: everything the durable record lacks (${missing})`);
     assert.ok(fetched < size, `fetched ${fetched} of ${size}: the durable part was kept`);
+  });
+});
+
+describe('a download without sync (--no-sync: nothing fsynced, as aria2)', { skip: noBootId }, () => {
+  it('killed, it resumes from its records; after a machine crash it starts over, byte-exact', async () => {
+    const size = 16 * MiB;
+    const sum = await writeRandomFile(join(lib, 'nosync.bin'), size, 173);
+    const dest = join(work, 'nosync.bin.out');
+    // Killed once its durable record (written unsynced, with the boot id) holds bytes.
+    const { args } = await killDuring(
+      'nosync.bin',
+      async () => claimed(await record(`${dest}.part.json`)) >= 2 * MiB,
+      ['--no-sync'],
+    );
+    const durable = await record(`${dest}.part.json`);
+    assert.ok(durable?.bootId, 'the unsynced durable record carries the boot id');
+    // Kept for the crash case below: the records and the partial file as the kill left them.
+    const saved = await Promise.all(
+      ['.part', '.part.json', '.part.fast.json'].map((p) => readFile(`${dest}${p}`).catch(() => undefined)),
+    );
+    const fetched = await resume(args);
+    assert.equal(await md5File(dest), sum, 'byte-exact');
+    assert.ok(fetched < size, `a killed download resumed: fetched ${fetched} of ${size} again`);
+
+    // The same state after a crash of the machine: another boot id in both records.
+    for (const [i, p] of ['.part', '.part.json', '.part.fast.json'].entries()) {
+      const bytes = saved[i];
+      if (!bytes) continue;
+      if (p === '.part') await writeFile(`${dest}${p}`, bytes);
+      else {
+        const r = JSON.parse(bytes.toString('utf8')) as Record;
+        await writeFile(`${dest}${p}`, JSON.stringify({ ...r, bootId: randomUUID() }));
+      }
+    }
+    await rm(dest, { force: true });
+    const again = await resume(args);
+    assert.equal(await md5File(dest), sum, 'byte-exact');
+    assert.ok(
+      again >= size,
+      `after a crash nothing unsynced is trusted: fetched ${again}, the whole ${size} again`,
+    );
   });
 });

@@ -66,6 +66,10 @@ export function downloadCommand(): Command {
     )
     .addOption(headerOption())
     .addOption(tokenOption())
+    .option(
+      '--no-sync',
+      'never fsync the file (as aria2, curl, wget): a killed download still resumes, one cut by a crash of the machine starts over',
+    )
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
     .addHelpText('after', HELP_AFTER)
@@ -99,6 +103,7 @@ export function downloadCommand(): Command {
             timeout: o.timeout as number,
             stallTimeout: o.stallTimeout as number,
             maxRedirects: o.maxRedirects as number,
+            sync: o.sync !== false,
             headers: credentialHeaders(o),
             signal,
             onProgress: (p) => tracker.progress(p),

@@ -18,6 +18,13 @@ import { httpFetch } from './http-fetch.js';
 import { withIdentity } from './identity.js';
 
 export interface DownloadFileOptions extends DownloadOptions {
+  /**
+   * fsync the file before it is renamed into place, and the progress record it resumes from
+   * (default true: after a crash of the machine it resumes from what is on disk). false: never,
+   * as aria2, curl and wget: faster where the disk is slow to sync; a killed process still
+   * resumes, a crash of the machine starts the download over.
+   */
+  sync?: boolean;
   /** A file path, or a folder (exists, or ends with /): the server's file name is used there. Default: the current folder. */
   destination?: string;
   /** Replace an existing file that is not this download (default: write beside it, numbered). */
@@ -119,7 +126,7 @@ export async function downloadFile(
     async (info) => {
       wanted = await destinationPath(options.destination, info.name);
       chosen = await choosePath(url, wanted, info, options.overwrite ?? false);
-      return new FileTarget(chosen);
+      return new FileTarget(chosen, options.sync);
     },
     {
       ...options,

@@ -7,6 +7,9 @@
  *   (boot-id.ts). A killed process leaves it true (the page cache survives); after a machine
  *   crash the boot id differs and only the durable record is trusted. Without a boot id it is not
  *   written.
+ * Without sync (`sync: false`, CLI `--no-sync`: what aria2, curl and wget do) nothing is
+ * fsynced; the durable record then carries the boot id too, so after a crash of the machine no
+ * record is trusted and the download starts over, while a killed process still resumes.
  * On completion the size is checked, `.part` is renamed onto `<dest>` atomically and the control
  * files removed; the file's mtime is set to the server's Last-Modified (as wget does), which is
  * how a finished download is recognised when run again.
@@ -59,7 +62,11 @@ export class FileTarget implements DownloadTarget<string> {
   /** The frequent record (not synced; trusted only in the boot that wrote it). */
   readonly fastPath: string;
 
-  constructor(readonly dest: string) {
+  /** `sync`: fsync the file and the durable record (default); false: never (see the top). */
+  constructor(
+    readonly dest: string,
+    private readonly sync = true,
+  ) {
     this.partPath = `${dest}.part`;
     this.statePath = `${dest}.part.json`;
     this.fastPath = `${dest}.part.fast.json`;
@@ -81,19 +88,27 @@ export class FileTarget implements DownloadTarget<string> {
     );
     if (!durable || !partThere) return undefined;
     const boot = await bootId();
+    // Written without sync: only as true as the page cache of the boot that wrote it.
+    if (durable.bootId !== undefined && durable.bootId !== boot) return undefined;
     const recent = boot === undefined ? undefined : await readRecord(this.fastPath);
     if (!recent || recent.bootId !== boot) return durable;
     return furthest(durable, recent) ?? durable;
   }
 
-  /** The durable record: synced before the rename, so a crash leaves this one or the one before. */
+  /**
+   * The durable record: synced before the rename, so a crash leaves this one or the one before.
+   * Without sync it carries the boot id, and is not written where there is none (a record that
+   * cannot be told apart from one a crash made untrue would be trusted later).
+   */
   async saveState(state: DownloadState): Promise<void> {
+    const boot = this.sync ? undefined : await bootId();
+    if (!this.sync && boot === undefined) return;
     const tmp = `${this.statePath}.tmp`;
     try {
       const fh = await open(tmp, 'w');
       try {
-        await fh.writeFile(JSON.stringify(state));
-        await fh.datasync();
+        await fh.writeFile(JSON.stringify(this.sync ? state : { ...state, bootId: boot }));
+        if (this.sync) await fh.datasync();
       } finally {
         await fh.close();
       }
@@ -150,11 +165,11 @@ export class FileTarget implements DownloadTarget<string> {
   }
 
   async flush(): Promise<void> {
-    await this.fh?.datasync();
+    if (this.sync) await this.fh?.datasync();
   }
 
   async complete(size: number, info?: DownloadInfo): Promise<string> {
-    await this.fh!.datasync();
+    if (this.sync) await this.fh!.datasync();
     const st = await this.fh!.stat();
     if (st.size !== size)
       throw new TransferError('LOCAL_IO', `${this.partPath} is ${st.size} bytes, expected ${size}`);

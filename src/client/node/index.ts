@@ -15,7 +15,7 @@ import type {
   UploadResult,
 } from '../core/types.js';
 import { uploadSource } from '../core/upload.js';
-import { destinationPath, nodeTransport } from './download-file.js';
+import { type DownloadFileOptions, destinationPath, nodeTransport } from './download-file.js';
 import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
@@ -39,7 +39,7 @@ export interface NodeUploadOptions extends UploadOptions {
   hashCache?: HashCache | false;
 }
 
-export interface NodeDownloadOptions extends DownloadOptions {
+export interface NodeDownloadOptions extends DownloadOptions, Pick<DownloadFileOptions, 'sync'> {
   /** A file path, or an existing folder (the server's file name is used). Default: the current folder. */
   destination?: string;
 }
@@ -100,7 +100,7 @@ export function terminate(upload: UploadKey, options: TerminateOptions): Promise
 export async function download(url: string, options: NodeDownloadOptions = {}): Promise<string> {
   return downloadTo(
     url,
-    async (info) => new FileTarget(await destinationPath(options.destination, info.name)),
+    async (info) => new FileTarget(await destinationPath(options.destination, info.name), options.sync),
     { ...options, fetch: nodeTransport(options) },
   );
 }
