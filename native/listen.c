@@ -10,9 +10,10 @@
  * (`reusePort` came to net.Server.listen in Node 22.12); no maintained npm package does this.
  *
  * listenReusePort(address, port, count, backlog) -> array of `count` listening descriptors, all
- * bound to `address` (an IPv4 or IPv6 literal; `::` takes IPv4 too, as Node's own listen does,
- * unless the system's bindv6only says otherwise) and one port (`port`, or the one the kernel picked
- * for the first when `port` is 0), or a negative errno (nothing left open).
+ * bound to `address` (an IPv4 or IPv6 literal; `::` takes IPv4 too, as Node's own listen does) and one port (`port`, or the one the kernel picked
+ * for the first when `port` is 0), or a negative errno (nothing left open): -EADDRINUSE when
+ * anything listens on the port already, -EAFNOSUPPORT for an address it does not parse (a scoped
+ * IPv6 address: the caller listens the ordinary way then).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,8 +32,11 @@ static int open_one(const struct sockaddr *addr, socklen_t len, int backlog) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int on = 1;
+  int off = 0;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      /* '::' takes IPv4 too whatever net.ipv6.bindv6only says, as libuv's listen does. */
+      (addr->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
       bind(fd, addr, len) != 0 || listen(fd, backlog) != 0) {
     int err = errno;
     close(fd);
@@ -70,8 +74,33 @@ static napi_value ListenReusePort(napi_env env, napi_callback_info info) {
     v6->sin6_port = htons((uint16_t)port);
     len = sizeof *v6;
   } else {
-    napi_throw_type_error(env, NULL, "address must be an IPv4 or IPv6 literal");
-    return NULL;
+    napi_value result;
+    napi_create_int32(env, -EAFNOSUPPORT, &result);
+    return result;
+  }
+  /*
+   * The port must be free first, as for Node's own listen: sockets that all set SO_REUSEPORT may
+   * share a port, so a second server started on the same port by the same user would otherwise
+   * not fail with EADDRINUSE, and would take half of the first one's connections. A plain socket
+   * cannot bind where anything listens (SO_REUSEADDR only passes connections in TIME_WAIT).
+   */
+  if (port != 0) {
+    int probe = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    int err = 0;
+    int off = 0;
+    if (probe < 0) err = errno;
+    else if (storage.ss_family == AF_INET6 && setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0)
+      err = errno;
+    else if (setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+             bind(probe, (struct sockaddr *)&storage, len) != 0)
+      err = errno;
+    if (probe >= 0) close(probe);
+    if (err != 0) {
+      napi_value result;
+      napi_create_int32(env, -err, &result);
+      return result;
+    }
   }
   int fds[MAX_SOCKETS];
   int opened = 0;

@@ -62,3 +62,9 @@ it('a graceful stop closes every one of them', async () => {
   await other.close();
   assert.equal(listeningSockets(port), 0);
 });
+
+it('a second server on the same port fails as before (EADDRINUSE), taking none of its connections', async () => {
+  const port = Number(new URL(server.url).port);
+  await assert.rejects(startTestServer({ port }), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
+  assert.equal(await fresh(server.url), 200);
+});

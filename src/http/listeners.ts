@@ -15,6 +15,7 @@
  * the port through its primary), the port is one socket, as before.
  */
 import cluster from 'node:cluster';
+import { closeSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { loadAddon } from '../io/native-addon.js';
@@ -24,6 +25,13 @@ export const LISTENERS = 8;
 const BACKLOG = 511;
 
 type ListenReusePort = (address: string, port: number, count: number, backlog: number) => number[] | number;
+
+/** A descriptor no server took. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {}
+}
 
 let addon: { listenReusePort: ListenReusePort } | null | undefined;
 
@@ -56,10 +64,24 @@ export async function listenShared(server: HttpServer, port: number, host: strin
     return [];
   }
   const [first, ...rest] = fds as [number, ...number[]];
-  await listenOn(server, { fd: first });
   const feed = (socket: Socket) => server.emit('connection', socket);
-  const extra = rest.map(() => createServer(feed));
-  await Promise.all(extra.map((s, i) => listenOn(s, { fd: rest[i]! })));
+  // The sockets node:http's own server would accept: no Nagle (a short answer after its head
+  // waited ~45 ms for an ACK otherwise, measured), half-open allowed.
+  const extra = rest.map(() => createServer({ noDelay: true, allowHalfOpen: true }, feed));
+  const servers: (Server | HttpServer)[] = [server, ...extra];
+  let tried = 0;
+  try {
+    for (const [i, s] of servers.entries()) {
+      tried = i + 1;
+      await listenOn(s, { fd: i === 0 ? first : rest[i - 1]! });
+    }
+  } catch (err: unknown) {
+    // Those that listened close their own; those never tried are closed here. The one that
+    // failed is left alone: closing a number its server may have closed could close another's.
+    for (const s of servers.slice(0, tried - 1)) s.close();
+    for (const fd of fds.slice(tried)) closeQuietly(fd);
+    throw err;
+  }
   // What goes wrong on a feeder (an accept that fails) is the server's, as on its own socket.
   for (const s of extra) s.on('error', (err) => server.emit('error', err));
   return extra;

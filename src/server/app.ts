@@ -281,7 +281,15 @@ export async function startServer(
   const ownerSocket = config.role === 'owner' ? config.ownerSocket : null;
   const internal = ownerSocket ? createHttpServer({ ...pipeline, internal: true }) : undefined;
   if (internal) await listen(internal, { path: ownerSocket ?? undefined, exclusive: true });
-  const feeders = await listenShared(server, config.port, config.host);
+  let feeders: NetServer[];
+  try {
+    feeders = await listenShared(server, config.port, config.host);
+  } catch (err: unknown) {
+    // The port is taken (EADDRINUSE) or refused: nothing of this server may keep the process up.
+    internal?.close();
+    await parts.storage.close().catch(() => undefined);
+    throw err;
+  }
   listening = server.address() as AddressInfo;
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   const sweeper = startSweeper(parts);
