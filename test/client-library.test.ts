@@ -352,6 +352,16 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     assert.equal(md5(got), md5(bytes));
   });
 
+  it("the Node entry's own transport sends such a source's Blob bodies too", async () => {
+    const bytes = randomBytesSeeded(600_000, 93);
+    const r = await upload(
+      blobBacked(bytes, () => true),
+      { server: srv.url, chunkSize: 256 * 1024, retries: 0 },
+    );
+    const got = Buffer.from(await (await fetch(r.url)).arrayBuffer());
+    assert.equal(md5(got), md5(bytes));
+  });
+
   it('a chunk the browser could not read (the file changed) fails as LOCAL_IO, without retries', async () => {
     const bytes = randomBytesSeeded(300_000, 92);
     let sends = 0;

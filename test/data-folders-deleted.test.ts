@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { upload } from '../src/client/node/index.js';
+import { uploadSource } from '../src/client/core/upload.js';
+import { fileSource } from '../src/client/node/file-source.js';
+import { nodeHasher, upload } from '../src/client/node/index.js';
+import { nodeSha256 } from '../src/client/node/node-md5.js';
 import { md5, writeRandomFile } from './helpers/bytes.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -48,3 +51,25 @@ for (const deferred of [false, true]) {
     assert.equal(md5(body), md5(await readFile(path)));
   });
 }
+
+it('an upload half sent when the folders were deleted is sent again whole on resume, not refused', async () => {
+  const path = join(dir, 'half.bin');
+  await writeRandomFile(path, 6 * MiB, 7);
+  const stop = new AbortController();
+  let chunks = 0;
+  // Three chunks in, the upload is stopped: its plan and chunks are on the server.
+  const stopping: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (String(input).includes('/api/upload?') && ++chunks === 3) stop.abort();
+    return res;
+  };
+  const deps = { hasher: nodeHasher, createSha256: nodeSha256 };
+  const options = { server: server.url, chunkSize: MiB, concurrency: 1, deferred: false };
+  await assert.rejects(
+    uploadSource(await fileSource(path), { ...options, fetch: stopping, signal: stop.signal }, deps),
+  );
+  await wipe();
+  const result = await uploadSource(await fileSource(path), { ...options, fetch, retries: 2 }, deps);
+  const body = Buffer.from(await (await fetch(result.url)).arrayBuffer());
+  assert.equal(md5(body), md5(await readFile(path)));
+});

@@ -68,7 +68,7 @@ export function downloadCommand(): Command {
     .addOption(tokenOption())
     .option(
       '--no-sync',
-      'never fsync the file (as aria2, curl, wget): a killed download still resumes, one cut by a crash of the machine starts over',
+      'never fsync the file (as aria2, curl, wget): a killed download still resumes (Linux: needs the boot id), one cut by a crash of the machine starts over',
     )
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')

@@ -1,6 +1,6 @@
 /** Small durable-file helpers for the local-disk backend. */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TransferError } from '../protocol/errors.js';
 import { writeSmallFile } from './small-files.js';
@@ -19,7 +19,10 @@ export async function fsyncDir(dir: string): Promise<void> {
  * Writes a small file atomically: a temp file in tmpDir (same file system), fsync, rename over
  * `path`, fsync of path's folder. With `durable` false, no fsync: atomic against a crash of the
  * process only (the caller makes it durable later: storage/local-disk/durability.ts), and done in
- * one trip to the small-files thread. `dirs`: folders created first where missing.
+ * one trip to the small-files thread. `dirs`: folders created first where missing. `remake`:
+ * folders that are made again if an operator deleted them under the running server (tmpDir
+ * always is): the data folder's own (files/), never one upload's, whose absence means the upload
+ * went and the write must fail.
  */
 export async function writeFileAtomic(
   path: string,
@@ -27,15 +30,22 @@ export async function writeFileAtomic(
   data: string,
   durable = true,
   dirs: readonly string[] = [],
+  remake: readonly string[] = [],
 ): Promise<void> {
   try {
     await writeThroughTemp(path, tmpDir, data, durable, dirs);
   } catch (err: unknown) {
-    // tmp/ or the target's folder deleted under the running server (an operator cleaning up):
-    // made again, once, instead of failing every write until a restart.
     if (errno(err) !== 'ENOENT') throw err;
-    await mkdir(tmpDir, { recursive: true });
-    await mkdir(dirname(path), { recursive: true });
+    const gone = await Promise.all(
+      [tmpDir, ...remake].map((d) =>
+        stat(d).then(
+          () => false,
+          () => true,
+        ),
+      ),
+    );
+    if (!gone.includes(true)) throw err;
+    for (const dir of [tmpDir, ...remake]) await mkdir(dir, { recursive: true });
     await writeThroughTemp(path, tmpDir, data, durable, dirs);
   }
 }

@@ -93,6 +93,10 @@ export async function downloadTo<R>(
               segments: planSegments(info.size, connections, ranged),
             };
       await target.open(info.size, !resume);
+      // What the record resumed from may be only in the page cache (a killed process's frequent
+      // record, or one written without sync): flushed first, so the durable record written now
+      // never claims bytes that are not on disk.
+      if (resume) await target.flush();
       await target.saveState(state);
       const settings = {
         ...options,

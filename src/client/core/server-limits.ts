@@ -9,6 +9,8 @@ import { callApi } from './http.js';
 import type { RetryOptions } from './types.js';
 
 const MiB = 1024 * 1024;
+/** The largest preferred chunk size taken from a server (our server's largest chunk by default). */
+const MAX_PREFERRED = 64 * MiB;
 
 export interface ServerLimits {
   /** Largest chunk the server takes, in bytes. */
@@ -52,8 +54,11 @@ export async function serverLimits(
     const maxChunks = positive(limits.maxChunks);
     if (maxChunkSize !== undefined) out.maxChunkSize = maxChunkSize;
     if (maxChunks !== undefined) out.maxChunks = maxChunks;
+    // A floor the server may raise our chunks to: never past what it takes itself, nor past what
+    // this client holds in memory per chunk in flight (any server may say anything).
     const preferred = positive(limits.preferredChunkSize);
-    if (preferred !== undefined) out.preferredChunkSize = preferred;
+    if (preferred !== undefined && preferred <= MAX_PREFERRED && preferred <= (maxChunkSize ?? preferred))
+      out.preferredChunkSize = preferred;
     const extensions = answer.data?.extensions;
     if (Array.isArray(extensions)) out.extensions = extensions.filter((e) => typeof e === 'string');
     return out;

@@ -22,7 +22,8 @@ export interface DownloadFileOptions extends DownloadOptions {
    * fsync the file before it is renamed into place, and the progress record it resumes from
    * (default true: after a crash of the machine it resumes from what is on disk). false: never,
    * as aria2, curl and wget: faster where the disk is slow to sync; a killed process still
-   * resumes, a crash of the machine starts the download over.
+   * resumes (where the system has a boot id: Linux), a crash of the machine starts the download
+   * over, and a file completed just before one may keep holes (as aria2's would).
    */
   sync?: boolean;
   /** A file path, or a folder (exists, or ends with /): the server's file name is used there. Default: the current folder. */

@@ -119,7 +119,11 @@ function secondsText(ms: number): string {
 
 /** The transport with time limits (httpFetch below has none). */
 export function createHttpFetch(options: HttpFetchOptions = {}): typeof fetch {
-  return ((input: string | URL, init: RequestInit = {}) => request(input, init, options)) as typeof fetch;
+  return (async (input: string | URL, init: RequestInit = {}) => {
+    // A Blob body (a ByteSource's sliceBody) is read into memory first: one chunk, as slice() would.
+    const body = init.body instanceof Blob ? new Uint8Array(await init.body.arrayBuffer()) : init.body;
+    return request(input, { ...init, body }, options);
+  }) as typeof fetch;
 }
 
 export const httpFetch = createHttpFetch();

@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, mapFsError, namesIn } from '../../io/fs-util.js';
+import { TransferError } from '../../protocol/errors.js';
 import { isFileKey } from '../../protocol/ids.js';
 import type {
   AssembleOptions,
@@ -185,11 +186,45 @@ export class LocalDiskStorage implements Storage {
   }
 
   async stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk> {
-    const claim = target ? await this.inPlace.claim(target) : undefined;
-    return claim ? this.inPlace.stage(claim, body, maxBytes) : this.plain.stage(body, maxBytes);
+    if (!target) return this.plain.stage(body, maxBytes);
+    return this.unlessGone(target.fileId, async () => {
+      const claim = await this.inPlace.claim(target);
+      return claim ? this.inPlace.stage(claim, body, maxBytes) : this.plain.stage(body, maxBytes);
+    });
   }
 
-  async commitChunk(staged: StagedChunk, fileId: string): Promise<boolean> {
+  commitChunk(staged: StagedChunk, fileId: string): Promise<boolean> {
+    return this.unlessGone(fileId, () => this.commitHere(staged, fileId));
+  }
+
+  /**
+   * Runs work on an upload's files. When one of them turns out to be gone (an operator deleted
+   * uploads/ under the running server; the upload removed meanwhile), what this process remembers
+   * of the upload is forgotten and the client is told the upload is not found, so its next
+   * handshake starts from what the disk holds: the caches still claimed the chunks, and every
+   * retry answered 500 until a restart.
+   */
+  private async unlessGone<T>(fileId: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err: unknown) {
+      const path = (err as { path?: unknown }).path;
+      const inside = typeof path === 'string' && path.startsWith(`${this.layout.uploadDir(fileId)}/`);
+      if (errno(err) !== 'ENOENT' || !inside) throw err;
+      await this.inPlace.forget(fileId).catch(() => undefined);
+      this.plain.forget(fileId);
+      this.plans.delete(fileId);
+      throw new TransferError(
+        'UPLOAD_NOT_FOUND',
+        "The upload's files are gone from the server: handshake again.",
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  private async commitHere(staged: StagedChunk, fileId: string): Promise<boolean> {
     const local = staged as LocalStagedChunk;
     if (local.inPlace) return this.inPlace.commit(local, local.inPlace, fileId);
     // Held at a place in the data file already: nothing to add.

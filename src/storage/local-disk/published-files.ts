@@ -36,6 +36,9 @@ export class PublishedFiles {
       this.layout.sidecarPath(key),
       this.layout.tmp,
       JSON.stringify({ name: options.name, ext: options.ext, size, publishedAt: Date.now(), sha256 }),
+      true,
+      [],
+      [this.layout.files],
     );
     // The meta cache may hold "no sidecar" for this key from a lookup before.
     this.metaCache.delete(key);
