@@ -63,6 +63,7 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { HashState } from '../../io/hash-state.js';
+import { KeyedMutex } from '../../io/keyed-mutex.js';
 import { md5State } from '../../io/md5-state.js';
 import { sha256State } from '../../io/sha256-state.js';
 import { TransferError } from '../../protocol/errors.js';
@@ -171,6 +172,15 @@ export class PartUploads {
    * fresh read. A chunk took ~17 requests to the store before, 8 of them reads of parts.json.
    */
   private readonly known = new Map<string, ReadState>();
+  /**
+   * This process writes an upload's parts.json one write at a time, each from the newest view:
+   * two writes at once from one view (a chunk's fold and another's commit) made one of them lose
+   * its If-Match and read again (~0.9 refused PUTs a chunk, and RGW answered some of those 500,
+   * which the SDK retries after a pause).
+   */
+  private readonly writes = new KeyedMutex();
+  /** Multipart uploads being opened by this process, by upload: one CreateMultipartUpload each. */
+  private readonly opening = new Map<string, Promise<ReadState | undefined>>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -201,11 +211,6 @@ export class PartUploads {
     this.known.delete(fileId);
     this.known.set(fileId, read);
     if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value as string);
-  }
-
-  /** What this process last saw of parts.json, else a read of it. */
-  private async lastKnown(fileId: string): Promise<ReadState | undefined> {
-    return this.known.get(fileId) ?? (await this.read(fileId));
   }
 
   /**
@@ -260,7 +265,7 @@ export class PartUploads {
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
       const viewed = woken ? this.known.get(fileId) : undefined;
-      const read = viewed ?? (await this.read(fileId)) ?? (await this.open(target, md5s));
+      const read = viewed ?? (await this.read(fileId)) ?? (await this.opened(target, md5s));
       if (!read) return undefined;
       const s = read.state;
       const same =
@@ -281,6 +286,15 @@ export class PartUploads {
       } else if (Date.now() - since >= this.waitMs) return undefined;
       woken = await this.nap(fileId);
     }
+  }
+
+  /** open(), once at a time per upload in this process: the chunks sent at once share it. */
+  private opened(target: ChunkTarget, md5s: string[]): Promise<ReadState | undefined> {
+    const running = this.opening.get(target.fileId);
+    if (running) return running;
+    const opening = this.open(target, md5s).finally(() => this.opening.delete(target.fileId));
+    this.opening.set(target.fileId, opening);
+    return opening;
   }
 
   /** Creates the upload's multipart upload and parts.json (or finds the one another request created). */
@@ -482,7 +496,19 @@ export class PartUploads {
    * Replaces parts.json with change(current), re-reading it when another request wrote it first;
    * change returns undefined when there is nothing to write. Resolves whether it wrote.
    */
-  private async update(
+  private update(
+    fileId: string,
+    read: ReadState | undefined,
+    uploadId: string,
+    change: (now: PartState) => PartState | undefined,
+  ): Promise<boolean> {
+    return this.writes.run(fileId, () =>
+      // The newest view: a write of this process queued before this one may have changed it.
+      this.write(fileId, this.known.get(fileId) ?? read, uploadId, change),
+    );
+  }
+
+  private async write(
     fileId: string,
     read: ReadState | undefined,
     uploadId: string,
@@ -525,7 +551,8 @@ export class PartUploads {
   async commit(staged: PartStaged, fileId: string): Promise<boolean> {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
     const { index } = staged;
-    return this.update(fileId, await this.lastKnown(fileId), staged.uploadId, (now) =>
+    // From this process's view (update's), else a read.
+    return this.update(fileId, undefined, staged.uploadId, (now) =>
       now.next > index && !now.held.includes(index)
         ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
         : undefined,
