@@ -139,6 +139,11 @@ export function partLayout(target: ChunkTarget): string[] | undefined {
   return md5s;
 }
 
+/** A chunk of an upload, as PartUploads.folding names it. */
+function slotOf(fileId: string, index: number): string {
+  return `${fileId} ${index}`;
+}
+
 function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
   return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
 }
@@ -181,6 +186,13 @@ export class PartUploads {
   private readonly writes = new KeyedMutex();
   /** Multipart uploads being opened by this process, by upload: one CreateMultipartUpload each. */
   private readonly opening = new Map<string, Promise<ReadState | undefined>>();
+  /**
+   * The chunks (`<fileId> <index>`) this process folds itself once the fold reaches them: streamed
+   * in their turn, or sent ahead and kept in memory. Each wakes this process's waiting chunks when
+   * it moves the fold or ends, so a chunk waiting for one of them asks the store nothing meanwhile:
+   * no poll of parts.json, no HEAD of its chunk object.
+   */
+  private readonly folding = new Set<string>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -231,9 +243,14 @@ export class PartUploads {
     // A chunk small enough, while the budget allows, is sent ahead of its turn (see send).
     const ahead = target.length <= AHEAD_CHUNK_MAX && this.aheadBytes + target.length <= AHEAD_BUDGET;
     if (ahead) this.aheadBytes += target.length;
+    let mine: string | undefined;
     try {
       const turn = await this.turn(target, md5s, abandoned.signal, ahead);
       if (!turn) return undefined;
+      if (turn.state.next <= target.index) {
+        mine = slotOf(target.fileId, target.index);
+        this.folding.add(mine);
+      }
       return await this.send(body, target, md5s, turn, abandoned);
     } catch (err: unknown) {
       // Whatever failed, the next chunk starts from a fresh read (the view may be what failed).
@@ -243,6 +260,11 @@ export class PartUploads {
       if (ahead) this.aheadBytes -= target.length;
       body.off('error', abandon);
       body.off('close', onClose);
+      if (mine) {
+        // Whatever became of it, the chunks waiting for it look again.
+        this.folding.delete(mine);
+        this.wake(target.fileId);
+      }
     }
   }
 
@@ -257,8 +279,7 @@ export class PartUploads {
     ahead = false,
   ): Promise<ReadState | undefined> {
     const { fileId, index } = target;
-    let seen = -1;
-    let since = Date.now();
+    const wait = this.waitFor(fileId);
     // The first look, and one after a local wake, at this process's view; one after a nap that
     // nothing woke (another process may move the fold) at the object.
     let woken = true;
@@ -277,14 +298,9 @@ export class PartUploads {
         continue;
       }
       if (s.next >= index) return read;
-      if (s.next !== seen) {
-        seen = s.next;
-        since = Date.now();
-        // The chunk the fold waits for is held as a chunk object: nobody will send it again.
-        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
-        if (ahead) return read;
-      } else if (Date.now() - since >= this.waitMs) return undefined;
-      woken = await this.nap(fileId);
+      if (await wait.stuck(s)) return undefined;
+      if (ahead) return read;
+      woken = await wait.nap(s);
     }
   }
 
@@ -453,8 +469,7 @@ export class PartUploads {
   ): Promise<PartStaged | undefined> {
     const { fileId, index } = target;
     const staged: PartStaged = { kind: 'part', md5: '', size: target.length, fileId, index, uploadId };
-    let seen = -1;
-    let since = Date.now();
+    const wait = this.waitFor(fileId);
     let woken = true;
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
@@ -483,13 +498,39 @@ export class PartUploads {
         this.wake(fileId);
         return { ...staged, md5: s.md5s[index]! };
       }
-      if (s.next !== seen) {
-        seen = s.next;
-        since = Date.now();
-        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
-      } else if (Date.now() - since >= this.waitMs) return undefined;
-      woken = await this.nap(fileId);
+      if (await wait.stuck(s)) return undefined;
+      woken = await wait.nap(s);
     }
+  }
+
+  /** How a chunk waits for the fold to reach it (turn, foldKept). */
+  private waitFor(fileId: string) {
+    let seen = -1;
+    let since = Date.now();
+    let looked = false;
+    const foldsHere = (s: PartState) => this.folding.has(slotOf(fileId, s.next));
+    return {
+      /**
+       * Whether the chunk is to be a chunk object instead: the fold did not move for waitMs, or the
+       * chunk it waits for is a chunk object (nobody will send it again).
+       */
+      stuck: async (s: PartState): Promise<boolean> => {
+        if (s.next !== seen) {
+          seen = s.next;
+          since = Date.now();
+          looked = false;
+        } else if (Date.now() - since >= this.waitMs) return true;
+        // One this process folds is no chunk object; looked at if it ends without folding.
+        if (looked || foldsHere(s)) return false;
+        looked = true;
+        return this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''));
+      },
+      /**
+       * Naps; resolves whether the next look may be at this process's view: after a local wake,
+       * or while this process still holds the chunk the fold waits for (it wakes us when it ends).
+       */
+      nap: async (s: PartState): Promise<boolean> => (await this.nap(fileId)) || foldsHere(s),
+    };
   }
 
   /**
