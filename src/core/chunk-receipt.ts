@@ -90,7 +90,8 @@ async function file(
     if (!held.has(staged.md5)) await checkRoom(core, plan, staged.size, held);
     const stored = await storage.commitChunk(staged, fileId);
     if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
-    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId));
+    // Read after the commit: of two last chunks committed at once, one sees both and assembles.
+    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId, staged));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
     await storage.discardChunk(staged);

@@ -193,6 +193,13 @@ export class PartUploads {
    * no poll of parts.json, no HEAD of its chunk object.
    */
   private readonly folding = new Set<string>();
+  /**
+   * The state a chunk's commit wrote (or read fresh, finding it held): what held() answers for the
+   * request that committed it, instead of reading it again. Any later commit, of any process,
+   * replaces that state conditionally, so it includes this one: of two last chunks committed at
+   * once the later writer sees both, all the receipt's answer after a commit needs.
+   */
+  private readonly afterCommit = new WeakMap<PartStaged, PartState>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -535,14 +542,15 @@ export class PartUploads {
 
   /**
    * Replaces parts.json with change(current), re-reading it when another request wrote it first;
-   * change returns undefined when there is nothing to write. Resolves whether it wrote.
+   * change returns undefined when there is nothing to write. Resolves whether it wrote, and the
+   * state it wrote or, when it did not, read.
    */
   private update(
     fileId: string,
     read: ReadState | undefined,
     uploadId: string,
     change: (now: PartState) => PartState | undefined,
-  ): Promise<boolean> {
+  ): Promise<{ wrote: boolean; state: PartState }> {
     return this.writes.run(fileId, () =>
       // The newest view: a write of this process queued before this one may have changed it.
       this.write(fileId, this.known.get(fileId) ?? read, uploadId, change),
@@ -554,7 +562,7 @@ export class PartUploads {
     read: ReadState | undefined,
     uploadId: string,
     change: (now: PartState) => PartState | undefined,
-  ): Promise<boolean> {
+  ): Promise<{ wrote: boolean; state: PartState }> {
     let current = read;
     // Whether `current` was just read (else it may be this process's older view).
     let fresh = false;
@@ -570,7 +578,7 @@ export class PartUploads {
       }
       const next = change(current.state);
       if (!next) {
-        if (fresh) return false;
+        if (fresh) return { wrote: false, state: current.state };
         current = await this.read(fileId);
         fresh = true;
         continue;
@@ -579,7 +587,7 @@ export class PartUploads {
         const etag = await this.bucket.putJson(this.key(fileId), next, { IfMatch: current.etag ?? '*' });
         if (etag) this.remember(fileId, { state: next, etag });
         else this.known.delete(fileId);
-        return true;
+        return { wrote: true, state: next };
       } catch (err: unknown) {
         if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY') || attempt >= 20) throw err;
       }
@@ -593,20 +601,26 @@ export class PartUploads {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
     const { index } = staged;
     // From this process's view (update's), else a read.
-    return this.update(fileId, undefined, staged.uploadId, (now) =>
+    const { wrote, state } = await this.update(fileId, undefined, staged.uploadId, (now) =>
       now.next > index && !now.held.includes(index)
         ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
         : undefined,
     );
+    this.afterCommit.set(staged, state);
+    return wrote;
   }
 
-  /** MD5 → size of the chunks held as parts. */
-  async held(fileId: string): Promise<Map<string, number>> {
+  /**
+   * MD5 → size of the chunks held as parts; after `committed` was committed by this request, as
+   * its commit left them (afterCommit), else as read now.
+   */
+  async held(fileId: string, committed?: PartStaged): Promise<Map<string, number>> {
     const held = new Map<string, number>();
-    const read = await this.read(fileId);
-    if (read) {
-      const sizes = sizesOf(read.state);
-      for (const i of read.state.held) held.set(read.state.md5s[i]!, sizes[i]!);
+    const after = committed?.fileId === fileId ? this.afterCommit.get(committed) : undefined;
+    const state = after ?? (await this.read(fileId))?.state;
+    if (state) {
+      const sizes = sizesOf(state);
+      for (const i of state.held) held.set(state.md5s[i]!, sizes[i]!);
     }
     return held;
   }

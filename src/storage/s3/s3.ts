@@ -239,8 +239,11 @@ export class S3Storage implements Storage {
     if (!isPartStaged(staged)) await this.chunks.discard(staged);
   }
 
-  async heldChunks(fileId: string): Promise<ReadonlyMap<string, number>> {
-    const [objects, parts] = await Promise.all([this.chunks.held(fileId), this.parts.held(fileId)]);
+  async heldChunks(fileId: string, committed?: StagedChunk): Promise<ReadonlyMap<string, number>> {
+    // After a part's commit, what the commit wrote stands for parts.json (part-uploads.ts); the
+    // chunk objects are listed whatever was committed (another request's may be new).
+    const part = committed && isPartStaged(committed) ? committed : undefined;
+    const [objects, parts] = await Promise.all([this.chunks.held(fileId), this.parts.held(fileId, part)]);
     for (const [md5, size] of objects) parts.set(md5, size);
     return parts;
   }
