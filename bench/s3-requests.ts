@@ -2,7 +2,8 @@
  * Counts the requests our S3 backend sends the store for one CLI upload, by kind (issue #18: the
  * small requests around each chunk's UploadPart). An HTTP proxy in front of $S3_ENDPOINT names
  * each request it relays (the S3 operation and which object of the layout, storage/s3/s3.ts),
- * between a built server (`npm run build` first) and the store.
+ * between a built server (`npm run build` first) and the store; then where the time went (the
+ * first request, the UploadParts); SPANS=1 lists every request (start ms, duration ms, kind).
  *
  *   eval "$(scripts/ceph.sh env)"
  *   node --import tsx bench/s3-requests.ts [--size 64MiB] [--chunk-size 8MiB] [--workers N]
@@ -63,12 +64,46 @@ function objectOf(key: string, prefix: string): string {
     .replace(/^tmp\/.+$/, 'tmp/<id>');
 }
 
+/**
+ * Where the upload's time went, in ms from its start: the first request to the store (before it,
+ * the client hashed the file and the handshake ran), the UploadParts, the last request, and how
+ * long at least one UploadPart was under way.
+ */
+function timeline(spans: { what: string; began: number; ended: number }[], start: number): string[] {
+  if (spans.length === 0) return [];
+  const parts = spans.filter((x) => x.what.startsWith('UploadPart ')).sort((a, b) => a.began - b.began);
+  let busy = 0;
+  let until = 0;
+  for (const p of parts) {
+    busy += Math.max(0, p.ended - Math.max(p.began, until));
+    until = Math.max(until, p.ended);
+  }
+  const at = (t: number) => `${t - start} ms`;
+  const first = Math.min(...spans.map((x) => x.began));
+  const last = Math.max(...spans.map((x) => x.ended));
+  const lines = [`first request to the store at ${at(first)}; last answered at ${at(last)}`];
+  if (parts.length > 0) {
+    lines.push(
+      `UploadParts from ${at(parts[0]!.began)} to ${at(Math.max(...parts.map((p) => p.ended)))}; ` +
+        `at least one under way for ${busy} ms, ` +
+        `${(parts.reduce((t, p) => t + p.ended - p.began, 0) / busy).toFixed(1)} on average then`,
+    );
+  }
+  if (process.env.SPANS) {
+    for (const x of spans.sort((a, b) => a.began - b.began))
+      lines.push(`${x.began - start}\t${x.ended - x.began}\t${x.what}`);
+  }
+  return lines;
+}
+
 async function main() {
   const ep = s3Endpoint();
   if (typeof ep === 'string') throw new Error(ep);
   const size = parseSize(args.size);
   const upstream = new URL(ep.endpoint);
   const prefix = `count-${randomBytes(6).toString('hex')}/`;
+  /** When each request was sent and answered (ms since the epoch). */
+  const spans: { what: string; began: number; ended: number }[] = [];
   /** Requests by kind, and those of them not answered 2xx by status. */
   const counts = new Map<string, { n: number; refused: Map<number, number> }>();
   const agent = new Agent({ keepAlive: true });
@@ -79,6 +114,7 @@ async function main() {
     const tally = counts.get(what) ?? { n: 0, refused: new Map<number, number>() };
     counts.set(what, tally);
     tally.n++;
+    const began = Date.now();
     // Not signed (SigV4 leaves it out): Node answers the 100 itself and streams the body anyway.
     const { expect: _, ...headers } = req.headers;
     const up = request(
@@ -88,6 +124,7 @@ async function main() {
         if (status >= 300) tally.refused.set(status, (tally.refused.get(status) ?? 0) + 1);
         res.writeHead(status, answer.headers);
         answer.pipe(res);
+        answer.once('end', () => spans.push({ what, began, ended: Date.now() }));
       },
     );
     up.on('error', (err) => {
@@ -114,13 +151,15 @@ async function main() {
   ]);
   const store = s3Storage(ep, prefix);
   let ms = 0;
+  let start = 0;
   try {
     counts.clear(); // what the start asked (the bucket, the sweeper's first look) is no chunk's
+    spans.length = 0;
     const chunk = args['chunk-size'] ? ['--chunk-size', args['chunk-size']] : [];
     const env = { ...process.env, RESUMABLE_CACHE_DIR: join(work, 'cache') };
     const cli = join(ROOT, 'dist/cli/resumable.cjs');
     // Not execFileSync: the proxy runs in this process.
-    const start = Date.now();
+    start = Date.now();
     await promisify(execFile)(process.execPath, [cli, 'upload', '-q', '-s', server.url, ...chunk, file], {
       env,
     });
@@ -146,6 +185,8 @@ async function main() {
       return `| ${what} | ${c.n} | ${(c.n / n).toFixed(2)} | ${refused} |`;
     }),
     `| all | ${total} | ${(total / n).toFixed(2)} | |`,
+    '',
+    ...timeline(spans, start),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }
