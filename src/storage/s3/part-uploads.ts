@@ -15,7 +15,9 @@
  * merges its change): the multipart upload's id and target, the layout, the fold (chunks
  * 0..next-1 are parts: UploadPart succeeded before `next` moved past them, and they are folded
  * into the saved MD5 and SHA-256 states), and which of them the upload holds (`held`: committed by the
- * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan).
+ * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan),
+ * and whether the upload may hold chunk objects besides (`objects`, PartState: while it says
+ * none, the receipt after a part's commit does not list them).
  *
  * A chunk i (part i + 1):
  * - next = i: streamed into UploadPart as it arrives, hashed on the way (its MD5, and the fold),
@@ -95,6 +97,13 @@ export interface PartState {
   sha256State: string | null;
   /** The chunks (indexes, all below next) the upload holds as parts. */
   held: number[];
+  /**
+   * Whether the upload may hold chunk objects too (uploads/<key>/chunks/): false once a part's
+   * commit listed none after this parts.json was created, true (for good) once a chunk object's
+   * commit, after its copy, found it otherwise. Absent: not known yet (or written by a process
+   * from before): they may. A receipt after a part's commit lists the chunk objects only if true.
+   */
+  objects?: boolean;
 }
 
 interface ReadState {
@@ -142,6 +151,16 @@ export function partLayout(target: ChunkTarget): string[] | undefined {
 /** A chunk of an upload, as PartUploads.folding names it. */
 function slotOf(fileId: string, index: number): string {
   return `${fileId} ${index}`;
+}
+
+/** MD5 → size of the chunks a parts.json holds as parts. */
+export function heldParts(state: PartState | null | undefined): Map<string, number> {
+  const held = new Map<string, number>();
+  if (state) {
+    const sizes = sizesOf(state);
+    for (const i of state.held) held.set(state.md5s[i]!, sizes[i]!);
+  }
+  return held;
 }
 
 function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
@@ -194,12 +213,14 @@ export class PartUploads {
    */
   private readonly folding = new Set<string>();
   /**
-   * The state a chunk's commit wrote (or read fresh, finding it held): what held() answers for the
-   * request that committed it, instead of reading it again. Any later commit, of any process,
-   * replaces that state conditionally, so it includes this one: of two last chunks committed at
-   * once the later writer sees both, all the receipt's answer after a commit needs.
+   * The state a chunk's commit wrote (or read fresh, finding it held; null: there was no
+   * parts.json): what the receipt after it takes instead of reading it again (committedState).
+   * Any later commit of a part, by any process, replaces that state conditionally, so it includes
+   * this one: of two last parts committed at once the later writer sees both, and a chunk
+   * object's commit reads it after its copy. That is all the receipt's answer after a commit
+   * needs: one of two last chunks committed at once sees both.
    */
-  private readonly afterCommit = new WeakMap<PartStaged, PartState>();
+  private readonly afterCommit = new WeakMap<StagedChunk, { fileId: string; state: PartState | null }>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -600,29 +621,74 @@ export class PartUploads {
   async commit(staged: PartStaged, fileId: string): Promise<boolean> {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
     const { index } = staged;
+    // Until a commit has recorded whether chunk objects may exist (PartState.objects), each lists
+    // them: after this parts.json was created (the part was sent into its multipart upload), so
+    // any chunk object committed before shows, and any committed later marks it itself.
+    const unknown = this.known.get(fileId)?.state.objects === undefined;
+    const objects = unknown ? await this.holdsObjects(fileId) : undefined;
     // From this process's view (update's), else a read.
     const { wrote, state } = await this.update(fileId, undefined, staged.uploadId, (now) =>
       now.next > index && !now.held.includes(index)
-        ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
+        ? { ...now, held: [...now.held, index].sort((a, b) => a - b), objects: now.objects ?? objects }
         : undefined,
     );
-    this.afterCommit.set(staged, state);
+    this.afterCommit.set(staged, { fileId, state });
     return wrote;
   }
 
   /**
-   * MD5 → size of the chunks held as parts; after `committed` was committed by this request, as
-   * its commit left them (afterCommit), else as read now.
+   * After a chunk object's commit (its copy made): parts.json, if there is one, says from now on
+   * that chunk objects may exist. What it found is remembered for the receipt (committedState).
    */
-  async held(fileId: string, committed?: PartStaged): Promise<Map<string, number>> {
-    const held = new Map<string, number>();
-    const after = committed?.fileId === fileId ? this.afterCommit.get(committed) : undefined;
-    const state = after ?? (await this.read(fileId))?.state;
-    if (state) {
-      const sizes = sizesOf(state);
-      for (const i of state.held) held.set(state.md5s[i]!, sizes[i]!);
+  async noteObject(fileId: string, committed: StagedChunk): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const read = await this.read(fileId);
+      let state = read?.state ?? null;
+      try {
+        if (read && read.state.objects !== true) {
+          const marked = await this.update(fileId, read, read.state.uploadId, (now) =>
+            now.objects === true ? undefined : { ...now, objects: true },
+          );
+          state = marked.state;
+        }
+      } catch (err: unknown) {
+        // Another multipart upload meanwhile (the upload was removed and begun again): mark that one.
+        if (err instanceof TransferError && err.code === 'UPLOAD_BUSY' && attempt < 3) continue;
+        throw err;
+      }
+      this.afterCommit.set(committed, { fileId, state });
+      return;
     }
-    return held;
+  }
+
+  /** Whether the upload holds any chunk object: a listing of one key. */
+  private async holdsObjects(fileId: string): Promise<boolean> {
+    try {
+      const page = await this.bucket.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket.name,
+          Prefix: this.bucket.keys.chunks(fileId),
+          MaxKeys: 1,
+        }),
+      );
+      return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+  }
+
+  /**
+   * What this request's commit of `committed` left in parts.json (state null: there was none), or
+   * undefined when it did not commit it here.
+   */
+  committedState(fileId: string, committed: StagedChunk): { state: PartState | null } | undefined {
+    const after = this.afterCommit.get(committed);
+    return after?.fileId === fileId ? after : undefined;
+  }
+
+  /** MD5 → size of the chunks held as parts, as read now. */
+  async held(fileId: string): Promise<Map<string, number>> {
+    return heldParts((await this.read(fileId))?.state);
   }
 
   /**
