@@ -205,6 +205,48 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
     }
   });
 
+  it("after a part's commit the held chunks include the chunk objects: from before parts.json, and from another process since", async () => {
+    const s = storage();
+    await s.init();
+    const other = storage(s.prefix);
+    try {
+      const held = async (
+        b: S3Storage,
+        fileId: string,
+        committed: Awaited<ReturnType<S3Storage['stageChunk']>>,
+      ) => [...(await b.heldChunks(fileId, committed)).keys()].sort();
+      // A chunk object before any part: the first part's commit lists it (parts.json did not exist
+      // when it was committed, so nothing marked it).
+      const f = upload(60);
+      await s.writePlan(f.plan);
+      const plain = await s.stageChunk(Readable.from([f.parts[3]!]), 64 * MiB);
+      assert.equal(await s.commitChunk(plain, f.fileId), true);
+      const first = await s.stageChunk(Readable.from([f.parts[0]!]), 64 * MiB, f.target(0));
+      assert.equal(await s.commitChunk(first, f.fileId), true);
+      assert.deepEqual(await held(s, f.fileId, first), [f.md5s[0], f.md5s[3]].sort());
+      await s.removeUpload(f.fileId);
+
+      // The first part's commit finds no chunk object, so the next receipts list none; a chunk
+      // object another process commits since marks parts.json, and the next part's receipt sees it.
+      const g = upload(70);
+      await s.writePlan(g.plan);
+      const p0 = await s.stageChunk(Readable.from([g.parts[0]!]), 64 * MiB, g.target(0));
+      assert.equal(await s.commitChunk(p0, g.fileId), true);
+      assert.deepEqual(await held(s, g.fileId, p0), [g.md5s[0]]);
+      const o2 = await other.stageChunk(Readable.from([g.parts[2]!]), 64 * MiB);
+      assert.equal(await other.commitChunk(o2, g.fileId), true);
+      const p1 = await s.stageChunk(Readable.from([g.parts[1]!]), 64 * MiB, g.target(1));
+      assert.equal(await s.commitChunk(p1, g.fileId), true);
+      assert.deepEqual(await held(s, g.fileId, p1), [g.md5s[0], g.md5s[1], g.md5s[2]].sort());
+      await s.removeUpload(g.fileId);
+      assert.deepEqual(await multipartUploads(s), []);
+    } finally {
+      await other.close();
+      await emptyPrefix(s);
+      await s.close();
+    }
+  });
+
   it('an MD5-only upload, or one a file is published for already, keeps the chunk objects', async () => {
     const s = storage();
     await s.init();

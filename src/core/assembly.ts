@@ -6,10 +6,11 @@
  * under different keys) publish one after the other: where each goes depends on what the other
  * published (storage/publication.ts).
  */
+
+import type { KeyedMutex } from '../io/keyed-mutex.js';
 import { TransferError } from '../protocol/errors.js';
 import { md5OfKey } from '../protocol/ids.js';
 import type { PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
-import type { KeyedMutex } from './keyed-mutex.js';
 
 export class Assemblies {
   private readonly running = new Map<string, Promise<PublishedFile>>();

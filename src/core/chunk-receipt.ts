@@ -68,13 +68,17 @@ async function file(
   const { storage } = core;
   try {
     // Open instant upload: a published file is done for anyone (as its handshake would say).
-    // Otherwise the session's chunks must make the file, verified by assembly.
-    const published = core.limits.instantUpload === 'open' ? await publishedForKey(core, fileId) : undefined;
+    // Otherwise the session's chunks must make the file, verified by assembly. What the receipt
+    // reads, it reads at once: on S3 each is a request to the store.
+    const [published, plan, held] = await Promise.all([
+      core.limits.instantUpload === 'open' ? publishedForKey(core, fileId) : undefined,
+      planOf(core, fileId, requester),
+      storage.heldChunks(fileId),
+    ]);
     if (published) {
       await storage.discardChunk(staged);
-      return { needed: [], file: published, stored: false, plan: await planOf(core, fileId, requester) };
+      return { needed: [], file: published, stored: false, plan };
     }
-    const plan = await planOf(core, fileId, requester);
     if (!plan) throw new TransferError('UPLOAD_NOT_FOUND');
     if (!plan.deferred && !plan.chunkIds.includes(chunk.id)) throw new TransferError('CHUNK_NOT_IN_PLAN');
     if (staged.md5 !== chunk.md5) throw new TransferError('CHUNK_MD5_MISMATCH');
@@ -86,11 +90,11 @@ async function file(
         `Chunk of ${staged.size} bytes > declared ${plan.chunkSize}.`,
       );
     }
-    const held = await storage.heldChunks(fileId);
     if (!held.has(staged.md5)) await checkRoom(core, plan, staged.size, held);
     const stored = await storage.commitChunk(staged, fileId);
     if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
-    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId));
+    // Read after the commit: of two last chunks committed at once, one sees both and assembles.
+    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId, staged));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
     await storage.discardChunk(staged);

@@ -3,9 +3,10 @@
  * (handshake, placement, receipt, state, abandon, sweep) is a function of it in its own file, so
  * the next ones (sessions with owners, byte-offset uploads, quotas) arrive as new files too.
  */
+
+import type { KeyedMutex } from '../io/keyed-mutex.js';
 import type { Storage } from '../storage/storage.js';
 import type { Assemblies } from './assembly.js';
-import type { KeyedMutex } from './keyed-mutex.js';
 import type { ProofChallenges } from './proof.js';
 import type { UploadUsage } from './usage.js';
 

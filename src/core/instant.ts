@@ -21,10 +21,14 @@ export async function publishedFor(
   md5: string,
   sha: string | null,
 ): Promise<PublishedFile | undefined> {
-  const first = await core.storage.statFile(md5);
-  if (sha === null) return first;
+  if (sha === null) return core.storage.statFile(md5);
+  // Both at once (on S3, two HEADs): the twin is looked at whenever the first does not match.
+  const [first, twin] = await Promise.all([
+    core.storage.statFile(md5),
+    core.storage.statFile(fileKey(md5, sha)),
+  ]);
   const matches = (f: PublishedFile | undefined) => (f?.sha256?.startsWith(sha) ? f : undefined);
-  return matches(first) ?? matches(await core.storage.statFile(fileKey(md5, sha)));
+  return matches(first) ?? matches(twin);
 }
 
 /** The published file an upload key names (`<md5>` or `<md5>-<sha16>`). */

@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { mapFsError } from '../io/fs-util.js';
+import { KeyedMutex } from '../io/keyed-mutex.js';
 import type { StatePage } from '../protocol/types.js';
 import type { PublishedFile, StagedChunk, Storage } from '../storage/storage.js';
 import { type AbandonOptions, abandonUpload } from './abandon.js';
@@ -21,7 +22,6 @@ import {
 } from './deferred.js';
 import { acceptHandshake, type HandshakeOutcome, type RawHandshake } from './handshake.js';
 import { proveOwnership, type RawProof } from './instant.js';
-import { KeyedMutex } from './keyed-mutex.js';
 import { ProofChallenges } from './proof.js';
 import { type StateReport, uploadState } from './state.js';
 import { type SweepResult, sweepExpired } from './sweep.js';

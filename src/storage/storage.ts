@@ -174,8 +174,12 @@ export interface Storage {
   /** Makes a staged chunk held by the upload (durably). Resolves false if it already was. */
   commitChunk(staged: StagedChunk, fileId: string): Promise<boolean>;
   discardChunk(staged: StagedChunk): Promise<void>;
-  /** MD5 → size of every chunk the upload holds. */
-  heldChunks(fileId: string): Promise<ReadonlyMap<string, number>>;
+  /**
+   * MD5 → size of every chunk the upload holds. With `committed`, a chunk the caller has just
+   * committed: the answer need be no older than that commit, so a backend may answer from what
+   * the commit learnt (S3: the parts.json it wrote) instead of reading again.
+   */
+  heldChunks(fileId: string, committed?: StagedChunk): Promise<ReadonlyMap<string, number>>;
 
   /**
    * Concatenates the chunks, verifies the whole-file MD5 equals the key's MD5 (or options.md5:

@@ -15,7 +15,9 @@
  * merges its change): the multipart upload's id and target, the layout, the fold (chunks
  * 0..next-1 are parts: UploadPart succeeded before `next` moved past them, and they are folded
  * into the saved MD5 and SHA-256 states), and which of them the upload holds (`held`: committed by the
- * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan).
+ * chunk receipt, which may still refuse one; a refused one stays a part, bounded by the plan),
+ * and whether the upload may hold chunk objects besides (`objects`, PartState: while it says
+ * none, the receipt after a part's commit does not list them).
  *
  * A chunk i (part i + 1):
  * - next = i: streamed into UploadPart as it arrives, hashed on the way (its MD5, and the fold),
@@ -63,6 +65,7 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { HashState } from '../../io/hash-state.js';
+import { KeyedMutex } from '../../io/keyed-mutex.js';
 import { md5State } from '../../io/md5-state.js';
 import { sha256State } from '../../io/sha256-state.js';
 import { TransferError } from '../../protocol/errors.js';
@@ -94,6 +97,13 @@ export interface PartState {
   sha256State: string | null;
   /** The chunks (indexes, all below next) the upload holds as parts. */
   held: number[];
+  /**
+   * Whether the upload may hold chunk objects too (uploads/<key>/chunks/): false once a part's
+   * commit listed none after this parts.json was created, true (for good) once a chunk object's
+   * commit, after its copy, found it otherwise. Absent: not known yet (or written by a process
+   * from before): they may. A receipt after a part's commit lists the chunk objects only if true.
+   */
+  objects?: boolean;
 }
 
 interface ReadState {
@@ -138,6 +148,21 @@ export function partLayout(target: ChunkTarget): string[] | undefined {
   return md5s;
 }
 
+/** A chunk of an upload, as PartUploads.folding names it. */
+function slotOf(fileId: string, index: number): string {
+  return `${fileId} ${index}`;
+}
+
+/** MD5 → size of the chunks a parts.json holds as parts. */
+export function heldParts(state: PartState | null | undefined): Map<string, number> {
+  const held = new Map<string, number>();
+  if (state) {
+    const sizes = sizesOf(state);
+    for (const i of state.held) held.set(state.md5s[i]!, sizes[i]!);
+  }
+  return held;
+}
+
 function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
   return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
 }
@@ -171,6 +196,31 @@ export class PartUploads {
    * fresh read. A chunk took ~17 requests to the store before, 8 of them reads of parts.json.
    */
   private readonly known = new Map<string, ReadState>();
+  /**
+   * This process writes an upload's parts.json one write at a time, each from the newest view:
+   * two writes at once from one view (a chunk's fold and another's commit) made one of them lose
+   * its If-Match and read again (~0.9 refused PUTs a chunk, and RGW answered some of those 500,
+   * which the SDK retries after a pause).
+   */
+  private readonly writes = new KeyedMutex();
+  /** Multipart uploads being opened by this process, by upload: one CreateMultipartUpload each. */
+  private readonly opening = new Map<string, Promise<ReadState | undefined>>();
+  /**
+   * The chunks (`<fileId> <index>`) this process folds itself once the fold reaches them: streamed
+   * in their turn, or sent ahead and kept in memory. Each wakes this process's waiting chunks when
+   * it moves the fold or ends, so a chunk waiting for one of them asks the store nothing meanwhile:
+   * no poll of parts.json, no HEAD of its chunk object.
+   */
+  private readonly folding = new Set<string>();
+  /**
+   * The state a chunk's commit wrote (or read fresh, finding it held; null: there was no
+   * parts.json): what the receipt after it takes instead of reading it again (committedState).
+   * Any later commit of a part, by any process, replaces that state conditionally, so it includes
+   * this one: of two last parts committed at once the later writer sees both, and a chunk
+   * object's commit reads it after its copy. That is all the receipt's answer after a commit
+   * needs: one of two last chunks committed at once sees both.
+   */
+  private readonly afterCommit = new WeakMap<StagedChunk, { fileId: string; state: PartState | null }>();
 
   constructor(
     private readonly bucket: Bucket,
@@ -203,11 +253,6 @@ export class PartUploads {
     if (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value as string);
   }
 
-  /** What this process last saw of parts.json, else a read of it. */
-  private async lastKnown(fileId: string): Promise<ReadState | undefined> {
-    return this.known.get(fileId) ?? (await this.read(fileId));
-  }
-
   /**
    * Streams the chunk into its part when the target's plan is sent as parts and its turn comes;
    * undefined (the body untouched) when it is to be staged as a chunk object instead.
@@ -226,9 +271,14 @@ export class PartUploads {
     // A chunk small enough, while the budget allows, is sent ahead of its turn (see send).
     const ahead = target.length <= AHEAD_CHUNK_MAX && this.aheadBytes + target.length <= AHEAD_BUDGET;
     if (ahead) this.aheadBytes += target.length;
+    let mine: string | undefined;
     try {
       const turn = await this.turn(target, md5s, abandoned.signal, ahead);
       if (!turn) return undefined;
+      if (turn.state.next <= target.index) {
+        mine = slotOf(target.fileId, target.index);
+        this.folding.add(mine);
+      }
       return await this.send(body, target, md5s, turn, abandoned);
     } catch (err: unknown) {
       // Whatever failed, the next chunk starts from a fresh read (the view may be what failed).
@@ -238,6 +288,11 @@ export class PartUploads {
       if (ahead) this.aheadBytes -= target.length;
       body.off('error', abandon);
       body.off('close', onClose);
+      if (mine) {
+        // Whatever became of it, the chunks waiting for it look again.
+        this.folding.delete(mine);
+        this.wake(target.fileId);
+      }
     }
   }
 
@@ -252,15 +307,14 @@ export class PartUploads {
     ahead = false,
   ): Promise<ReadState | undefined> {
     const { fileId, index } = target;
-    let seen = -1;
-    let since = Date.now();
+    const wait = this.waitFor(fileId);
     // The first look, and one after a local wake, at this process's view; one after a nap that
     // nothing woke (another process may move the fold) at the object.
     let woken = true;
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
       const viewed = woken ? this.known.get(fileId) : undefined;
-      const read = viewed ?? (await this.read(fileId)) ?? (await this.open(target, md5s));
+      const read = viewed ?? (await this.read(fileId)) ?? (await this.opened(target, md5s));
       if (!read) return undefined;
       const s = read.state;
       const same =
@@ -272,15 +326,19 @@ export class PartUploads {
         continue;
       }
       if (s.next >= index) return read;
-      if (s.next !== seen) {
-        seen = s.next;
-        since = Date.now();
-        // The chunk the fold waits for is held as a chunk object: nobody will send it again.
-        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
-        if (ahead) return read;
-      } else if (Date.now() - since >= this.waitMs) return undefined;
-      woken = await this.nap(fileId);
+      if (await wait.stuck(s)) return undefined;
+      if (ahead) return read;
+      woken = await wait.nap(s);
     }
+  }
+
+  /** open(), once at a time per upload in this process: the chunks sent at once share it. */
+  private opened(target: ChunkTarget, md5s: string[]): Promise<ReadState | undefined> {
+    const running = this.opening.get(target.fileId);
+    if (running) return running;
+    const opening = this.open(target, md5s).finally(() => this.opening.delete(target.fileId));
+    this.opening.set(target.fileId, opening);
+    return opening;
   }
 
   /** Creates the upload's multipart upload and parts.json (or finds the one another request created). */
@@ -439,8 +497,7 @@ export class PartUploads {
   ): Promise<PartStaged | undefined> {
     const { fileId, index } = target;
     const staged: PartStaged = { kind: 'part', md5: '', size: target.length, fileId, index, uploadId };
-    let seen = -1;
-    let since = Date.now();
+    const wait = this.waitFor(fileId);
     let woken = true;
     for (;;) {
       if (signal.aborted) throw mapS3Error(signal.reason);
@@ -469,25 +526,64 @@ export class PartUploads {
         this.wake(fileId);
         return { ...staged, md5: s.md5s[index]! };
       }
-      if (s.next !== seen) {
-        seen = s.next;
-        since = Date.now();
-        if (await this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''))) return undefined;
-      } else if (Date.now() - since >= this.waitMs) return undefined;
-      woken = await this.nap(fileId);
+      if (await wait.stuck(s)) return undefined;
+      woken = await wait.nap(s);
     }
+  }
+
+  /** How a chunk waits for the fold to reach it (turn, foldKept). */
+  private waitFor(fileId: string) {
+    let seen = -1;
+    let since = Date.now();
+    let looked = false;
+    const foldsHere = (s: PartState) => this.folding.has(slotOf(fileId, s.next));
+    return {
+      /**
+       * Whether the chunk is to be a chunk object instead: the fold did not move for waitMs, or the
+       * chunk it waits for is a chunk object (nobody will send it again).
+       */
+      stuck: async (s: PartState): Promise<boolean> => {
+        if (s.next !== seen) {
+          seen = s.next;
+          since = Date.now();
+          looked = false;
+        } else if (Date.now() - since >= this.waitMs) return true;
+        // One this process folds is no chunk object; looked at if it ends without folding.
+        if (looked || foldsHere(s)) return false;
+        looked = true;
+        return this.bucket.exists(this.bucket.keys.chunk(fileId, s.md5s[s.next] ?? ''));
+      },
+      /**
+       * Naps; resolves whether the next look may be at this process's view: after a local wake,
+       * or while this process still holds the chunk the fold waits for (it wakes us when it ends).
+       */
+      nap: async (s: PartState): Promise<boolean> => (await this.nap(fileId)) || foldsHere(s),
+    };
   }
 
   /**
    * Replaces parts.json with change(current), re-reading it when another request wrote it first;
-   * change returns undefined when there is nothing to write. Resolves whether it wrote.
+   * change returns undefined when there is nothing to write. Resolves whether it wrote, and the
+   * state it wrote or, when it did not, read.
    */
-  private async update(
+  private update(
     fileId: string,
     read: ReadState | undefined,
     uploadId: string,
     change: (now: PartState) => PartState | undefined,
-  ): Promise<boolean> {
+  ): Promise<{ wrote: boolean; state: PartState }> {
+    return this.writes.run(fileId, () =>
+      // The newest view: a write of this process queued before this one may have changed it.
+      this.write(fileId, this.known.get(fileId) ?? read, uploadId, change),
+    );
+  }
+
+  private async write(
+    fileId: string,
+    read: ReadState | undefined,
+    uploadId: string,
+    change: (now: PartState) => PartState | undefined,
+  ): Promise<{ wrote: boolean; state: PartState }> {
     let current = read;
     // Whether `current` was just read (else it may be this process's older view).
     let fresh = false;
@@ -503,7 +599,7 @@ export class PartUploads {
       }
       const next = change(current.state);
       if (!next) {
-        if (fresh) return false;
+        if (fresh) return { wrote: false, state: current.state };
         current = await this.read(fileId);
         fresh = true;
         continue;
@@ -512,7 +608,7 @@ export class PartUploads {
         const etag = await this.bucket.putJson(this.key(fileId), next, { IfMatch: current.etag ?? '*' });
         if (etag) this.remember(fileId, { state: next, etag });
         else this.known.delete(fileId);
-        return true;
+        return { wrote: true, state: next };
       } catch (err: unknown) {
         if (!(err instanceof TransferError && err.code === 'UPLOAD_BUSY') || attempt >= 20) throw err;
       }
@@ -525,22 +621,74 @@ export class PartUploads {
   async commit(staged: PartStaged, fileId: string): Promise<boolean> {
     if (staged.fileId !== fileId) throw new TransferError('INTERNAL', 'a part committed to another upload');
     const { index } = staged;
-    return this.update(fileId, await this.lastKnown(fileId), staged.uploadId, (now) =>
+    // Until a commit has recorded whether chunk objects may exist (PartState.objects), each lists
+    // them: after this parts.json was created (the part was sent into its multipart upload), so
+    // any chunk object committed before shows, and any committed later marks it itself.
+    const unknown = this.known.get(fileId)?.state.objects === undefined;
+    const objects = unknown ? await this.holdsObjects(fileId) : undefined;
+    // From this process's view (update's), else a read.
+    const { wrote, state } = await this.update(fileId, undefined, staged.uploadId, (now) =>
       now.next > index && !now.held.includes(index)
-        ? { ...now, held: [...now.held, index].sort((a, b) => a - b) }
+        ? { ...now, held: [...now.held, index].sort((a, b) => a - b), objects: now.objects ?? objects }
         : undefined,
     );
+    this.afterCommit.set(staged, { fileId, state });
+    return wrote;
   }
 
-  /** MD5 → size of the chunks held as parts. */
-  async held(fileId: string): Promise<Map<string, number>> {
-    const held = new Map<string, number>();
-    const read = await this.read(fileId);
-    if (read) {
-      const sizes = sizesOf(read.state);
-      for (const i of read.state.held) held.set(read.state.md5s[i]!, sizes[i]!);
+  /**
+   * After a chunk object's commit (its copy made): parts.json, if there is one, says from now on
+   * that chunk objects may exist. What it found is remembered for the receipt (committedState).
+   */
+  async noteObject(fileId: string, committed: StagedChunk): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const read = await this.read(fileId);
+      let state = read?.state ?? null;
+      try {
+        if (read && read.state.objects !== true) {
+          const marked = await this.update(fileId, read, read.state.uploadId, (now) =>
+            now.objects === true ? undefined : { ...now, objects: true },
+          );
+          state = marked.state;
+        }
+      } catch (err: unknown) {
+        // Another multipart upload meanwhile (the upload was removed and begun again): mark that one.
+        if (err instanceof TransferError && err.code === 'UPLOAD_BUSY' && attempt < 3) continue;
+        throw err;
+      }
+      this.afterCommit.set(committed, { fileId, state });
+      return;
     }
-    return held;
+  }
+
+  /** Whether the upload holds any chunk object: a listing of one key. */
+  private async holdsObjects(fileId: string): Promise<boolean> {
+    try {
+      const page = await this.bucket.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket.name,
+          Prefix: this.bucket.keys.chunks(fileId),
+          MaxKeys: 1,
+        }),
+      );
+      return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+  }
+
+  /**
+   * What this request's commit of `committed` left in parts.json (state null: there was none), or
+   * undefined when it did not commit it here.
+   */
+  committedState(fileId: string, committed: StagedChunk): { state: PartState | null } | undefined {
+    const after = this.afterCommit.get(committed);
+    return after?.fileId === fileId ? after : undefined;
+  }
+
+  /** MD5 → size of the chunks held as parts, as read now. */
+  async held(fileId: string): Promise<Map<string, number>> {
+    return heldParts((await this.read(fileId))?.state);
   }
 
   /**

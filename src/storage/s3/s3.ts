@@ -17,7 +17,8 @@
  *   uploads/<key>/parts.json       The upload's multipart upload when its chunks go straight into
  *                                   parts (part-uploads.ts: a declared SHA-256, chunks ≥ 5 MiB):
  *                                   its id and target key, the layout, and the MD5 and SHA-256
- *                                   folded over chunks 0..next-1, which are its parts. Created
+ *                                   folded over chunks 0..next-1, which are its parts, which of
+ *                                   them are held, and whether chunk objects may exist. Created
  *                                   with If-None-Match: *, replaced with If-Match. Deleted with
  *                                   the upload (first, then its multipart upload is aborted).
  *   tmp/<ms>-<random>               A chunk being received (chunks.ts stage): its MD5 is computed
@@ -52,7 +53,9 @@
  * - Part path (part-uploads.ts: SHA-256 declared, chunks ≥ 5 MiB, file > 8 MiB, distinct chunks):
  *   a chunk arriving in turn is one UploadPart, streamed as it comes (its bytes in once, out
  *   once, hashed on the way: chunk MD5, whole-file MD5 and SHA-256), plus two small PUTs of
- *   parts.json (the fold moves past it, then the receipt holds it); assembly is ListParts and CompleteMultipartUpload. Total: N in + N out, 0 copies, 0 reads.
+ *   parts.json (the fold moves past it, then the receipt holds it) and the reads of the receipt
+ *   (docs/deploy-s3.md §Small requests per chunk); assembly is ListParts and
+ *   CompleteMultipartUpload. Total: N in + N out, 0 copies, 0 reads.
  *   A chunk that could not take its turn (it waited waitMs while the fold did not move, or the
  *   chunk the fold waits for is a chunk object) costs what the chunk path below costs, then at
  *   assembly one read (it is folded then) and one UploadPartCopy: its bytes in twice, out once,
@@ -110,7 +113,7 @@ import { DirectLinks } from './direct-links.js';
 import { describeS3Error, mapS3Error, notFound } from './errors.js';
 import { KeyLayout } from './keys.js';
 import { DEFAULT_REDIRECT_TTL_SECONDS, STREAM_PART } from './limits.js';
-import { isPartStaged, PART_WAIT_MS, PartUploads } from './part-uploads.js';
+import { heldParts, isPartStaged, PART_WAIT_MS, PartUploads } from './part-uploads.js';
 import { PublishedFiles } from './published.js';
 import { S3Streams } from './stream-uploads.js';
 import { sweepTemp } from './sweep.js';
@@ -230,8 +233,12 @@ export class S3Storage implements Storage {
     return part ?? this.chunks.stage(body, maxBytes);
   }
 
-  commitChunk(staged: StagedChunk, fileId: string): Promise<boolean> {
-    return isPartStaged(staged) ? this.parts.commit(staged, fileId) : this.chunks.commit(staged, fileId);
+  async commitChunk(staged: StagedChunk, fileId: string): Promise<boolean> {
+    if (isPartStaged(staged)) return this.parts.commit(staged, fileId);
+    const stored = await this.chunks.commit(staged, fileId);
+    // Held or not before, the object is there: an upload sent as parts lists its objects again.
+    await this.parts.noteObject(fileId, staged);
+    return stored;
   }
 
   async discardChunk(staged: StagedChunk): Promise<void> {
@@ -239,7 +246,16 @@ export class S3Storage implements Storage {
     if (!isPartStaged(staged)) await this.chunks.discard(staged);
   }
 
-  async heldChunks(fileId: string): Promise<ReadonlyMap<string, number>> {
+  async heldChunks(fileId: string, committed?: StagedChunk): Promise<ReadonlyMap<string, number>> {
+    // After a commit here, parts.json as that commit left it stands in for a read of it, and the
+    // chunk objects are listed unless it says there can be none (part-uploads.ts).
+    const after = committed && this.parts.committedState(fileId, committed);
+    if (after) {
+      const parts = heldParts(after.state);
+      if (after.state?.objects === false) return parts;
+      for (const [md5, size] of await this.chunks.held(fileId)) parts.set(md5, size);
+      return parts;
+    }
     const [objects, parts] = await Promise.all([this.chunks.held(fileId), this.parts.held(fileId)]);
     for (const [md5, size] of objects) parts.set(md5, size);
     return parts;

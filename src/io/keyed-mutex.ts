@@ -1,4 +1,7 @@
-/** One queue per key: run() calls for the same key never overlap; different keys run freely. */
+/**
+ * One queue per key: run() calls for the same key never overlap; different keys run freely. The
+ * core's per-upload locks, and the S3 backend's writes of one upload's parts.json.
+ */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
