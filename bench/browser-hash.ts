@@ -3,12 +3,11 @@
  * spark-md5, same File, same page. The page and the worker are bundled with esbuild into a temp
  * folder, served as the web folder of our own server.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { startServer } from '../src/server/index.js';
 import { launchChromium } from '../test/helpers/browser.js';
-import { ROOT } from './servers.js';
+import { buildTestPage } from './test-page.js';
 
 type Run = () => Promise<{ ms: number; fileId: string }>;
 interface BenchPage {
@@ -23,20 +22,10 @@ export async function browserHashing(
   size: number,
   runs: number,
 ): Promise<{ ours: number[]; spark: number[] }> {
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: { page: 'bench/browser-hash-page.ts', 'hash-worker': 'src/client/browser/hash-worker.ts' },
-    outdir: join(dir, 'web'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    minify: true,
-    logLevel: 'warning',
+  await buildTestPage(join(dir, 'web'), {
+    page: 'bench/browser-hash-page.ts',
+    'hash-worker': 'src/client/browser/hash-worker.ts',
   });
-  await writeFile(
-    join(dir, 'web', 'index.html'),
-    '<!doctype html><body><input type="file"><script type="module" src="page.js"></script>',
-  );
   const web = join(dir, 'web');
   await mkdir(join(dir, 'lib'), { recursive: true });
   const server = await startServer({

@@ -1,14 +1,5 @@
-/**
- * One upload through a web page in headless Chromium, each in a context of its own (a fresh
- * profile: our page's hash cache in IndexedDB and Uppy's fingerprints in localStorage start
- * empty), timed from the moment the file is put into the page's file input until the page says
- * the upload finished.
- */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
-import { ROOT } from './servers.js';
+import { buildTestPage } from './test-page.js';
 
 async function inFreshContext<T>(browser: Browser, url: string, run: (page: Page) => Promise<T>): Promise<T> {
   const context = await browser.newContext();
@@ -56,21 +47,8 @@ export function ourPageUpload(
 }
 
 /** Bundles bench/uppy-page.ts with an index.html into `dir`. */
-export async function buildUppyPage(dir: string): Promise<void> {
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: { page: 'bench/uppy-page.ts' },
-    outdir: dir,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    minify: true,
-    logLevel: 'warning',
-  });
-  await writeFile(
-    join(dir, 'index.html'),
-    '<!doctype html><meta charset="utf-8"><body><input type="file"><script type="module" src="page.js"></script>',
-  );
+export function buildUppyPage(dir: string): Promise<void> {
+  return buildTestPage(dir, { page: 'bench/uppy-page.ts' });
 }
 
 /** Uppy's page (buildUppyPage, at `url`): done at Uppy's 'complete'. Throws unless the file went. */
