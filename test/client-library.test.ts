@@ -25,7 +25,7 @@ import {
   upload,
 } from '../src/client/node/index.js';
 import { nodeSha256 } from '../src/client/node/node-md5.js';
-import { md5, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
+import { md5, memorySource, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { startProxy } from './helpers/flaky-proxy.js';
 import { startTestServer, type TestServer, tempDir } from './helpers/server.js';
 
@@ -287,19 +287,6 @@ describe('findPreviousUploads (item 13)', () => {
 });
 
 describe('custom byte sources (item 13)', () => {
-  function memorySource(bytes: Uint8Array, name: string, type?: string): ByteSource {
-    return {
-      name,
-      type,
-      size: bytes.length,
-      cacheKey: undefined,
-      async *stream() {
-        yield bytes;
-      },
-      slice: async (start, end) => bytes.subarray(start, end),
-    };
-  }
-
   it('the name and, for a name without extension, the MIME type give the link its extension', async () => {
     const png = randomBytesSeeded(3000, 76);
     const typed = await upload(memorySource(png, 'snapshot', 'image/png'), { server: srv.url });

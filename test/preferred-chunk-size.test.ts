@@ -7,28 +7,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { uploadSource } from '../src/client/core/upload.js';
-import type { ByteSource } from '../src/client/node/index.js';
 import { nodeHasher } from '../src/client/node/index.js';
 import { nodeSha256 } from '../src/client/node/node-md5.js';
 import type { S3Storage } from '../src/storage/s3/s3.js';
-import { md5, randomBytesSeeded } from './helpers/bytes.js';
+import { md5, memorySource, randomBytesSeeded } from './helpers/bytes.js';
 import { emptyPrefix, s3Endpoint, s3Storage } from './helpers/s3.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 const ep = s3Endpoint();
-
-function memory(bytes: Uint8Array): ByteSource {
-  return {
-    name: 'preferred.bin',
-    size: bytes.length,
-    cacheKey: undefined,
-    async *stream() {
-      yield bytes;
-    },
-    slice: async (start, end) => bytes.subarray(start, end),
-  };
-}
 
 async function limitsOf(url: string): Promise<Record<string, unknown>> {
   const answer = (await (await fetch(`${url}/api/version`)).json()) as {
@@ -45,7 +32,7 @@ async function uploadCounting(url: string, bytes: Uint8Array): Promise<{ chunks:
     return fetch(input, init);
   };
   const r = await uploadSource(
-    memory(bytes),
+    memorySource(bytes, 'preferred.bin'),
     { server: url, fetch: counting, deferred: false },
     { hasher: nodeHasher, createSha256: nodeSha256 },
   );

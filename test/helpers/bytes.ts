@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import type { ByteSource } from '../../src/client/core/ports.js';
 
 export function md5(data: Uint8Array | string): string {
   return createHash('md5').update(data).digest('hex');
@@ -52,4 +53,18 @@ export function cut(data: Buffer, chunkSize = 1024 * 1024): Chunked {
     chunks.push(data.subarray(i * chunkSize, (i + 1) * chunkSize));
   }
   return { fileId: md5(data), chunks, chunkIds: chunks.map((c, i) => md5(c) + i) };
+}
+
+/** Bytes in memory as an upload source of the client library (no hash cache). */
+export function memorySource(bytes: Uint8Array, name: string, type?: string): ByteSource {
+  return {
+    name,
+    type,
+    size: bytes.length,
+    cacheKey: undefined,
+    async *stream() {
+      yield bytes;
+    },
+    slice: async (start, end) => bytes.subarray(start, end),
+  };
 }
