@@ -241,6 +241,24 @@ describe('deferred upload: handshake without fileId, commit with it', () => {
     assert.equal((state.body.data as { bytesHeld: number }).bytesHeld, data.length);
   });
 
+  it('a layout past the limits is refused before anything is kept: too many chunks, too large a chunk', async () => {
+    // The only bound on a size and chunk size an outsider picks: the count they make.
+    const tooMany = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      size: 100_001,
+      chunkSize: 1,
+    });
+    assert.equal(tooMany.status, 413);
+    assert.equal(tooMany.body.error, 'TOO_MANY_CHUNKS');
+    const tooLarge = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      size: 256 * MiB,
+      chunkSize: 128 * MiB,
+    });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.body.error, 'CHUNK_TOO_LARGE');
+  });
+
   it('a deferred handshake must declare its layout; the seed handshake without fileId is unchanged', async () => {
     const noSize = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
       ext: '.bin',
@@ -382,26 +400,14 @@ describe('deferred upload under instant upload proof', () => {
     for (let i = 0; i < c.chunks.length; i++)
       await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
     // Chunks wait until the proof was answered: the one in flight then is all that can be sent.
-    let proven!: () => void;
-    const proofAnswered = new Promise<void>((resolve) => {
-      proven = resolve;
-    });
     const log: string[] = [];
-    const base = recordingFetch(log);
     const r = await upload(gatedSource(data, data.length, Promise.resolve()), {
       server: srv.url,
       hashCache: false,
       chunkSize: MiB,
       concurrency: 1,
       deferred: true,
-      fetch: async (input, init) => {
-        if (String(input).includes('/api/upload?')) await proofAnswered;
-        const res = await base(input, init);
-        if (!String(input).endsWith('/api/upload/proof')) return res;
-        const text = await res.text();
-        proven();
-        return new Response(text, { status: res.status, headers: res.headers });
-      },
+      fetch: chunksAfterAnswerOf('/api/upload/proof', recordingFetch(log)),
     });
     assert.equal(r.instant, true);
     assert.equal(r.url, `${srv.url}/upload/${c.fileId}-${sha256(data).slice(0, 32)}.bin`);
@@ -423,6 +429,25 @@ function recordingFetch(log: string[], intercept?: (url: URL) => Response | unde
  * A file whose bytes past `gateAt` are read only once `gate` resolves: its hashing cannot end
  * before then, so an upload that finishes sent chunks while the whole-file MD5 was not known.
  */
+/**
+ * A transport whose chunk requests wait until the answer to `path` has been read whole (the
+ * client then knows it before any chunk's reply).
+ */
+function chunksAfterAnswerOf(path: string, base: typeof fetch): typeof fetch {
+  let answered!: () => void;
+  const read = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  return async (input, init) => {
+    if (String(input).includes('/api/upload?')) await read;
+    const res = await base(input, init);
+    if (!String(input).endsWith(path)) return res;
+    const text = await res.text();
+    answered();
+    return new Response(text, { status: res.status, headers: res.headers });
+  };
+}
+
 function gatedSource(data: Buffer, gateAt: number, gate: Promise<void>): ByteSource {
   return {
     name: 'gated.bin',
@@ -540,26 +565,13 @@ describe('the client uses the extension', () => {
       await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
     const log: string[] = [];
     // The chunks wait until the link was asked for: none of them can have been sent before.
-    let asked!: () => void;
-    const linkAsked = new Promise<void>((resolve) => {
-      asked = resolve;
-    });
-    const base = recordingFetch(log);
     const r = await upload(gatedSource(data, data.length, Promise.resolve()), {
       server: srv.url,
       hashCache: false,
       chunkSize: MiB,
       concurrency: 1,
       deferred: true,
-      fetch: async (input, init) => {
-        if (String(input).includes('/api/upload?')) await linkAsked;
-        const res = await base(input, init);
-        if (!String(input).endsWith('/api/upload/handshake')) return res;
-        // The answer read before the chunk goes: the client knows the link before its reply.
-        const text = await res.text();
-        asked();
-        return new Response(text, { status: res.status, headers: res.headers });
-      },
+      fetch: chunksAfterAnswerOf('/api/upload/handshake', recordingFetch(log)),
     });
     assert.equal(r.instant, true);
     assert.equal(r.url, `${srv.url}/upload/${c.fileId}.bin`);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { serverLimits } from '../src/client/core/server-limits.js';
 import { uploadSource } from '../src/client/core/upload.js';
 import { nodeHasher } from '../src/client/node/index.js';
 import { nodeSha256 } from '../src/client/node/node-md5.js';
@@ -38,6 +39,20 @@ async function uploadCounting(url: string, bytes: Uint8Array): Promise<{ chunks:
   );
   return { chunks, link: r.url };
 }
+
+it("a server's preferred size is taken only up to its own limit and 64 MiB (client memory)", async () => {
+  const answering =
+    (limits: Record<string, number>): typeof fetch =>
+    async () =>
+      new Response(JSON.stringify({ code: 0, msg: 'ok', data: { limits } }), {
+        headers: { 'content-type': 'application/json' },
+      });
+  const preferred = async (limits: Record<string, number>) =>
+    (await serverLimits(answering(limits), 'http://server.example', { retries: 0 })).preferredChunkSize;
+  assert.equal(await preferred({ preferredChunkSize: 2 ** 30 }), undefined);
+  assert.equal(await preferred({ maxChunkSize: 6 * MiB, preferredChunkSize: 8 * MiB }), undefined);
+  assert.equal(await preferred({ preferredChunkSize: 8 * MiB }), 8 * MiB);
+});
 
 describe('the local disk', () => {
   let srv: TestServer;

@@ -94,7 +94,11 @@ async function file(
     const stored = await storage.commitChunk(staged, fileId);
     if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
     // Read after the commit: of two last chunks committed at once, one sees both and assembles.
-    const needed = await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId, staged));
+    // A deferred upload that declared no ids needs nothing (its commit assembles): no read.
+    const needed =
+      plan.chunkIds.length === 0
+        ? []
+        : await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId, staged));
     return { needed, stored, plan, file: undefined };
   } catch (err: unknown) {
     await storage.discardChunk(staged);

@@ -123,10 +123,10 @@ export async function openDeferred(
       );
     }
   }
-  const plan = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
+  const { plan, held } = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
   return {
     uploadId: key,
-    needed: await neededChunksYielding(plan.chunkIds, await core.storage.heldChunks(key)),
+    needed: await neededChunksYielding(plan.chunkIds, held),
     chunks: chunkCount(plan.size ?? 0, plan.chunkSize ?? 1),
   };
 }

@@ -90,7 +90,7 @@ export function recordPlan(
   fields: HandshakeFields,
   client: string,
   requester: string,
-): Promise<UploadPlan> {
+): Promise<{ plan: UploadPlan; held: ReadonlyMap<string, number> }> {
   return core.locks.run(key, async () => {
     const { usage, storage } = core;
     const session = sessionOf(requester);
@@ -128,9 +128,11 @@ export function recordPlan(
     const isNew = usage.ownerOf(entry) === undefined;
     if (isNew) usage.admit(entry, counted, planBytes(plan));
     else if (planDelta > 0) usage.checkQuota(counted, planDelta);
+    let chunks: ReadonlyMap<string, number>;
     try {
+      chunks = await holding;
       let held = 0;
-      for (const size of (await holding).values()) held += size;
+      for (const size of chunks.values()) held += size;
       // Bytes the upload holds already need no new room.
       await checkFreeSpace(core, Math.max(0, (plan.size ?? 0) - held) + planBytes(plan), space);
       await storage.writePlan(plan);
@@ -139,7 +141,8 @@ export function recordPlan(
       throw err;
     }
     if (!isNew) usage.grow(entry, planDelta);
-    return plan;
+    // What the answer's needed list is made of: read once, here (on S3 a LIST and a GET).
+    return { plan, held: chunks };
   });
 }
 
@@ -164,8 +167,8 @@ export async function acceptHandshake(
   const published = found?.sha256 ? found : undefined;
 
   await core.usage.ready();
-  const plan = await recordPlan(core, key, fields, client, requester);
-  const needed = await neededChunksYielding(plan.chunkIds, await core.storage.heldChunks(key));
+  const { plan, held } = await recordPlan(core, key, fields, client, requester);
+  const needed = await neededChunksYielding(plan.chunkIds, held);
   if (needed.length > 0) {
     const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;
     return { kind: 'needed', needed, challenge };

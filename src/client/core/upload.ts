@@ -14,7 +14,7 @@ import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
 import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
-import { defaultFor, fitChunkSize, serverLimits } from './server-limits.js';
+import { defaultFor, fitChunkSize, type ServerLimits, serverLimits } from './server-limits.js';
 import { terminate } from './terminate.js';
 import type { Progress, RetryOptions, UploadKey, UploadOptions, UploadResult } from './types.js';
 
@@ -43,8 +43,12 @@ export async function planChunkSize(
   const { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal } = options;
   const retry = { retries, minDelay, maxDelay, retryDelays, onShouldRetry, onRetry, signal };
   const base = options.server.replace(/\/+$/, '');
-  const limits = await serverLimits(options.fetch, base, retry);
-  return fitChunkSize(options.chunkSize ?? defaultFor(defaultChunkSize(size), limits), limits);
+  return chunkSizeFor(size, options.chunkSize, await serverLimits(options.fetch, base, retry));
+}
+
+/** The chunk size asked for, else the default for the file's size and the server's preference, fitted to its limit. */
+function chunkSizeFor(size: number, asked: number | undefined, limits: ServerLimits): number {
+  return fitChunkSize(asked ?? defaultFor(defaultChunkSize(size), limits), limits);
 }
 
 /** The hash-cache key of a source's hashes for one chunk size (undefined: not cached). */
@@ -169,10 +173,7 @@ class UploadSession {
 
   async run(): Promise<UploadResult> {
     const limits = await serverLimits(this.fetch, this.base, this.retry);
-    this.chunkSize = fitChunkSize(
-      this.options.chunkSize ?? defaultFor(defaultChunkSize(this.source.size), limits),
-      limits,
-    );
+    this.chunkSize = chunkSizeFor(this.source.size, this.options.chunkSize, limits);
     const cached = await this.cachedHashes();
     const offered = this.options.deferred !== false && limits.extensions?.includes(DEFERRED_UPLOAD) === true;
     // A deferred upload interrupted after the file was hashed: continue it.
@@ -290,8 +291,7 @@ class UploadSession {
     await this.remember(plain);
     if (!url) {
       // Kept by a commit that found chunks missing, of no use to the ordinary upload: it goes.
-      const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
-      if (opened) await terminate({ fileId: plain.fileId, uploadId }, once).catch(() => undefined);
+      if (opened) await this.dropQuietly({ fileId: plain.fileId, uploadId });
       return undefined;
     }
     this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
@@ -388,8 +388,7 @@ class UploadSession {
       const hashes = hashed.value;
       if (instant) {
         // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
-        const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
-        await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+        await this.dropQuietly({ fileId: uploadId, uploadId });
         await this.remember(hashes);
         this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: true }, true);
         return {
@@ -407,8 +406,7 @@ class UploadSession {
         // A commit that found chunks missing leaves the upload: of no use to the ordinary one
         // (another key), so it goes. (Lost or refused, there is nothing this client may delete.)
         if (!lost) {
-          const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
-          await terminate({ fileId: uploadId, uploadId }, once).catch(() => undefined);
+          await this.dropQuietly({ fileId: uploadId, uploadId });
         }
         return { hashes };
       }
@@ -435,9 +433,13 @@ class UploadSession {
       ? await this.prove(hashes, answer.challenge).catch(() => undefined)
       : undefined;
     if (proven) return proven;
-    const once = { server: this.base, fetch: this.fetch, retryDelays: [] };
-    await terminate({ fileId: hashes.fileId, sha256: hashes.sha256 }, once).catch(() => undefined);
+    await this.dropQuietly({ fileId: hashes.fileId, sha256: hashes.sha256 });
     return undefined;
+  }
+
+  /** Deletes an upload this client opened and no longer needs: once, best effort (it expires anyway). */
+  private async dropQuietly(key: UploadKey): Promise<void> {
+    await terminate(key, { server: this.base, fetch: this.fetch, retryDelays: [] }).catch(() => undefined);
   }
 
   /** The name the server is told: the option, else the source's. */

@@ -64,11 +64,16 @@ function keyOf(id: string, query: URLSearchParams): unknown {
   return requestKey(id, sha256);
 }
 
-export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
-  const raw = await readHandshake(req, {
+/** A handshake-shaped body (handshake, deferred handshake, commit) within the seed's bounds. */
+function readSeedHandshake(ctx: UploadApiContext, req: IncomingMessage) {
+  return readHandshake(req, {
     maxBytes: seedLimits(ctx).maxHandshakeBytes,
     maxChunks: ctx.service.limits.maxChunks,
   });
+}
+
+export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
+  const raw = await readSeedHandshake(ctx, req);
   const outcome = await ctx.service.handshake(raw, clientOf(req), requesterOf(req));
   if (outcome.kind === 'complete') {
     sendJson(res, 200, ok(ctx.fileUrl(req, outcome.file, outcome.ext), INSTANT_UPLOAD_MSG));
@@ -88,10 +93,7 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
  * still to send.
  */
 export async function deferredRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
-  const raw = await readHandshake(req, {
-    maxBytes: seedLimits(ctx).maxHandshakeBytes,
-    maxChunks: ctx.service.limits.maxChunks,
-  });
+  const raw = await readSeedHandshake(ctx, req);
   const opened = await ctx.service.openDeferred(raw, clientOf(req), requesterOf(req));
   const extra = { uploadId: opened.uploadId, remaining: opened.chunks };
   await sendJsonCompressed(req, res, 200, ok(opened.needed, '', extra));
@@ -102,10 +104,7 @@ export async function deferredRoute(ctx: UploadApiContext, req: IncomingMessage,
  * upload; answers the link once the assembled bytes were verified against it.
  */
 export async function commitRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
-  const raw = await readHandshake(req, {
-    maxBytes: seedLimits(ctx).maxHandshakeBytes,
-    maxChunks: ctx.service.limits.maxChunks,
-  });
+  const raw = await readSeedHandshake(ctx, req);
   const { file, ext } = await ctx.service.commit(raw, requesterOf(req));
   sendJson(res, 200, ok(ctx.fileUrl(req, file, ext)));
 }
