@@ -57,7 +57,7 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** Clock ticks per second of /proc's CPU times. */
-const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+export const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /**
  * Seconds one core takes to hash a file (read from the page cache) with each of `algorithms` in

@@ -7,6 +7,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultChunkSize } from '../../src/client/core/upload.js';
@@ -15,7 +16,7 @@ import { FileHashCache, nodeHasher } from '../../src/client/node/index.js';
 import { type AttackReport, defaultMix, describe } from '../attack/mix.js';
 import { handshakeProbe, type Probed, percentile, rangeProbe, startProbe } from '../attack/probes.js';
 import { CLI, FILE, LIB, log, need, QUICK, RUNS, rows, SIZE, WORK } from '../context.js';
-import { MB, MiB, peakRss, type Stat, stat } from '../measure.js';
+import { cpuSeconds, MB, MiB, peakRss, type Stat, stat, TICKS } from '../measure.js';
 import { ROOT, startOurs } from '../servers.js';
 
 /** Goals of the issue. */
@@ -44,6 +45,18 @@ interface Phase {
   peakFds: number;
   died: boolean;
   attack?: AttackReport;
+  /** Cores the attackers' process kept busy while the legitimate transfers ran (0 with no attack). */
+  attackerCores: number;
+  /** Cores of the machine busy (every process) while the legitimate transfers ran. */
+  machineCores: number;
+}
+
+/** CPU seconds every core of the machine spent busy so far (/proc/stat: all but idle and iowait). */
+async function machineBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / TICKS;
 }
 
 /**
@@ -142,6 +155,8 @@ async function phase(attacked: boolean, cache: string, deadlineMs: number): Prom
   try {
     if (attackers) await sleep(RAMP_MS);
     const started = performance.now();
+    const attackerCpu = attackers?.pid ? await cpuSeconds(attackers.pid) : 0;
+    const machineCpu = await machineBusySeconds();
     const handshake = startProbe(PROBE_EVERY_MS, PROBE_DEADLINE_MS, handshakeProbe(server.url));
     const range = startProbe(
       PROBE_EVERY_MS,
@@ -162,6 +177,10 @@ async function phase(attacked: boolean, cache: string, deadlineMs: number): Prom
         deadlineMs,
       ),
     ]);
+    const transferSeconds = (performance.now() - started) / 1000;
+    const attackerCores =
+      (attackers?.pid ? (await cpuSeconds(attackers.pid)) - attackerCpu : 0) / transferSeconds;
+    const machineCores = ((await machineBusySeconds()) - machineCpu) / transferSeconds;
     await sleep(MIN_WINDOW_MS - (performance.now() - started));
     const [h, r] = await Promise.all([handshake.stop(), range.stop()]);
     const attack = attackers ? await stopAttack(attackers) : undefined;
@@ -174,6 +193,8 @@ async function phase(attacked: boolean, cache: string, deadlineMs: number): Prom
       peakRssMb: seen.peakRss / MB,
       peakFds: seen.peakFds,
       died: seen.died,
+      attackerCores,
+      machineCores,
       ...(attack ? { attack } : {}),
     };
   } finally {
@@ -220,7 +241,7 @@ function row(
     ours,
     peer,
     peerName: 'same, no attack',
-    ratio: ours.median / peer.median,
+    ratio: peer.median > 0 ? ours.median / peer.median : null,
     goal,
     ...(note ? { note } : {}),
   });
@@ -306,6 +327,26 @@ export async function underAttack() {
       ],
     );
   }
+  // Where the CPU went: on a machine of few cores the attackers' own processes compete with the
+  // server and the legitimate clients for the same cores (in the field they run elsewhere).
+  row(
+    `CPU the attackers' own process used during the transfers (of ${cpus().length} cores)`,
+    'cores',
+    attacked.map((p) => p.attackerCores),
+    quiet.map((p) => p.attackerCores),
+    'figure only',
+    undefined,
+    [],
+  );
+  row(
+    `CPU busy on the machine during the transfers, every process (of ${cpus().length} cores)`,
+    'cores',
+    attacked.map((p) => p.machineCores),
+    quiet.map((p) => p.machineCores),
+    'figure only',
+    undefined,
+    [],
+  );
   row(
     'server open descriptors, peak',
     'fds',
