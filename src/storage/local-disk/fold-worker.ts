@@ -50,12 +50,13 @@ export class WorkerFold {
   private readonly key = ++nextKey;
   private w: Worker | undefined;
 
-  constructor(private readonly path: string) {}
+  /** `path`: the file add() reads when it is given none. */
+  constructor(private readonly path = '') {}
 
-  /** Adds bytes offset..offset+length-1 of the file (in call order). */
-  add(offset: number, length: number): void {
+  /** Adds bytes offset..offset+length-1 of the file, or of the file at `path` (in call order). */
+  add(offset: number, length: number, path: string = this.path): void {
     this.w ??= get();
-    send(this.w, { op: 'hash', key: this.key, path: this.path, offset, length });
+    send(this.w, { op: 'hash', key: this.key, path, offset, length });
   }
 
   /** The digests of everything added, or null if the worker could not read it (then hash yourself). */
