@@ -1,13 +1,9 @@
 /** `resumable download <url...>` */
 import { stat } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { redactUserinfo } from '../client/core/http.js';
-import { downloadFile } from '../client/node/download-file.js';
 import { parseCount, parseCountOrZero } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
-import { chooseMode, createReporter } from './progress.js';
-import { runTransfers } from './run-transfers.js';
 import { jobsOption, retriesOption, stallTimeoutOption, timeoutOption } from './transfer-options.js';
 
 const HELP_AFTER = `
@@ -88,6 +84,9 @@ export function downloadCommand(): Command {
         }
         if (!output.endsWith('/')) output += '/';
       }
+      const { chooseMode, createReporter, downloadFile, redactUserinfo, runTransfers } = await import(
+        './transfer-modules.js'
+      );
       const mode = chooseMode(o);
       const reporter = createReporter(mode, urls.length);
       process.exitCode = await runTransfers(urls, {

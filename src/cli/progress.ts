@@ -9,8 +9,9 @@
  * Every message (a retry, an error) is a line of its own, never glued to a bar.
  */
 
+import { createRequire } from 'node:module';
 import bytes from 'bytes';
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
 import type { Progress, RetryEvent } from '../client/core/types.js';
 import { TransferError } from '../protocol/errors.js';
 
@@ -269,9 +270,15 @@ function jsonReporter(count: number, out: NodeJS.WriteStream): Reporter {
   };
 }
 
+/** cli-progress (a CommonJS package), loaded only where bars are drawn: `-q` and `--json` never load it. */
+function cliProgress(): typeof cliProgressModule {
+  return createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
+}
+
 function barsReporter(count: number, out: NodeJS.WriteStream): Reporter {
   const totals = new Totals(count);
-  const multi = new cliProgress.MultiBar(
+  const bars = cliProgress();
+  const multi = new bars.MultiBar(
     {
       // Not {total} or {value}: those are cli-progress's own (raw numbers).
       format: '{label} {phase} [{bar}] {percentage}% {doneText}/{totalText} {speedText} eta {etaText}{note}',
@@ -283,7 +290,7 @@ function barsReporter(count: number, out: NodeJS.WriteStream): Reporter {
       stream: out,
       fps: 10,
     },
-    cliProgress.Presets.shades_classic,
+    bars.Presets.shades_classic,
   );
   let started = false;
   const pad = (label: string) => (label.length > 24 ? `…${label.slice(-23)}` : label.padEnd(24));

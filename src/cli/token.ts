@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration, parseSize } from '../config/values.js';
-import { signUploadToken } from '../http/auth/signed-token.js';
 import { optionParser } from './parse.js';
 
 function parseFileId(value: string): string {
@@ -45,7 +44,8 @@ function signCommand(): Command {
       new Option('--file-id <md5>', 'the one file it may upload').argParser(optionParser(parseFileId)),
     )
     .option('--subject <name>', "who it is for (the uploads' owner)")
-    .action((o: Record<string, unknown>, cmd: Command) => {
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const { signUploadToken } = await import('../http/auth/signed-token.js');
       let secret: string;
       try {
         secret = readSecret(o);

@@ -1,12 +1,8 @@
 /** `resumable upload <file...>` */
 import { Command, Option } from 'commander';
-import { createHttpFetch } from '../client/node/http-fetch.js';
-import { upload } from '../client/node/index.js';
 import { parseCount, parseSize } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
-import { chooseMode, createReporter } from './progress.js';
-import { runTransfers } from './run-transfers.js';
 import { jobsOption, retriesOption, stallTimeoutOption, timeoutOption } from './transfer-options.js';
 
 const HELP_AFTER = `
@@ -49,6 +45,10 @@ export function uploadCommand(): Command {
     .option('--json', 'one JSON object per file on stdout; progress as JSON lines on stderr')
     .addHelpText('after', HELP_AFTER)
     .action(async (files: string[], o: Record<string, unknown>) => {
+      const { chooseMode, createHttpFetch, createReporter, runTransfers } = await import(
+        './transfer-modules.js'
+      );
+      const { upload } = await import('../client/node/index.js');
       const reporter = createReporter(chooseMode(o), files.length);
       const transport = createHttpFetch({
         connectTimeout: o.timeout as number,
