@@ -129,8 +129,10 @@ export async function writeAt(fh: FileHandle, buf: Uint8Array, position: number)
 
 /**
  * Gathers the small buffers a request body arrives in (64 KiB from a socket) and writes them
- * 1 MiB at a time with writev: one thread-pool round trip per MiB instead of one per buffer
- * (the per-write cost was a sixth of the event loop's time while receiving chunks). One batch is
+ * 512 KiB at a time with writev: one thread-pool round trip per 512 KiB instead of one per buffer
+ * (the per-write cost was a sixth of the event loop's time while receiving chunks). 1 MiB batches
+ * held 2 MiB per body being received: 32 chunks at once peaked at 203 MB of RSS; 512 KiB, 162 MB,
+ * with the same ingest rate at 4 at once (bench, 256 MiB). One batch is
  * written while the next is gathered (the body is read on meanwhile): at most two batches are
  * held, and the writes go one after the other, in order.
  */
@@ -143,7 +145,7 @@ export class GatherWriter {
   constructor(
     private readonly fh: FileHandle,
     private position: number,
-    private readonly batch = 1024 * 1024,
+    private readonly batch = 512 * 1024,
   ) {}
 
   async push(buf: Buffer): Promise<void> {
