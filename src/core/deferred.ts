@@ -113,8 +113,10 @@ export async function openDeferred(
   // key takes it as it is; a random 128-bit value names no real file's upload.
   const key = continued ?? randomBytes(16).toString('hex');
   await core.usage.ready();
-  if (continued) {
-    const own = await core.storage.readPlan(key, sessionOf(requester));
+  // A continuation's check runs under the upload's lock, in the hold that replaces the plan: an
+  // abandon or a commit of the same upload comes wholly before it (then UPLOAD_NOT_FOUND, never a
+  // session written anew over an abandoned upload) or wholly after it.
+  const checkContinued = (own: UploadPlan | undefined): void => {
     if (!own?.deferred) throw new TransferError('UPLOAD_NOT_FOUND');
     if (own.size !== fields.size || own.chunkSize !== fields.chunkSize) {
       throw new TransferError(
@@ -122,8 +124,15 @@ export async function openDeferred(
         'size and chunkSize must be those the upload was opened with.',
       );
     }
-  }
-  const { plan, held } = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
+  };
+  const { plan, held } = await recordPlan(
+    core,
+    key,
+    { ...fields, fileId: key },
+    client,
+    requester,
+    continued ? checkContinued : undefined,
+  );
   return {
     uploadId: key,
     needed: await neededChunksYielding(plan.chunkIds, held),

@@ -83,6 +83,12 @@ async function validateHandshake(raw: RawHandshake, limits: UploadLimits): Promi
  * touched. A new session is first admitted (the sessions of one upload, the caps per client and in
  * all) and its declared size must fit above the free-space reserve: nothing is written for a
  * refused one.
+ *
+ * `checkPrevious`, if given, is shown the session's plan as it stands (undefined: none) under the
+ * same hold of the upload's lock that then writes the new one, before anything is admitted or
+ * written; it throws to refuse. A deferred upload's continuation checks there that the session it
+ * continues is still there and fits (deferred.ts): checked apart, an abandon or a commit could come
+ * between the check and the write.
  */
 export function recordPlan(
   core: UploadCore,
@@ -90,6 +96,7 @@ export function recordPlan(
   fields: HandshakeFields,
   client: string,
   requester: string,
+  checkPrevious?: (previous: UploadPlan | undefined) => void,
 ): Promise<{ plan: UploadPlan; held: ReadonlyMap<string, number> }> {
   return core.locks.run(key, async () => {
     const { usage, storage } = core;
@@ -103,6 +110,7 @@ export function recordPlan(
     space.catch(() => undefined);
     holding.catch(() => undefined);
     const previous = await storage.readPlan(key, session);
+    checkPrevious?.(previous);
     if (!previous) {
       const sessions = (await storage.listPlans(key)).length;
       if (sessions >= core.limits.maxSessionsPerUpload) {
