@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { isOutOfDescriptors, mapFsError } from '../io/fs-util.js';
+import { chunkLength } from '../protocol/chunk-layout.js';
 import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
@@ -68,7 +69,7 @@ async function placementOf(
   const index = indexIn(plan, id);
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
-  const length = Math.min(plan.chunkSize, plan.size - offset);
+  const length = chunkLength(plan.size, plan.chunkSize, index);
   return {
     plan,
     target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize, plan },

@@ -15,6 +15,7 @@
  * sweep.ts); the held bytes never exceed the declared size (chunk-receipt.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { chunkCount, chunkLength } from '../protocol/chunk-layout.js';
 import { TransferError } from '../protocol/errors.js';
 import { type ChunkId, chunkIndexOf, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
@@ -55,10 +56,6 @@ export interface RawCommit {
   fileId?: unknown;
   sha256?: unknown;
   chunkIds?: unknown;
-}
-
-function chunkCount(size: number, chunkSize: number): number {
-  return Math.max(1, Math.ceil(size / chunkSize));
 }
 
 /** The chunk ids of a deferred handshake or commit: absent, or one per chunk of the layout. */
@@ -151,9 +148,7 @@ export function deferredIndex(plan: UploadPlan, id: string): number {
 
 /** The bytes chunk `index` covers by the plan's layout. */
 function lengthOf(plan: UploadPlan, index: number): number {
-  const size = plan.size ?? 0;
-  const chunkSize = plan.chunkSize ?? 1;
-  return Math.min(chunkSize, size - index * chunkSize);
+  return chunkLength(plan.size ?? 0, plan.chunkSize ?? 1, index);
 }
 
 /**

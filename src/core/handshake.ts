@@ -4,6 +4,8 @@
  * requester's session (sessions.ts) and answers with the chunks still needed, plus a proof
  * challenge (proof.ts) for a published file under 'proof'.
  */
+
+import { chunkCount } from '../protocol/chunk-layout.js';
 import { TransferError } from '../protocol/errors.js';
 import { fileKey, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { ProofChallenge } from '../protocol/types.js';
@@ -71,7 +73,7 @@ async function validateHandshake(raw: RawHandshake, limits: UploadLimits): Promi
   if (chunkSize !== null && chunkSize > limits.maxChunkSize) {
     throw new TransferError('CHUNK_TOO_LARGE', `chunkSize ${chunkSize} exceeds ${limits.maxChunkSize}.`);
   }
-  if (size !== null && chunkSize !== null && Math.max(1, Math.ceil(size / chunkSize)) !== chunkIds.length) {
+  if (size !== null && chunkSize !== null && chunkCount(size, chunkSize) !== chunkIds.length) {
     throw new TransferError('INVALID_FIELD', 'size, chunkSize and the number of chunk ids do not agree.');
   }
   return { fileId, ext, chunkIds, size, chunkSize, name, sha256 };
