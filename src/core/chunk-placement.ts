@@ -12,7 +12,7 @@ import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
-import { deferredIndex } from './deferred.js';
+import { chunkIndexIn } from './deferred.js';
 import { planOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -66,7 +66,7 @@ async function placementOf(
   } catch {
     return { plan, target: undefined };
   }
-  const index = indexIn(plan, id);
+  const index = chunkIndexIn(plan, id);
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
   const length = chunkLength(plan.size, plan.chunkSize, index);
@@ -74,14 +74,6 @@ async function placementOf(
     plan,
     target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize, plan },
   };
-}
-
-/**
- * The chunk's index in the plan: its place among the declared ids, or for a deferred upload that
- * declared none, the index its id carries (MD5 + index; receipt checks it again, deferred.ts).
- */
-function indexIn(plan: UploadPlan, id: string): number {
-  return plan.deferred && plan.chunkIds.length === 0 ? deferredIndex(plan, id) : plan.chunkIds.indexOf(id);
 }
 
 /**

@@ -138,10 +138,12 @@ export async function openDeferred(
 }
 
 /**
- * Where a chunk of a deferred upload that declared no ids goes: the index its id carries, if the
- * layout has that chunk; else -1.
+ * Where chunk `id` goes in the plan: its place among the declared ids, or for a deferred upload
+ * that declared none, the index its id carries (MD5 + index) if the layout has that chunk; -1 if
+ * nowhere. Placement (chunk-placement.ts) and receipt's check (checkDeferredChunk) place by it.
  */
-export function deferredIndex(plan: UploadPlan, id: string): number {
+export function chunkIndexIn(plan: UploadPlan, id: string): number {
+  if (!plan.deferred || plan.chunkIds.length > 0) return plan.chunkIds.indexOf(id);
   const index = chunkIndexOf(id) ?? -1;
   return index < chunkCount(plan.size ?? 0, plan.chunkSize ?? 1) ? index : -1;
 }
@@ -157,19 +159,14 @@ function lengthOf(plan: UploadPlan, index: number): number {
  * chunks held can make the declared size and no more.
  */
 export function checkDeferredChunk(plan: UploadPlan, chunk: ChunkId, size: number): void {
-  const count = chunkCount(plan.size ?? 0, plan.chunkSize ?? 1);
-  let index: number;
-  if (plan.chunkIds.length > 0) {
-    index = plan.chunkIds.indexOf(chunk.id);
-    if (index < 0) throw new TransferError('CHUNK_NOT_IN_PLAN');
-  } else {
-    index = deferredIndex(plan, chunk.id);
-    if (index < 0) {
-      throw new TransferError(
-        'CHUNK_NOT_IN_PLAN',
-        `A chunk id of a deferred upload is its MD5 followed by its index, 0 to ${count - 1}.`,
-      );
-    }
+  const index = chunkIndexIn(plan, chunk.id);
+  if (index < 0) {
+    if (plan.chunkIds.length > 0) throw new TransferError('CHUNK_NOT_IN_PLAN');
+    const count = chunkCount(plan.size ?? 0, plan.chunkSize ?? 1);
+    throw new TransferError(
+      'CHUNK_NOT_IN_PLAN',
+      `A chunk id of a deferred upload is its MD5 followed by its index, 0 to ${count - 1}.`,
+    );
   }
   if (size !== lengthOf(plan, index)) {
     throw new TransferError(
