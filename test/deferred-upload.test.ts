@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileSource } from '../src/client/node/file-source.js';
 import type { ByteSource } from '../src/client/node/index.js';
 import { FileHashCache, findPreviousUploads, TransferError, upload } from '../src/client/node/index.js';
+import { KeyedMutex } from '../src/io/keyed-mutex.js';
 import { signUploadToken } from '../src/server/index.js';
 import { cut, md5, randomBytesSeeded, sha256, writeRandomFile } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
@@ -311,6 +312,79 @@ describe('deferred upload: handshake without fileId, commit with it', () => {
     });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.deepEqual((await owner.call('GET', ok.body.data as string)).raw, data);
+  });
+
+  it('a continuation racing the abandon of its upload: a plan the abandon then drops, never one written after it', async () => {
+    const data = randomBytesSeeded(2 * CHUNK + 5, 1711);
+    const c = cut(data, CHUNK);
+    const { uploadId } = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
+    const state = `${srv.url}/api/upload/${uploadId}`;
+    // The continuation is held just after it read the session it continues; the DELETE is sent
+    // then, and the continuation let go once the DELETE has asked for the upload's lock. Checked
+    // apart from the write, the abandon ran in that gap and the continuation then wrote its plan
+    // anew over the abandoned upload.
+    const storage = srv.running.storage;
+    const readPlan = storage.readPlan;
+    const run = KeyedMutex.prototype.run;
+    let entered!: () => void;
+    const reading = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let asked!: () => void;
+    const lockAsked = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    let armed = false;
+    storage.readPlan = async (key, session) => {
+      const plan = await readPlan.call(storage, key, session);
+      if (key === uploadId) {
+        storage.readPlan = readPlan;
+        entered();
+        await gate;
+      }
+      return plan;
+    };
+    KeyedMutex.prototype.run = function <T>(this: KeyedMutex, key: string, fn: () => Promise<T>) {
+      if (armed && key === uploadId) asked();
+      return run.call(this, key, fn) as Promise<T>;
+    };
+    try {
+      const continuing = owner.call('POST', `${srv.url}/api/upload/deferred`, {
+        ext: '.bin',
+        size: data.length,
+        chunkSize: CHUNK,
+        uploadId,
+        chunkIds: c.chunkIds,
+      });
+      await reading;
+      armed = true;
+      const abandoning = owner.call('DELETE', state);
+      await lockAsked;
+      release();
+      const [continued, abandoned] = await Promise.all([continuing, abandoning]);
+      assert.equal(abandoned.status, 200, JSON.stringify(abandoned.body));
+      // The continuation came wholly before the abandon: its answer is the plan it replaced.
+      assert.equal(continued.status, 200, JSON.stringify(continued.body));
+      assert.deepEqual(continued.body.data, c.chunkIds);
+    } finally {
+      storage.readPlan = readPlan;
+      KeyedMutex.prototype.run = run;
+      release();
+    }
+    // And the abandon dropped it: nothing of the upload is left.
+    assert.equal((await owner.call('GET', state)).status, 404);
+    const gone = await owner.call('POST', `${srv.url}/api/upload/deferred`, {
+      ext: '.bin',
+      size: data.length,
+      chunkSize: CHUNK,
+      uploadId,
+    });
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error, 'UPLOAD_NOT_FOUND');
   });
 
   it('idle deferred uploads expire like any upload', async () => {

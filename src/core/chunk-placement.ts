@@ -7,11 +7,12 @@
  */
 import type { Readable } from 'node:stream';
 import { isOutOfDescriptors, mapFsError } from '../io/fs-util.js';
+import { chunkLength } from '../protocol/chunk-layout.js';
 import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
-import { deferredIndex } from './deferred.js';
+import { chunkIndexIn } from './deferred.js';
 import { planOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -65,22 +66,14 @@ async function placementOf(
   } catch {
     return { plan, target: undefined };
   }
-  const index = indexIn(plan, id);
+  const index = chunkIndexIn(plan, id);
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
-  const length = Math.min(plan.chunkSize, plan.size - offset);
+  const length = chunkLength(plan.size, plan.chunkSize, index);
   return {
     plan,
     target: { fileId, index, offset, length, size: plan.size, chunkSize: plan.chunkSize, plan },
   };
-}
-
-/**
- * The chunk's index in the plan: its place among the declared ids, or for a deferred upload that
- * declared none, the index its id carries (MD5 + index; receipt checks it again, deferred.ts).
- */
-function indexIn(plan: UploadPlan, id: string): number {
-  return plan.deferred && plan.chunkIds.length === 0 ? deferredIndex(plan, id) : plan.chunkIds.indexOf(id);
 }
 
 /**

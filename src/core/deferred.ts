@@ -15,6 +15,7 @@
  * sweep.ts); the held bytes never exceed the declared size (chunk-receipt.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { chunkCount, chunkLength } from '../protocol/chunk-layout.js';
 import { TransferError } from '../protocol/errors.js';
 import { type ChunkId, chunkIndexOf, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { PublishedFile, UploadPlan } from '../storage/storage.js';
@@ -55,10 +56,6 @@ export interface RawCommit {
   fileId?: unknown;
   sha256?: unknown;
   chunkIds?: unknown;
-}
-
-function chunkCount(size: number, chunkSize: number): number {
-  return Math.max(1, Math.ceil(size / chunkSize));
 }
 
 /** The chunk ids of a deferred handshake or commit: absent, or one per chunk of the layout. */
@@ -113,8 +110,10 @@ export async function openDeferred(
   // key takes it as it is; a random 128-bit value names no real file's upload.
   const key = continued ?? randomBytes(16).toString('hex');
   await core.usage.ready();
-  if (continued) {
-    const own = await core.storage.readPlan(key, sessionOf(requester));
+  // A continuation's check runs under the upload's lock, in the hold that replaces the plan: an
+  // abandon or a commit of the same upload comes wholly before it (then UPLOAD_NOT_FOUND, never a
+  // session written anew over an abandoned upload) or wholly after it.
+  const checkContinued = (own: UploadPlan | undefined): void => {
     if (!own?.deferred) throw new TransferError('UPLOAD_NOT_FOUND');
     if (own.size !== fields.size || own.chunkSize !== fields.chunkSize) {
       throw new TransferError(
@@ -122,8 +121,15 @@ export async function openDeferred(
         'size and chunkSize must be those the upload was opened with.',
       );
     }
-  }
-  const { plan, held } = await recordPlan(core, key, { ...fields, fileId: key }, client, requester);
+  };
+  const { plan, held } = await recordPlan(
+    core,
+    key,
+    { ...fields, fileId: key },
+    client,
+    requester,
+    continued ? checkContinued : undefined,
+  );
   return {
     uploadId: key,
     needed: await neededChunksYielding(plan.chunkIds, held),
@@ -132,19 +138,19 @@ export async function openDeferred(
 }
 
 /**
- * Where a chunk of a deferred upload that declared no ids goes: the index its id carries, if the
- * layout has that chunk; else -1.
+ * Where chunk `id` goes in the plan: its place among the declared ids, or for a deferred upload
+ * that declared none, the index its id carries (MD5 + index) if the layout has that chunk; -1 if
+ * nowhere. Placement (chunk-placement.ts) and receipt's check (checkDeferredChunk) place by it.
  */
-export function deferredIndex(plan: UploadPlan, id: string): number {
+export function chunkIndexIn(plan: UploadPlan, id: string): number {
+  if (!plan.deferred || plan.chunkIds.length > 0) return plan.chunkIds.indexOf(id);
   const index = chunkIndexOf(id) ?? -1;
   return index < chunkCount(plan.size ?? 0, plan.chunkSize ?? 1) ? index : -1;
 }
 
 /** The bytes chunk `index` covers by the plan's layout. */
 function lengthOf(plan: UploadPlan, index: number): number {
-  const size = plan.size ?? 0;
-  const chunkSize = plan.chunkSize ?? 1;
-  return Math.min(chunkSize, size - index * chunkSize);
+  return chunkLength(plan.size ?? 0, plan.chunkSize ?? 1, index);
 }
 
 /**
@@ -153,19 +159,14 @@ function lengthOf(plan: UploadPlan, index: number): number {
  * chunks held can make the declared size and no more.
  */
 export function checkDeferredChunk(plan: UploadPlan, chunk: ChunkId, size: number): void {
-  const count = chunkCount(plan.size ?? 0, plan.chunkSize ?? 1);
-  let index: number;
-  if (plan.chunkIds.length > 0) {
-    index = plan.chunkIds.indexOf(chunk.id);
-    if (index < 0) throw new TransferError('CHUNK_NOT_IN_PLAN');
-  } else {
-    index = deferredIndex(plan, chunk.id);
-    if (index < 0) {
-      throw new TransferError(
-        'CHUNK_NOT_IN_PLAN',
-        `A chunk id of a deferred upload is its MD5 followed by its index, 0 to ${count - 1}.`,
-      );
-    }
+  const index = chunkIndexIn(plan, chunk.id);
+  if (index < 0) {
+    if (plan.chunkIds.length > 0) throw new TransferError('CHUNK_NOT_IN_PLAN');
+    const count = chunkCount(plan.size ?? 0, plan.chunkSize ?? 1);
+    throw new TransferError(
+      'CHUNK_NOT_IN_PLAN',
+      `A chunk id of a deferred upload is its MD5 followed by its index, 0 to ${count - 1}.`,
+    );
   }
   if (size !== lengthOf(plan, index)) {
     throw new TransferError(

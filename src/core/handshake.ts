@@ -4,6 +4,8 @@
  * requester's session (sessions.ts) and answers with the chunks still needed, plus a proof
  * challenge (proof.ts) for a published file under 'proof'.
  */
+
+import { chunkCount } from '../protocol/chunk-layout.js';
 import { TransferError } from '../protocol/errors.js';
 import { fileKey, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
 import type { ProofChallenge } from '../protocol/types.js';
@@ -71,7 +73,7 @@ async function validateHandshake(raw: RawHandshake, limits: UploadLimits): Promi
   if (chunkSize !== null && chunkSize > limits.maxChunkSize) {
     throw new TransferError('CHUNK_TOO_LARGE', `chunkSize ${chunkSize} exceeds ${limits.maxChunkSize}.`);
   }
-  if (size !== null && chunkSize !== null && Math.max(1, Math.ceil(size / chunkSize)) !== chunkIds.length) {
+  if (size !== null && chunkSize !== null && chunkCount(size, chunkSize) !== chunkIds.length) {
     throw new TransferError('INVALID_FIELD', 'size, chunkSize and the number of chunk ids do not agree.');
   }
   return { fileId, ext, chunkIds, size, chunkSize, name, sha256 };
@@ -83,6 +85,12 @@ async function validateHandshake(raw: RawHandshake, limits: UploadLimits): Promi
  * touched. A new session is first admitted (the sessions of one upload, the caps per client and in
  * all) and its declared size must fit above the free-space reserve: nothing is written for a
  * refused one.
+ *
+ * `checkPrevious`, if given, is shown the session's plan as it stands (undefined: none) under the
+ * same hold of the upload's lock that then writes the new one, before anything is admitted or
+ * written; it throws to refuse. A deferred upload's continuation checks there that the session it
+ * continues is still there and fits (deferred.ts): checked apart, an abandon or a commit could come
+ * between the check and the write.
  */
 export function recordPlan(
   core: UploadCore,
@@ -90,6 +98,7 @@ export function recordPlan(
   fields: HandshakeFields,
   client: string,
   requester: string,
+  checkPrevious?: (previous: UploadPlan | undefined) => void,
 ): Promise<{ plan: UploadPlan; held: ReadonlyMap<string, number> }> {
   return core.locks.run(key, async () => {
     const { usage, storage } = core;
@@ -103,6 +112,7 @@ export function recordPlan(
     space.catch(() => undefined);
     holding.catch(() => undefined);
     const previous = await storage.readPlan(key, session);
+    checkPrevious?.(previous);
     if (!previous) {
       const sessions = (await storage.listPlans(key)).length;
       if (sessions >= core.limits.maxSessionsPerUpload) {

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
+import { chunkCount, chunkLength } from '../../protocol/chunk-layout.js';
 import type { Durability } from './durability.js';
 import { type FoldDigest, WorkerFold } from './fold-worker.js';
 import type { RegionFiles } from './layout.js';
@@ -123,7 +124,7 @@ export class RegionSet {
   }
 
   get count(): number {
-    return Math.max(1, Math.ceil(this.size / this.chunkSize));
+    return chunkCount(this.size, this.chunkSize);
   }
 
   offsetOf(index: number): number {
@@ -131,7 +132,7 @@ export class RegionSet {
   }
 
   lengthOf(index: number): number {
-    return Math.min(this.chunkSize, this.size - index * this.chunkSize);
+    return chunkLength(this.size, this.chunkSize, index);
   }
 
   /** The index of a held region with this MD5, if any. */

@@ -19,6 +19,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errno, fsyncDir, writeFileAtomic } from '../../io/fs-util.js';
+import { chunkCount, chunkLength } from '../../protocol/chunk-layout.js';
 import { isFileKey, isMd5Hex } from '../../protocol/ids.js';
 import { isStreamId } from '../stream-store.js';
 import { readRegion } from './chunk-regions.js';
@@ -76,7 +77,7 @@ async function recoverRegions(layout: DiskLayout, fileId: string): Promise<numbe
     return 1;
   }
   const { size, chunkSize } = contents;
-  const count = Math.max(1, Math.ceil(size / chunkSize));
+  const count = chunkCount(size, chunkSize);
   const recorded = new Map<number, string>();
   for (const [index, md5] of contents.records) if (index < count) recorded.set(index, md5);
   const kept = new Map<number, string>();
@@ -86,7 +87,7 @@ async function recoverRegions(layout: DiskLayout, fileId: string): Promise<numbe
       if (!fh) break;
       const hash = createHash('md5');
       try {
-        const length = Math.min(chunkSize, size - index * chunkSize);
+        const length = chunkLength(size, chunkSize, index);
         for await (const buf of readRegion(fh, index * chunkSize, length)) hash.update(buf);
       } catch {
         continue; // the data file ends before the region does

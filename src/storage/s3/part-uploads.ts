@@ -68,6 +68,7 @@ import type { HashState } from '../../io/hash-state.js';
 import { KeyedMutex } from '../../io/keyed-mutex.js';
 import { md5State } from '../../io/md5-state.js';
 import { sha256State } from '../../io/sha256-state.js';
+import { chunkCount, chunkLength } from '../../protocol/chunk-layout.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex, md5OfKey } from '../../protocol/ids.js';
 import { publicationOf } from '../publication.js';
@@ -143,7 +144,8 @@ export function partLayout(target: ChunkTarget): string[] | undefined {
   if (plan.chunkSize < MIN_PART || plan.chunkSize > MAX_COPY_PART || plan.size <= STREAM_PART)
     return undefined;
   const md5s = plan.chunkIds.map((id) => id.slice(0, 32));
-  if (md5s.length !== Math.ceil(plan.size / plan.chunkSize) || md5s.length > MAX_PARTS) return undefined;
+  // size > STREAM_PART here, so chunkCount's floor of one chunk (an empty file's) never applies.
+  if (md5s.length !== chunkCount(plan.size, plan.chunkSize) || md5s.length > MAX_PARTS) return undefined;
   if (new Set(md5s).size !== md5s.length) return undefined;
   return md5s;
 }
@@ -164,7 +166,7 @@ export function heldParts(state: PartState | null | undefined): Map<string, numb
 }
 
 function sizesOf(s: Pick<PartState, 'size' | 'chunkSize' | 'md5s'>): number[] {
-  return s.md5s.map((_, i) => Math.min(s.chunkSize, s.size - i * s.chunkSize));
+  return s.md5s.map((_, i) => chunkLength(s.size, s.chunkSize, i));
 }
 
 async function hashers(s: PartState): Promise<{ md5: HashState; sha: HashState }> {
