@@ -479,6 +479,38 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
   });
 });
 
+describe('chunks that repeat the same bytes', () => {
+  it('are sent once (the server holds one chunk for all their places), and the file arrives byte-exact', async () => {
+    const chunk = 256 * 1024;
+    const same = randomBytesSeeded(chunk, 96);
+    const last = randomBytesSeeded(100_000, 97);
+    const bytes = Buffer.concat([same, same, same, same, last]);
+    const sent: string[] = [];
+    const counting = ((input: string | URL, init?: RequestInit) => {
+      const chunkId = new URL(String(input)).searchParams.get('chunkId');
+      if (chunkId) sent.push(chunkId);
+      return httpFetch(input, init);
+    }) as typeof fetch;
+    const progress: number[] = [];
+    // Four connections: the four places of the repeated chunk could all go at once.
+    const r = await upload(memorySource(bytes, 'repeats.bin'), {
+      server: srv.url,
+      chunkSize: chunk,
+      concurrency: 4,
+      fetch: counting,
+      onProgress: (p) => {
+        if (p.phase === 'uploading') progress.push(p.bytesDone);
+      },
+    });
+    assert.deepEqual(sent.map((id) => id.slice(0, 32)).sort(), [md5(same), md5(last)].sort());
+    assert.equal(r.bytesSent, chunk + last.length);
+    assert.equal(r.fileId, md5(bytes));
+    const got = Buffer.from(await (await fetch(r.url)).arrayBuffer());
+    assert.equal(md5(got), md5(bytes));
+    assert.ok(Math.max(...progress) <= bytes.length, `uploading progress: ${progress.join(', ')}`);
+  });
+});
+
 describe('the hash cache (item 13)', () => {
   it('lives under XDG_CACHE_HOME (default ~/.cache), or RESUMABLE_CACHE_DIR', () => {
     const saved = { xdg: process.env.XDG_CACHE_HOME, own: process.env.RESUMABLE_CACHE_DIR };

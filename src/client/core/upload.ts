@@ -524,8 +524,10 @@ class UploadSession {
     if (!Array.isArray(needed) || needed.some((id) => !indexOf.has(id))) {
       throw new TransferError('BAD_RESPONSE', 'The handshake asked for chunks this file does not have.');
     }
-    const queue = needed.map((id) => indexOf.get(id)!);
-    this.held = this.source.size - queue.reduce((sum, i) => sum + this.lengthOf(i), 0);
+    const { queue, bytesOf } = this.distinctChunks(hashes.chunkIds, needed, indexOf);
+    let missing = 0;
+    for (const bytes of bytesOf.values()) missing += bytes;
+    this.held = this.source.size - missing;
     this.writing.clear();
     this.emitUploaded(true);
     let url: string | undefined;
@@ -533,7 +535,7 @@ class UploadSession {
     const connection = async () => {
       for (let i = queue.shift(); i !== undefined && !url && !lost; i = queue.shift()) {
         try {
-          const done = await this.sendChunk(hashes, i);
+          const done = await this.sendChunk(hashes, i, bytesOf.get(hashes.chunkIds[i]!.slice(0, 32)));
           if (done) url = done;
         } catch (err: unknown) {
           if (!planLost(err)) throw err;
@@ -547,10 +549,36 @@ class UploadSession {
     return url;
   }
 
-  /** Sends chunk `index`; resolves with the file's URL if this answer completed the file. */
+  /**
+   * The chunks to send for a needed list: one place per distinct bytes, in the order asked. The
+   * server holds chunks by their MD5 (an id's first 32 hex digits, PROTOCOL.md §Handshake): places
+   * that repeat a chunk's bytes, or an id named twice, are one chunk for it, held for every place
+   * once one arrives. `bytesOf`: each needed MD5's bytes in the file, all its places together.
+   */
+  private distinctChunks(
+    chunkIds: readonly string[],
+    needed: readonly string[],
+    indexOf: ReadonlyMap<string, number>,
+  ): { queue: number[]; bytesOf: Map<string, number> } {
+    // Each needed MD5 → the first place asked for.
+    const first = new Map<string, number>();
+    for (const id of needed) if (!first.has(id.slice(0, 32))) first.set(id.slice(0, 32), indexOf.get(id)!);
+    const bytesOf = new Map<string, number>();
+    chunkIds.forEach((id, i) => {
+      const md5 = id.slice(0, 32);
+      if (first.has(md5)) bytesOf.set(md5, (bytesOf.get(md5) ?? 0) + this.lengthOf(i));
+    });
+    return { queue: [...first.values()], bytesOf };
+  }
+
+  /**
+   * Sends chunk `index`; resolves with the file's URL if this answer completed the file. `holds`:
+   * the bytes the server holds once it has this chunk (its places with the same bytes included).
+   */
   private async sendChunk(
     { fileId, chunkIds, sha256 }: FileHashes,
     index: number,
+    holds = this.lengthOf(index),
   ): Promise<string | undefined> {
     const start = index * this.chunkSize;
     const length = this.lengthOf(index);
@@ -591,7 +619,7 @@ class UploadSession {
       this.retry,
     );
     this.bytesSent += length;
-    this.held += length;
+    this.held += holds;
     this.writing.delete(index);
     this.emitUploaded();
     return answer.url;
