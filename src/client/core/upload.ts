@@ -319,7 +319,7 @@ class UploadSession {
     const ids: string[] = [];
     const upload: FileHashes = { fileId: uploadId, chunkSize, chunkIds: ids };
     const feed = new ChunkFeed();
-    // A connection that fails for good stops the hashing too (and so does the caller's abort).
+    // Stops the hashing: a connection that fails for good, or the caller's abort.
     const stop = new AbortController();
     const abort = () => stop.abort();
     this.options.signal?.addEventListener('abort', abort, { once: true });
@@ -350,7 +350,6 @@ class UploadSession {
     this.held = 0;
     this.writing.clear();
     this.emitUploaded(true);
-    let lost = false;
     // Once the hashes are known: a file the server has already is not sent whole (秒传); the
     // connections stop, and its link is the answer.
     let instant: string | undefined;
@@ -359,32 +358,22 @@ class UploadSession {
         instant = await this.instantCheck(hashes);
       })
       .catch(() => undefined);
-    const connection = async () => {
-      try {
-        for (let i = await feed.next(); i !== undefined && !lost && !instant; i = await feed.next()) {
-          try {
-            await this.sendChunk(upload, i);
-          } catch (err: unknown) {
-            // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
-            // §Deferred upload); the ordinary upload names the fileId.
-            if (!planLost(err) && !(err instanceof TransferError && err.code === 'FORBIDDEN')) throw err;
-            lost = true;
-          }
-        }
-      } catch (err: unknown) {
-        stop.abort();
-        throw err;
-      }
-    };
+    const sending = this.sendAll(upload, () => feed.next(), {
+      stopWhen: () => instant !== undefined,
+      // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
+      // §Deferred upload); the ordinary upload names the fileId.
+      lostOn: (err) => planLost(err) || (err instanceof TransferError && err.code === 'FORBIDDEN'),
+      // A connection that fails for good stops the hashing too.
+      onFailure: () => stop.abort(),
+    });
     try {
-      const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
-      const [hashed, , ...sent] = await Promise.allSettled([hashing, probe, ...connections]).finally(() =>
+      const [hashed, , sent] = await Promise.allSettled([hashing, probe, sending]).finally(() =>
         this.options.signal?.removeEventListener('abort', abort),
       );
       // A connection's failure first: the hashing it stopped failed only because of it.
-      const failed = sent.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (sent.status === 'rejected') throw sent.reason;
       if (hashed.status === 'rejected') throw hashed.reason;
+      const { lost } = sent.value;
       const hashes = hashed.value;
       if (instant) {
         // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
@@ -530,23 +519,54 @@ class UploadSession {
     this.held = this.source.size - missing;
     this.writing.clear();
     this.emitUploaded(true);
+    const holds = (i: number) => bytesOf.get(hashes.chunkIds[i]!.slice(0, 32));
+    return (await this.sendAll(hashes, async () => queue.shift(), { holds })).url;
+  }
+
+  /**
+   * Sends the chunks `next` gives on `concurrency` connections, each retried on its own, until none
+   * is left, an answer carries the file's URL, `stopWhen()` holds, or a failure `lostOn` tells (the
+   * plan is gone or was replaced: `lost`, and the connections stop). Any other failure, `next`'s
+   * too, calls `onFailure` at once and rejects once every connection has settled.
+   */
+  private async sendAll(
+    hashes: FileHashes,
+    next: () => Promise<number | undefined>,
+    {
+      holds,
+      stopWhen = () => false,
+      lostOn = planLost,
+      onFailure,
+    }: {
+      /** The bytes the server holds once chunk `index` arrives (sendChunk's `holds`). */
+      holds?: (index: number) => number | undefined;
+      stopWhen?: () => boolean;
+      lostOn?: (err: unknown) => boolean;
+      onFailure?: () => void;
+    } = {},
+  ): Promise<{ url: string | undefined; lost: boolean }> {
     let url: string | undefined;
     let lost = false;
     const connection = async () => {
-      for (let i = queue.shift(); i !== undefined && !url && !lost; i = queue.shift()) {
-        try {
-          const done = await this.sendChunk(hashes, i, bytesOf.get(hashes.chunkIds[i]!.slice(0, 32)));
-          if (done) url = done;
-        } catch (err: unknown) {
-          if (!planLost(err)) throw err;
-          lost = true;
+      try {
+        for (let i = await next(); i !== undefined && !url && !lost && !stopWhen(); i = await next()) {
+          try {
+            const done = await this.sendChunk(hashes, i, holds?.(i));
+            if (done) url = done;
+          } catch (err: unknown) {
+            if (!lostOn(err)) throw err;
+            lost = true;
+          }
         }
+      } catch (err: unknown) {
+        onFailure?.();
+        throw err;
       }
     };
     const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
     const failed = (await Promise.allSettled(connections)).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    return url;
+    return { url, lost };
   }
 
   /**
