@@ -5,12 +5,16 @@
  * the hash cache's place and cleanup.
  */
 import assert from 'node:assert/strict';
+import { openAsBlob } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { BodyProgressInit } from '../src/client/core/http.js';
 import { uploadSource } from '../src/client/core/upload.js';
+import { fileSource } from '../src/client/node/file-source.js';
+import { httpFetch } from '../src/client/node/http-fetch.js';
 import { acceptLanguage, localeTag } from '../src/client/node/identity.js';
 import {
   type ByteSource,
@@ -322,6 +326,32 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
   }
   const deps = { hasher: nodeHasher, createSha256: nodeSha256 };
 
+  /** A Blob that counts the bytes read from it, by stream() or whole. */
+  class ReadCountingBlob extends Blob {
+    read = 0;
+    override stream() {
+      return super.stream().pipeThrough(
+        new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
+          transform: (part, out) => {
+            this.read += part.length;
+            out.enqueue(part);
+          },
+        }),
+      );
+    }
+    override arrayBuffer() {
+      this.read += this.size;
+      return super.arrayBuffer();
+    }
+  }
+
+  /** A file on disk whose chunks go as slices of its fs.openAsBlob Blob (read from disk as sent). */
+  async function blobFileSource(path: string): Promise<ByteSource> {
+    const file = await fileSource(path);
+    const blob = await openAsBlob(path);
+    return { ...file, cacheKey: undefined, sliceBody: (start, end) => blob.slice(start, end) };
+  }
+
   it('the chunks sent are the Blob slices, and the file arrives whole', async () => {
     const bytes = randomBytesSeeded(700_000, 91);
     const bodies: string[] = [];
@@ -349,6 +379,83 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     assert.equal(md5(got), md5(bytes));
   });
 
+  it('a file-backed Blob (fs.openAsBlob) streams through the Node transport; a cut attempt sends it again, whole', async () => {
+    const path = join(work, 'opened-as-blob.bin');
+    const size = 9 * MiB + 123;
+    const sum = await writeRandomFile(path, size, 94);
+    // The first chunk request is cut once 256 KiB of its 4 MiB body were written: the retry must
+    // read the Blob again from its start, not go on from where the cut stream stopped.
+    let cut = false;
+    const cutFirstChunk = ((input: string | URL, init: BodyProgressInit = {}) => {
+      if (cut || !String(input).includes('chunkId=')) return httpFetch(input, init);
+      cut = true;
+      const cutter = new AbortController();
+      const cutting: BodyProgressInit = {
+        ...init,
+        signal: init.signal ? AbortSignal.any([init.signal, cutter.signal]) : cutter.signal,
+        onBodyProgress: (written) => {
+          init.onBodyProgress?.(written);
+          if (written >= 256 * 1024) cutter.abort();
+        },
+      };
+      return httpFetch(input, cutting);
+    }) as typeof fetch;
+    let retries = 0;
+    const r = await upload(await blobFileSource(path), {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: 4 * MiB,
+      fetch: cutFirstChunk,
+      ...fast,
+      onRetry: () => retries++,
+    });
+    assert.ok(cut && retries >= 1, `the first chunk was cut and sent again (${retries} retries)`);
+    assert.equal(r.fileId, sum);
+    const got = Buffer.from(await (await fetch(r.url)).arrayBuffer());
+    assert.equal(got.length, size);
+    assert.equal(md5(got), sum);
+  });
+
+  it('a Blob body is read as it is sent, never whole before', async () => {
+    const path = join(work, 'read-as-sent.bin');
+    const size = 16 * MiB + 5;
+    const sum = await writeRandomFile(path, size, 95);
+    const file = await blobFileSource(path);
+    const blob = await openAsBlob(path);
+    // Each chunk's body tells how much of it the transport has read; at every progress report the
+    // bytes read may lead the bytes written only by what is on its way (a piece or a few).
+    const source: ByteSource = {
+      ...file,
+      sliceBody: (start, end) => new ReadCountingBlob([blob.slice(start, end)]),
+    };
+    let reports = 0;
+    let lead = 0;
+    const watching = ((input: string | URL, init: BodyProgressInit = {}) => {
+      const body = init.body;
+      if (!(body instanceof ReadCountingBlob)) return httpFetch(input, init);
+      const reading: BodyProgressInit = {
+        ...init,
+        onBodyProgress: (written) => {
+          init.onBodyProgress?.(written);
+          reports++;
+          lead = Math.max(lead, body.read - written);
+        },
+      };
+      return httpFetch(input, reading);
+    }) as typeof fetch;
+    const r = await upload(source, {
+      server: srv.url,
+      hashCache: false,
+      chunkSize: 16 * MiB,
+      concurrency: 1,
+      fetch: watching,
+    });
+    assert.equal(r.fileId, sum);
+    assert.ok(reports >= 200, `${reports} progress reports`);
+    // Read whole first, a 16 MiB chunk would lead by almost all of it at its first report.
+    assert.ok(lead <= MiB, `the reading led the writing by ${lead} bytes`);
+  });
+
   it('a chunk the browser could not read (the file changed) fails as LOCAL_IO, without retries', async () => {
     const bytes = randomBytesSeeded(300_000, 92);
     let sends = 0;
@@ -369,6 +476,38 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     );
     // One attempt per chunk sent at once, none repeated.
     assert.ok(sends >= 1 && sends <= 2, `${sends} sends`);
+  });
+});
+
+describe('chunks that repeat the same bytes', () => {
+  it('are sent once (the server holds one chunk for all their places), and the file arrives byte-exact', async () => {
+    const chunk = 256 * 1024;
+    const same = randomBytesSeeded(chunk, 96);
+    const last = randomBytesSeeded(100_000, 97);
+    const bytes = Buffer.concat([same, same, same, same, last]);
+    const sent: string[] = [];
+    const counting = ((input: string | URL, init?: RequestInit) => {
+      const chunkId = new URL(String(input)).searchParams.get('chunkId');
+      if (chunkId) sent.push(chunkId);
+      return httpFetch(input, init);
+    }) as typeof fetch;
+    const progress: number[] = [];
+    // Four connections: the four places of the repeated chunk could all go at once.
+    const r = await upload(memorySource(bytes, 'repeats.bin'), {
+      server: srv.url,
+      chunkSize: chunk,
+      concurrency: 4,
+      fetch: counting,
+      onProgress: (p) => {
+        if (p.phase === 'uploading') progress.push(p.bytesDone);
+      },
+    });
+    assert.deepEqual(sent.map((id) => id.slice(0, 32)).sort(), [md5(same), md5(last)].sort());
+    assert.equal(r.bytesSent, chunk + last.length);
+    assert.equal(r.fileId, md5(bytes));
+    const got = Buffer.from(await (await fetch(r.url)).arrayBuffer());
+    assert.equal(md5(got), md5(bytes));
+    assert.ok(Math.max(...progress) <= bytes.length, `uploading progress: ${progress.join(', ')}`);
   });
 });
 

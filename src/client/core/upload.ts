@@ -319,7 +319,7 @@ class UploadSession {
     const ids: string[] = [];
     const upload: FileHashes = { fileId: uploadId, chunkSize, chunkIds: ids };
     const feed = new ChunkFeed();
-    // A connection that fails for good stops the hashing too (and so does the caller's abort).
+    // Stops the hashing: a connection that fails for good, or the caller's abort.
     const stop = new AbortController();
     const abort = () => stop.abort();
     this.options.signal?.addEventListener('abort', abort, { once: true });
@@ -350,7 +350,6 @@ class UploadSession {
     this.held = 0;
     this.writing.clear();
     this.emitUploaded(true);
-    let lost = false;
     // Once the hashes are known: a file the server has already is not sent whole (秒传); the
     // connections stop, and its link is the answer.
     let instant: string | undefined;
@@ -359,32 +358,22 @@ class UploadSession {
         instant = await this.instantCheck(hashes);
       })
       .catch(() => undefined);
-    const connection = async () => {
-      try {
-        for (let i = await feed.next(); i !== undefined && !lost && !instant; i = await feed.next()) {
-          try {
-            await this.sendChunk(upload, i);
-          } catch (err: unknown) {
-            // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
-            // §Deferred upload); the ordinary upload names the fileId.
-            if (!planLost(err) && !(err instanceof TransferError && err.code === 'FORBIDDEN')) throw err;
-            lost = true;
-          }
-        }
-      } catch (err: unknown) {
-        stop.abort();
-        throw err;
-      }
-    };
+    const sending = this.sendAll(upload, () => feed.next(), {
+      stopWhen: () => instant !== undefined,
+      // FORBIDDEN: access limited to one fileId does not cover the provisional id (PROTOCOL.md
+      // §Deferred upload); the ordinary upload names the fileId.
+      lostOn: (err) => planLost(err) || (err instanceof TransferError && err.code === 'FORBIDDEN'),
+      // A connection that fails for good stops the hashing too.
+      onFailure: () => stop.abort(),
+    });
     try {
-      const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
-      const [hashed, , ...sent] = await Promise.allSettled([hashing, probe, ...connections]).finally(() =>
+      const [hashed, , sent] = await Promise.allSettled([hashing, probe, sending]).finally(() =>
         this.options.signal?.removeEventListener('abort', abort),
       );
       // A connection's failure first: the hashing it stopped failed only because of it.
-      const failed = sent.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (sent.status === 'rejected') throw sent.reason;
       if (hashed.status === 'rejected') throw hashed.reason;
+      const { lost } = sent.value;
       const hashes = hashed.value;
       if (instant) {
         // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
@@ -524,33 +513,92 @@ class UploadSession {
     if (!Array.isArray(needed) || needed.some((id) => !indexOf.has(id))) {
       throw new TransferError('BAD_RESPONSE', 'The handshake asked for chunks this file does not have.');
     }
-    const queue = needed.map((id) => indexOf.get(id)!);
-    this.held = this.source.size - queue.reduce((sum, i) => sum + this.lengthOf(i), 0);
+    const { queue, bytesOf } = this.distinctChunks(hashes.chunkIds, needed, indexOf);
+    let missing = 0;
+    for (const bytes of bytesOf.values()) missing += bytes;
+    this.held = this.source.size - missing;
     this.writing.clear();
     this.emitUploaded(true);
+    const holds = (i: number) => bytesOf.get(hashes.chunkIds[i]!.slice(0, 32));
+    return (await this.sendAll(hashes, async () => queue.shift(), { holds })).url;
+  }
+
+  /**
+   * Sends the chunks `next` gives on `concurrency` connections, each retried on its own, until none
+   * is left, an answer carries the file's URL, `stopWhen()` holds, or a failure `lostOn` tells (the
+   * plan is gone or was replaced: `lost`, and the connections stop). Any other failure, `next`'s
+   * too, calls `onFailure` at once and rejects once every connection has settled.
+   */
+  private async sendAll(
+    hashes: FileHashes,
+    next: () => Promise<number | undefined>,
+    {
+      holds,
+      stopWhen = () => false,
+      lostOn = planLost,
+      onFailure,
+    }: {
+      /** The bytes the server holds once chunk `index` arrives (sendChunk's `holds`). */
+      holds?: (index: number) => number | undefined;
+      stopWhen?: () => boolean;
+      lostOn?: (err: unknown) => boolean;
+      onFailure?: () => void;
+    } = {},
+  ): Promise<{ url: string | undefined; lost: boolean }> {
     let url: string | undefined;
     let lost = false;
     const connection = async () => {
-      for (let i = queue.shift(); i !== undefined && !url && !lost; i = queue.shift()) {
-        try {
-          const done = await this.sendChunk(hashes, i);
-          if (done) url = done;
-        } catch (err: unknown) {
-          if (!planLost(err)) throw err;
-          lost = true;
+      try {
+        for (let i = await next(); i !== undefined && !url && !lost && !stopWhen(); i = await next()) {
+          try {
+            const done = await this.sendChunk(hashes, i, holds?.(i));
+            if (done) url = done;
+          } catch (err: unknown) {
+            if (!lostOn(err)) throw err;
+            lost = true;
+          }
         }
+      } catch (err: unknown) {
+        onFailure?.();
+        throw err;
       }
     };
     const connections = Array.from({ length: Math.max(1, this.options.concurrency ?? 4) }, connection);
     const failed = (await Promise.allSettled(connections)).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    return url;
+    return { url, lost };
   }
 
-  /** Sends chunk `index`; resolves with the file's URL if this answer completed the file. */
+  /**
+   * The chunks to send for a needed list: one place per distinct bytes, in the order asked. The
+   * server holds chunks by their MD5 (an id's first 32 hex digits, PROTOCOL.md §Handshake): places
+   * that repeat a chunk's bytes, or an id named twice, are one chunk for it, held for every place
+   * once one arrives. `bytesOf`: each needed MD5's bytes in the file, all its places together.
+   */
+  private distinctChunks(
+    chunkIds: readonly string[],
+    needed: readonly string[],
+    indexOf: ReadonlyMap<string, number>,
+  ): { queue: number[]; bytesOf: Map<string, number> } {
+    // Each needed MD5 → the first place asked for.
+    const first = new Map<string, number>();
+    for (const id of needed) if (!first.has(id.slice(0, 32))) first.set(id.slice(0, 32), indexOf.get(id)!);
+    const bytesOf = new Map<string, number>();
+    chunkIds.forEach((id, i) => {
+      const md5 = id.slice(0, 32);
+      if (first.has(md5)) bytesOf.set(md5, (bytesOf.get(md5) ?? 0) + this.lengthOf(i));
+    });
+    return { queue: [...first.values()], bytesOf };
+  }
+
+  /**
+   * Sends chunk `index`; resolves with the file's URL if this answer completed the file. `holds`:
+   * the bytes the server holds once it has this chunk (its places with the same bytes included).
+   */
   private async sendChunk(
     { fileId, chunkIds, sha256 }: FileHashes,
     index: number,
+    holds = this.lengthOf(index),
   ): Promise<string | undefined> {
     const start = index * this.chunkSize;
     const length = this.lengthOf(index);
@@ -591,7 +639,7 @@ class UploadSession {
       this.retry,
     );
     this.bytesSent += length;
-    this.held += length;
+    this.held += holds;
     this.writing.delete(index);
     this.emitUploaded();
     return answer.url;
