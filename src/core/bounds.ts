@@ -70,14 +70,17 @@ export async function checkAssembly(
 
 /**
  * Assembles (once per file) after checkAssembly; the upload stops counting once it is gone.
- * `md5`: the fileId a deferred upload's commit names (its key is a provisional id).
+ * `md5`: the fileId a deferred upload's commit names (its key is a provisional id). `held`: the
+ * upload's held chunks as the caller has just read them (under its lock), else read here: on S3
+ * each read is a LIST of the chunk objects and a GET of parts.json.
  */
 export async function assembleChecked(
   core: UploadCore,
   plan: UploadPlan,
   md5?: string,
+  held?: ReadonlyMap<string, number>,
 ): Promise<PublishedFile> {
-  await checkAssembly(core, plan, await core.storage.heldChunks(plan.fileId));
+  await checkAssembly(core, plan, held ?? (await core.storage.heldChunks(plan.fileId)));
   try {
     const file = await core.assemblies.once(plan, md5);
     core.usage.removeUpload(plan.fileId);

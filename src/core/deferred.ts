@@ -191,7 +191,7 @@ export async function commitDeferred(
   const fileId = parseFileId(raw.fileId);
   const sha256 = parseSha256(raw.sha256);
   await core.usage.ready();
-  const plan = await core.locks.run(key, async () => {
+  const { plan, held } = await core.locks.run(key, async () => {
     const own = await core.storage.readPlan(key, sessionOf(requester));
     if (!own?.deferred) throw new TransferError('UPLOAD_NOT_FOUND');
     const count = chunkCount(own.size ?? 0, own.chunkSize ?? 1);
@@ -201,7 +201,8 @@ export async function commitDeferred(
     }
     const chunkIds = own.chunkIds.length > 0 ? own.chunkIds : given;
     if (chunkIds.length === 0) throw new TransferError('MISSING_CHUNK_IDS');
-    const needed = await neededChunksYielding(chunkIds, await core.storage.heldChunks(key));
+    const held = await core.storage.heldChunks(key);
+    const needed = await neededChunksYielding(chunkIds, held);
     if (needed.length > 0) {
       throw new TransferError(
         'CHUNKS_MISSING',
@@ -210,9 +211,10 @@ export async function commitDeferred(
     }
     // The commit's ids and SHA-256 make the plan assembly reads; the stored plan keeps its own, so a
     // commit that fails leaves the upload as it was (unless assembly drops it: a wrong fileId).
-    return { ...own, chunkIds, sha256 };
+    return { plan: { ...own, chunkIds, sha256 }, held };
   });
-  return { file: await assembleChecked(core, plan, fileId), ext: plan.ext };
+  // The chunks just read, all of them held: assembly's bounds check them without a second read.
+  return { file: await assembleChecked(core, plan, fileId, held), ext: plan.ext };
 }
 
 /** A provisional upload id: 32 hex digits (lower-cased). */

@@ -183,6 +183,7 @@ export async function acceptHandshake(
     const challenge = published ? core.challenges.issue(published, requester, ext, key) : undefined;
     return { kind: 'needed', needed, challenge };
   }
-  // Everything is held already (e.g. a crash came between the last chunk and the publish).
-  return { kind: 'complete', file: await assembleChecked(core, plan), ext };
+  // Everything is held already (e.g. a crash came between the last chunk and the publish): the
+  // chunks just read under the lock serve assembly's bounds too.
+  return { kind: 'complete', file: await assembleChecked(core, plan, undefined, held), ext };
 }
