@@ -9,8 +9,8 @@
 
 import type { KeyedMutex } from '../io/keyed-mutex.js';
 import { TransferError } from '../protocol/errors.js';
-import { md5OfKey } from '../protocol/ids.js';
-import type { PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
+import { expectedMd5 } from '../storage/publication.js';
+import type { AssembleOptions, PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
 
 export class Assemblies {
   private readonly running = new Map<string, Promise<PublishedFile>>();
@@ -29,18 +29,18 @@ export class Assemblies {
   once(plan: UploadPlan, md5?: string): Promise<PublishedFile> {
     const running = this.running.get(plan.fileId);
     if (running) return running;
+    const options: AssembleOptions = {
+      ...(md5 === undefined ? {} : { md5 }),
+      md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
+      expectedSize: plan.size,
+      name: plan.name,
+      ext: plan.ext,
+      sha256: plan.sha256 ?? null,
+      needsSha256: this.needsSha256,
+    };
+    // One lock per MD5 the file is published under, whichever upload key publishes it.
     const job = this.locks
-      .run(`publish:${md5 ?? md5OfKey(plan.fileId)}`, () =>
-        this.storage.assemble(plan.fileId, {
-          ...(md5 === undefined ? {} : { md5 }),
-          md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
-          expectedSize: plan.size,
-          name: plan.name,
-          ext: plan.ext,
-          sha256: plan.sha256 ?? null,
-          needsSha256: this.needsSha256,
-        }),
-      )
+      .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.storage.assemble(plan.fileId, options))
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
         // can never assemble: drop the upload so nothing is retried forever and no one is ever

@@ -10,8 +10,17 @@
  *   with this SHA-256. An MD5-only client is answered that key's url too, but the seed's client
  *   builds its link from the MD5 itself: it is served the first file (docs/PROTOCOL.md).
  */
-import { fileKey } from '../protocol/ids.js';
-import type { PublishedFile } from './storage.js';
+import { fileKey, md5OfKey } from '../protocol/ids.js';
+import type { AssembleOptions, PublishedFile } from './storage.js';
+
+/**
+ * The MD5 the assembled file must hash to (else FILE_MD5_MISMATCH), and the one it is published
+ * under: options.md5 when the assembly names it (a deferred upload's commit: its key is a
+ * provisional id, core/deferred.ts), else the upload key's. Every backend's every path asks here.
+ */
+export function expectedMd5(fileId: string, options: Pick<AssembleOptions, 'md5'>): string {
+  return options.md5 ?? md5OfKey(fileId);
+}
 
 export type Publication = { kind: 'existing'; file: PublishedFile } | { kind: 'publish'; key: string };
 

@@ -136,7 +136,7 @@ export interface AssembleOptions {
   needsSha256?: boolean;
   /**
    * The MD5 the file must hash to when the upload's key does not say it (a deferred upload's key is
-   * a provisional id: core/deferred.ts). Default: the key's MD5.
+   * a provisional id: core/deferred.ts). Default: the key's MD5 (publication.ts expectedMd5).
    */
   md5?: string;
 }
@@ -182,11 +182,10 @@ export interface Storage {
   heldChunks(fileId: string, committed?: StagedChunk): Promise<ReadonlyMap<string, number>>;
 
   /**
-   * Concatenates the chunks, verifies the whole-file MD5 equals the key's MD5 (or options.md5:
-   * FILE_MD5_MISMATCH),
-   * the size (SIZE_MISMATCH) and the declared SHA-256 if any (FILE_SHA256_MISMATCH), computing the
-   * SHA-256 in the same pass, then publishes atomically (where: publicationOf in publication.ts)
-   * and removes the upload. The bytes are verified even when a file with this MD5 is published
+   * Concatenates the chunks, verifies the whole-file MD5 (expectedMd5 in publication.ts: the key's
+   * MD5, or options.md5; else FILE_MD5_MISMATCH), the size (SIZE_MISMATCH) and the declared
+   * SHA-256 if any (FILE_SHA256_MISMATCH), computing the SHA-256 in the same pass, then publishes
+   * atomically under that MD5 (where: publicationOf in publication.ts) and removes the upload. The bytes are verified even when a file with this MD5 is published
    * already: a matching upload then resolves with that file (nothing written), a twin (same MD5,
    * another SHA-256, declared) is published under `<md5>-<sha16>`.
    */

@@ -15,8 +15,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { mapFsError, writeAt } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
-import { md5OfKey } from '../../protocol/ids.js';
-import { type Publication, publicationOf } from '../publication.js';
+import { expectedMd5, type Publication, publicationOf } from '../publication.js';
 import type { AssembleOptions, PublishedFile } from '../storage.js';
 import { type RegionSet, readRegion } from './chunk-regions.js';
 import { type FoldDigest, WorkerFold } from './fold-worker.js';
@@ -33,14 +32,14 @@ export class Assembler {
     private readonly published: PublishedFiles,
   ) {}
 
-  /** Checks the digests against the key (or options.md5) and the declared SHA-256; decides where the file goes. */
+  /** Checks the digests against expectedMd5 and the declared SHA-256; decides where the file goes. */
   private async verified(
     fileId: string,
     options: AssembleOptions,
     md5: string,
     sha256: string,
   ): Promise<Publication> {
-    if (md5 !== (options.md5 ?? md5OfKey(fileId))) throw new TransferError('FILE_MD5_MISMATCH');
+    if (md5 !== expectedMd5(fileId, options)) throw new TransferError('FILE_MD5_MISMATCH');
     const declared = options.sha256 ?? null;
     if (declared !== null && declared !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
     const distinct = declared !== null || options.needsSha256 === true;

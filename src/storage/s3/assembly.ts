@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { TransferError } from '../../protocol/errors.js';
-import { md5OfKey } from '../../protocol/ids.js';
+import { expectedMd5 } from '../publication.js';
 import type { AssembleOptions } from '../storage.js';
 import type { Bucket } from './bucket.js';
 import { MAX_COPY_PART, MIN_PART, STREAM_PART } from './limits.js';
@@ -31,16 +31,8 @@ export interface Digests {
   sha256: string;
 }
 
-/**
- * Throws unless the digests are those of the upload `fileId` (its MD5, or `md5` for a deferred
- * upload whose key is a provisional id, and its SHA-256 if known).
- */
-export function checkDigests(
-  fileId: string,
-  d: Digests,
-  sha256: string | null,
-  md5: string = md5OfKey(fileId),
-): void {
+/** Throws unless the digests are `md5` (the upload's expectedMd5) and `sha256` if known. */
+export function checkDigests(d: Digests, md5: string, sha256: string | null): void {
   if (d.md5 !== md5) throw new TransferError('FILE_MD5_MISMATCH');
   if (sha256 !== null && d.sha256 !== sha256) throw new TransferError('FILE_SHA256_MISMATCH');
 }
@@ -66,22 +58,25 @@ export class Assembler {
       sha256: sha,
     });
     const path = assemblyPath(sizes);
-    const md5 = options.md5 ?? md5OfKey(fileId);
+    const md5 = expectedMd5(fileId, options);
     if (path === 'small') await this.small(fileId, key, options.md5s, metadata, sha256, md5);
     else if (path === 'copy') await this.byCopy(fileId, key, options.md5s, metadata, sha256, md5);
     else {
       // The metadata is set when the multipart upload starts: a SHA-256 not known yet costs a first read.
-      const sha = sha256 ?? (await this.verifiedDigests(fileId, options.md5s, null, md5)).sha256;
+      const sha = sha256 ?? (await this.verifiedDigests(fileId, options.md5s, md5, null)).sha256;
       await this.byStream(fileId, key, options.md5s, metadata(sha), sha, md5);
     }
   }
 
-  /** Reads the chunks once and checks their digests (the file exists already, or its SHA-256 is needed first). */
+  /**
+   * Reads the chunks once and checks their digests against `md5` (expectedMd5) and `sha256` if
+   * known (the file exists already, or its SHA-256 is needed first).
+   */
   async verifiedDigests(
     fileId: string,
     md5s: readonly string[],
+    md5: string,
     sha256: string | null,
-    md5: string = md5OfKey(fileId),
   ): Promise<Digests> {
     const hash = createHash('md5');
     const sha = createHash('sha256');
@@ -90,7 +85,7 @@ export class Assembler {
       sha.update(buf);
     }
     const d = { md5: hash.digest('hex'), sha256: sha.digest('hex') };
-    checkDigests(fileId, d, sha256, md5);
+    checkDigests(d, md5, sha256);
     return d;
   }
 
@@ -119,7 +114,7 @@ export class Assembler {
       md5: createHash('md5').update(body).digest('hex'),
       sha256: createHash('sha256').update(body).digest('hex'),
     };
-    checkDigests(fileId, d, sha256, md5);
+    checkDigests(d, md5, sha256);
     await this.bucket.client.send(
       new PutObjectCommand({
         Bucket: this.bucket.name,
@@ -138,7 +133,7 @@ export class Assembler {
     sha256: string | null,
     md5: string,
   ) {
-    const d = await this.verifiedDigests(fileId, md5s, sha256, md5);
+    const d = await this.verifiedDigests(fileId, md5s, md5, sha256);
     const Key = this.bucket.keys.file(key);
     await multipartUpload(this.bucket, Key, metadata(d.sha256), (uploadId) =>
       copyParts(
@@ -171,7 +166,7 @@ export class Assembler {
       };
       const etags = await streamParts(this.bucket, Key, uploadId, hashed(this.chunkBytes(fileId, md5s)));
       // Verified before CompleteMultipartUpload: until then nothing is visible under the key.
-      checkDigests(fileId, { md5: hash.digest('hex'), sha256: sha.digest('hex') }, sha256, md5);
+      checkDigests({ md5: hash.digest('hex'), sha256: sha.digest('hex') }, md5, sha256);
       return etags;
     });
   }

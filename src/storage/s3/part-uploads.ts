@@ -71,7 +71,7 @@ import { sha256State } from '../../io/sha256-state.js';
 import { chunkCount, chunkLength } from '../../protocol/chunk-layout.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex, md5OfKey } from '../../protocol/ids.js';
-import { publicationOf } from '../publication.js';
+import { expectedMd5, publicationOf } from '../publication.js';
 import type { AssembleOptions, ChunkTarget, PublishedFile, StagedChunk } from '../storage.js';
 import { checkDigests, type Digests } from './assembly.js';
 import type { Bucket } from './bucket.js';
@@ -695,8 +695,8 @@ export class PartUploads {
 
   /**
    * Assembles the upload from its parts when its plan is the one parts.json was opened for:
-   * folds the chunk objects from `next` on (read back: they came out of order), verifies, and
-   * completes, or finds the file published already (the multipart upload is then aborted).
+   * folds the chunk objects from `next` on (read back: they came out of order), verifies (against
+   * expectedMd5: options.md5 when given, as for every other path), and completes, or finds the file published already (the multipart upload is then aborted).
    * Undefined: not an upload sent as parts, for assembly.ts.
    */
   async assemble(
@@ -720,9 +720,10 @@ export class PartUploads {
       if (bytes !== sizes[i]) throw new TransferError('SIZE_MISMATCH');
     }
     const d: Digests = { md5: md5.hex(), sha256: sha.hex() };
-    checkDigests(fileId, d, options.sha256 ?? s.sha256);
+    const expected = expectedMd5(fileId, options);
+    checkDigests(d, expected, options.sha256 ?? s.sha256);
     const Key = this.bucket.keys.file(s.target);
-    const where = await publicationOf(md5OfKey(fileId), d.sha256, true, this.stat);
+    const where = await publicationOf(expected, d.sha256, true, this.stat);
     if (where.kind === 'existing') {
       await this.abortUpload(Key, s.uploadId);
       return where;

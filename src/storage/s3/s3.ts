@@ -92,8 +92,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { TransferError } from '../../protocol/errors.js';
-import { md5OfKey } from '../../protocol/ids.js';
-import { type Publication, publicationOf } from '../publication.js';
+import { expectedMd5, type Publication, publicationOf } from '../publication.js';
 import type {
   AssembleOptions,
   ChunkTarget,
@@ -312,19 +311,19 @@ export class S3Storage implements Storage {
   ): Promise<
     Exclude<Publication, { kind: 'publish' }> | { kind: 'publish'; key: string; sha256: string | null }
   > {
-    const md5 = options.md5 ?? md5OfKey(fileId);
+    const md5 = expectedMd5(fileId, options);
     const declared = options.sha256 ?? null;
     let digests: Digests | undefined;
     let sha = declared;
     if (sha === null && (await this.files.stat(md5))) {
-      digests = await this.assembler.verifiedDigests(fileId, options.md5s, null, md5);
+      digests = await this.assembler.verifiedDigests(fileId, options.md5s, md5, null);
       sha = digests.sha256;
     }
     if (sha === null) return { kind: 'publish', key: md5, sha256: null };
     const distinct = declared !== null || options.needsSha256 === true;
     const where = await publicationOf(md5, sha, distinct, (k) => this.files.stat(k));
     if (where.kind === 'publish') return { ...where, sha256: sha };
-    if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, sha, md5);
+    if (!digests) await this.assembler.verifiedDigests(fileId, options.md5s, md5, sha);
     return where;
   }
 
