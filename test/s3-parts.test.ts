@@ -247,6 +247,49 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
     }
   });
 
+  it("a deferred upload's chunks are chunk objects, and it publishes under the MD5 its commit names", async () => {
+    const s = storage();
+    await s.init();
+    try {
+      // The part path's layout, even a SHA-256 (the commit declares it; the protocol's deferred
+      // handshake cannot): the key is a provisional id, so no multipart upload can be aimed at the
+      // file's key before the commit names its MD5.
+      const f = upload(110);
+      const key = md5('a provisional upload id');
+      const plan: UploadPlan = { ...f.plan, fileId: key, deferred: true };
+      await s.writePlan(plan);
+      for (const i of [0, 1, 2, 3])
+        await s.commitChunk(
+          await s.stageChunk(Readable.from([f.parts[i]!]), 64 * MiB, { ...f.target(i), fileId: key, plan }),
+          key,
+        );
+      assert.equal((await keysUnder(s, `uploads/${key}/chunks/`)).length, 4);
+      assert.deepEqual(await keysUnder(s, `uploads/${key}/parts.json`), []);
+      assert.deepEqual(await multipartUploads(s), []);
+      const committed = {
+        md5s: f.md5s,
+        expectedSize: f.whole.length,
+        name: null,
+        ext: '.bin',
+        sha256: f.sha,
+      };
+      // A commit naming another MD5: refused, nothing published under either.
+      await assert.rejects(s.assemble(key, { ...committed, md5: md5('other') }), {
+        code: 'FILE_MD5_MISMATCH',
+      });
+      assert.equal(await s.statFile(md5('other')), undefined);
+      assert.equal(await s.statFile(md5(f.whole)), undefined);
+      const file = await s.assemble(key, { ...committed, md5: md5(f.whole) });
+      assert.equal(file.key, md5(f.whole));
+      assert.ok((await readFile(s, file.key)).equals(f.whole));
+      assert.deepEqual(await keysUnder(s, 'uploads/'), [], 'the upload is gone');
+      assert.deepEqual(await multipartUploads(s), []);
+    } finally {
+      await emptyPrefix(s);
+      await s.close();
+    }
+  });
+
   it('an MD5-only upload, or one a file is published for already, keeps the chunk objects', async () => {
     const s = storage();
     await s.init();

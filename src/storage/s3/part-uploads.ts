@@ -6,7 +6,10 @@
  * Which uploads (partLayout): the plan declared the SHA-256 (it goes into the object's metadata,
  * fixed when the multipart upload is created, so it must be known before the first byte), the
  * size and a chunkSize of at least 5 MiB (S3's smallest part), the file is over 8 MiB (smaller
- * ones take one PutObject) and no two chunks have the same MD5 (a chunk sent once is one part).
+ * ones take one PutObject) and no two chunks have the same MD5 (a chunk sent once is one part);
+ * and the upload's key names the file's MD5, since the multipart upload's object (where the file
+ * is published: publication.ts) is chosen from it when the first chunk arrives, so never a
+ * deferred upload (core/deferred.ts: its key is a provisional id, the MD5 comes with the commit).
  * Anything else, e.g. the course client's 1 MiB chunks, takes the chunk objects of chunks.ts.
  *
  * One object per upload, uploads/<key>/parts.json (PartState), created with If-None-Match: * by
@@ -139,7 +142,7 @@ const KNOWN_MAX = 32;
 /** The chunks' MD5s when the target's plan can be sent as parts (see the top), else undefined. */
 export function partLayout(target: ChunkTarget): string[] | undefined {
   const plan = target.plan;
-  if (!plan?.sha256 || plan.size === null || plan.chunkSize === null) return undefined;
+  if (!plan?.sha256 || plan.deferred || plan.size === null || plan.chunkSize === null) return undefined;
   if (plan.size !== target.size || plan.chunkSize !== target.chunkSize) return undefined;
   if (plan.chunkSize < MIN_PART || plan.chunkSize > MAX_COPY_PART || plan.size <= STREAM_PART)
     return undefined;
