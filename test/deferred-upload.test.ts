@@ -47,8 +47,15 @@ function commit(who: Requester, base: string, body: Record<string, unknown>) {
 }
 
 /** Sends every chunk of `data` to the deferred upload, as our client does: raw, id = MD5 + index. */
-async function sendAll(who: Requester, base: string, uploadId: string, data: Buffer, skip: number[] = []) {
-  const c = cut(data, CHUNK);
+async function sendAll(
+  who: Requester,
+  base: string,
+  uploadId: string,
+  data: Buffer,
+  skip: number[] = [],
+  chunkSize = CHUNK,
+) {
+  const c = cut(data, chunkSize);
   for (let i = 0; i < c.chunks.length; i++) {
     if (skip.includes(i)) continue;
     const res = await who.chunk(base, uploadId, c.chunkIds[i]!, c.chunks[i]!);
@@ -864,25 +871,39 @@ describe('deferred upload over S3 (Ceph RGW)', {
   });
 
   it('the commit publishes what the bucket verified; a wrong fileId publishes nothing', async () => {
-    const data = randomBytesSeeded(2 * CHUNK + 11, 1740);
-    const opened = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
-    const c = await sendAll(owner, srv.url, opened.uploadId, data);
-    const wrong = await commit(owner, srv.url, {
-      uploadId: opened.uploadId,
-      fileId: md5('x'),
-      chunkIds: c.chunkIds,
-    });
-    assert.equal(wrong.body.error, 'FILE_MD5_MISMATCH');
-    assert.equal((await owner.call('GET', `${srv.url}/upload/${md5('x')}.bin`)).status, 404);
-    const again = await open(owner, srv.url, { ext: '.bin', size: data.length, chunkSize: CHUNK });
-    await sendAll(owner, srv.url, again.uploadId, data);
-    const done = await commit(owner, srv.url, {
-      uploadId: again.uploadId,
-      fileId: c.fileId,
-      chunkIds: c.chunkIds,
-    });
-    assert.equal(done.status, 200, JSON.stringify(done.body));
-    assert.deepEqual((await owner.call('GET', done.body.data as string)).raw, data);
+    // Small chunks (one PutObject), and the part path's layout with the SHA-256 declared at the
+    // commit: a deferred upload's chunks are chunk objects even then (part-uploads.ts partLayout).
+    const layouts = [
+      { size: 2 * CHUNK + 11, chunkSize: CHUNK, declare: false },
+      { size: 11 * MiB + 5, chunkSize: 5 * MiB, declare: true },
+    ];
+    for (const [n, { size, chunkSize, declare }] of layouts.entries()) {
+      const data = randomBytesSeeded(size, 1740 + n);
+      const declared = declare ? { sha256: sha256(data) } : {};
+      const opened = await open(owner, srv.url, { ext: '.bin', size, chunkSize });
+      const c = await sendAll(owner, srv.url, opened.uploadId, data, [], chunkSize);
+      const wrong = await commit(owner, srv.url, {
+        uploadId: opened.uploadId,
+        fileId: md5('x'),
+        chunkIds: c.chunkIds,
+        ...declared,
+      });
+      assert.equal(wrong.status, 422, JSON.stringify(wrong.body));
+      assert.equal(wrong.body.error, 'FILE_MD5_MISMATCH');
+      assert.equal((await owner.call('GET', `${srv.url}/upload/${md5('x')}.bin`)).status, 404);
+      assert.equal((await owner.call('GET', `${srv.url}/upload/${c.fileId}.bin`)).status, 404);
+      const again = await open(owner, srv.url, { ext: '.bin', size, chunkSize });
+      await sendAll(owner, srv.url, again.uploadId, data, [], chunkSize);
+      const done = await commit(owner, srv.url, {
+        uploadId: again.uploadId,
+        fileId: c.fileId,
+        chunkIds: c.chunkIds,
+        ...declared,
+      });
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      assert.equal(done.body.data, `${srv.url}/upload/${c.fileId}.bin`);
+      assert.ok((await owner.call('GET', done.body.data as string)).raw.equals(data));
+    }
   });
 
   it('the library: 5 MiB chunks (server-side part copies), the SHA-256 declared at the commit', async () => {

@@ -125,13 +125,17 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
       assert.equal(await s.sweepTemp(1), 0);
       assert.equal((await multipartUploads(s)).length, 1);
 
-      const file = await s.assemble(f.fileId, {
-        md5s: f.md5s,
-        expectedSize: f.whole.length,
-        name: 'parts.bin',
-        ext: '.bin',
-        sha256: f.sha,
+      // Told another MD5 (options.md5, as a deferred commit names it): verified against that one,
+      // refused, nothing published under either MD5; the parts are still the upload's.
+      const assembled = { md5s: f.md5s, expectedSize: f.whole.length, name: 'parts.bin', ext: '.bin' };
+      await assert.rejects(s.assemble(f.fileId, { ...assembled, sha256: f.sha, md5: md5('other') }), {
+        code: 'FILE_MD5_MISMATCH',
       });
+      assert.equal(await s.statFile(md5('other')), undefined);
+      assert.equal(await s.statFile(md5(f.whole)), undefined);
+      assert.equal((await multipartUploads(s)).length, 1);
+
+      const file = await s.assemble(f.fileId, { ...assembled, sha256: f.sha });
       assert.equal(file.size, f.whole.length);
       assert.equal(file.sha256, f.sha);
       assert.equal(file.name, 'parts.bin');

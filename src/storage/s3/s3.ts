@@ -263,8 +263,8 @@ export class S3Storage implements Storage {
   async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
     let key: string;
     try {
-      // A deferred upload (options.md5) never streamed into parts: its SHA-256 was not declared.
-      const viaParts = options.md5 === undefined ? await this.parts.assemble(fileId, options) : undefined;
+      // Undefined unless the upload was sent as parts (never a deferred one: part-uploads.ts).
+      const viaParts = await this.parts.assemble(fileId, options);
       if (viaParts?.kind === 'existing') {
         await this.removeUpload(fileId);
         return viaParts.file;
