@@ -30,6 +30,8 @@ interface Filed {
   plan: UploadPlan | undefined;
   /** Set when the file was published already: the chunk was not needed. */
   file: PublishedFile | undefined;
+  /** The upload's held chunks as read after the commit (undefined when not read): assembly's. */
+  held?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -95,11 +97,15 @@ async function file(
     if (stored) core.usage.grow(usageEntry(fileId, plan.session), staged.size);
     // Read after the commit: of two last chunks committed at once, one sees both and assembles.
     // A deferred upload that declared no ids needs nothing (its commit assembles): no read.
-    const needed =
-      plan.chunkIds.length === 0
-        ? []
-        : await neededChunksYielding(plan.chunkIds, await storage.heldChunks(fileId, staged));
-    return { needed, stored, plan, file: undefined };
+    if (plan.chunkIds.length === 0) return { needed: [], stored, plan, file: undefined };
+    const after = await storage.heldChunks(fileId, staged);
+    return {
+      needed: await neededChunksYielding(plan.chunkIds, after),
+      stored,
+      plan,
+      file: undefined,
+      held: after,
+    };
   } catch (err: unknown) {
     await storage.discardChunk(staged);
     throw err;
@@ -138,5 +144,7 @@ export async function receiveChunk(
   // A deferred upload is assembled by its commit, which names the fileId (deferred.ts).
   if (filed.needed.length > 0 || !filed.plan || filed.plan.deferred)
     return { needed: filed.needed, stored: filed.stored, ext };
-  return { needed: [], file: await assembleChecked(core, filed.plan), stored: filed.stored, ext };
+  // The held chunks read after the last commit are assembly's (on S3 another read is a LIST and a GET).
+  const published = await assembleChecked(core, filed.plan, undefined, filed.held);
+  return { needed: [], file: published, stored: filed.stored, ext };
 }
