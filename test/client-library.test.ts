@@ -5,7 +5,7 @@
  * the hash cache's place and cleanup.
  */
 import assert from 'node:assert/strict';
-import { openAsBlob } from 'node:fs';
+import { closeSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
@@ -326,11 +326,15 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
   }
   const deps = { hasher: nodeHasher, createSha256: nodeSha256 };
 
-  /** A Blob that counts the bytes read from it, by stream() or whole. */
+  /** A Blob that counts the bytes read from the one it wraps, by stream() or whole. */
   class ReadCountingBlob extends Blob {
     read = 0;
+    // The wrapped Blob's own stream() is read (a Blob subclass may read its bytes its own way).
+    constructor(private readonly inner: Blob) {
+      super([inner]);
+    }
     override stream() {
-      return super.stream().pipeThrough(
+      return this.inner.stream().pipeThrough(
         new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
           transform: (part, out) => {
             this.read += part.length;
@@ -341,15 +345,8 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     }
     override arrayBuffer() {
       this.read += this.size;
-      return super.arrayBuffer();
+      return this.inner.arrayBuffer();
     }
-  }
-
-  /** A file on disk whose chunks go as slices of its fs.openAsBlob Blob (read from disk as sent). */
-  async function blobFileSource(path: string): Promise<ByteSource> {
-    const file = await fileSource(path);
-    const blob = await openAsBlob(path);
-    return { ...file, cacheKey: undefined, sliceBody: (start, end) => blob.slice(start, end) };
   }
 
   it('the chunks sent are the Blob slices, and the file arrives whole', async () => {
@@ -379,7 +376,7 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     assert.equal(md5(got), md5(bytes));
   });
 
-  it('a file-backed Blob (fs.openAsBlob) streams through the Node transport; a cut attempt sends it again, whole', async () => {
+  it("a file's chunks (fileSource's Blob slices) stream through the Node transport; a cut attempt sends it again, whole", async () => {
     const path = join(work, 'opened-as-blob.bin');
     const size = 9 * MiB + 123;
     const sum = await writeRandomFile(path, size, 94);
@@ -401,7 +398,7 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
       return httpFetch(input, cutting);
     }) as typeof fetch;
     let retries = 0;
-    const r = await upload(await blobFileSource(path), {
+    const r = await upload(path, {
       server: srv.url,
       hashCache: false,
       chunkSize: 4 * MiB,
@@ -416,17 +413,24 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
     assert.equal(md5(got), sum);
   });
 
-  it('a Blob body is read as it is sent, never whole before', async () => {
+  it("a file's chunk is read from disk as it is sent, never whole before", async () => {
     const path = join(work, 'read-as-sent.bin');
     const size = 16 * MiB + 5;
     const sum = await writeRandomFile(path, size, 95);
-    const file = await blobFileSource(path);
-    const blob = await openAsBlob(path);
-    // Each chunk's body tells how much of it the transport has read; at every progress report the
-    // bytes read may lead the bytes written only by what is on its way (a piece or a few).
+    const file = await fileSource(path);
+    // Each chunk's body (the file source's own Blob slice) tells how much of it the transport has
+    // read; at every progress report the bytes read may lead the bytes written only by what is on
+    // its way (a piece: the source reads 1 MiB at a time). Once hashed, nothing else reads the file.
+    let uploading = false;
+    let readsWhileUploading = 0;
+    const { sliceBody } = file;
     const source: ByteSource = {
       ...file,
-      sliceBody: (start, end) => new ReadCountingBlob([blob.slice(start, end)]),
+      slice: (start, end) => {
+        if (uploading) readsWhileUploading++;
+        return file.slice(start, end);
+      },
+      sliceBody: sliceBody && ((start, end) => new ReadCountingBlob(sliceBody(start, end))),
     };
     let reports = 0;
     let lead = 0;
@@ -449,11 +453,68 @@ describe('a source whose chunks go as Blob bodies (sliceBody: the browser sends 
       chunkSize: 16 * MiB,
       concurrency: 1,
       fetch: watching,
+      onProgress: (p) => {
+        uploading ||= p.phase === 'uploading';
+      },
     });
     assert.equal(r.fileId, sum);
+    assert.equal(readsWhileUploading, 0, 'no chunk was read into memory to be sent');
     assert.ok(reports >= 200, `${reports} progress reports`);
     // Read whole first, a 16 MiB chunk would lead by almost all of it at its first report.
     assert.ok(lead <= MiB, `the reading led the writing by ${lead} bytes`);
+  });
+
+  it('a file changed during its upload fails as LOCAL_IO naming it, at once, in the chunk being sent', async () => {
+    const size = 12 * MiB;
+    // Bytes of the last chunk rewritten (the same size), or the file cut short, while the first
+    // chunk is on its way: its body's next read sees the new mtime (or size) and fails there.
+    const changes = {
+      rewritten: (path: string) => {
+        const fd = openSync(path, 'r+');
+        writeSync(fd, Buffer.from('changed'), 0, 7, size - MiB);
+        closeSync(fd);
+      },
+      'cut short': (path: string) => truncateSync(path, size - MiB),
+    };
+    for (const [how, change] of Object.entries(changes)) {
+      const path = join(work, `changed-${how.replace(' ', '-')}.bin`);
+      await writeRandomFile(path, size, 96);
+      let chunkRequests = 0;
+      let changed = false;
+      const changing = ((input: string | URL, init: BodyProgressInit = {}) => {
+        if (!String(input).includes('chunkId=')) return httpFetch(input, init);
+        chunkRequests++;
+        const changingMidway: BodyProgressInit = {
+          ...init,
+          onBodyProgress: (written) => {
+            init.onBodyProgress?.(written);
+            if (changed || written < 256 * 1024) return;
+            changed = true;
+            change(path);
+          },
+        };
+        return httpFetch(input, changingMidway);
+      }) as typeof fetch;
+      let retries = 0;
+      await assert.rejects(
+        upload(path, {
+          server: srv.url,
+          hashCache: false,
+          chunkSize: 4 * MiB,
+          concurrency: 1,
+          fetch: changing,
+          ...fast,
+          onRetry: () => retries++,
+        }),
+        (err: unknown) =>
+          err instanceof TransferError &&
+          err.code === 'LOCAL_IO' &&
+          err.message.startsWith(`${path} changed while uploading`),
+        how,
+      );
+      assert.equal(retries, 0, `${how}: not retried`);
+      assert.equal(chunkRequests, 1, `${how}: found in the chunk being sent`);
+    }
   });
 
   it('a chunk the browser could not read (the file changed) fails as LOCAL_IO, without retries', async () => {
