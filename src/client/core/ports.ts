@@ -19,6 +19,8 @@ export interface ByteSource {
    * script memory (a File's slice, which the browser streams from disk). Chromium sent a 4 MiB
    * Uint8Array body at ~13 MB/s against ~65 MB/s for the same bytes as a Blob (64 MiB in 16
    * requests: 4.7–5.1 s vs 0.8–1.1 s), which made the page's uploads 6–9× slower than Uppy's.
+   * In Node, a slice of the file that reads itself from disk in 1 MiB pieces as the transport
+   * sends it (client/node/file-source.ts): no chunk is held whole in memory.
    */
   sliceBody?(start: number, end: number): Blob;
   /** Optional: reads up to target.length bytes at `position` into the caller's memory (0 at the end). */

@@ -629,8 +629,9 @@ class UploadSession {
           if (err instanceof TransferError && err.code === 'MALFORMED_BODY') {
             throw new TransferError('NETWORK', 'the chunk arrived incomplete', { cause: err });
           }
-          // A File's slice the browser could not read (the file changed after it was picked) fails
-          // as a network error: reading a byte of it tells LOCAL_IO apart, which no retry mends.
+          // A slice body that could not be read (in the browser, a file changed after it was
+          // picked; in Node, a file changed since the upload began) fails as a network error:
+          // reading a byte of it tells LOCAL_IO apart, which no retry mends.
           if (err instanceof TransferError && err.code === 'NETWORK' && this.source.sliceBody) {
             await this.source.slice(start, start + Math.min(1, length));
           }
