@@ -143,8 +143,15 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
         ...retry,
       });
     });
-    const upResults = await Promise.all(uploads);
-    const downResults = await Promise.all(downloads);
+    // Every transfer settles before the first failure is thrown: the folder is removed after, and a
+    // download still running then would fail for that instead (and keep the process alive).
+    const [ups, downs] = await Promise.all([Promise.allSettled(uploads), Promise.allSettled(downloads)]);
+    const failed = [...ups, ...downs].find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const upResults = ups.map((r) => (r as PromiseFulfilledResult<Awaited<(typeof uploads)[number]>>).value);
+    const downResults = downs.map(
+      (r) => (r as PromiseFulfilledResult<Awaited<(typeof downloads)[number]>>).value,
+    );
     finished = true;
     await killer;
     watching = false;

@@ -264,7 +264,10 @@ export class DownloadSession<R> {
     seg.next += length;
     this.report();
     this.record();
-    void this.checkpoint();
+    // Not waited for here; a checkpoint that fails (disk full, folder gone) fails the download at
+    // once. Unhandled until the last checkpoint awaited it, its rejection stopped a Node process
+    // that uses the library (an unhandled rejection is fatal by default).
+    this.checkpoint().catch((err: unknown) => this.fail(err));
   }
 
   /** The written bytes as they are now, for a record to claim. */
