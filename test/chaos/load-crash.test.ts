@@ -57,6 +57,9 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
   });
   const fetchCounted = countingFetch(f);
   const retry = { retries: 80, minDelay: 50, maxDelay: 1000, fetch: fetchCounted };
+  // Stop the watcher and the killer however the test ends (a failure left them looping forever).
+  let watching = true;
+  let finished = false;
   try {
     // The files: 50 distinct (0.5–3 MiB), one shared (6 MiB), four library files (16 MiB).
     const distinct = await Promise.all(
@@ -78,7 +81,6 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
     );
 
     // The watcher: anything served under /upload/ must be the whole, verified file.
-    let watching = true;
     let violations = 0;
     let watchedServes = 0;
     const watcher = (async () => {
@@ -103,7 +105,6 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
 
     // The killer: three SIGKILLs at random moments, each followed by a restart on the same port.
     let kills = 0;
-    let finished = false;
     const killer = (async () => {
       for (let i = 0; i < 3 && !finished; i++) {
         await sleep(400 + Math.random() * 1200);
@@ -182,6 +183,8 @@ it('50 + 10 uploads and 20 downloads survive 3 SIGKILLs and a flaky network, byt
     assert.equal(f.bytesLost, 0);
     assert.equal(f.transfersFinished, 80);
   } finally {
+    watching = false;
+    finished = true;
     await proxy.close();
     await server.kill();
     await rm(dir, { recursive: true, force: true });
