@@ -10,15 +10,14 @@
  * digests are known (storage/publication.ts).
  * One upload may mix both kinds of chunk; in-place assembly copies the plain ones into place.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { mapFsError, writeAt } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
 import { expectedMd5, type Publication, publicationOf } from '../publication.js';
 import type { AssembleOptions, PublishedFile } from '../storage.js';
-import { type RegionSet, readRegion } from './chunk-regions.js';
-import { type FoldDigest, WorkerFold } from './fold-worker.js';
+import { digestOf, type RegionSet, readRegion } from './chunk-regions.js';
+import { WorkerFold } from './fold-worker.js';
 import type { DiskLayout } from './layout.js';
 import type { PlainChunks } from './plain-chunks.js';
 import type { PublishedFiles } from './published-files.js';
@@ -166,15 +165,4 @@ export class Assembler {
     }
     return filled;
   }
-}
-
-/** The MD5 and SHA-256 of a file's first `size` bytes, hashed on this thread. */
-async function digestOf(fh: FileHandle, size: number): Promise<FoldDigest> {
-  const hash = createHash('md5');
-  const sha = createHash('sha256');
-  for await (const buf of readRegion(fh, 0, size)) {
-    hash.update(buf);
-    sha.update(buf);
-  }
-  return { md5: hash.digest('hex'), sha256: sha.digest('hex') };
 }

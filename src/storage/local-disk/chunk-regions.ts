@@ -43,6 +43,17 @@ export async function* readRegion(fh: FileHandle, offset: number, length: number
   }
 }
 
+/** The MD5 and SHA-256 of a file's first `size` bytes, hashed on this thread (the fold worker's fallback). */
+export async function digestOf(fh: FileHandle, size: number): Promise<FoldDigest> {
+  const hash = createHash('md5');
+  const sha = createHash('sha256');
+  for await (const buf of readRegion(fh, 0, size)) {
+    hash.update(buf);
+    sha.update(buf);
+  }
+  return { md5: hash.digest('hex'), sha256: sha.digest('hex') };
+}
+
 export class RegionSet {
   /** Held regions: index → MD5. */
   private readonly heldRegions = new Map<number, string>();
@@ -268,21 +279,11 @@ export class RegionSet {
   /** The whole-file MD5 and SHA-256, once every region is in place (hashed here if the worker could not). */
   async finishFold(fh: FileHandle): Promise<FoldDigest> {
     for (let i = this.foldNext; i < this.count; i++) this.fold.add(this.offsetOf(i), this.lengthOf(i));
-    let digest = await this.fold.digest();
+    const digest = await this.fold.digest();
     // A later assembly (if this one fails after here) starts over.
     this.dropFold();
-    if (digest === null) {
-      const hash = createHash('md5');
-      const sha = createHash('sha256');
-      for (let i = 0; i < this.count; i++) {
-        for await (const buf of readRegion(fh, this.offsetOf(i), this.lengthOf(i))) {
-          hash.update(buf);
-          sha.update(buf);
-        }
-      }
-      digest = { md5: hash.digest('hex'), sha256: sha.digest('hex') };
-    }
-    return digest;
+    // The regions lie end to end from offset 0: the whole file.
+    return digest ?? (await digestOf(fh, this.size));
   }
 
   /** The set no longer describes the upload (published, removed, replaced). */
