@@ -12,7 +12,7 @@ import { parseChunkId, parseFileKey } from '../protocol/ids.js';
 import type { ChunkTarget, StagedChunk, UploadPlan } from '../storage/storage.js';
 import { checkFreeSpace } from './bounds.js';
 import type { UploadCore, UploadLimits } from './context.js';
-import { chunkIndexIn } from './deferred.js';
+import { chunkIndexIn, layoutIndex } from './deferred.js';
 import { planOf } from './sessions.js';
 import { UNKNOWN_CLIENT } from './usage.js';
 
@@ -22,9 +22,16 @@ export interface ChunkStager {
   /**
    * Streams `body` to storage (in place when the ids name a chunk of the requester's plan with a
    * fixed layout), refusing it past limits.maxChunkSize. The ids are raw: missing or invalid ones
-   * stage a plain chunk.
+   * stage a plain chunk. `index`: the chunk's place, for a chunk that names it instead of its id
+   * (a chunk sent with its checksum, PROTOCOL.md §Chunk checksums).
    */
-  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown, requester?: string): Promise<StagedChunk>;
+  stage(
+    body: Readable,
+    rawFileId?: unknown,
+    rawChunkId?: unknown,
+    requester?: string,
+    index?: number,
+  ): Promise<StagedChunk>;
   /** Drops a staged chunk nobody will file (its request failed). */
   discard(staged: StagedChunk): Promise<void>;
 }
@@ -33,6 +40,15 @@ export interface ChunkStager {
 interface Placement {
   plan: UploadPlan | undefined;
   target: ChunkTarget | undefined;
+}
+
+/** The place of the chunk a raw id names in the plan, -1 if none. */
+function indexOfId(plan: UploadPlan, rawChunkId: unknown): number {
+  try {
+    return chunkIndexIn(plan, parseChunkId(rawChunkId).id);
+  } catch {
+    return -1;
+  }
 }
 
 /**
@@ -45,6 +61,7 @@ async function placementOf(
   rawFileId: unknown,
   rawChunkId: unknown,
   requester: string | undefined,
+  named: number | undefined,
 ): Promise<Placement> {
   let fileId: string;
   let plan: UploadPlan | undefined;
@@ -60,13 +77,7 @@ async function placementOf(
   if (!core.storage.placesChunks || !plan || plan.size === null || plan.chunkSize === null) {
     return { plan, target: undefined };
   }
-  let id: string;
-  try {
-    id = parseChunkId(rawChunkId).id;
-  } catch {
-    return { plan, target: undefined };
-  }
-  const index = chunkIndexIn(plan, id);
+  const index = named === undefined ? indexOfId(plan, rawChunkId) : layoutIndex(plan, named);
   if (index < 0) return { plan, target: undefined };
   const offset = index * plan.chunkSize;
   const length = chunkLength(plan.size, plan.chunkSize, index);
@@ -86,9 +97,10 @@ export async function stageChunk(
   rawFileId?: unknown,
   rawChunkId?: unknown,
   requester?: string,
+  index?: number,
 ): Promise<StagedChunk> {
   await core.usage.ready();
-  const { plan, target } = await placementOf(core, rawFileId, rawChunkId, requester);
+  const { plan, target } = await placementOf(core, rawFileId, rawChunkId, requester, index);
   const incoming = target?.length ?? 0;
   const owner = plan ? (plan.client ?? UNKNOWN_CLIENT) : undefined;
   core.usage.checkQuota(owner, incoming);

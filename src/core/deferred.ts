@@ -15,6 +15,7 @@
  * sweep.ts); the held bytes never exceed the declared size (chunk-receipt.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { type ChunkChecksumAlgorithm, parseChecksumAlgorithm } from '../protocol/chunk-checksum.js';
 import { chunkCount, chunkLength } from '../protocol/chunk-layout.js';
 import { TransferError } from '../protocol/errors.js';
 import { type ChunkId, chunkIndexOf, parseExt, parseFileId, parseSha256 } from '../protocol/ids.js';
@@ -39,6 +40,11 @@ export interface RawDeferredHandshake {
    * interruption, its ids known by then) instead of opening a new one; the layout must be its.
    */
   uploadId?: unknown;
+  /**
+   * Optional: the checksum its chunks may be sent with instead of their MD5 ids (PROTOCOL.md
+   * §Chunk checksums); answered back when the server takes it.
+   */
+  checksum?: unknown;
 }
 
 export interface DeferredOpened {
@@ -48,6 +54,8 @@ export interface DeferredOpened {
   needed: string[];
   /** How many chunks the layout has. */
   chunks: number;
+  /** The chunk checksum asked for, which the server takes (else the handshake was refused). */
+  checksum: ChunkChecksumAlgorithm | undefined;
 }
 
 /** The commit as it came off the wire. */
@@ -103,6 +111,7 @@ export async function openDeferred(
   requester: string = client,
 ): Promise<DeferredOpened> {
   const fields = await validateDeferred(raw, core.limits);
+  const checksum = parseChecksumAlgorithm(raw.checksum);
   checkDeclaredSize(core.limits, fields);
   const continued =
     raw.uploadId === undefined || raw.uploadId === null ? undefined : parseUploadId(raw.uploadId);
@@ -134,6 +143,7 @@ export async function openDeferred(
     uploadId: key,
     needed: await neededChunksYielding(plan.chunkIds, held),
     chunks: chunkCount(plan.size ?? 0, plan.chunkSize ?? 1),
+    checksum,
   };
 }
 
@@ -144,8 +154,16 @@ export async function openDeferred(
  */
 export function chunkIndexIn(plan: UploadPlan, id: string): number {
   if (!plan.deferred || plan.chunkIds.length > 0) return plan.chunkIds.indexOf(id);
-  const index = chunkIndexOf(id) ?? -1;
-  return index < chunkCount(plan.size ?? 0, plan.chunkSize ?? 1) ? index : -1;
+  return layoutIndex(plan, chunkIndexOf(id) ?? -1);
+}
+
+/**
+ * `index` if it is a chunk of a deferred layout that declared no ids (where a chunk's index
+ * places it: its id's, or the one a chunk sent with its checksum names); else -1.
+ */
+export function layoutIndex(plan: UploadPlan, index: number): number {
+  if (!plan.deferred || plan.chunkIds.length > 0) return -1;
+  return index >= 0 && index < chunkCount(plan.size ?? 0, plan.chunkSize ?? 1) ? index : -1;
 }
 
 /** The bytes chunk `index` covers by the plan's layout. */

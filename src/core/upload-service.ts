@@ -99,8 +99,14 @@ export class UploadService implements ChunkStager {
     return mapped(proveOwnership(this.core, raw, requester));
   }
 
-  stage(body: Readable, rawFileId?: unknown, rawChunkId?: unknown, requester?: string): Promise<StagedChunk> {
-    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId, requester));
+  stage(
+    body: Readable,
+    rawFileId?: unknown,
+    rawChunkId?: unknown,
+    requester?: string,
+    index?: number,
+  ): Promise<StagedChunk> {
+    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId, requester, index));
   }
 
   discard(staged: StagedChunk): Promise<void> {

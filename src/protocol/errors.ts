@@ -150,6 +150,12 @@ export const ERRORS = {
     en: 'The chunk bytes do not match the MD5 in its id; nothing was stored.',
     action: 'Re-read the chunk and send it again; the data was corrupted on the way.',
   },
+  CHUNK_CHECKSUM_MISMATCH: {
+    status: 422,
+    zh: '分片内容与声明的校验值不符，未保存',
+    en: 'The chunk bytes do not match their checksum; nothing was stored.',
+    action: 'Send the chunk again (our clients retry it): it was corrupted on the way.',
+  },
   FILE_MD5_MISMATCH: {
     status: 422,
     zh: '合并后的文件 MD5 与文件编号不符，未发布',
@@ -427,7 +433,9 @@ export class TransferError extends Error {
 
   /** Whether a client should try the same request again later. */
   get retryable(): boolean {
-    if (this.code === 'NETWORK' || this.code === 'REMOTE_CHANGED') return true;
+    // A chunk that failed its checksum was corrupted on the way (§Chunk checksums): send it again.
+    if (this.code === 'NETWORK' || this.code === 'REMOTE_CHANGED' || this.code === 'CHUNK_CHECKSUM_MISMATCH')
+      return true;
     return this.status >= 500 || this.status === 408 || this.status === 429;
   }
 }

@@ -11,13 +11,44 @@ import type { ChunkStager } from '../../core/chunk-placement.js';
 import { TransferError } from '../../protocol/errors.js';
 import { requestKey } from '../../protocol/ids.js';
 import type { StagedChunk } from '../../storage/storage.js';
+import { type ChecksummedBody, type ChecksumRef, checksummed, checksumRefOf } from './chunk-checksum.js';
 
 export interface ReceivedChunk {
   fileId: string | undefined;
   /** The `sha256` extension field (the upload key's second half: PROTOCOL.md §Identifiers). */
   sha256: string | undefined;
   chunkId: string | undefined;
+  /** The checksum form's fields (PROTOCOL.md §Chunk checksums), read before the bytes. */
+  ref: ChecksumRef | undefined;
+  /** Set when the bytes went through the checksum of `ref`. */
+  checked: ChecksummedBody | undefined;
   staged: StagedChunk | undefined;
+}
+
+/** The checksum form's fields as they were when the bytes began (undefined: the seed's form). */
+function refOf(fields: ReadonlyMap<string, string>): ChecksumRef | undefined {
+  return checksumRefOf({
+    chunkId: fields.get('chunkId'),
+    chunkIndex: fields.get('chunkIndex'),
+    checksum: fields.get('checksum'),
+  });
+}
+
+/**
+ * Stages the bytes; those of a chunk named by its checksum go through the checksum on the way, and
+ * its index places it (chunk-placement.ts).
+ */
+async function stageBody(
+  stager: ChunkStager,
+  body: Readable,
+  key: unknown,
+  chunkId: unknown,
+  ref: ChecksumRef | undefined,
+  requester: string | undefined,
+): Promise<{ staged: StagedChunk; checked: ChecksummedBody | undefined }> {
+  if (!ref) return { staged: await stager.stage(body, key, chunkId, requester), checked: undefined };
+  const checked = await checksummed(body, ref);
+  return { staged: await stager.stage(checked.body, key, undefined, requester, ref.index), checked };
 }
 
 /**
@@ -34,6 +65,8 @@ export function receiveMultipartChunk(
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
     let staging: Promise<StagedChunk> | undefined;
+    let ref: ChecksumRef | undefined;
+    let checked: ChecksummedBody | undefined;
     let fileStream: Readable | undefined;
     let settled = false;
     let bb: busboy.Busboy;
@@ -73,13 +106,20 @@ export function receiveMultipartChunk(
       fileStream = stream;
       // busboy also errors the part on a truncated form, possibly after staging let go of it.
       stream.on('error', () => undefined);
+      try {
+        ref = refOf(fields);
+      } catch (err: unknown) {
+        stream.resume();
+        fail(err);
+        return;
+      }
       // Ids sent before the bytes (not the course's order) may let the core place them in the file.
-      staging = stager.stage(
-        stream,
-        requestKey(fields.get('fileId'), fields.get('sha256')),
-        fields.get('chunkId'),
-        requester,
-      );
+      const key = requestKey(fields.get('fileId'), fields.get('sha256'));
+      const body = stageBody(stager, stream, key, fields.get('chunkId'), ref, requester);
+      staging = body.then((b) => {
+        checked = b.checked;
+        return b.staged;
+      });
       staging.catch(fail);
     });
     bb.on('error', () => fail(new TransferError('MALFORMED_BODY')));
@@ -91,11 +131,28 @@ export function receiveMultipartChunk(
           if (staged) void stager.discard(staged);
           return;
         }
+        // The checksum form names its fields before the bytes, which went through its checksum.
+        const late = fields.has('chunkIndex') || fields.has('checksum');
+        if (staged && !ref && late) {
+          fail(new TransferError('INVALID_FIELD', 'chunkIndex and checksum come before the file part.'));
+          return;
+        }
+        let named = ref;
+        if (!staged) {
+          try {
+            named = refOf(fields);
+          } catch (err: unknown) {
+            fail(err);
+            return;
+          }
+        }
         settled = true;
         resolve({
           fileId: fields.get('fileId'),
           sha256: fields.get('sha256'),
           chunkId: fields.get('chunkId'),
+          ref: named,
+          checked,
           staged,
         });
       }, fail);
@@ -113,8 +170,9 @@ export async function receiveRawChunk(
   stager: ChunkStager,
   fileId: unknown,
   chunkId: unknown,
+  ref: ChecksumRef | undefined,
   requester?: string,
-): Promise<StagedChunk> {
+): Promise<{ staged: StagedChunk; checked: ChecksummedBody | undefined }> {
   const maxBytes = stager.limits.maxChunkSize;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
@@ -130,7 +188,7 @@ export async function receiveRawChunk(
       if (!req.complete && !body.destroyed) body.destroy(new Error('aborted'));
     });
     try {
-      return await stager.stage(body, fileId, chunkId, requester);
+      return await stageBody(stager, body, fileId, chunkId, ref, requester);
     } finally {
       req.unpipe(body);
     }

@@ -8,12 +8,15 @@
  */
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
-import type { RawCommit } from '../../core/deferred.js';
+import type { RawCommit, RawDeferredHandshake } from '../../core/deferred.js';
 import type { RawHandshake } from '../../core/handshake.js';
 import type { RawProof } from '../../core/instant.js';
 import { TransferError } from '../../protocol/errors.js';
 import { handshakeJsonLimits, JsonShapeGuard, type JsonShapeLimits, parseGuardedJson } from './json-guard.js';
 import { UrlEncodedFields } from './urlencoded.js';
+
+/** Every field a handshake-shaped body may carry (handshake, deferred handshake, commit). */
+export type HandshakeBody = RawHandshake & RawCommit & RawDeferredHandshake;
 
 /** The default cap: 42 id characters, quotes and a comma per id, room for the other fields; ≤ 8 MiB. */
 export function handshakeBodyLimit(maxChunks: number): number {
@@ -113,7 +116,7 @@ function chunkIdsFromForm(values: string[], json: JsonShapeLimits): unknown {
   return values.length > 0 ? values : undefined;
 }
 
-function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits): RawHandshake & RawCommit {
+function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits): HandshakeBody {
   const get = (key: string) => fields.get(key)?.[0];
   return {
     fileId: get('fileId'),
@@ -128,6 +131,8 @@ function fromForm(fields: ReadonlyMap<string, string[]>, json: JsonShapeLimits):
     sha256: get('sha256'),
     // A deferred upload's commit (core/deferred.ts) names its provisional id.
     uploadId: get('uploadId'),
+    // A deferred handshake's chunk checksum (PROTOCOL.md §Chunk checksums).
+    checksum: get('checksum'),
   };
 }
 
@@ -203,7 +208,7 @@ function bodyKind(req: IncomingMessage): BodyKind {
 export async function readHandshake(
   req: IncomingMessage,
   limits: HandshakeBodyLimits,
-): Promise<RawHandshake & RawCommit> {
+): Promise<HandshakeBody> {
   const kind = bodyKind(req);
   const limit = limits.maxBytes;
   refuseByLength(req, limit);
@@ -218,7 +223,7 @@ export async function readHandshake(
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new TransferError('MALFORMED_BODY', 'The body must be a JSON object.');
   }
-  return body as RawHandshake & RawCommit;
+  return body as HandshakeBody;
 }
 
 /** A proof body is a few short fields (PROTOCOL.md §Instant upload): 4 KiB is ten times enough. */

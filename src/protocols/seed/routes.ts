@@ -22,6 +22,13 @@ import {
   statePage,
 } from './answers.js';
 import { receiveMultipartChunk, receiveRawChunk } from './chunk-body.js';
+import {
+  type ChecksummedBody,
+  type ChecksumRef,
+  checkChecksum,
+  checksumRefOf,
+  chunkIdOf,
+} from './chunk-checksum.js';
 import { handshakeBodyLimit, readHandshake, readProof } from './handshake-body.js';
 
 export interface UploadApiContext {
@@ -95,7 +102,11 @@ export async function handshakeRoute(ctx: UploadApiContext, req: IncomingMessage
 export async function deferredRoute(ctx: UploadApiContext, req: IncomingMessage, res: ServerResponse) {
   const raw = await readSeedHandshake(ctx, req);
   const opened = await ctx.service.openDeferred(raw, clientOf(req), requesterOf(req));
-  const extra = { uploadId: opened.uploadId, remaining: opened.chunks };
+  const extra = {
+    uploadId: opened.uploadId,
+    remaining: opened.chunks,
+    ...(opened.checksum ? { checksum: opened.checksum } : {}),
+  };
   await sendJsonCompressed(req, res, 200, ok(opened.needed, '', extra));
 }
 
@@ -132,46 +143,72 @@ export async function chunkRoute(
   let chunkId: unknown;
   let sha256: unknown;
   let staged: StagedChunk | undefined;
+  // A chunk named by its index and checksum instead of its id (PROTOCOL.md §Chunk checksums).
+  let ref: ChecksumRef | undefined;
+  let checked: ChecksummedBody | undefined;
   if (type.startsWith('multipart/form-data')) {
-    ({ fileId, sha256, chunkId, staged } = await receiveMultipartChunk(req, service, requester));
+    ({ fileId, sha256, chunkId, ref, checked, staged } = await receiveMultipartChunk(
+      req,
+      service,
+      requester,
+    ));
   } else if (type.startsWith('application/octet-stream')) {
     fileId = query.get('fileId') ?? undefined;
     chunkId = query.get('chunkId') ?? undefined;
     sha256 = query.get('sha256') ?? undefined;
     // Validate before reading a byte of the body.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
-    if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
+    ref = checksumRefOf({
+      chunkId: chunkId as string | undefined,
+      chunkIndex: query.get('chunkIndex') ?? undefined,
+      checksum: query.get('checksum') ?? undefined,
+    });
+    if (!chunkId && !ref) throw new TransferError('MISSING_CHUNK_ID');
     parseSha256(sha256);
-    staged = await receiveRawChunk(req, service, requestKey(fileId, sha256), chunkId, requester);
+    ({ staged, checked } = await receiveRawChunk(
+      req,
+      service,
+      requestKey(fileId, sha256),
+      chunkId,
+      ref,
+      requester,
+    ));
   } else {
     throw new TransferError('UNSUPPORTED_MEDIA_TYPE');
   }
   if (!staged) {
     // The seed's order of complaints: file id, chunk id, then the bytes.
     if (!fileId) throw new TransferError('MISSING_FILE_ID');
-    if (!chunkId) throw new TransferError('MISSING_CHUNK_ID');
+    if (!chunkId && !ref) throw new TransferError('MISSING_CHUNK_ID');
     throw new TransferError('MISSING_CHUNK_DATA');
   }
   const bytes = staged.size;
   try {
     parseSha256(sha256);
+    // The bytes must make the checksum; their id is then made from their MD5 and the index.
+    if (ref && checked) {
+      checkChecksum(ref, checked);
+      chunkId = chunkIdOf(staged.md5, ref);
+    }
   } catch (err: unknown) {
     await service.discard(staged);
     throw err;
   }
   const result = await service.receiveChunk(requestKey(fileId, sha256), chunkId, staged, requester);
+  // The id the server made, which the commit names (a chunk sent with its id knows it).
+  const made = ref ? { chunkId } : {};
   const minimal = prefersMinimal(req);
   if (minimal) res.setHeader('Preference-Applied', 'return=minimal');
   const remaining = result.needed.length;
   if (result.file) {
     // The same "done" answer either way: data [] and the url.
-    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file, result.ext), remaining: 0 }));
+    sendJson(res, 200, ok([], '', { url: ctx.fileUrl(req, result.file, result.ext), remaining: 0, ...made }));
   } else if (minimal) {
-    sendJson(res, 200, ok(null, '', { remaining }));
+    sendJson(res, 200, ok(null, '', { remaining, ...made }));
   } else {
     // The seed's client sends data[0] next: the first ids in plan order, as many as this chunk paid for.
     const listed = result.needed.slice(0, chunkAnswerIds(bytes, seedLimits(ctx).chunkAnswerBytesPerId));
-    await sendJsonCompressed(req, res, 200, ok(listed, '', { remaining }));
+    await sendJsonCompressed(req, res, 200, ok(listed, '', { remaining, ...made }));
   }
 }
 

@@ -4,6 +4,7 @@ import { access } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { sendJson } from '../../http/respond.js';
+import { CHUNK_CHECKSUM, CHUNK_CHECKSUM_ALGORITHMS } from '../../protocol/chunk-checksum.js';
 import { ok } from '../../protocol/envelope.js';
 import { TransferError } from '../../protocol/errors.js';
 import type { Storage } from '../../storage/storage.js';
@@ -39,9 +40,11 @@ export interface AdvertisedLimits {
 
 /**
  * The protocol extensions a client may use only when the server says so (PROTOCOL.md §Server
- * limits): 'deferred-upload', the handshake without a fileId and its commit (§Deferred upload).
+ * limits): 'deferred-upload', the handshake without a fileId and its commit (§Deferred upload);
+ * 'chunk-checksum', a deferred upload's chunks sent with a checksum of CHUNK_CHECKSUM_ALGORITHMS
+ * (listed as `chunkChecksums`) instead of their MD5 ids (§Chunk checksums).
  */
-export const EXTENSIONS: readonly string[] = ['deferred-upload'];
+export const EXTENSIONS: readonly string[] = ['deferred-upload', CHUNK_CHECKSUM];
 
 export function versionRoute(res: ServerResponse, limits: AdvertisedLimits): void {
   sendJson(
@@ -53,6 +56,7 @@ export function versionRoute(res: ServerResponse, limits: AdvertisedLimits): voi
       node: process.version,
       limits,
       extensions: EXTENSIONS,
+      chunkChecksums: CHUNK_CHECKSUM_ALGORITHMS,
     }),
   );
 }
