@@ -40,6 +40,8 @@ export interface DeferredLayout {
   name: string;
   uploadId?: string | undefined;
   chunkIds?: string[];
+  /** The chunk checksum asked for (PROTOCOL.md §Chunk checksums); the answer says if it is taken. */
+  checksum?: string | undefined;
 }
 
 /**
@@ -50,14 +52,14 @@ export interface DeferredLayout {
 export async function openDeferredUpload(
   call: DeferredCall,
   layout: DeferredLayout,
-): Promise<{ uploadId: string; needed: unknown } | undefined> {
+): Promise<{ uploadId: string; needed: unknown; checksum: unknown } | undefined> {
   try {
     const answer = await post<unknown>(call, '/api/upload/deferred', layout);
     const uploadId = (answer as { uploadId?: unknown }).uploadId;
     if (typeof uploadId !== 'string' || !/^[0-9a-f]{32}$/.test(uploadId)) {
       throw new TransferError('BAD_RESPONSE', 'The deferred handshake answered no upload id.');
     }
-    return { uploadId, needed: answer.data };
+    return { uploadId, needed: answer.data, checksum: (answer as { checksum?: unknown }).checksum };
   } catch (err: unknown) {
     if (err instanceof TransferError && isRefusal(err)) return undefined;
     throw err;

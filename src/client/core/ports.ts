@@ -69,6 +69,26 @@ export type Hasher = (
   onChunk?: (index: number, id: string) => void,
 ) => Promise<FileHashes>;
 
+/**
+ * The whole file's MD5 and SHA-256 in one pass, without the chunk MD5s: for a deferred upload
+ * whose chunks go with a checksum (PROTOCOL.md §Chunk checksums). `chunkIds` may be empty.
+ */
+export type FileHasher = (
+  source: ByteSource,
+  chunkSize: number,
+  onBytes: (done: number) => void,
+  signal?: AbortSignal,
+) => Promise<FileHashes>;
+
+/** What a platform brings to send chunks with a checksum instead of their MD5 ids. */
+export interface ChunkChecksums {
+  /** The algorithm its checksums are (the server must list it in /api/version `chunkChecksums`). */
+  algorithm: 'xxh64';
+  fileHasher: FileHasher;
+  /** `<algorithm>:<hex>` of bytes start..end-1. */
+  checksum(source: ByteSource, start: number, end: number): Promise<string>;
+}
+
 export interface HashCache {
   get(key: string): Promise<FileHashes | undefined>;
   set(key: string, hashes: FileHashes): Promise<void>;

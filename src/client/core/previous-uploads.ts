@@ -7,11 +7,12 @@
 import { TransferError } from '../../protocol/errors.js';
 import type { UploadState } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
+import { chunkCount } from './hashing.js';
 import { callApi } from './http.js';
 import type { ByteSource, HashCache } from './ports.js';
 import { uploadStateUrl } from './terminate.js';
 import type { FindPreviousOptions, PreviousUpload } from './types.js';
-import { hashCacheKey, planChunkSize, usableHashes } from './upload.js';
+import { checksummedPending, hashCacheKey, planChunkSize, usableHashes } from './upload.js';
 
 export async function findPrevious(
   source: ByteSource,
@@ -20,8 +21,11 @@ export async function findPrevious(
 ): Promise<PreviousUpload[]> {
   const chunkSize = await planChunkSize(source.size, options);
   const key = hashCacheKey(source, chunkSize);
-  const hashes = usableHashes(key ? await hashCache?.get(key) : undefined, source, chunkSize);
+  const cached = key ? await hashCache?.get(key) : undefined;
+  // Or a deferred upload whose chunks went with a checksum: its chunk ids are the server's.
+  const hashes = usableHashes(cached, source, chunkSize) ?? checksummedPending(cached, chunkSize);
   if (!hashes) return [];
+  const chunks = chunkCount(source.size, chunkSize);
   const { fileId, sha256 } = hashes;
   const found: PreviousUpload = {
     fileId,
@@ -30,8 +34,8 @@ export async function findPrevious(
     size: source.size,
     status: 'absent',
     bytesHeld: 0,
-    chunksNeeded: hashes.chunkIds.length,
-    chunksTotal: hashes.chunkIds.length,
+    chunksNeeded: chunks,
+    chunksTotal: chunks,
     url: null,
   };
   // A deferred upload not committed (upload() continues it), else the ordinary one.

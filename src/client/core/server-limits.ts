@@ -21,6 +21,8 @@ export interface ServerLimits {
   preferredChunkSize?: number;
   /** The protocol extensions it offers (PROTOCOL.md §Server limits), e.g. 'deferred-upload'. */
   extensions?: string[];
+  /** The chunk checksums it takes (PROTOCOL.md §Chunk checksums), e.g. 'xxh64'. */
+  chunkChecksums?: string[];
 }
 
 function positive(value: unknown): number | undefined {
@@ -40,7 +42,7 @@ export async function serverLimits(
   try {
     const answer = await withRetry(
       () =>
-        callApi<{ limits?: Record<string, unknown>; extensions?: unknown } | null>(
+        callApi<{ limits?: Record<string, unknown>; extensions?: unknown; chunkChecksums?: unknown } | null>(
           fetchImpl,
           `${base}/api/version`,
           { method: 'GET' },
@@ -61,6 +63,8 @@ export async function serverLimits(
       out.preferredChunkSize = preferred;
     const extensions = answer.data?.extensions;
     if (Array.isArray(extensions)) out.extensions = extensions.filter((e) => typeof e === 'string');
+    const checksums = answer.data?.chunkChecksums;
+    if (Array.isArray(checksums)) out.chunkChecksums = checksums.filter((e) => typeof e === 'string');
     return out;
   } catch (err: unknown) {
     if (!(err instanceof TransferError) || err.code === 'ABORTED') throw err;

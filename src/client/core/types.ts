@@ -108,6 +108,13 @@ export interface UploadOptions extends CommonOptions {
    * hashes are not cached.
    */
   deferred?: boolean;
+  /**
+   * A deferred upload sends each chunk with a fast checksum of its bytes (xxh64) instead of an id
+   * made of its MD5, when the platform brings one (Node does) and the server takes it (its
+   * /api/version lists 'chunk-checksum'; PROTOCOL.md §Chunk checksums): the client then never
+   * computes the chunk MD5s. Default true; false: chunks go by their MD5 ids.
+   */
+  chunkChecksums?: boolean;
 }
 
 /** Which upload: the file's MD5 and, when our client declared it, its SHA-256 (the upload's key). */

@@ -6,6 +6,7 @@
  * proof challenge (the server has the file, instantUpload 'proof') is answered from the file's
  * bytes: the link comes without an upload (PROTOCOL.md §Instant upload).
  */
+import { CHUNK_CHECKSUM } from '../../protocol/chunk-checksum.js';
 import { TransferError } from '../../protocol/errors.js';
 import type { ProofChallenge } from '../../protocol/types.js';
 import { withRetry } from './backoff.js';
@@ -13,7 +14,7 @@ import { ChunkFeed, commitDeferredUpload, DEFERRED_UPLOAD, openDeferredUpload } 
 import { chunkCount } from './hashing.js';
 import { type BodyProgressInit, callApi } from './http.js';
 import { Meter, throttle } from './meter.js';
-import type { ByteSource, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
+import type { ByteSource, ChunkChecksums, FileHashes, HashCache, Hasher, Sha256Factory } from './ports.js';
 import { defaultFor, fitChunkSize, type ServerLimits, serverLimits } from './server-limits.js';
 import { terminate } from './terminate.js';
 import type { Progress, RetryOptions, UploadKey, UploadOptions, UploadResult } from './types.js';
@@ -70,6 +71,20 @@ export function usableHashes(
     : undefined;
 }
 
+/**
+ * Cached hashes of a deferred upload whose chunks went with a checksum (PROTOCOL.md §Chunk
+ * checksums), interrupted after the file was read: its id and the file's hashes, but no chunk
+ * ids (never computed by the client). upload() hashes the file with them and continues it.
+ */
+export function checksummedPending(
+  cached: FileHashes | undefined,
+  chunkSize: number,
+): FileHashes | undefined {
+  return cached?.uploadId && cached.chunkSize === chunkSize && cached.chunkIds.length === 0
+    ? cached
+    : undefined;
+}
+
 export interface UploadDeps {
   hasher: Hasher;
   /**
@@ -77,6 +92,11 @@ export interface UploadDeps {
    * then sends while the file is read. Without it the ordinary upload is used.
    */
   hasherTellsChunks?: boolean | undefined;
+  /**
+   * A deferred upload sends its chunks with these checksums instead of their MD5 ids when the
+   * server takes them (PROTOCOL.md §Chunk checksums): the chunk MD5s are never computed here.
+   */
+  checksums?: ChunkChecksums | undefined;
   hashCache?: HashCache | undefined;
   /** SHA-256 for proof challenges; without it a challenge is left unanswered (the file is uploaded). */
   createSha256?: Sha256Factory | undefined;
@@ -136,6 +156,15 @@ function planLost(err: unknown): boolean {
   );
 }
 
+/** The chunk id a chunk answer made for chunk `index` sent with its checksum: its MD5, then the index. */
+function madeId(answer: unknown, index: number): string {
+  const id = (answer as { chunkId?: unknown }).chunkId;
+  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id.slice(0, 32)) || id.slice(32) !== String(index)) {
+    throw new TransferError('BAD_RESPONSE', `The answer to chunk ${index} named no id for it.`);
+  }
+  return id;
+}
+
 export function uploadSource(
   source: ByteSource,
   options: UploadOptions,
@@ -159,6 +188,11 @@ class UploadSession {
   private readonly writing = new Map<number, number>();
   /** The last uploading progress told: it never goes backwards. */
   private shownUploaded = 0;
+  /**
+   * Set while a deferred upload sends its chunks with a checksum (§Chunk checksums): each chunk
+   * goes by its index, and the id the server answers for it is kept here, by index.
+   */
+  private checksummed: { checksums: ChunkChecksums; ids: string[] } | undefined;
 
   constructor(
     private readonly source: ByteSource,
@@ -176,6 +210,14 @@ class UploadSession {
     this.chunkSize = chunkSizeFor(this.source.size, this.options.chunkSize, limits);
     const cached = await this.cachedHashes();
     const offered = this.options.deferred !== false && limits.extensions?.includes(DEFERRED_UPLOAD) === true;
+    // A deferred upload whose chunks went with a checksum, interrupted after the file was read: its
+    // chunk ids were never computed here, so the file is hashed with them and the upload continued.
+    const pending = cached ? undefined : await this.checksummedPending();
+    if (pending && offered) {
+      const { hashes } = await this.hashNow();
+      const url = await this.continueDeferred({ ...hashes, uploadId: pending });
+      return url ?? this.ordinary(hashes, false);
+    }
     // A deferred upload interrupted after the file was hashed: continue it.
     if (cached?.uploadId && offered) {
       const url = await this.continueDeferred(cached);
@@ -185,7 +227,7 @@ class UploadSession {
     // (`deferred: true`, see UploadOptions.deferred): the ordinary upload.
     const wanted = this.options.deferred === true;
     if (!cached && offered && wanted && this.deps.hasherTellsChunks === true) {
-      const outcome = await this.deferredUpload();
+      const outcome = await this.deferredUpload(this.checksumsTaken(limits));
       if ('url' in outcome) return outcome;
       // The server refused or lost the deferred upload: the ordinary one, with the hashes it made.
       if (outcome.hashes) return this.ordinary(outcome.hashes, false);
@@ -238,6 +280,26 @@ class UploadSession {
       // No answer carried the URL (another client finished it, or the plan was replaced): ask again.
     }
     throw new TransferError('BAD_RESPONSE', 'The server never completed the upload.');
+  }
+
+  /** The platform's chunk checksums, if the server lists their algorithm (§Chunk checksums). */
+  private checksumsTaken(limits: ServerLimits): ChunkChecksums | undefined {
+    const { checksums } = this.deps;
+    if (this.options.chunkChecksums === false) return undefined;
+    const listed =
+      limits.extensions?.includes(CHUNK_CHECKSUM) &&
+      limits.chunkChecksums?.includes(checksums?.algorithm ?? '');
+    return listed ? checksums : undefined;
+  }
+
+  /**
+   * The id of a deferred upload of this file whose chunks went with a checksum and which was
+   * interrupted after the file was read (cached with its hashes but no chunk ids), if any.
+   */
+  private async checksummedPending(): Promise<string | undefined> {
+    const key = hashCacheKey(this.source, this.chunkSize);
+    return checksummedPending(key ? await this.deps.hashCache?.get(key) : undefined, this.chunkSize)
+      ?.uploadId;
   }
 
   /** The hashes of an unchanged file, from the cache. */
@@ -300,22 +362,25 @@ class UploadSession {
 
   /**
    * A deferred upload (deferred-upload.ts): each chunk goes as soon as the hasher has its id, the
-   * commit names the file's hashes once the pass ends. Resolves with the result, or with the
-   * hashes (if the pass ended) when the ordinary upload must take over: the server refused the
-   * deferred handshake, or no longer had the upload at its commit.
+   * commit names the file's hashes once the pass ends. With `checksums` the server took (PROTOCOL.md
+   * §Chunk checksums), every chunk goes at once by its index and checksum, the pass computes only
+   * the file's MD5 and SHA-256, and the commit names the ids the server answered. Resolves with the
+   * result, or with the hashes (if the pass ended with chunk ids) when the ordinary upload must take
+   * over: the server refused the deferred handshake, or no longer had the upload at its commit.
    */
-  private async deferredUpload(): Promise<UploadResult | { hashes?: FileHashes }> {
+  private async deferredUpload(
+    wanted: ChunkChecksums | undefined,
+  ): Promise<UploadResult | { hashes?: FileHashes }> {
     const { source, chunkSize } = this;
     const call = { fetch: this.fetch, base: this.base, retry: this.retry };
-    const opened = await openDeferredUpload(call, {
-      ext: this.ext,
-      size: source.size,
-      chunkSize,
-      name: this.name,
-    });
+    const layout = { ext: this.ext, size: source.size, chunkSize, name: this.name };
+    const opened = await openDeferredUpload(call, { ...layout, checksum: wanted?.algorithm });
     if (!opened) return {};
     const { uploadId } = opened;
-    // Chunk ids as the hasher tells them; the upload's key is the provisional id.
+    // A server that did not answer the checksum asked for knows it not: chunks go by their MD5 ids.
+    const checksums = wanted && opened.checksum === wanted.algorithm ? wanted : undefined;
+    // Chunk ids as the hasher tells them, or as the server answers them; the upload's key is the
+    // provisional id.
     const ids: string[] = [];
     const upload: FileHashes = { fileId: uploadId, chunkSize, chunkIds: ids };
     const feed = new ChunkFeed();
@@ -324,29 +389,32 @@ class UploadSession {
     const abort = () => stop.abort();
     this.options.signal?.addEventListener('abort', abort, { once: true });
     if (this.options.signal?.aborted) stop.abort();
-    const hashing = this.deps
-      .hasher(
-        source,
-        chunkSize,
-        () => undefined,
-        stop.signal,
-        (index, id) => {
-          ids[index] = id;
-          feed.push(index);
-        },
-      )
-      .then(
-        async (hashes) => {
-          feed.end();
-          // Remembered with the upload's id: an interrupted upload continues it (continueDeferred).
-          await this.remember({ ...hashes, uploadId });
-          return hashes;
-        },
-        (err: unknown) => {
-          feed.fail(err);
-          throw err;
-        },
-      );
+    const tell = (index: number, id: string) => {
+      ids[index] = id;
+      feed.push(index);
+    };
+    if (checksums) {
+      // Every chunk is ready to go: its checksum is computed as it is sent.
+      for (let i = 0; i < chunkCount(source.size, chunkSize); i++) feed.push(i);
+      feed.end();
+      this.checksummed = { checksums, ids };
+    }
+    const pass = checksums
+      ? checksums.fileHasher(source, chunkSize, () => undefined, stop.signal)
+      : this.deps.hasher(source, chunkSize, () => undefined, stop.signal, tell);
+    const hashing = pass.then(
+      async (hashes) => {
+        feed.end();
+        // Remembered with the upload's id: an interrupted upload continues it (continueDeferred;
+        // with checksums, whose chunk ids are not known here, checksummedPending).
+        await this.remember({ ...hashes, uploadId });
+        return hashes;
+      },
+      (err: unknown) => {
+        feed.fail(err);
+        throw err;
+      },
+    );
     this.held = 0;
     this.writing.clear();
     this.emitUploaded(true);
@@ -367,14 +435,17 @@ class UploadSession {
       onFailure: () => stop.abort(),
     });
     try {
-      const [hashed, , sent] = await Promise.allSettled([hashing, probe, sending]).finally(() =>
-        this.options.signal?.removeEventListener('abort', abort),
-      );
+      const [hashed, , sent] = await Promise.allSettled([hashing, probe, sending]).finally(() => {
+        this.options.signal?.removeEventListener('abort', abort);
+        this.checksummed = undefined;
+      });
       // A connection's failure first: the hashing it stopped failed only because of it.
       if (sent.status === 'rejected') throw sent.reason;
       if (hashed.status === 'rejected') throw hashed.reason;
       const { lost } = sent.value;
-      const hashes = hashed.value;
+      // With checksums, the ids are the server's answers: every chunk's once all were sent.
+      const complete = ids.length === chunkCount(source.size, chunkSize) && !ids.includes(undefined as never);
+      const hashes = checksums ? { ...hashed.value, chunkIds: complete ? ids : [] } : hashed.value;
       if (instant) {
         // Its chunks are of no use: the provisional upload goes (best effort: it expires anyway).
         await this.dropQuietly({ fileId: uploadId, uploadId });
@@ -388,7 +459,7 @@ class UploadSession {
           hashCached: false,
         };
       }
-      const url = lost ? undefined : await commitDeferredUpload(call, uploadId, hashes);
+      const url = lost || !complete ? undefined : await commitDeferredUpload(call, uploadId, hashes);
       // Published (the next upload of the file is instant), or the ordinary upload takes over.
       await this.remember(hashes);
       if (!url) {
@@ -397,7 +468,8 @@ class UploadSession {
         if (!lost) {
           await this.dropQuietly({ fileId: uploadId, uploadId });
         }
-        return { hashes };
+        // Without chunk ids (checksums, not all answered) the ordinary upload hashes them itself.
+        return complete ? { hashes } : {};
       }
       this.emit({ phase: 'done', bytesDone: source.size, bytesTotal: source.size, instant: false }, true);
       return { url, fileId: hashes.fileId, instant: false, bytesSent: this.bytesSent, hashCached: false };
@@ -448,15 +520,11 @@ class UploadSession {
     retry: RetryOptions & { signal?: AbortSignal | undefined } = this.retry,
   ): Promise<HandshakeAnswer> {
     const { source, chunkSize, ext } = this;
-    const body = JSON.stringify({
-      fileId,
-      ext,
-      chunkIds,
-      size: source.size,
-      chunkSize,
-      name: this.name,
-      sha256,
-    });
+    // Without the chunk ids (a deferred upload whose chunks went with a checksum asks for 秒传):
+    // the file as one chunk, whose MD5 is the file's, and no layout, which one chunk would break.
+    const plan =
+      chunkIds.length > 0 ? { chunkIds, size: source.size, chunkSize } : { chunkIds: [`${fileId}0`] };
+    const body = JSON.stringify({ fileId, ext, ...plan, name: this.name, sha256 });
     const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
     const url = `${this.base}/api/upload/handshake`;
     const hs = await withRetry(
@@ -607,7 +675,12 @@ class UploadSession {
       : await this.source.slice(start, start + length);
     // With its SHA-256 declared the upload has its own key (PROTOCOL.md §Collisions).
     const key = sha256 ? `fileId=${fileId}&sha256=${sha256}` : `fileId=${fileId}`;
-    const url = `${this.base}/api/upload?${key}&chunkId=${chunkIds[index]}`;
+    // With checksums the chunk goes by its index and checksum, and the server answers its id.
+    const checksummed = this.checksummed;
+    const named = checksummed
+      ? `chunkIndex=${index}&checksum=${await checksummed.checksums.checksum(this.source, start, start + length)}`
+      : `chunkId=${chunkIds[index]}`;
+    const url = `${this.base}/api/upload?${key}&${named}`;
     const init: BodyProgressInit = {
       method: 'POST',
       // The queue comes from the handshake; only the url of the last answer is read.
@@ -639,6 +712,7 @@ class UploadSession {
         }),
       this.retry,
     );
+    if (checksummed) checksummed.ids[index] = madeId(answer, index);
     this.bytesSent += length;
     this.held += holds;
     this.writing.delete(index);

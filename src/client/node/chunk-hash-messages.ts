@@ -2,6 +2,8 @@
 
 export interface ChunkHashSetup {
   chunkSize: number;
+  /** False: the whole file's SHA-256 alone, no chunk MD5s (their chunks go with a checksum). */
+  chunkIds?: boolean;
 }
 
 /** To the worker: a block of the file in order (its memory is transferred), or null at the end. */

@@ -9,7 +9,9 @@ import type { ChunkHashInput, ChunkHashOutput, ChunkHashSetup } from './chunk-ha
 import { nodeMd5, nodeSha256 } from './node-md5.js';
 
 const port = parentPort!;
-const chunks = new ChunkIdHasher((workerData as ChunkHashSetup).chunkSize, nodeMd5());
+const setup = workerData as ChunkHashSetup;
+// Without chunk ids: the SHA-256 alone (a deferred upload whose chunks go with a checksum).
+const chunks = setup.chunkIds === false ? undefined : new ChunkIdHasher(setup.chunkSize, nodeMd5());
 const sha = nodeSha256();
 
 function reply(msg: ChunkHashOutput, transfer: ArrayBuffer[] = []): void {
@@ -21,12 +23,12 @@ let told = 0;
 
 port.on('message', (msg: ChunkHashInput) => {
   if (msg === null) {
-    reply({ ids: chunks.finish(), sha256: sha.digest() });
+    reply({ ids: chunks?.finish() ?? [], sha256: sha.digest() });
     return;
   }
   const block = new Uint8Array(msg.buffer, 0, msg.length);
-  chunks.update(block);
+  chunks?.update(block);
   sha.update(block);
-  for (; told < chunks.ids.length; told++) reply({ index: told, id: chunks.ids[told]! });
+  for (; chunks && told < chunks.ids.length; told++) reply({ index: told, id: chunks.ids[told]! });
   reply({ buffer: msg.buffer }, [msg.buffer]);
 });

@@ -1,7 +1,8 @@
 import { extension } from 'mime-types';
+import { xxh64Checksum } from '../core/chunk-checksum.js';
 import { downloadTo } from '../core/download.js';
 import { hashSource, withMd5, withSha256 } from '../core/hashing.js';
-import type { ByteSource, HashCache, Hasher } from '../core/ports.js';
+import type { ByteSource, ChunkChecksums, FileHasher, HashCache, Hasher } from '../core/ports.js';
 import { findPrevious } from '../core/previous-uploads.js';
 import { terminate as terminateUpload } from '../core/terminate.js';
 import type {
@@ -20,7 +21,7 @@ import { fileSource } from './file-source.js';
 import { FileTarget } from './file-target.js';
 import { FileHashCache } from './hash-cache.js';
 import { nodeMd5, nodeSha256 } from './node-md5.js';
-import { parallelHasher } from './parallel-hasher.js';
+import { hashOnTwoCores, parallelHasher } from './parallel-hasher.js';
 
 export { TransferError } from '../../protocol/errors.js';
 export type { ByteSource, HashCache } from '../core/ports.js';
@@ -33,6 +34,19 @@ export const nodeHasher: Hasher = (source, chunkSize, onBytes, signal, onChunk) 
   source.size > 16 * 1024 * 1024
     ? parallelHasher(source, chunkSize, onBytes, signal, onChunk)
     : hashSource(source, chunkSize, withSha256(withMd5(nodeMd5), nodeSha256), onBytes, signal, onChunk);
+
+/** The file's MD5 and SHA-256 without its chunk MD5s (a small file's come along: one pass either way). */
+const nodeFileHasher: FileHasher = (source, chunkSize, onBytes, signal) =>
+  source.size > 16 * 1024 * 1024
+    ? hashOnTwoCores(source, chunkSize, onBytes, signal, undefined, false)
+    : nodeHasher(source, chunkSize, onBytes, signal);
+
+/** A deferred upload's chunks go with their xxh64 where the server takes it (PROTOCOL.md §Chunk checksums). */
+const nodeChecksums: ChunkChecksums = {
+  algorithm: 'xxh64',
+  fileHasher: nodeFileHasher,
+  checksum: xxh64Checksum,
+};
 
 export interface NodeUploadOptions extends UploadOptions {
   /** Where hashes of unchanged files are remembered; false: never. Default ~/.cache/resumable-transfer. */
@@ -69,6 +83,7 @@ export async function upload(source: string | ByteSource, options: NodeUploadOpt
       hasher: nodeHasher,
       // Both hashers tell each chunk's id as it is hashed: a deferred upload sends meanwhile.
       hasherTellsChunks: true,
+      checksums: nodeChecksums,
       hashCache: hashCacheOf(options.hashCache),
       createSha256: nodeSha256,
       extensionForType,

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { TransferError } from '../../protocol/errors.js';
 import { abortError } from '../core/backoff.js';
 import type { OnChunkId } from '../core/hashing.js';
-import type { ByteSource, Hasher } from '../core/ports.js';
+import type { ByteSource, FileHashes, Hasher } from '../core/ports.js';
 import type {
   ChunkHashDone,
   ChunkHashInput,
@@ -64,8 +64,8 @@ class ChunkWorker {
   private wake: (() => void) | undefined;
   private failure: unknown;
 
-  static async start(chunkSize: number, onChunk?: OnChunkId): Promise<ChunkWorker> {
-    return new ChunkWorker(await startWorker({ chunkSize }), onChunk);
+  static async start(setup: ChunkHashSetup, onChunk?: OnChunkId): Promise<ChunkWorker> {
+    return new ChunkWorker(await startWorker(setup), onChunk);
   }
 
   private constructor(
@@ -161,7 +161,18 @@ async function streamBlocks(source: ByteSource, feed: Feed) {
   }
 }
 
-export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal, onChunk) => {
+/**
+ * The hashes of a source on two cores. `chunkIds: false`: the whole file's MD5 and SHA-256 alone
+ * (chunkIds answered empty), for a deferred upload whose chunks go with a checksum instead.
+ */
+export async function hashOnTwoCores(
+  source: ByteSource,
+  chunkSize: number,
+  onBytes: (done: number) => void,
+  signal: AbortSignal | undefined,
+  onChunk: OnChunkId | undefined,
+  chunkIds = true,
+): Promise<FileHashes> {
   // The ids of whole chunks come from the worker as it hashes them; the last partial one at the end.
   let told = 0;
   const tell = onChunk
@@ -172,7 +183,7 @@ export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal,
     : undefined;
   const feed: Feed = {
     whole: createHash('md5'),
-    chunks: await ChunkWorker.start(chunkSize, tell),
+    chunks: await ChunkWorker.start({ chunkSize, chunkIds }, tell),
     onBytes,
     signal,
   };
@@ -185,4 +196,7 @@ export const parallelHasher: Hasher = async (source, chunkSize, onBytes, signal,
   } finally {
     await feed.chunks.terminate();
   }
-};
+}
+
+export const parallelHasher: Hasher = (source, chunkSize, onBytes, signal, onChunk) =>
+  hashOnTwoCores(source, chunkSize, onBytes, signal, onChunk);
