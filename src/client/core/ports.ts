@@ -25,6 +25,8 @@ export interface ByteSource {
   sliceBody?(start: number, end: number): Blob;
   /** Optional: reads up to target.length bytes at `position` into the caller's memory (0 at the end). */
   readInto?(target: Uint8Array, position: number): Promise<number>;
+  /** Optional: lets go of what the source holds open (its descriptor); a later read opens it again. */
+  close?(): Promise<void>;
 }
 
 /** An incremental MD5; digest() returns lowercase hex and starts the next digest afresh. */

@@ -2,7 +2,10 @@
 
 export interface ChunkHashSetup {
   chunkSize: number;
-  /** False: the whole file's SHA-256 alone, no chunk MD5s (their chunks go with a checksum). */
+  /**
+   * False: no chunk MD5s (their chunks go with a checksum); the worker then computes the whole
+   * file's MD5 too, beside its SHA-256, which leaves the reading thread to the sending.
+   */
   chunkIds?: boolean;
 }
 
@@ -13,6 +16,8 @@ export type ChunkHashInput = { buffer: ArrayBuffer; length: number } | null;
 export interface ChunkHashDone {
   ids: string[];
   sha256: string;
+  /** The whole file's MD5 (hex), when the worker computed it (setup.chunkIds false). */
+  md5?: string;
 }
 
 /** A chunk whose id is known (told as soon as its last byte is hashed, for a deferred upload). */

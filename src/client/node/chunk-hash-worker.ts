@@ -10,8 +10,11 @@ import { nodeMd5, nodeSha256 } from './node-md5.js';
 
 const port = parentPort!;
 const setup = workerData as ChunkHashSetup;
-// Without chunk ids: the SHA-256 alone (a deferred upload whose chunks go with a checksum).
+// Without chunk ids (a deferred upload whose chunks go with a checksum): the whole file's MD5 here
+// beside the SHA-256, so the reading thread is left to the sending (profiled, 256 MiB with
+// --deferred: the reading thread was busy 3.5 s of 4.2, 0.9 s of it MD5, this one idle 2.5 s).
 const chunks = setup.chunkIds === false ? undefined : new ChunkIdHasher(setup.chunkSize, nodeMd5());
+const whole = setup.chunkIds === false ? nodeMd5() : undefined;
 const sha = nodeSha256();
 
 function reply(msg: ChunkHashOutput, transfer: ArrayBuffer[] = []): void {
@@ -23,11 +26,12 @@ let told = 0;
 
 port.on('message', (msg: ChunkHashInput) => {
   if (msg === null) {
-    reply({ ids: chunks?.finish() ?? [], sha256: sha.digest() });
+    reply({ ids: chunks?.finish() ?? [], sha256: sha.digest(), ...(whole ? { md5: whole.digest() } : {}) });
     return;
   }
   const block = new Uint8Array(msg.buffer, 0, msg.length);
   chunks?.update(block);
+  whole?.update(block);
   sha.update(block);
   for (; chunks && told < chunks.ids.length; told++) reply({ index: told, id: chunks.ids[told]! });
   reply({ buffer: msg.buffer }, [msg.buffer]);

@@ -1,6 +1,6 @@
 /** A file on disk as an upload source. */
 import { createReadStream, openAsBlob, type Stats } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { TransferError } from '../../protocol/errors.js';
 import type { ByteSource } from '../core/ports.js';
@@ -97,6 +97,7 @@ export async function fileSource(path: string): Promise<ByteSource> {
     throw changed(path, err);
   });
   if (blob.size !== made.size) throw changed(path);
+  let reader: Promise<FileHandle> | undefined;
   return {
     name: basename(path),
     size: made.size,
@@ -105,13 +106,18 @@ export async function fileSource(path: string): Promise<ByteSource> {
     async *stream() {
       for await (const buf of createReadStream(path, { highWaterMark: 1024 * 1024 })) yield buf as Buffer;
     },
+    // One descriptor for every read of the hashing pass and the chunk checksums, opened at the
+    // first (an open and a close per 1 MiB read took ~0.3 s of CPU per 256 MiB, profiled), closed
+    // by close().
     async readInto(target: Uint8Array, position: number) {
-      const fh = await open(path, 'r');
-      try {
-        return (await fh.read(target, 0, target.length, position)).bytesRead;
-      } finally {
-        await fh.close();
-      }
+      reader ??= open(path, 'r');
+      const fh = await reader;
+      return (await fh.read(target, 0, target.length, position)).bytesRead;
+    },
+    async close() {
+      const fh = reader;
+      reader = undefined;
+      await (await fh?.catch(() => undefined))?.close();
     },
     // Checked as the chunks are: after a chunk's body failed, the upload reads a byte of it to
     // tell a changed file (LOCAL_IO, not retried) from a network error.

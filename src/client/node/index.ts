@@ -76,19 +76,24 @@ function hashCacheOf(option: HashCache | false | undefined): HashCache | undefin
 /** Uploads a file (path) and resolves with its URL. Call again after any interruption to resume. */
 export async function upload(source: string | ByteSource, options: NodeUploadOptions): Promise<UploadResult> {
   const src = typeof source === 'string' ? await fileSource(source) : source;
-  return uploadSource(
-    src,
-    { ...options, fetch: nodeTransport(options) },
-    {
-      hasher: nodeHasher,
-      // Both hashers tell each chunk's id as it is hashed: a deferred upload sends meanwhile.
-      hasherTellsChunks: true,
-      checksums: nodeChecksums,
-      hashCache: hashCacheOf(options.hashCache),
-      createSha256: nodeSha256,
-      extensionForType,
-    },
-  );
+  try {
+    return await uploadSource(
+      src,
+      { ...options, fetch: nodeTransport(options) },
+      {
+        hasher: nodeHasher,
+        // Both hashers tell each chunk's id as it is hashed: a deferred upload sends meanwhile.
+        hasherTellsChunks: true,
+        checksums: nodeChecksums,
+        hashCache: hashCacheOf(options.hashCache),
+        createSha256: nodeSha256,
+        extensionForType,
+      },
+    );
+  } finally {
+    // A source made here is closed here; one passed in is the caller's.
+    if (src !== source) await src.close?.();
+  }
 }
 
 /**

@@ -127,7 +127,8 @@ class ChunkWorker {
 }
 
 interface Feed {
-  whole: Hash;
+  /** The whole file's MD5 on this thread; undefined when the worker computes it (no chunk ids). */
+  whole: Hash | undefined;
   chunks: ChunkWorker;
   onBytes: (done: number) => void;
   signal: AbortSignal | undefined;
@@ -141,7 +142,7 @@ async function readBlocks(source: ByteSource, readInto: NonNullable<ByteSource['
     const view = new Uint8Array(buffer, 0, Math.min(BLOCK, source.size - done));
     const n = await readInto(view, done);
     if (n === 0) throw new TransferError('LOCAL_IO', `${source.name} changed while hashing (it is shorter)`);
-    feed.whole.update(view.subarray(0, n));
+    feed.whole?.update(view.subarray(0, n));
     feed.chunks.send(buffer, n);
     done += n;
     feed.onBytes(done);
@@ -153,7 +154,7 @@ async function streamBlocks(source: ByteSource, feed: Feed) {
   let done = 0;
   for await (const buf of source.stream()) {
     if (feed.signal?.aborted) throw abortError();
-    feed.whole.update(buf);
+    feed.whole?.update(buf);
     feed.chunks.send(new Uint8Array(buf).buffer, buf.length);
     await feed.chunks.whenBelow(SLOTS);
     done += buf.length;
@@ -163,7 +164,8 @@ async function streamBlocks(source: ByteSource, feed: Feed) {
 
 /**
  * The hashes of a source on two cores. `chunkIds: false`: the whole file's MD5 and SHA-256 alone
- * (chunkIds answered empty), for a deferred upload whose chunks go with a checksum instead.
+ * (chunkIds answered empty), both on the worker, for a deferred upload whose chunks go with a
+ * checksum instead: this thread reads and sends.
  */
 export async function hashOnTwoCores(
   source: ByteSource,
@@ -182,7 +184,7 @@ export async function hashOnTwoCores(
       }
     : undefined;
   const feed: Feed = {
-    whole: createHash('md5'),
+    whole: chunkIds ? createHash('md5') : undefined,
     chunks: await ChunkWorker.start({ chunkSize, chunkIds }, tell),
     onBytes,
     signal,
@@ -190,9 +192,12 @@ export async function hashOnTwoCores(
   try {
     const readInto = source.readInto?.bind(source);
     await (readInto ? readBlocks(source, readInto, feed) : streamBlocks(source, feed));
-    const { ids: chunkIds, sha256 } = await feed.chunks.finish();
-    for (let i = told; tell && i < chunkIds.length; i++) tell(i, chunkIds[i]!);
-    return { fileId: feed.whole.digest('hex'), chunkSize, chunkIds, sha256 };
+    const done = await feed.chunks.finish();
+    const { ids, sha256 } = done;
+    for (let i = told; tell && i < ids.length; i++) tell(i, ids[i]!);
+    const fileId = feed.whole ? feed.whole.digest('hex') : done.md5;
+    if (fileId === undefined) throw new Error('the hashing worker answered no MD5');
+    return { fileId, chunkSize, chunkIds: ids, sha256 };
   } finally {
     await feed.chunks.terminate();
   }
