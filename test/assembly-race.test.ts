@@ -1,9 +1,9 @@
 /**
  * A request that saw an upload complete, whose assembly comes only after another request's
  * assembly published the file and removed the upload (PROTOCOL.md §Chunk upload): the handshake
- * or chunk is answered the link, never a 500; an upload gone with nothing made from its chunks is
- * answered 404 UPLOAD_NOT_FOUND (the client handshakes again), never with a file its chunks did
- * not make.
+ * or chunk is answered the link, never a 500; an upload gone with nothing published is answered
+ * as a handshake again (the needed chunks) or 404 UPLOAD_NOT_FOUND for a chunk (the client
+ * handshakes again), and never with a file its chunks did not make.
  *
  * Each interleaving is made by holding one storage call of one request on a promise the test
  * releases (no sleeps): the real server, real HTTP, real files.
@@ -13,6 +13,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { InstantUploadPolicy } from '../src/core/context.js';
+import { TransferError } from '../src/protocol/errors.js';
 import type { Storage } from '../src/storage/storage.js';
 import { type Answer, handshake, sendChunk } from './helpers/api.js';
 import { type Chunked, cut, md5, randomBytesSeeded } from './helpers/bytes.js';
@@ -161,6 +162,30 @@ describe('an upload gone under its assembly with nothing made from its chunks', 
     assert.equal(done.status, 200, JSON.stringify(done.body));
     assert.ok(done.body.url);
     assert.equal(await downloaded(done.body.url), c.fileId);
+  });
+
+  it('a handshake that found every chunk held is answered the chunks needed now', async () => {
+    srv = await startTestServer({ instantUpload: 'proof' });
+    const c = cut(randomBytesSeeded(3 * CHUNK, 74), CHUNK);
+    await allButLast(srv, c, {});
+    const { storage } = srv.running;
+    // The last chunk's assembly fails (the store was busy): every chunk stays held.
+    const original = storage.assemble.bind(storage);
+    storage.assemble = async () => {
+      storage.assemble = original;
+      throw new TransferError('STORAGE_UNAVAILABLE');
+    };
+    const a = await lastChunk(srv, c);
+    assert.equal(a.status, 503, JSON.stringify(a.body));
+    // A handshake finds every chunk held and assembles; the folder is deleted under it.
+    const held = holdNext(storage, 'assemble', 'before');
+    const b = handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    await held.reached;
+    await rm(join(srv.dataDir, 'uploads', c.fileId), { recursive: true, force: true });
+    held.release();
+    const answer = await b;
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(answer.body.data, c.chunkIds);
   });
 
   for (const policy of ['proof', 'off'] as const) {
