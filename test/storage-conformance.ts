@@ -223,6 +223,12 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
         s.assemble(id, { md5s: [], expectedSize: null, name: null, ext: '.x' }),
         (err: unknown) => err instanceof TransferError && err.code === 'FILE_MD5_MISMATCH',
       );
+      // The same chunks again (a request that saw them all held before this assembly removed
+      // them): gone, which is UPLOAD_NOT_FOUND (the core answers it), never a 500.
+      await assert.rejects(
+        s.assemble(id, { md5s: [md5(a), md5(b), md5(a)], expectedSize: whole.length, name: null, ext: '.x' }),
+        (err: unknown) => err instanceof TransferError && err.code === 'UPLOAD_NOT_FOUND',
+      );
       assert.equal((await s.statFile(id))?.size, whole.length, 'the published file stays');
       assert.equal((await s.statFile(id))?.sha256, sha256(whole), 'its SHA-256 is recorded');
     });

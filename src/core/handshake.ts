@@ -164,6 +164,26 @@ export async function acceptHandshake(
 ): Promise<HandshakeOutcome> {
   const fields = await validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
+  try {
+    return await answerHandshake(core, fields, client, requester);
+  } catch (err: unknown) {
+    // Every chunk was held, but the upload went before its assembly read them, and no assembly is
+    // known to have made the file from them (assembly.ts): the handshake is made again, and its
+    // answer is what it is now (the link or a proof challenge for a published file, as instant
+    // upload allows, else the chunks to send). A 404 would end the client's upload: it handshakes
+    // again after a chunk's UPLOAD_NOT_FOUND, not after a handshake's.
+    if (!(err instanceof TransferError && err.code === 'UPLOAD_NOT_FOUND')) throw err;
+    return answerHandshake(core, fields, client, requester);
+  }
+}
+
+/** The handshake's answer, once its fields are valid. */
+async function answerHandshake(
+  core: UploadCore,
+  fields: HandshakeFields,
+  client: string,
+  requester: string,
+): Promise<HandshakeOutcome> {
   const { fileId, ext } = fields;
   // A client that declared the SHA-256 uploads under its own key: its chunks never mix with
   // those of an MD5 twin (PROTOCOL.md §Collisions).

@@ -187,7 +187,9 @@ export interface Storage {
    * SHA-256 if any (FILE_SHA256_MISMATCH), computing the SHA-256 in the same pass, then publishes
    * atomically under that MD5 (where: publicationOf in publication.ts) and removes the upload. The bytes are verified even when a file with this MD5 is published
    * already: a matching upload then resolves with that file (nothing written), a twin (same MD5,
-   * another SHA-256, declared) is published under `<md5>-<sha16>`.
+   * another SHA-256, declared) is published under `<md5>-<sha16>`. A chunk of `options.md5s`
+   * found gone (the upload removed since the caller saw every chunk held: by an assembly that
+   * published it, an abandon, an operator) rejects UPLOAD_NOT_FOUND, never a 500.
    */
   assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile>;
   statFile(fileId: string): Promise<PublishedFile | undefined>;

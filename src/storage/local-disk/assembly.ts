@@ -56,7 +56,8 @@ export class Assembler {
     // see the figure in the class comment).
     const fold = new WorkerFold();
     // False once a chunk is not in the index: the fold cannot read it, and the copy then fails on
-    // it (an assembly that published the file and removed the upload meanwhile: ENOENT, retried).
+    // it (an assembly that published the file and removed the upload meanwhile: ENOENT inside the
+    // upload's folder, which LocalDiskStorage.assemble rejects as UPLOAD_NOT_FOUND).
     let folding = true;
     try {
       const held = await this.plain.held(fileId);

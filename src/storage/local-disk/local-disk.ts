@@ -199,7 +199,8 @@ export class LocalDiskStorage implements Storage {
 
   /**
    * Runs work on an upload's files. When one of them turns out to be gone (an operator deleted
-   * uploads/ under the running server; the upload removed meanwhile), what this process remembers
+   * uploads/ under the running server; the upload removed meanwhile, by an assembly that published
+   * it too), recognised by ENOENT on a path inside the upload's folder, what this process remembers
    * of the upload is forgotten and the client is told the upload is not found, so its next
    * handshake starts from what the disk holds: the caches still claimed the chunks, and every
    * retry answered 500 until a restart.
@@ -250,7 +251,16 @@ export class LocalDiskStorage implements Storage {
     return all;
   }
 
-  async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
+  /**
+   * A chunk or data file of the upload found gone under the assembly (another assembly published
+   * the file and removed the upload since the caller saw it complete, or an operator deleted it)
+   * rejects UPLOAD_NOT_FOUND: the core decides what that request is answered (core/assembly.ts).
+   */
+  assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
+    return this.unlessGone(fileId, () => this.assembleHere(fileId, options));
+  }
+
+  private async assembleHere(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
     const set = await this.inPlace.load(fileId);
     if (set && !set.dead && options.md5s.length === set.count && options.expectedSize === set.size) {
       return this.inPlace.pinnedWhile(fileId, set, () =>

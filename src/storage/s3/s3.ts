@@ -275,8 +275,10 @@ export class S3Storage implements Storage {
       }
       const held = await this.chunks.held(fileId);
       const sizes = options.md5s.map((m) => held.get(m));
+      // Removed since the caller saw every chunk held (an assembly that published the file, an
+      // abandon): the core decides the answer (core/assembly.ts).
       if (sizes.some((s) => s === undefined))
-        throw new TransferError('INTERNAL', 'a chunk of the plan is missing');
+        throw new TransferError('UPLOAD_NOT_FOUND', 'A chunk of the plan is gone: handshake again.');
       const total = (sizes as number[]).reduce((a, b) => a + b, 0);
       if (options.expectedSize !== null && options.expectedSize !== total)
         throw new TransferError('SIZE_MISMATCH');
