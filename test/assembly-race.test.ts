@@ -12,11 +12,13 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import type { Assemblies } from '../src/core/assembly.js';
 import type { InstantUploadPolicy } from '../src/core/context.js';
 import { TransferError } from '../src/protocol/errors.js';
 import type { Storage } from '../src/storage/storage.js';
 import { type Answer, handshake, sendChunk } from './helpers/api.js';
 import { type Chunked, cut, md5, randomBytesSeeded } from './helpers/bytes.js';
+import { from } from './helpers/requester.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /** The next call of `storage[method]` waits (before or after the real call) until released. */
@@ -212,6 +214,50 @@ describe('an upload gone under its assembly with nothing made from its chunks', 
       assert.equal(answer.status, 404, JSON.stringify(answer.body));
       assert.equal(answer.body.error, 'UPLOAD_NOT_FOUND');
       assert.equal(answer.body.url, undefined);
+    });
+  }
+});
+
+describe("a plan of other chunks never joins an upload's running assembly", () => {
+  for (const policy of ['proof', 'off'] as InstantUploadPolicy[]) {
+    it(`junk chunks under a file's MD5, completed while its assembly runs, get no link (instant upload '${policy}')`, async () => {
+      srv = await startTestServer({ instantUpload: policy });
+      const c = cut(randomBytesSeeded(3 * CHUNK + 11, 74), CHUNK);
+      await allButLast(srv, c, {});
+      const { storage } = srv.running;
+      // The owner's last chunk: its assembly waits before it starts.
+      const first = holdNext(storage, 'assemble', 'before');
+      const a = lastChunk(srv, c);
+      await first.reached;
+      // A stranger who knows only the MD5: a plan of one junk chunk under it, sent whole.
+      const stranger = from('127.0.0.3');
+      const junk = randomBytesSeeded(100, 75);
+      const junkId = `${md5(junk)}0`;
+      const hs = await stranger.handshake(srv.url, { fileId: c.fileId, ext: '.html', chunkIds: [junkId] });
+      assert.equal(hs.status, 200, JSON.stringify(hs.body));
+      // The stranger's chunk is filed and its plan is complete while the owner's assembly runs:
+      // its request asks for the assembly (seen here) before the owner's is let go.
+      const { assemblies } = (srv.running.service as unknown as { core: { assemblies: Assemblies } }).core;
+      const once = assemblies.once.bind(assemblies);
+      let asked!: () => void;
+      const strangerAsked = new Promise<void>((resolve) => {
+        asked = resolve;
+      });
+      assemblies.once = (plan, md5) => {
+        const job = once(plan, md5);
+        asked();
+        return job;
+      };
+      const theirs = stranger.chunk(srv.url, c.fileId, junkId, junk);
+      await strangerAsked;
+      first.release();
+      const answerA = await a;
+      assert.equal(answerA.status, 200, JSON.stringify(answerA.body));
+      assert.ok(answerA.body.url);
+      const answerB = await theirs;
+      assert.equal(answerB.body.url, undefined, `the stranger got ${JSON.stringify(answerB.body)}`);
+      assert.notEqual(answerB.status, 200);
+      assert.equal(await downloaded(answerA.body.url), c.fileId);
     });
   }
 });

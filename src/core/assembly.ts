@@ -33,8 +33,15 @@ function chunksDigest(md5s: readonly string[]): string {
   return createHash('sha256').update(md5s.join(',')).digest('base64');
 }
 
+/** What an assembly of `fileId` with these options makes: requests alike in it share one. */
+function sameness(fileId: string, options: AssembleOptions): string {
+  const { sha256, expectedSize } = options;
+  return `${chunksDigest(options.md5s)}|${expectedMd5(fileId, options)}|${sha256 ?? ''}|${expectedSize ?? ''}`;
+}
+
 export class Assemblies {
-  private readonly running = new Map<string, Promise<PublishedFile>>();
+  /** Per upload key: the assembly running, and what it assembles (its `sameness`). */
+  private readonly running = new Map<string, { job: Promise<PublishedFile>; same: string }>();
   /** Per upload key, in the order they were made (the oldest first). */
   private readonly made = new Map<string, Made>();
 
@@ -50,9 +57,25 @@ export class Assemblies {
    * must hash to when the key does not say it (a deferred upload's commit: deferred.ts).
    */
   once(plan: UploadPlan, md5?: string): Promise<PublishedFile> {
+    const options = this.optionsOf(plan, md5);
+    const same = sameness(plan.fileId, options);
     const running = this.running.get(plan.fileId);
-    if (running) return running;
-    const options: AssembleOptions = {
+    if (running?.same === same) return running.job;
+    // Another session's plan of the same upload (other chunks, another declared SHA-256 or size):
+    // its result is not this plan's to take. Joining it handed, under 'proof' and 'off', the link
+    // of a file being assembled to anyone who knew its MD5 (and SHA-256) and completed a plan of
+    // junk chunks meanwhile. This plan's own assembly comes after it (and finds the upload gone if
+    // that one published it: UPLOAD_NOT_FOUND, madeFrom deciding).
+    if (running) return running.job.catch(() => undefined).then(() => this.once(plan, md5));
+    const job: Promise<PublishedFile> = this.run(plan, options).finally(() => {
+      if (this.running.get(plan.fileId)?.job === job) this.running.delete(plan.fileId);
+    });
+    this.running.set(plan.fileId, { job, same });
+    return job;
+  }
+
+  private optionsOf(plan: UploadPlan, md5: string | undefined): AssembleOptions {
+    return {
       ...(md5 === undefined ? {} : { md5 }),
       md5s: plan.chunkIds.map((id) => id.slice(0, 32)),
       expectedSize: plan.size,
@@ -61,8 +84,11 @@ export class Assemblies {
       sha256: plan.sha256 ?? null,
       needsSha256: this.needsSha256,
     };
+  }
+
+  private run(plan: UploadPlan, options: AssembleOptions): Promise<PublishedFile> {
     // One lock per MD5 the file is published under, whichever upload key publishes it.
-    const job = this.locks
+    return this.locks
       .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.assemble(plan.fileId, options))
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
@@ -77,10 +103,7 @@ export class Assemblies {
           await this.locks.run(plan.fileId, () => this.storage.removeUpload(plan.fileId));
         }
         throw err;
-      })
-      .finally(() => this.running.delete(plan.fileId));
-    this.running.set(plan.fileId, job);
-    return job;
+      });
   }
 
   /** Runs under the MD5's publish lock: no other assembly of this MD5 publishes meanwhile. */
@@ -156,6 +179,6 @@ export class Assemblies {
 
   /** Resolves once the file's running assembly, if any, has ended, however it ended. */
   async settled(fileId: string): Promise<void> {
-    await this.running.get(fileId)?.catch(() => undefined);
+    await this.running.get(fileId)?.job.catch(() => undefined);
   }
 }
