@@ -215,6 +215,9 @@ class UploadSession {
     const pending = cached ? undefined : await this.checksummedPending();
     if (pending && offered) {
       const { hashes } = await this.hashNow();
+      // Remembered with the upload's id again (hashNow cached the hashes alone): interrupted once
+      // more, the next run continues it with these ids (the cached path below).
+      await this.remember({ ...hashes, uploadId: pending });
       const url = await this.continueDeferred({ ...hashes, uploadId: pending });
       return url ?? this.ordinary(hashes, false);
     }
