@@ -92,36 +92,18 @@ export class Assemblies {
       .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.assemble(plan.fileId, options))
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
-        // can never assemble: drop it so nothing is retried forever and no one is ever handed
-        // these bytes.
+        // can never assemble: drop the upload so nothing is retried forever and no one is ever
+        // handed these bytes.
         if (
           err instanceof TransferError &&
           (err.code === 'FILE_MD5_MISMATCH' ||
             err.code === 'SIZE_MISMATCH' ||
             err.code === 'FILE_SHA256_MISMATCH')
         ) {
-          await this.locks.run(plan.fileId, () => this.drop(plan));
+          await this.locks.run(plan.fileId, () => this.storage.removeUpload(plan.fileId));
         }
         throw err;
       });
-  }
-
-  /**
-   * What goes after a plan's chunks failed to make its file. The whole upload, when another
-   * session's plan lists any of those chunks: they may be the wrong bytes under a colliding MD5
-   * (planted: docs/security.md), and kept they would fail every retry. Only this session's plan,
-   * when no other plan lists any of its chunks: they are its own, and dropping the whole upload
-   * let a stranger who knew a file's MD5 throw away all its owner had sent, with a one-chunk plan
-   * of junk completed first. (Its chunks then stay until the upload ends, as an abandoned
-   * session's do.)
-   */
-  private async drop(plan: UploadPlan): Promise<void> {
-    const session = plan.session ?? null;
-    const others = (await this.storage.listPlans(plan.fileId)).filter((p) => (p.session ?? null) !== session);
-    const mine = new Set(plan.chunkIds.map((id) => id.slice(0, 32)));
-    const shared = others.some((p) => p.chunkIds.some((id) => mine.has(id.slice(0, 32))));
-    if (others.length > 0 && !shared) await this.storage.removePlan(plan.fileId, session);
-    else await this.storage.removeUpload(plan.fileId);
   }
 
   /** Runs under the MD5's publish lock: no other assembly of this MD5 publishes meanwhile. */

@@ -5,7 +5,6 @@
 import { TransferError } from '../protocol/errors.js';
 import type { PublishedFile, SpaceInfo, UploadPlan } from '../storage/storage.js';
 import type { ResolvedLimits, UploadCore } from './context.js';
-import { usageEntry } from './sessions.js';
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -87,13 +86,9 @@ export async function assembleChecked(
     core.usage.removeUpload(plan.fileId);
     return file;
   } catch (err: unknown) {
-    // A failed assembly may have dropped the upload (a forged fileId): then it counts no more; or
-    // only this plan (other sessions' plans remain, core/assembly.ts): then this session's entry.
-    const plans = await core.storage.listPlans(plan.fileId).catch(() => [plan]);
-    const session = plan.session ?? null;
-    if (plans.length === 0) core.usage.removeUpload(plan.fileId);
-    else if (!plans.some((p) => (p.session ?? null) === session))
-      core.usage.remove(usageEntry(plan.fileId, plan.session));
+    // A failed assembly may have dropped the upload (a forged fileId): then it counts no more.
+    if ((await core.storage.listPlans(plan.fileId).catch(() => [plan])).length === 0)
+      core.usage.removeUpload(plan.fileId);
     throw err;
   }
 }
