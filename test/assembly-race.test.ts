@@ -86,7 +86,7 @@ afterEach(async () => {
 
 describe('a request that saw the upload complete, assembled after another published it', () => {
   for (const policy of policies) {
-    it(`a handshake answers the link (instant upload '${policy}', chunks in place)`, async () => {
+    it(`a handshake answers the link under 'open', a published file's answer else (instant upload '${policy}', chunks in place)`, async () => {
       srv = await startTestServer({ instantUpload: policy });
       const c = cut(randomBytesSeeded(4 * CHUNK + 100, 71), CHUNK);
       const layout = { size: 4 * CHUNK + 100, chunkSize: CHUNK };
@@ -109,7 +109,13 @@ describe('a request that saw the upload complete, assembled after another publis
       wrote.release();
       const answerB = await b;
       assert.equal(answerB.status, 200, JSON.stringify(answerB.body));
-      assert.equal(answerB.body.data, answerA.body.url);
+      if (policy === 'open') assert.equal(answerB.body.data, answerA.body.url);
+      else {
+        // A handshake sends no byte: under 'proof' and 'off' it earns no link by finding the chunks
+        // held; it is answered as for a published file (a challenge under 'proof'), never a 500.
+        assert.deepEqual(answerB.body.data, c.chunkIds);
+        assert.equal(Boolean((answerB.body as { challenge?: unknown }).challenge), policy === 'proof');
+      }
       assert.equal(await downloaded(answerA.body.url), c.fileId);
     });
 
@@ -258,6 +264,48 @@ describe("a plan of other chunks never joins an upload's running assembly", () =
       assert.equal(answerB.body.url, undefined, `the stranger got ${JSON.stringify(answerB.body)}`);
       assert.notEqual(answerB.status, 200);
       assert.equal(await downloaded(answerA.body.url), c.fileId);
+    });
+  }
+});
+
+describe('a one-chunk file: its plan is known from the MD5 alone', () => {
+  for (const policy of ['proof', 'off'] as InstantUploadPolicy[]) {
+    it(`a stranger's handshake while the owner's chunk is assembled gets no link (instant upload '${policy}')`, async () => {
+      srv = await startTestServer({ instantUpload: policy });
+      const data = randomBytesSeeded(CHUNK - 5, 76);
+      const c = cut(data, CHUNK);
+      assert.deepEqual(c.chunkIds, [`${c.fileId}0`]);
+      const hs = await handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+      assert.equal(hs.status, 200, JSON.stringify(hs.body));
+      const { storage } = srv.running;
+      const first = holdNext(storage, 'assemble', 'before');
+      const a = lastChunk(srv, c);
+      await first.reached;
+      const { assemblies } = (srv.running.service as unknown as { core: { assemblies: Assemblies } }).core;
+      const once = assemblies.once.bind(assemblies);
+      let asked!: () => void;
+      const strangerAsked = new Promise<void>((resolve) => {
+        asked = resolve;
+      });
+      assemblies.once = (plan, md5) => {
+        const job = once(plan, md5);
+        asked();
+        return job;
+      };
+      // The stranger knows the MD5 only, so the whole plan: every chunk of it is held.
+      const b = from('127.0.0.3').handshake(srv.url, {
+        fileId: c.fileId,
+        ext: '.html',
+        chunkIds: c.chunkIds,
+      });
+      await strangerAsked;
+      first.release();
+      const answerA = await a;
+      assert.ok(answerA.body.url, JSON.stringify(answerA.body));
+      const answerB = await b;
+      assert.equal(answerB.status, 200, JSON.stringify(answerB.body));
+      assert.deepEqual(answerB.body.data, c.chunkIds, 'no link: the chunk to send');
+      assert.equal(Boolean((answerB.body as { challenge?: unknown }).challenge), policy === 'proof');
     });
   }
 });

@@ -165,7 +165,16 @@ export async function acceptHandshake(
   const fields = await validateHandshake(raw, core.limits);
   checkDeclaredSize(core.limits, fields);
   try {
-    return await answerHandshake(core, fields, client, requester);
+    const outcome = await answerHandshake(core, fields, client, requester);
+    // Under 'proof' and 'off' a handshake earns no link by finding every chunk of its plan held:
+    // it sent no byte, and chunks are shared by the upload's sessions (a one-chunk plan is the
+    // file's MD5 + 0, known from the MD5 alone, and held as soon as its owner sent it). Its
+    // assembly published the file; it is answered as a handshake for a published file is: a
+    // proof challenge ('proof') or the chunks to send ('off'), whose bytes earn the link.
+    if (outcome.kind === 'complete' && core.limits.instantUpload !== 'open') {
+      return answerHandshake(core, fields, client, requester);
+    }
+    return outcome;
   } catch (err: unknown) {
     // Every chunk was held, but the upload went before its assembly read them, and no assembly is
     // known to have made the file from them (assembly.ts): the handshake is made again, and its

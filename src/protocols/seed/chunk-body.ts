@@ -137,6 +137,12 @@ export function receiveMultipartChunk(
           fail(new TransferError('INVALID_FIELD', 'chunkIndex and checksum come before the file part.'));
           return;
         }
+        if (ref && fields.has('chunkId')) {
+          fail(
+            new TransferError('INVALID_FIELD', 'A chunk names either chunkId, or chunkIndex and checksum.'),
+          );
+          return;
+        }
         let named = ref;
         if (!staged) {
           try {
