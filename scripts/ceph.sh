@@ -137,7 +137,13 @@ env_vars() {
 case "${1:-}" in
   # A cluster's start has failed once here without a trace we could reproduce (a monitor left
   # running, no gateway): the first failure is printed with its line, then one more try from clean.
-  start) "${BASH_SOURCE[0]}" start-once || { echo "ceph: start failed; stopping what it left and trying once more" >&2; "${BASH_SOURCE[0]}" start-once; } ;;
+  # One start at a time per checkout: test files run two at a time and each starts the cluster
+  # when it finds none; two starts at once removed each other's folder and their OSDs met the
+  # other's monitor ('wrong fsid', seen in a fresh clone's npm test). The second waits for the
+  # lock, then finds the first one's gateway answering. -o: the daemons a start leaves running
+  # must not inherit the lock (they would hold it for their life).
+  start) flock -o "$DIR.lock" "${BASH_SOURCE[0]}" start-locked ;;
+  start-locked) "${BASH_SOURCE[0]}" start-once || { echo "ceph: start failed; stopping what it left and trying once more" >&2; "${BASH_SOURCE[0]}" start-once; } ;;
   start-once)
     set -E # the ERR trap fires inside functions too
     trap 'echo "ceph: start failed at line $LINENO: $BASH_COMMAND (logs: $DIR/log)" >&2' ERR
