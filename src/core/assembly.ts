@@ -33,10 +33,13 @@ function chunksDigest(md5s: readonly string[]): string {
   return createHash('sha256').update(md5s.join(',')).digest('base64');
 }
 
-/** What an assembly of `fileId` with these options makes: requests alike in it share one. */
-function sameness(fileId: string, options: AssembleOptions): string {
+/**
+ * What an assembly of `fileId` with these options makes (`chunks`: chunksDigest of its MD5s):
+ * requests alike in it share one.
+ */
+function sameness(fileId: string, options: AssembleOptions, chunks: string): string {
   const { sha256, expectedSize } = options;
-  return `${chunksDigest(options.md5s)}|${expectedMd5(fileId, options)}|${sha256 ?? ''}|${expectedSize ?? ''}`;
+  return `${chunks}|${expectedMd5(fileId, options)}|${sha256 ?? ''}|${expectedSize ?? ''}`;
 }
 
 export class Assemblies {
@@ -58,7 +61,9 @@ export class Assemblies {
    */
   once(plan: UploadPlan, md5?: string): Promise<PublishedFile> {
     const options = this.optionsOf(plan, md5);
-    const same = sameness(plan.fileId, options);
+    // Hashed once per request (a plan may list 100,000 ids): joining, remembering and madeFrom use it.
+    const chunks = chunksDigest(options.md5s);
+    const same = sameness(plan.fileId, options, chunks);
     const running = this.running.get(plan.fileId);
     if (running?.same === same) return running.job;
     // Another session's plan of the same upload (other chunks, another declared SHA-256 or size):
@@ -67,7 +72,7 @@ export class Assemblies {
     // junk chunks meanwhile. This plan's own assembly comes after it (and finds the upload gone if
     // that one published it: UPLOAD_NOT_FOUND, madeFrom deciding).
     if (running) return running.job.catch(() => undefined).then(() => this.once(plan, md5));
-    const job: Promise<PublishedFile> = this.run(plan, options).finally(() => {
+    const job: Promise<PublishedFile> = this.run(plan, options, chunks).finally(() => {
       if (this.running.get(plan.fileId)?.job === job) this.running.delete(plan.fileId);
     });
     this.running.set(plan.fileId, { job, same });
@@ -86,10 +91,10 @@ export class Assemblies {
     };
   }
 
-  private run(plan: UploadPlan, options: AssembleOptions): Promise<PublishedFile> {
+  private run(plan: UploadPlan, options: AssembleOptions, chunks: string): Promise<PublishedFile> {
     // One lock per MD5 the file is published under, whichever upload key publishes it.
     return this.locks
-      .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.assemble(plan.fileId, options))
+      .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.assemble(plan.fileId, options, chunks))
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
         // can never assemble: drop the upload so nothing is retried forever and no one is ever
@@ -107,10 +112,10 @@ export class Assemblies {
   }
 
   /** Runs under the MD5's publish lock: no other assembly of this MD5 publishes meanwhile. */
-  private async assemble(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
+  private async assemble(fileId: string, options: AssembleOptions, chunks: string): Promise<PublishedFile> {
     try {
       const file = await this.storage.assemble(fileId, options);
-      this.remember(fileId, options, file);
+      this.remember(fileId, chunks, file);
       return file;
     } catch (err: unknown) {
       if (!(err instanceof TransferError && err.code === 'UPLOAD_NOT_FOUND')) throw err;
@@ -118,16 +123,16 @@ export class Assemblies {
       // for good (an abandon, the expiry sweep, an operator, a forged upload dropped). The request
       // is told UPLOAD_NOT_FOUND in the second case: a chunk's client handshakes again, and the
       // handshake asks again itself (handshake.ts).
-      const made = await this.madeFrom(fileId, options);
+      const made = await this.madeFrom(fileId, options, chunks);
       if (made) return made;
       throw err;
     }
   }
 
-  private remember(fileId: string, options: AssembleOptions, file: PublishedFile): void {
+  private remember(fileId: string, chunks: string, file: PublishedFile): void {
     const now = Date.now();
     this.made.delete(fileId);
-    this.made.set(fileId, { chunks: chunksDigest(options.md5s), file, at: now });
+    this.made.set(fileId, { chunks, file, at: now });
     for (const [key, m] of this.made) {
       if (this.made.size <= MADE_MAX && now - m.at < MADE_TTL_MS) break;
       this.made.delete(key);
@@ -154,10 +159,13 @@ export class Assemblies {
    * memory is this process's: a miss (another process over S3 assembled it, a restart) costs that
    * handshake, never a wrong answer.
    */
-  private async madeFrom(fileId: string, options: AssembleOptions): Promise<PublishedFile | undefined> {
+  private async madeFrom(
+    fileId: string,
+    options: AssembleOptions,
+    chunks: string,
+  ): Promise<PublishedFile | undefined> {
     const made = this.made.get(fileId);
-    if (!made || Date.now() - made.at >= MADE_TTL_MS || made.chunks !== chunksDigest(options.md5s))
-      return undefined;
+    if (!made || Date.now() - made.at >= MADE_TTL_MS || made.chunks !== chunks) return undefined;
     const { file } = made;
     const declared = options.sha256 ?? null;
     if (file.fileId !== expectedMd5(fileId, options)) return undefined;

@@ -3,7 +3,6 @@
  * in it: the one facade the protocol adapters call. Each step lives in its own file as a function
  * of the shared UploadCore (context.ts); this class only owns that context and names the steps.
  */
-import type { Readable } from 'node:stream';
 import { mapFsError } from '../io/fs-util.js';
 import { KeyedMutex } from '../io/keyed-mutex.js';
 import type { StatePage } from '../protocol/types.js';
@@ -99,14 +98,8 @@ export class UploadService implements ChunkStager {
     return mapped(proveOwnership(this.core, raw, requester));
   }
 
-  stage(
-    body: Readable,
-    rawFileId?: unknown,
-    rawChunkId?: unknown,
-    requester?: string,
-    index?: number,
-  ): Promise<StagedChunk> {
-    return mapped(stageChunk(this.core, body, rawFileId, rawChunkId, requester, index));
+  stage(...args: Parameters<ChunkStager['stage']>): Promise<StagedChunk> {
+    return mapped(stageChunk(this.core, ...args));
   }
 
   discard(staged: StagedChunk): Promise<void> {

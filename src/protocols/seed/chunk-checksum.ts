@@ -45,7 +45,7 @@ export interface ChecksummedBody {
 }
 
 /**
- * Passes `body` through the checksum of `ref` (xxh64 on hash-wasm: ~2 ms of the loop per 8 MiB,
+ * Passes `body` through the checksum of `ref` (xxh64 on hash-wasm at 2.5 GB/s: ~3 ms of the loop per 8 MiB,
  * in the pieces the socket gives). An error of `body` destroys what it returns, so the staging
  * that reads it fails as it would on the body itself.
  */

@@ -55,10 +55,6 @@ export class Assembler {
     // the two passes run on two cores, where both ran on the loop (the course's 1 MiB chunks:
     // see the figure in the class comment).
     const fold = new WorkerFold();
-    // False once a chunk is not in the index: the fold cannot read it, and the copy then fails on
-    // it (an assembly that published the file and removed the upload meanwhile: ENOENT inside the
-    // upload's folder, which LocalDiskStorage.assemble rejects as UPLOAD_NOT_FOUND).
-    let folding = true;
     try {
       const held = await this.plain.held(fileId);
       let size = 0;
@@ -67,8 +63,12 @@ export class Assembler {
         for (const md5 of options.md5s) {
           const path = this.layout.chunkPath(fileId, md5);
           const length = held.get(md5);
-          if (length === undefined) folding = false;
-          else if (folding) fold.add(0, length, path);
+          // Not in the index: an assembly published the file and removed the upload since the
+          // caller saw every chunk held. The core decides the answer (core/assembly.ts), as it
+          // does for the S3 backend's same check.
+          if (length === undefined)
+            throw new TransferError('UPLOAD_NOT_FOUND', 'A chunk of the plan is gone.');
+          fold.add(0, length, path);
           for await (const buf of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
             await writeAt(fh, buf as Buffer, size);
             size += (buf as Buffer).length;
@@ -79,7 +79,7 @@ export class Assembler {
           throw new TransferError('SIZE_MISMATCH');
         }
         // The worker could not read a chunk (it should not): hash the new file on this thread.
-        const digest = (folding ? await fold.digest() : null) ?? (await digestOf(fh, size));
+        const digest = (await fold.digest()) ?? (await digestOf(fh, size));
         const where = await this.verified(fileId, options, digest.md5, digest.sha256);
         if (where.kind === 'existing') return where.file;
         await fh.close();
