@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A one-node Ceph cluster with the RADOS Gateway (S3) on 127.0.0.1 (port 7480, or the next free
-# one), for the S3 tests and the bench (recipe: ../shared/ceph-rgw.md). Needs root and Debian's
+# A one-node Ceph cluster with the RADOS Gateway (S3) on 127.0.0.1 (a free port picked at random,
+# printed by `env`), for the S3 tests and the bench (recipe: ../shared/ceph-rgw.md). Needs root and Debian's
 # ceph-mon ceph-osd radosgw ceph-common. The OSD keeps its objects in memory (memstore): nothing
 # survives `stop`.
 #
@@ -9,10 +9,13 @@
 #   scripts/ceph.sh env      # the variables a client needs (eval "$(scripts/ceph.sh env)")
 #
 # Another cluster may be running on this machine where this script cannot see or stop its
-# processes (another checkout, another pid namespace sharing the network: a CI run once failed so,
-# its OSD registering with a foreign monitor on 6789 → 'wrong fsid'). So this script stops only
-# the daemons whose pid files it wrote, takes the first free ports from the defaults up, and
-# checks that the monitor it talks to has its own fsid.
+# processes (another checkout, another pid namespace sharing the network: CI runs failed so twice,
+# our OSD's commands answered 'wrong fsid' by a monitor that was not ours). So this script stops
+# only the daemons whose pid files it wrote; takes its ports at random from ranges no default
+# Ceph port is in (the monitor's, the OSD's messenger window, the gateway's), never the defaults
+# (6789, 6800-7300, 7480) that every other recipe uses; makes a fresh pair of S3 keys per start;
+# and counts a start done only when its monitor answers with its fsid and its gateway takes its
+# keys. A start that fails is retried from clean with new ports, up to three times.
 set -euo pipefail
 
 # One cluster per checkout: a CI clone never adopts a cluster that another checkout started (and
@@ -21,8 +24,12 @@ CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 DIR=${RT_CEPH_DIR:-/tmp/rt-ceph-$(printf %s "$CHECKOUT" | md5sum | cut -c1-8)}
 CONF=$DIR/ceph.conf
 STATE=$DIR/endpoint
-ACCESS_KEY=${RT_CEPH_ACCESS_KEY:-rtaccesskey}
-SECRET_KEY=${RT_CEPH_SECRET_KEY:-rtsecretkey}
+KEYS=$DIR/keys
+# The S3 keys: given, else the pair this script's last start made (random per start, so that a
+# gateway that is not ours cannot take them), else placeholders until a start makes some.
+read -r ACCESS_KEY SECRET_KEY 2>/dev/null <"$KEYS" || true
+ACCESS_KEY=${RT_CEPH_ACCESS_KEY:-${ACCESS_KEY:-rtaccesskey}}
+SECRET_KEY=${RT_CEPH_SECRET_KEY:-${SECRET_KEY:-rtsecretkey}}
 MEM_BYTES=${RT_CEPH_MEMSTORE_BYTES:-8589934592}
 
 # The gateway's port: the one this script's last start recorded, else the default.
@@ -30,13 +37,42 @@ PORT=$(cat "$STATE" 2>/dev/null || echo "${RT_CEPH_PORT:-7480}")
 ENDPOINT=http://127.0.0.1:$PORT
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { local p=$1; while listening "$p"; do p=$((p + 1)); done; echo "$p"; }
+# A port nobody listens on: $1 if given (an RT_CEPH_*_PORT), else one at random in [$2, $2+$3),
+# checked for $4 ports in a row (the OSD binds several in its window).
+free_port() {
+  local want=$1 lo=$2 span=$3 n=${4:-1} p i
+  for _ in $(seq 1 200); do
+    p=${want:-$((lo + (RANDOM * 32768 + RANDOM) % span))}
+    for ((i = 0; i < n; i++)); do listening $((p + i)) && break; done
+    ((i == n)) && { echo "$p"; return 0; }
+    [[ -n $want ]] && want=$((want + 1))
+  done
+  return 1
+}
+# retry N COMMAND...: runs COMMAND until it succeeds, N times at most, a second apart.
+retry() {
+  local n=$1 i; shift
+  for ((i = 1; ; i++)); do
+    "$@" && return 0
+    ((i < n)) || return 1
+    echo "ceph: '$1' failed (try $i of $n); trying again" >&2
+    sleep 1
+  done
+}
 answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null | grep -q '^200$'; }
-# Ours: our monitor answers with the fsid in our configuration, and a gateway answers on our port.
+# Our gateway: it takes our keys (a signed ListBuckets answers 200; another gateway answers 403).
+# RGW needs the payload's hash header, which curl's --aws-sigv4 signs but does not add.
+takes_our_keys() {
+  curl -s -o /dev/null -m 5 -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    --user "$ACCESS_KEY:$SECRET_KEY" "$ENDPOINT/" 2>/dev/null | grep -q '^200$'
+}
+# Ours: our monitor answers with the fsid in our configuration, and the gateway on our port takes
+# our keys.
 ours() {
   [[ -f $CONF && -f $STATE ]] || return 1
   local want; want=$(sed -n 's/^fsid = //p' "$CONF")
-  [[ "$(timeout 10 ceph -c "$CONF" fsid 2>/dev/null)" == "$want" ]] && answers
+  [[ "$(timeout 10 ceph -c "$CONF" fsid 2>/dev/null)" == "$want" ]] && takes_our_keys
 }
 
 start() {
@@ -47,9 +83,16 @@ start() {
   stop >/dev/null 2>&1 || true
   rm -rf "$DIR" && mkdir -p "$DIR"/{run,log,mon,osd}
   local fsid; fsid=$(cat /proc/sys/kernel/random/uuid)
-  local mon_port; mon_port=$(free_port "${RT_CEPH_MON_PORT:-6789}")
-  PORT=$(free_port "${RT_CEPH_PORT:-7480}")
+  # Ranges: below Linux's ephemeral ports (32768 up), away from Ceph's defaults.
+  local mon_port; mon_port=$(free_port "${RT_CEPH_MON_PORT:-}" 20000 4000)
+  local osd_ports; osd_ports=$(free_port '' 24000 4000 32)
+  PORT=$(free_port "${RT_CEPH_PORT:-}" 28000 4000)
   ENDPOINT=http://127.0.0.1:$PORT
+  if [[ -z ${RT_CEPH_ACCESS_KEY:-} ]]; then
+    ACCESS_KEY=rt$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')
+    SECRET_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  fi
+  echo "$ACCESS_KEY $SECRET_KEY" >"$KEYS"
   cat >"$CONF" <<CONF
 [global]
 fsid = $fsid
@@ -74,6 +117,10 @@ keyring = $DIR/keyring
 ms bind ipv6 = false
 mon data avail warn = 1
 mon data avail crit = 0
+[osd]
+# The OSD's messenger ports: a window of our own, not the shared default 6800-7300.
+ms bind port min = $osd_ports
+ms bind port max = $((osd_ports + 31))
 [client.rgw]
 # tcp_nodelay: without it a small GET waits ~40 ms (Nagle against the client's delayed ACK):
 # measured here 48 → 6 ms per 1 KB GET, and the S3 backend reads its small state objects often.
@@ -88,23 +135,29 @@ CONF
   monmaptool --create --addv a "v1:127.0.0.1:$mon_port" --fsid "$fsid" "$DIR/monmap" >/dev/null
   ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring"
   ceph-mon -c "$CONF" -i a
-  local theirs; theirs=$(timeout 30 ceph -c "$CONF" fsid)
-  [[ $theirs == "$fsid" ]] || { echo "ceph: the monitor on port $mon_port has fsid $theirs, not ours ($fsid): another cluster holds it" >&2; exit 1; }
-  # A monitor that has just answered its fsid may still refuse commands for a moment ('EPERM:
-  # problem getting command descriptions from mon', seen on a fresh machine): ask again.
+  # Ceph's clients race the monitor under load: with auth none a command can leave before the
+  # client has the monitor's map, carrying a zero fsid, and the monitor refuses it ('wrong fsid',
+  # EPERM; its log says 'handle_command on fsid 00000000-… != …'). Seen from `ceph fsid` and from
+  # the OSD's first command at boot, which then exits (a CI run failed so). So every step that
+  # talks to the monitor is tried again.
+  local theirs=''
+  for _ in $(seq 1 20); do theirs=$(timeout 15 ceph -c "$CONF" fsid 2>/dev/null) && break; sleep 0.5; done
+  [[ $theirs == "$fsid" ]] || { echo "ceph: the monitor on port $mon_port has fsid '$theirs', not ours ($fsid): another cluster holds it, or ours never answered" >&2; exit 1; }
   local id=''
   for _ in $(seq 1 30); do id=$(ceph -c "$CONF" osd create 2>/dev/null) && break; sleep 0.5; done
   [[ -n $id ]] || { echo "ceph: the monitor never accepted 'osd create'" >&2; exit 1; }
   mkdir -p "$DIR/osd/$id"
-  ceph-osd -c "$CONF" -i "$id" --mkfs >"$DIR/log/mkfs.out" 2>&1 || { cat "$DIR/log/mkfs.out" >&2; exit 1; }
-  ceph -c "$CONF" osd crush add "osd.$id" 1 root=default host=localhost >/dev/null 2>&1
-  ceph-osd -c "$CONF" -i "$id"
+  retry 5 ceph-osd -c "$CONF" -i "$id" --mkfs >"$DIR/log/mkfs.out" 2>&1 || { cat "$DIR/log/mkfs.out" >&2; exit 1; }
+  retry 10 ceph -c "$CONF" osd crush add "osd.$id" 1 root=default host=localhost >/dev/null 2>&1
+  retry 5 ceph-osd -c "$CONF" -i "$id"
   radosgw -c "$CONF" -n client.rgw
   echo "$PORT" >"$STATE"
   for _ in $(seq 1 120); do answers && break; sleep 0.5; done
   answers || { echo "ceph: the gateway did not answer on $ENDPOINT (logs: $DIR/log)" >&2; exit 1; }
-  radosgw-admin -c "$CONF" user create --uid=rt --display-name=resumable-transfer \
+  retry 10 radosgw-admin -c "$CONF" user create --uid=rt --display-name=resumable-transfer \
     --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >/dev/null
+  for _ in $(seq 1 20); do takes_our_keys && break; sleep 0.5; done
+  ours || { echo "ceph: the gateway on $ENDPOINT does not take our keys, or our monitor lost its fsid: not ours" >&2; exit 1; }
   echo "ceph: gateway on $ENDPOINT (data in memory; logs in $DIR/log)"
 }
 
@@ -135,18 +188,25 @@ env_vars() {
 }
 
 case "${1:-}" in
-  # A cluster's start has failed once here without a trace we could reproduce (a monitor left
-  # running, no gateway): the first failure is printed with its line, then one more try from clean.
+  # A failed start prints its line and the daemons' last log lines, then tries again from clean
+  # with new ports (three tries in all).
   # One start at a time per checkout: test files run two at a time and each starts the cluster
   # when it finds none; two starts at once removed each other's folder and their OSDs met the
   # other's monitor ('wrong fsid', seen in a fresh clone's npm test). The second waits for the
   # lock, then finds the first one's gateway answering. -o: the daemons a start leaves running
   # must not inherit the lock (they would hold it for their life).
   start) flock -o "$DIR.lock" "${BASH_SOURCE[0]}" start-locked ;;
-  start-locked) "${BASH_SOURCE[0]}" start-once || { echo "ceph: start failed; stopping what it left and trying once more" >&2; "${BASH_SOURCE[0]}" start-once; } ;;
+  start-locked)
+    for try in 1 2 3; do
+      "${BASH_SOURCE[0]}" start-once && exit 0
+      ((try < 3)) && echo "ceph: start $try failed; stopping what it left and trying again with new ports" >&2
+    done
+    exit 1 ;;
   start-once)
     set -E # the ERR trap fires inside functions too
-    trap 'echo "ceph: start failed at line $LINENO: $BASH_COMMAND (logs: $DIR/log)" >&2' ERR
+    # The line that failed, and the daemons' last words: what the next one to read a CI log needs.
+    trap 'echo "ceph: start failed at line $LINENO: $BASH_COMMAND (logs: $DIR/log)" >&2
+      for f in "$DIR"/log/*.log; do [[ -f $f ]] && { echo "--- ${f##*/}" >&2; tail -n 12 "$f" >&2; }; done' ERR
     start ;;
   stop) stop ;;
   env) env_vars ;;
