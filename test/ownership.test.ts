@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cut, randomBytesSeeded } from './helpers/bytes.js';
+import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
 import { from } from './helpers/requester.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -88,6 +88,64 @@ describe('owned upload sessions', () => {
     assert.equal((await owner.call('DELETE', `${srv.url}/api/upload/${c.fileId}`)).status, 200);
     assert.equal((await owner.call('GET', `${srv.url}/api/upload/${c.fileId}`)).status, 404);
     assert.ok(!existsSync(join(srv.dataDir, 'uploads', c.fileId)), 'the last session took the chunks');
+  });
+
+  it("a stranger's plan that cannot make the file goes with its own chunks; the owner's stay", async () => {
+    // The stranger knows the file's MD5 and completes a plan of junk of the same layout: its
+    // assembly reads the owner's two regions and its own third one, and fails. That dropped the
+    // whole upload before: everything the owner had sent, by anyone who knew an MD5.
+    const data = randomBytesSeeded(3 * 64 * KiB, 1604);
+    const c = cut(data, 64 * KiB);
+    const layout = { size: data.length, chunkSize: 64 * KiB };
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds, ...layout });
+    for (const i of [0, 1]) await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+
+    const junk = [0, 1, 2].map((i) => randomBytesSeeded(64 * KiB, 1700 + i));
+    const junkIds = junk.map((j, i) => md5(j) + i);
+    await stranger.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: junkIds, ...layout });
+    // The third first: it takes the free region 2 of the data file the sessions share.
+    for (const i of [2, 0])
+      assert.equal((await stranger.chunk(srv.url, c.fileId, junkIds[i]!, junk[i]!)).status, 200);
+    const failed = await stranger.chunk(srv.url, c.fileId, junkIds[1]!, junk[1]!);
+    assert.equal(failed.status, 422);
+    assert.equal(failed.body.error, 'FILE_MD5_MISMATCH');
+
+    const state = await owner.call('GET', `${srv.url}/api/upload/${c.fileId}`);
+    assert.equal(state.status, 200, "the owner's upload is still there");
+    assert.deepEqual((state.body.data as { held: string[] }).held, c.chunkIds.slice(0, 2));
+    assert.equal(
+      (await stranger.call('GET', `${srv.url}/api/upload/${c.fileId}`)).status,
+      404,
+      'its plan went',
+    );
+    for (const j of junk)
+      assert.ok(!existsSync(join(srv.dataDir, 'uploads', c.fileId, 'chunks', md5(j))), 'its chunks went');
+
+    // The owner sends only what it had not: the region the junk held is written again.
+    const last = await owner.chunk(srv.url, c.fileId, c.chunkIds[2]!, c.chunks[2]!);
+    assert.equal(last.status, 200, JSON.stringify(last.body));
+    const res = await fetch(last.body.url!);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), data);
+  });
+
+  it('an abandoned session takes the chunks only its plan lists', async () => {
+    const data = randomBytesSeeded(2 * 64 * KiB, 1605);
+    const c = cut(data, 64 * KiB);
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    await owner.chunk(srv.url, c.fileId, c.chunkIds[0]!, c.chunks[0]!);
+    const junk = randomBytesSeeded(64 * KiB, 1710);
+    // The stranger lists the owner's first chunk (shared), one of its own, and one it never sends.
+    const ids = [c.chunkIds[0]!, `${md5(junk)}1`, `${'e'.repeat(32)}2`];
+    await stranger.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: ids });
+    assert.equal((await stranger.chunk(srv.url, c.fileId, ids[1]!, junk)).status, 200);
+    const chunks = join(srv.dataDir, 'uploads', c.fileId, 'chunks');
+    assert.ok(existsSync(join(chunks, md5(junk))));
+
+    assert.equal((await stranger.call('DELETE', `${srv.url}/api/upload/${c.fileId}`)).status, 200);
+    assert.ok(!existsSync(join(chunks, md5(junk))), 'its own chunk went with it');
+    assert.ok(existsSync(join(chunks, md5(c.chunks[0]!))), 'the shared one stays');
+    const state = await owner.call('GET', `${srv.url}/api/upload/${c.fileId}`);
+    assert.deepEqual((state.body.data as { held: string[] }).held, [c.chunkIds[0]]);
   });
 
   it('a chunk from a requester without a session is refused, whatever the owner planned', async () => {

@@ -148,6 +148,45 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
     }
   });
 
+  it('removing a chunk the fold covers drops every part; a chunk object alone goes alone', async () => {
+    const s = storage();
+    await s.init();
+    try {
+      const f = upload(90);
+      await s.writePlan(f.plan);
+      const stage = (i: number) => s.stageChunk(Readable.from([f.parts[i]!]), 64 * MiB, f.target(i));
+      for (const i of [0, 1]) assert.equal(await s.commitChunk(await stage(i), f.fileId), true);
+      // Chunk 3 as a chunk object (a plain stage: no target).
+      await s.commitChunk(await s.stageChunk(Readable.from([f.parts[3]!]), 64 * MiB), f.fileId);
+      assert.equal((await multipartUploads(s)).length, 1);
+
+      // A chunk object only: the parts stay.
+      await s.removeChunks(f.fileId, [f.md5s[3]!]);
+      assert.deepEqual([...(await s.heldChunks(f.fileId)).keys()].sort(), [f.md5s[0]!, f.md5s[1]!].sort());
+      assert.equal((await multipartUploads(s)).length, 1);
+      // Chunk 1 is folded into the saved digests with chunk 0: both parts go, the multipart upload too.
+      await s.removeChunks(f.fileId, [f.md5s[1]!]);
+      assert.equal((await s.heldChunks(f.fileId)).size, 0);
+      assert.deepEqual(await multipartUploads(s), []);
+      assert.deepEqual(await keysUnder(s, `uploads/${f.fileId}/parts.json`), []);
+      assert.ok(await s.readPlan(f.fileId), 'the plan stays');
+
+      // Sent again, in parts of a new multipart upload: the file is whole.
+      for (const i of [0, 1, 2, 3]) assert.equal(await s.commitChunk(await stage(i), f.fileId), true);
+      const file = await s.assemble(f.fileId, {
+        md5s: f.md5s,
+        expectedSize: f.whole.length,
+        name: 'parts.bin',
+        ext: '.bin',
+        sha256: f.sha,
+      });
+      assert.ok((await readFile(s, file.key)).equals(f.whole));
+    } finally {
+      await emptyPrefix(s);
+      await s.close();
+    }
+  });
+
   it('chunks out of turn become chunk objects; assembly reads back only those, and a forged id publishes nothing', async () => {
     const s = storage(undefined, 300);
     await s.init();

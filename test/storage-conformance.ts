@@ -116,6 +116,44 @@ export function runStorageConformance(name: string, create: () => Promise<Storag
       assert.deepEqual(await s.listPlans(id), []);
     });
 
+    it('removes the listed chunks, wherever held, and nothing else; a chunk removed can be sent again', async () => {
+      const whole = randomBytesSeeded(300_000, 63);
+      const l = layout(whole, 100_000);
+      const id = l.fileId;
+      await s.writePlan(l.planned({ session: 'a'.repeat(32) }));
+      // Chunks 0 and 1 at their places (in the data file where the backend places chunks), one
+      // plain chunk of another plan beside them.
+      for (const i of [0, 1])
+        await s.commitChunk(await s.stageChunk(Readable.from([l.parts[i]!]), 1e6, l.target(i)), id);
+      const other = randomBytesSeeded(5000, 64);
+      await s.commitChunk(await s.stageChunk(Readable.from([other]), 1e6), id);
+      assert.equal((await s.heldChunks(id)).size, 3);
+
+      await s.removeChunks(id, [l.md5s[0]!, md5(other), 'f'.repeat(32)]);
+      assert.deepEqual([...(await s.heldChunks(id)).keys()], [l.md5s[1]!], 'only the unlisted chunk stays');
+      assert.equal((await s.listPlans(id)).length, 1, 'the plans stay');
+      const again = fx.reopen();
+      await again.init();
+      assert.deepEqual([...(await again.heldChunks(id)).keys()], [l.md5s[1]!], 'as a restart finds it');
+      await again.close();
+
+      // Sent again, and the rest: the file is made of the new copy.
+      for (const i of [0, 2]) {
+        const staged = await s.stageChunk(Readable.from([l.parts[i]!]), 1e6, l.target(i));
+        assert.equal(await s.commitChunk(staged, id), true, `chunk ${i} is new to the upload`);
+      }
+      const file = await s.assemble(id, {
+        md5s: l.md5s,
+        expectedSize: whole.length,
+        name: null,
+        ext: '.bin',
+      });
+      const opened = await s.openFile(file.key);
+      assert.ok(opened);
+      assert.deepEqual(await readAll(opened.source.stream(0, whole.length - 1)), whole);
+      await opened.source.close();
+    });
+
     it('publishes an MD5 twin under <md5>-<sha16>; a matching upload is answered the published file', async () => {
       // Not a real collision (test/collisions.test.ts has one): two uploads whose bytes differ are
       // assembled under one upload key each; the store only sees that their SHA-256s differ.

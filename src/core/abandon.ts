@@ -1,12 +1,13 @@
 /**
  * Abandon (DELETE /api/upload/<fileId>, a PROTOCOL.md extension): the requester gives its upload
- * session up. Only its own session goes (another's answers 403 FORBIDDEN, unless `admin`); the
- * shared chunks go with the last session. A plan from before sessions belongs to nobody: anyone
- * may abandon it.
+ * session up. Only its own session goes (another's answers 403 FORBIDDEN, unless `admin`), with
+ * the chunks only its plan lists; the shared ones go with the last session. A plan from before
+ * sessions belongs to nobody: anyone may abandon it.
  */
 import { TransferError } from '../protocol/errors.js';
 import { parseFileKey } from '../protocol/ids.js';
 import type { UploadCore } from './context.js';
+import { planMd5s } from './drop-plan.js';
 import { sessionOf, usageEntry } from './sessions.js';
 
 export interface AbandonOptions {
@@ -35,7 +36,13 @@ export async function abandonUpload(
       return;
     }
     if (!mine) throw new TransferError('FORBIDDEN', 'This upload belongs to another requester.');
-    // Other sessions still need the chunks: only this session's plan goes.
+    // Other sessions still need their chunks: this session's plan goes, with the chunks no other
+    // plan lists (left, they would stay on disk counted against nobody until the upload expires).
+    const others = new Set(plans.filter((p) => p !== mine).flatMap(planMd5s));
+    await storage.removeChunks(
+      key,
+      planMd5s(mine).filter((m) => !others.has(m)),
+    );
     await storage.removePlan(key, mine.session ?? null);
     usage.remove(usageEntry(key, mine.session));
   });

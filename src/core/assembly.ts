@@ -17,6 +17,7 @@ import type { KeyedMutex } from '../io/keyed-mutex.js';
 import { TransferError } from '../protocol/errors.js';
 import { expectedMd5 } from '../storage/publication.js';
 import type { AssembleOptions, PublishedFile, Storage, UploadPlan } from '../storage/storage.js';
+import { dropPlan } from './drop-plan.js';
 
 /** How long, and for how many uploads, what an assembly made is remembered (Assemblies.madeFrom). */
 const MADE_TTL_MS = 60_000;
@@ -97,15 +98,15 @@ export class Assemblies {
       .run(`publish:${expectedMd5(plan.fileId, options)}`, () => this.assemble(plan.fileId, options, chunks))
       .catch(async (err: unknown) => {
         // A forged fileId (or a wrong chunk order, or chunks that collide with another file's)
-        // can never assemble: drop the upload so nothing is retried forever and no one is ever
-        // handed these bytes.
+        // can never assemble: the plan goes with the chunks it lists (drop-plan.ts), so nothing is
+        // retried forever and no one is ever handed these bytes; the upload goes with its last plan.
         if (
           err instanceof TransferError &&
           (err.code === 'FILE_MD5_MISMATCH' ||
             err.code === 'SIZE_MISMATCH' ||
             err.code === 'FILE_SHA256_MISMATCH')
         ) {
-          await this.locks.run(plan.fileId, () => this.storage.removeUpload(plan.fileId));
+          await dropPlan(this.storage, this.locks, plan);
         }
         throw err;
       });

@@ -5,6 +5,8 @@
 import { TransferError } from '../protocol/errors.js';
 import type { PublishedFile, SpaceInfo, UploadPlan } from '../storage/storage.js';
 import type { ResolvedLimits, UploadCore } from './context.js';
+import { dropPlan } from './drop-plan.js';
+import { usageEntry } from './sessions.js';
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -57,8 +59,8 @@ export async function checkAssembly(
   let total = 0;
   for (const id of plan.chunkIds) total += held.get(id.slice(0, 32)) ?? 0;
   if (total > core.limits.maxFileSize) {
-    await core.locks.run(plan.fileId, () => core.storage.removeUpload(plan.fileId));
-    core.usage.removeUpload(plan.fileId);
+    // This plan can never finish; other sessions' plans of the upload may (drop-plan.ts).
+    forgetUsage(core, plan, await dropPlan(core.storage, core.locks, plan));
     throw new TransferError(
       'FILE_TOO_LARGE',
       `The file would be ${total} bytes, over ${core.limits.maxFileSize}.`,
@@ -86,9 +88,17 @@ export async function assembleChecked(
     core.usage.removeUpload(plan.fileId);
     return file;
   } catch (err: unknown) {
-    // A failed assembly may have dropped the upload (a forged fileId): then it counts no more.
-    if ((await core.storage.listPlans(plan.fileId).catch(() => [plan])).length === 0)
-      core.usage.removeUpload(plan.fileId);
+    // A failed assembly may have dropped the plan (a forged fileId), and the upload with its last
+    // plan: what went counts no more.
+    const plans = await core.storage.listPlans(plan.fileId).catch(() => [plan]);
+    const session = plan.session ?? null;
+    if (!plans.some((p) => (p.session ?? null) === session)) forgetUsage(core, plan, plans.length === 0);
     throw err;
   }
+}
+
+/** The dropped plan's session counts no more; nor any of the upload's if the upload went. */
+function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boolean): void {
+  if (uploadGone) core.usage.removeUpload(plan.fileId);
+  else core.usage.remove(usageEntry(plan.fileId, plan.session));
 }

@@ -161,6 +161,14 @@ export interface Storage {
   listPlans(fileId: string): Promise<UploadPlan[]>;
   /** Deletes one session's plan; the chunks stay (removeUpload takes everything). */
   removePlan(fileId: string, session: string | null): Promise<void>;
+  /**
+   * Deletes these chunks of the upload wherever it holds them (a plain chunk, a region of its data
+   * file, a part), and nothing else: the plans stay, and an MD5 it does not hold is no error. For a
+   * plan that can never make its file, and a session's chunks no other plan lists
+   * (core/drop-plan.ts). A backend whose running hash of the file covered a listed chunk (S3's
+   * parts: the fold cannot take one chunk out) drops everything that hash covered with it.
+   */
+  removeChunks(fileId: string, md5s: readonly string[]): Promise<void>;
 
   /**
    * Streams `body` to a temporary place while computing its MD5. Rejects with CHUNK_TOO_LARGE as

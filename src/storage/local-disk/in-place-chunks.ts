@@ -127,6 +127,19 @@ export class InPlaceChunks {
     }
   }
 
+  /**
+   * Forgets the held regions holding these MD5s: they count as never sent, and a new copy may be
+   * written over them. After a running assembly of the set has ended.
+   */
+  async remove(fileId: string, md5s: ReadonlySet<string>): Promise<void> {
+    const set = await this.load(fileId);
+    if (!set) return;
+    await set.settled();
+    if (set.dead) return;
+    const gone = [...set.held].filter(([, md5]) => md5s.has(md5)).map(([i]) => i);
+    if (gone.length > 0) await set.forget(gone);
+  }
+
   /** Copies bytes of a region into a plain chunk of the upload (held under its MD5). */
   private async keepAsPlainChunk(
     fh: FileHandle,

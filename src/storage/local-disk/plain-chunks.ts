@@ -4,7 +4,7 @@
  * Content-addressed per upload, so a chunk is held whatever the plan says about its place.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, GatherWriter, mapFsError } from '../../io/fs-util.js';
 import { TransferError } from '../../protocol/errors.js';
@@ -39,6 +39,22 @@ export class PlainChunks {
   /** Forgets the cached index (the upload went). */
   forget(fileId: string): void {
     this.index.delete(fileId);
+  }
+
+  /**
+   * Deletes these chunks if held. Not synced: a chunk a crash brings back is one its plan can
+   * still not make a file with, and is removed again when it fails again.
+   */
+  async remove(fileId: string, md5s: ReadonlySet<string>): Promise<void> {
+    const held = await this.loadIndex(fileId);
+    let removed = false;
+    for (const md5 of md5s) {
+      if (!held.has(md5)) continue;
+      await rm(this.layout.chunkPath(fileId, md5), { force: true });
+      held.delete(md5);
+      removed = true;
+    }
+    if (removed) this.index.resize(fileId);
   }
 
   /** Streams a body into a temp file, hashing it; CHUNK_TOO_LARGE past maxBytes (nothing kept). */

@@ -11,6 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
 import type { StagedChunk } from '../storage.js';
@@ -162,6 +163,18 @@ export class Chunks {
       throw mapS3Error(err);
     }
     return held;
+  }
+
+  /** Deletes these chunk objects of the upload, if held. */
+  async remove(fileId: string, md5s: ReadonlySet<string>): Promise<void> {
+    const held = await this.held(fileId);
+    const keys = [...md5s].filter((m) => held.has(m)).map((m) => this.bucket.keys.chunk(fileId, m));
+    const limit = pLimit(16);
+    try {
+      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
   }
 
   /** The staged object is nobody's any more: delete it (a failure leaves it to the sweeper). */

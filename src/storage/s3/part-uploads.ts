@@ -732,9 +732,7 @@ export class PartUploads {
       return where;
     }
     if (where.key !== s.target) {
-      this.known.delete(fileId);
-      await this.bucket.delete(this.key(fileId));
-      await this.abort(s);
+      await this.drop(fileId, s);
       throw new TransferError('UPLOAD_BUSY', 'A twin of this file was published meanwhile: send it again.');
     }
     try {
@@ -804,6 +802,24 @@ export class PartUploads {
       throw err;
     }
     for await (const buf of res.Body as Readable) yield buf as Buffer;
+  }
+
+  /**
+   * When one of these chunks is folded (a part below `next`): parts.json goes and the multipart
+   * upload is aborted, every part with it. The saved MD5 and SHA-256 fold those parts in order,
+   * and no part can be taken out of them. Chunks from `next` on are chunk objects (chunks.ts).
+   */
+  async removeIfCovering(fileId: string, md5s: ReadonlySet<string>): Promise<void> {
+    const read = await this.read(fileId);
+    if (!read?.state.md5s.slice(0, read.state.next).some((m) => md5s.has(m))) return;
+    await this.drop(fileId, read.state);
+  }
+
+  /** parts.json, then the multipart upload it named (a crash between leaves it to the sweeper). */
+  private async drop(fileId: string, state: PartState): Promise<void> {
+    this.known.delete(fileId);
+    await this.bucket.delete(this.key(fileId));
+    await this.abort(state);
   }
 
   /** Aborts the multipart upload a parts.json named (the upload is being removed). */

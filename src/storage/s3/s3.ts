@@ -227,6 +227,13 @@ export class S3Storage implements Storage {
     return this.uploads.writePlan(plan);
   }
 
+  async removeChunks(fileId: string, md5s: readonly string[]): Promise<void> {
+    const gone = new Set(md5s);
+    if (gone.size === 0) return;
+    await this.chunks.remove(fileId, gone);
+    await this.parts.removeIfCovering(fileId, gone);
+  }
+
   async stageChunk(body: Readable, maxBytes: number, target?: ChunkTarget): Promise<StagedChunk> {
     const part = target && (await this.parts.stage(body, maxBytes, target));
     return part ?? this.chunks.stage(body, maxBytes);

@@ -1,0 +1,31 @@
+/**
+ * Dropping one session's plan when it can never make its file (assembly found the wrong MD5,
+ * size or SHA-256, or the held chunks it lists would make a file over the limit): the plan goes
+ * with every chunk it lists, and the upload only with its last plan.
+ *
+ * Why the chunks it lists, all of them: the bytes held under one of those MD5s may not be the ones
+ * their sender meant (two chunks with one MD5: a collision planted by another session), and the
+ * store cannot tell which; removed, they are sent again by whoever needs them, and the next
+ * assembly reads the new copies. Why not the whole upload (as before): sessions share the upload's
+ * chunks, so a stranger who knew the file's MD5 could complete a one-chunk plan of junk and have
+ * everything the owner had sent thrown away. Now a failing plan costs its owner its own plan, and
+ * other sessions the chunks it listed: only chunks whose MD5 the stranger knew.
+ */
+import type { KeyedMutex } from '../io/keyed-mutex.js';
+import type { Storage, UploadPlan } from '../storage/storage.js';
+
+/** The chunk MD5s a plan lists, once each. */
+export function planMd5s(plan: Pick<UploadPlan, 'chunkIds'>): string[] {
+  return [...new Set(plan.chunkIds.map((id) => id.slice(0, 32)))];
+}
+
+/** Under the upload's lock. Resolves whether the upload went with it (no plan was left). */
+export function dropPlan(storage: Storage, locks: KeyedMutex, plan: UploadPlan): Promise<boolean> {
+  return locks.run(plan.fileId, async () => {
+    await storage.removeChunks(plan.fileId, planMd5s(plan));
+    await storage.removePlan(plan.fileId, plan.session ?? null);
+    if ((await storage.listPlans(plan.fileId)).length > 0) return false;
+    await storage.removeUpload(plan.fileId);
+    return true;
+  });
+}
