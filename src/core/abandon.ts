@@ -7,7 +7,7 @@
 import { TransferError } from '../protocol/errors.js';
 import { parseFileKey } from '../protocol/ids.js';
 import type { UploadCore } from './context.js';
-import { planMd5s } from './drop-plan.js';
+import { removeUnlisted } from './drop-plan.js';
 import { sessionOf, usageEntry } from './sessions.js';
 
 export interface AbandonOptions {
@@ -38,12 +38,12 @@ export async function abandonUpload(
     if (!mine) throw new TransferError('FORBIDDEN', 'This upload belongs to another requester.');
     // Other sessions still need their chunks: this session's plan goes, with the chunks no other
     // plan lists (left, they would stay on disk counted against nobody until the upload expires).
-    const others = new Set(plans.filter((p) => p !== mine).flatMap(planMd5s));
-    await storage.removeChunks(
-      key,
-      planMd5s(mine).filter((m) => !others.has(m)),
-    );
     await storage.removePlan(key, mine.session ?? null);
+    await removeUnlisted(
+      storage,
+      key,
+      plans.filter((p) => p !== mine),
+    );
     usage.remove(usageEntry(key, mine.session));
   });
 }

@@ -24,8 +24,31 @@ export function dropPlan(storage: Storage, locks: KeyedMutex, plan: UploadPlan):
   return locks.run(plan.fileId, async () => {
     await storage.removeChunks(plan.fileId, planMd5s(plan));
     await storage.removePlan(plan.fileId, plan.session ?? null);
-    if ((await storage.listPlans(plan.fileId)).length > 0) return false;
+    const rest = await storage.listPlans(plan.fileId);
+    if (rest.length > 0) {
+      await removeUnlisted(storage, plan.fileId, rest);
+      return false;
+    }
     await storage.removeUpload(plan.fileId);
     return true;
   });
+}
+
+/**
+ * Removes the held chunks that none of `plans` (the upload's plans left, after one went) lists:
+ * chunks its session sent under an earlier plan it replaced. Nobody needs them, and with the
+ * session gone nobody is charged for them: a stranger re-planned, sent junk, failed a one-chunk
+ * plan, and did it again within its quota, while the junk counted toward the upload's file-size
+ * limit and refused the owner's last chunks (413). A deferred plan without chunk ids takes any
+ * chunk at its index (core/deferred.ts): then nothing is unlisted.
+ */
+export async function removeUnlisted(
+  storage: Storage,
+  fileId: string,
+  plans: readonly UploadPlan[],
+): Promise<void> {
+  if (plans.some((p) => p.deferred && p.chunkIds.length === 0)) return;
+  const listed = new Set(plans.flatMap(planMd5s));
+  const unlisted = [...(await storage.heldChunks(fileId)).keys()].filter((md5) => !listed.has(md5));
+  if (unlisted.length > 0) await storage.removeChunks(fileId, unlisted);
 }

@@ -140,6 +140,22 @@ export class InPlaceChunks {
     if (gone.length > 0) await set.forget(gone);
   }
 
+  /**
+   * Held regions where `md5s` (a plan about to be assembled in place) wants another chunk: copied
+   * out into plain chunks, so they stay held, and forgotten, so the assembly writes over none.
+   */
+  async evictDisagreeing(fileId: string, set: RegionSet, md5s: readonly string[]): Promise<void> {
+    const evict = [...set.held].filter(([i, md5]) => md5s[i] !== md5).map(([i]) => i);
+    if (evict.length === 0) return;
+    const fh = await open(set.dataPath, 'r');
+    try {
+      for (const i of evict) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, fileId);
+    } finally {
+      await fh.close();
+    }
+    await set.forget(evict);
+  }
+
   /** Copies bytes of a region into a plain chunk of the upload (held under its MD5). */
   private async keepAsPlainChunk(
     fh: FileHandle,

@@ -22,7 +22,6 @@ import type {
 } from '../storage.js';
 import { Assembler } from './assembly.js';
 import { type CacheView, DEFAULT_CACHE_BYTES, SharedCache } from './cache.js';
-import type { RegionSet } from './chunk-regions.js';
 import { Durability, type DurabilityMode, type DurabilityStart } from './durability.js';
 import { InPlaceChunks } from './in-place-chunks.js';
 import { DiskLayout } from './layout.js';
@@ -270,13 +269,12 @@ export class LocalDiskStorage implements Storage {
 
   private async assembleHere(fileId: string, options: AssembleOptions): Promise<PublishedFile> {
     const set = await this.inPlace.load(fileId);
-    if (
-      set &&
-      !set.dead &&
-      options.md5s.length === set.count &&
-      options.expectedSize === set.size &&
-      agrees(set, options.md5s)
-    ) {
+    if (set && !set.dead && options.md5s.length === set.count && options.expectedSize === set.size) {
+      // Held regions this plan wants other chunks at (another session's) become plain chunks
+      // first: assembly fills every place it does not find its chunk in, and over another
+      // session's region that wrote a stranger's bytes into the owner's file, recorded as the
+      // owner's. One stray region costs a copy of itself, not the whole file off this path.
+      await this.inPlace.evictDisagreeing(fileId, set, options.md5s);
       return this.inPlace.pinnedWhile(fileId, set, () =>
         set.assemble(async () => {
           // Group mode: what the file is made of is durable before it is read and published.
@@ -285,8 +283,7 @@ export class LocalDiskStorage implements Storage {
         }),
       );
     }
-    // Chunks held in a data file of another layout, or of this layout where this plan wants other
-    // chunks (another session's), are read as plain chunks.
+    // Chunks held in a data file of another layout (another session's) are read as plain chunks.
     if (set && !set.dead) await this.inPlace.reconcile(fileId, []);
     await this.durability.flush();
     return this.finishUpload(fileId, await this.assembler.fromChunks(fileId, options));
@@ -365,14 +362,4 @@ export class LocalDiskStorage implements Storage {
     this.published.forget(fileId);
     return there;
   }
-}
-
-/**
- * Whether every held region of the data file holds the chunk this plan wants there. Assembling a
- * plan in place fills the places it does not find its chunks in: over another session's held
- * region, that wrote a stranger's plan's bytes into the owner's file, recorded as the owner's.
- */
-function agrees(set: RegionSet, md5s: readonly string[]): boolean {
-  for (const [i, md5] of set.held) if (md5s[i] !== md5) return false;
-  return true;
 }
