@@ -212,8 +212,9 @@ describe('the data folder', () => {
       assert.match(
         rel,
         // Store keys are an MD5, or an MD5 and 16 hex digits of a SHA-256 (layout.ts);
-        // durability.json is the group commit's checkpoint (durability.ts).
-        /^durability\.json$|^(files|uploads|tmp|lib-empty)(\/[0-9a-f]{32}(-[0-9a-f]{16})?(\.json)?(\/(plan\.json|chunks(\/[0-9a-f]{32})?|sessions(\/[0-9a-f]{32}\.json)?))?)?$/,
+        // durability.json is the group commit's checkpoint (durability.ts); trash/ holds what is
+        // being deleted, under names of its own (trash.ts).
+        /^durability\.json$|^trash(\/[0-9a-f-]{36}(\/.*)?)?$|^(files|uploads|tmp|lib-empty)(\/[0-9a-f]{32}(-[0-9a-f]{16})?(\.json)?(\/(plan\.json|chunks(\/[0-9a-f]{32})?|sessions(\/[0-9a-f]{32}\.json)?))?)?$/,
         `unexpected path ${rel}`,
       );
     }

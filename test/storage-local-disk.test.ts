@@ -51,6 +51,45 @@ it('local disk: start-up removes crash leftovers (temp files, uploads already pu
     assert.deepEqual(await readdir(join(dir, 'uploads')), []);
   }));
 
+it('local disk: a removed upload leaves its folder at once and trash/ after; start-up empties trash/', () =>
+  inStoreDir(async (dir) => {
+    const s = new LocalDiskStorage(dir, { durability });
+    await s.init();
+    const data = randomBytesSeeded(3_000_000, 65);
+    const id = md5(data);
+    const plan = {
+      fileId: id,
+      ext: '.bin',
+      chunkIds: [`${md5(data)}0`],
+      size: null,
+      chunkSize: null,
+      name: null,
+      createdAt: 1,
+      updatedAt: 1,
+    };
+    await s.writePlan(plan);
+    await s.commitChunk(await s.stageChunk(Readable.from([data]), 4_000_000), id);
+    await s.removeUpload(id);
+    assert.deepEqual(
+      await readdir(join(dir, 'uploads')),
+      [],
+      'gone from uploads/ when removeUpload resolves',
+    );
+    assert.deepEqual(await s.heldChunks(id), new Map());
+    // trash/ deleted under the running server: the next removal makes it again.
+    await rm(join(dir, 'trash'), { recursive: true, force: true });
+    await s.writePlan(plan);
+    await s.removeUpload(id);
+    assert.deepEqual(await readdir(join(dir, 'uploads')), []);
+    await s.close();
+    assert.deepEqual(await readdir(join(dir, 'trash')), [], 'a clean stop waits for the deletions');
+    // A crash before a deletion: the next start finishes it.
+    await mkdir(join(dir, 'trash', 'left-by-a-crash'), { recursive: true });
+    await writeFile(join(dir, 'trash', 'left-by-a-crash', 'data'), data);
+    await new LocalDiskStorage(dir, { durability }).init();
+    assert.deepEqual(await readdir(join(dir, 'trash')), []);
+  }));
+
 it('local disk: chunks with a place are written into the upload file; a torn regions line is dropped; a chunk bigger than its place is refused', () =>
   inStoreDir(async (dir) => {
     const parts = [

@@ -43,6 +43,8 @@
  *   tmp/<random>.chunk|.file|.tmp
  *                           Bytes in flight: chunks being received, files being assembled, small
  *                           files being replaced (plan.json, sidecars, regions). Never served.
+ *   trash/<uuid>            An upload's folder or a stream's bytes once done with, renamed here
+ *                           and deleted after the answer (trash.ts); emptied at start.
  *
  * "Fsynced" and "fdatasynced" above describe `--durability chunk`. Under `group` (the default),
  * durability.ts makes the same writes durable in groups instead (every 500 ms or 64 MiB, before
@@ -74,11 +76,13 @@ export class DiskLayout {
   readonly files: string;
   readonly uploads: string;
   readonly tmp: string;
+  readonly trash: string;
 
   constructor(readonly root: string) {
     this.files = join(root, 'files');
     this.uploads = join(root, 'uploads');
     this.tmp = join(root, 'tmp');
+    this.trash = join(root, 'trash');
   }
 
   filePath(fileId: string): string {

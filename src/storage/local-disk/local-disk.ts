@@ -30,6 +30,7 @@ import { PublishedFiles } from './published-files.js';
 import type { LocalStagedChunk } from './staged-chunk.js';
 import { LocalStreams } from './stream-uploads.js';
 import { TempFiles } from './temp-files.js';
+import { Trash } from './trash.js';
 
 export interface LocalDiskOptions {
   /** Memory budget of every cache of upload state (plans, chunk indexes, regions, sidecars). */
@@ -47,6 +48,7 @@ export class LocalDiskStorage implements Storage {
   readonly placesChunks = true;
   private readonly layout: DiskLayout;
   private readonly temp: TempFiles;
+  private readonly trash: Trash;
   private readonly plain: PlainChunks;
   private readonly inPlace: InPlaceChunks;
   private readonly published: PublishedFiles;
@@ -81,6 +83,7 @@ export class LocalDiskStorage implements Storage {
     this.warn = options.warn ?? (() => undefined);
     this.durability = new Durability(this.layout, options.durability ?? 'group', this.warn);
     this.temp = new TempFiles(this.layout);
+    this.trash = new Trash(this.layout.trash);
     this.plain = new PlainChunks(this.layout, this.temp, this.cache, this.durability);
     this.inPlace = new InPlaceChunks(
       this.layout,
@@ -91,13 +94,14 @@ export class LocalDiskStorage implements Storage {
     );
     this.published = new PublishedFiles(this.layout, this.cache);
     this.assembler = new Assembler(this.layout, this.temp, this.plain, this.published);
-    this.streams = new LocalStreams(this.layout, this.temp, this.published, this.durability);
+    this.streams = new LocalStreams(this.layout, this.temp, this.trash, this.published, this.durability);
   }
 
   async init(): Promise<void> {
     await mkdir(this.layout.files, { recursive: true });
     await mkdir(this.layout.uploads, { recursive: true });
     await this.temp.reset();
+    await this.trash.reset();
     // Before anything reads upload state: after a crash of the machine, what fails its MD5 goes.
     this.started = await this.durability.start();
     if (this.started.after === 'machine crash') {
@@ -114,6 +118,7 @@ export class LocalDiskStorage implements Storage {
 
   /** A clean stop: everything written is made durable, and durability.json says so. */
   async close(): Promise<void> {
+    await this.trash.drain();
     await this.durability.close();
   }
 
@@ -310,7 +315,7 @@ export class LocalDiskStorage implements Storage {
     await this.inPlace.forget(fileId);
     this.plain.forget(fileId);
     this.plans.delete(fileId);
-    await rm(this.layout.uploadDir(fileId), { recursive: true, force: true });
+    await this.trash.discard(this.layout.uploadDir(fileId));
   }
 
   async *listUploads(): AsyncIterable<UploadSummary> {

@@ -21,7 +21,7 @@
  * record write needs no compare-and-swap. No descriptor stays open between requests.
  */
 import { constants, createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, stat, truncate } from 'node:fs/promises';
 import { errno, GatherWriter, mapFsError, writeFileAtomic } from '../../io/fs-util.js';
 import type { PublishedFile } from '../storage.js';
 import type {
@@ -37,6 +37,7 @@ import type { Durability } from './durability.js';
 import type { DiskLayout } from './layout.js';
 import type { PublishedFiles } from './published-files.js';
 import type { TempFiles } from './temp-files.js';
+import type { Trash } from './trash.js';
 
 /** Bytes written between two fdatasyncs started while an append's body arrives (RollingSync). */
 const SYNC_EVERY = 8 * 1024 * 1024;
@@ -47,6 +48,7 @@ export class LocalStreams implements StreamStore {
   constructor(
     private readonly layout: DiskLayout,
     private readonly temp: TempFiles,
+    private readonly trash: Trash,
     private readonly published: PublishedFiles,
     private readonly durability: Durability,
   ) {
@@ -238,12 +240,12 @@ export class LocalStreams implements StreamStore {
   }
 
   async dropBytes(id: string): Promise<void> {
-    await rm(this.dataPath(id), { force: true });
+    await this.trash.discard(this.dataPath(id));
   }
 
   async remove(id: string): Promise<void> {
     if (this.durability.groupMode) await this.durability.forget(syncKey(id));
-    await rm(this.dir(id), { recursive: true, force: true });
+    await this.trash.discard(this.dir(id));
   }
 
   async *list(): AsyncIterable<StreamSummary> {
