@@ -12,8 +12,10 @@ import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { handshake } from './helpers/api.js';
-import { tempDir } from './helpers/server.js';
+import pLimit from 'p-limit';
+import { MADE_MAX } from '../src/core/assembly.js';
+import { handshake, sendChunk } from './helpers/api.js';
+import { startTestServer, tempDir } from './helpers/server.js';
 
 const IDS = 10_000;
 /** What one plan of IDS chunk ids costs the heap when kept whole (measured ~85 bytes per id). */
@@ -77,5 +79,31 @@ it('plans of many ids under distinct fileIds: heap growth per plan ≈ 0, the se
     child.send('stop');
     await exited;
     await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+it('what assemblies made is remembered for at most 4096 uploads, however many finish', async () => {
+  // core/assembly.ts keeps each made file a while, for a request that saw the set complete but
+  // reached assembly after it ended: one entry per upload, bounded by count as well as by age.
+  const srv = await startTestServer();
+  try {
+    const uploads = MADE_MAX + 60;
+    const limit = pLimit(8);
+    await Promise.all(
+      Array.from({ length: uploads }, (_, i) =>
+        limit(async () => {
+          const bytes = Buffer.from(`upload ${i} of ${uploads}`);
+          const md5 = createHash('md5').update(bytes).digest('hex');
+          await handshake(srv.url, { fileId: md5, ext: '.txt', chunkIds: [`${md5}0`] });
+          const answer = await sendChunk(srv.url, { fileId: md5, chunkId: `${md5}0`, file: bytes });
+          assert.ok(answer.body.url, JSON.stringify(answer.body));
+        }),
+      ),
+    );
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    const remembered = Number(/^resumable_assemblies_remembered (\d+)$/m.exec(metrics)?.[1]);
+    assert.equal(remembered, MADE_MAX, `${uploads} uploads assembled within the minute`);
+  } finally {
+    await srv.close();
   }
 });

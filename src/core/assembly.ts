@@ -21,7 +21,7 @@ import { dropPlan } from './drop-plan.js';
 
 /** How long, and for how many uploads, what an assembly made is remembered (Assemblies.madeFrom). */
 const MADE_TTL_MS = 60_000;
-const MADE_MAX = 4096;
+export const MADE_MAX = 4096;
 
 /** What one assembly made: the file, from which chunks (a digest of their MD5s in order), when. */
 interface Made {
@@ -175,6 +175,11 @@ export class Assemblies {
     // Still there, the same bytes (the expiry of published files may have removed it since).
     const now = await this.storage.statFile(file.key);
     return now && now.sha256 === file.sha256 && now.size === file.size ? now : undefined;
+  }
+
+  /** Uploads whose made file is remembered now (madeFrom): at most MADE_MAX. */
+  get remembered(): number {
+    return this.made.size;
   }
 
   /** Assemblies running now (for /metrics). */

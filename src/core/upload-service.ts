@@ -54,10 +54,14 @@ export class UploadService implements ChunkStager {
     };
   }
 
-  /** What is held now, for /metrics: incomplete uploads, their bytes, assemblies running. */
-  stats(): { uploads: number; heldBytes: number; assemblies: number } {
+  /**
+   * What is held now, for /metrics: incomplete uploads, their bytes, assemblies running, and the
+   * uploads whose made file assembly remembers (core/assembly.ts).
+   */
+  stats(): { uploads: number; heldBytes: number; assemblies: number; remembered: number } {
     const { uploads, bytes } = this.core.usage.totals();
-    return { uploads, heldBytes: bytes, assemblies: this.core.assemblies.count };
+    const { count: assemblies, remembered } = this.core.assemblies;
+    return { uploads, heldBytes: bytes, assemblies, remembered };
   }
 
   /**

@@ -76,6 +76,11 @@ export class ServerMetrics {
     stat('resumable_uploads_in_progress', 'Incomplete uploads held', () => service.stats().uploads);
     stat('resumable_upload_held_bytes', 'Bytes held by incomplete uploads', () => service.stats().heldBytes);
     stat('resumable_assemblies_running', 'Uploads being assembled now', () => service.stats().assemblies);
+    stat(
+      'resumable_assemblies_remembered',
+      'Uploads whose assembled file is remembered for late requests (at most 4096, for 60 s)',
+      () => service.stats().remembered,
+    );
     // Counters read when scraped: the stream core counts them (several servers, one process).
     const counted = (name: string, help: string, read: () => number) =>
       new Counter({
