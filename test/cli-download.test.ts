@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { download } from '../src/client/node/index.js';
+import { handshake, sendChunk } from './helpers/api.js';
 import { md5, md5File, randomBytesSeeded, writeRandomFile } from './helpers/bytes.js';
 import { runCli } from './helpers/cli.js';
 import { startProxy } from './helpers/flaky-proxy.js';
@@ -384,6 +385,20 @@ describe('a server that is down or stalls (item 8)', () => {
 });
 
 describe('progress (item 9) and several at once (item 11)', () => {
+  it('a file the server names (Content-Disposition) is saved under that name, and the done line says so', async () => {
+    const bytes = randomBytesSeeded(200_000, 92);
+    const id = md5(bytes);
+    await handshake(srv.url, { fileId: id, ext: '.bin', chunkIds: [`${id}0`], name: 'holiday photo.bin' });
+    const sent = await sendChunk(srv.url, { fileId: id, chunkId: `${id}0`, file: bytes });
+    assert.ok(sent.body.url, JSON.stringify(sent.body));
+    const r = await cli(['download', '-o', 'named/', sent.body.url]).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), join('named', 'holiday photo.bin'));
+    assert.deepEqual(await readFile(join(work, 'named', 'holiday photo.bin')), bytes);
+    const last = r.stderr.trim().split('\n').pop() ?? '';
+    assert.match(last, new RegExp(`^${id}\\.bin done, 195\\.3 KB \\(.*\\) as holiday photo\\.bin$`));
+  });
+
   it('lines when stderr is not a TTY: human sizes, never "hashing", the last line has the average speed', async () => {
     await writeRandomFile(join(lib, 'p.bin'), 3 * 1024 * 1024, 91);
     const proxy = await startProxy(srv.url, { rate: 2 * 1024 * 1024 });

@@ -1,5 +1,6 @@
 /** `resumable download <url...>` */
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseCount, parseCountOrZero } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
@@ -89,10 +90,12 @@ export function downloadCommand(): Command {
       );
       const mode = chooseMode(o);
       const reporter = createReporter(mode, urls.length);
+      const label = (url: string) =>
+        redactUserinfo(url).split(/[?#]/)[0]?.split('/').pop() || redactUserinfo(url);
       process.exitCode = await runTransfers(urls, {
         jobs: o.jobs as number,
         reporter,
-        label: (url) => redactUserinfo(url).split(/[?#]/)[0]?.split('/').pop() || redactUserinfo(url),
+        label,
         run: (url, signal, tracker) =>
           downloadFile(url, {
             destination: output,
@@ -117,7 +120,10 @@ export function downloadCommand(): Command {
           if (r.alreadyComplete && mode === 'quiet') reporter.log(`resumable: ${r.path}: already complete`);
           if (o.json) process.stdout.write(`${JSON.stringify({ url: shown, ...r })}\n`);
           else process.stdout.write(`${r.path}\n`);
-          return undefined;
+          // The label is the URL's last segment, known before the server named the file
+          // (Content-Disposition): `<md5>.bin done` said nothing of the u200.bin written.
+          const saved = basename(r.path);
+          return saved === label(url) ? undefined : `as ${saved}`;
         },
       });
     });
