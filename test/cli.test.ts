@@ -218,6 +218,16 @@ describe('option values are checked, not guessed', () => {
     assert.match(stderr, /such as 65536, 8MiB or 1GB/);
   });
 
+  it('upload --server ftp://x: a usage error; a server without a scheme is http, as curl reads it', async () => {
+    const stderr = await usageError(['upload', '-s', 'ftp://x', 'whatever.bin']);
+    assert.match(stderr, /'-s, --server <url>' argument 'ftp:\/\/x' is invalid/);
+    const path = join(work, 'no-scheme.bin');
+    await writeRandomFile(path, 70_000, 95);
+    const r = await cli(['upload', '-s', srv.url.replace('http://', ''), path]).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${srv.url}/upload/[0-9a-f]{32}\\.bin\\n$`));
+  });
+
   it('serve --public-url notaurl: a usage error naming the option, with a good URL', async () => {
     const stderr = await usageError(['serve', '--port', '0', '--public-url', 'notaurl']);
     assert.match(stderr, /'--public-url <url>' argument 'notaurl' is invalid/);

@@ -1,6 +1,6 @@
 /** `resumable upload <file...>` */
 import { Command, Option } from 'commander';
-import { parseCount, parseSize } from '../config/values.js';
+import { parseCount, parseServerUrl, parseSize } from '../config/values.js';
 import { credentialHeaders, headerOption, tokenOption } from './credentials.js';
 import { optionParser } from './parse.js';
 import { jobsOption, retriesOption, stallTimeoutOption, timeoutOption } from './transfer-options.js';
@@ -19,9 +19,10 @@ export function uploadCommand(): Command {
     .description('upload files in resumable chunks; prints each file URL (run again to resume)')
     .argument('<file...>', 'files to upload')
     .addOption(
-      new Option('-s, --server <url>', 'server base URL')
+      new Option('-s, --server <url>', 'server base URL (http:// when it names none)')
         .env('RESUMABLE_SERVER')
-        .default('http://localhost:8000'),
+        .default('http://localhost:8000')
+        .argParser(optionParser(parseServerUrl)),
     )
     .addOption(
       new Option(

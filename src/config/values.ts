@@ -74,6 +74,15 @@ export function parseHttpUrl(value: string): string {
   return value;
 }
 
+/**
+ * A server's base URL as a person types it: `localhost:8000` or `files.example.com` mean http://
+ * (as curl reads them), since `new URL('localhost:8000')` parses as the scheme "localhost:" and
+ * the first request failed with "Unsupported protocol localhost:". Then an absolute http(s) URL.
+ */
+export function parseServerUrl(value: string): string {
+  return parseHttpUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+}
+
 /** A comma-separated list; empty items (a trailing comma) are dropped. */
 export function parseList(value: string): string[] {
   return value.split(',').filter(Boolean);
