@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -226,6 +227,25 @@ describe('option values are checked, not guessed', () => {
     const r = await cli(['upload', '-s', srv.url.replace('http://', ''), path]).done;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^${srv.url}/upload/[0-9a-f]{32}\\.bin\\n$`));
+  });
+
+  it('serve on a port in use: one line saying so and what to do, exit 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const r = await cli(['serve', '--port', String(port), '--data', join(work, 'port-taken')]).done;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^resumable: port ${port} is in use on 127\\.0\\.0\\.1 .*choose another port with --port$`,
+          'm',
+        ),
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   it('serve --public-url notaurl: a usage error naming the option, with a good URL', async () => {

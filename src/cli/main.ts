@@ -23,6 +23,14 @@ for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c)
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`resumable: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`resumable: ${failureLine(err)}\n`);
   process.exit(1);
 });
+
+/** The one line a failure is told in; a port in use says what to do about it. */
+function failureLine(err: unknown): string {
+  const e = err as { code?: unknown; port?: unknown; address?: unknown; message?: unknown };
+  if (e.code === 'EADDRINUSE' && typeof e.port === 'number')
+    return `port ${e.port} is in use on ${String(e.address)} (another server is listening there): stop it, or choose another port with --port`;
+  return err instanceof Error ? err.message : String(err);
+}
