@@ -88,6 +88,7 @@ it('what assemblies made is remembered for at most 4096 uploads, however many fi
   const srv = await startTestServer();
   try {
     const uploads = MADE_MAX + 60;
+    const started = Date.now();
     const limit = pLimit(8);
     await Promise.all(
       Array.from({ length: uploads }, (_, i) =>
@@ -102,7 +103,10 @@ it('what assemblies made is remembered for at most 4096 uploads, however many fi
     );
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     const remembered = Number(/^resumable_assemblies_remembered (\d+)$/m.exec(metrics)?.[1]);
-    assert.equal(remembered, MADE_MAX, `${uploads} uploads assembled within the minute`);
+    // Past a minute (a loaded CI machine), the oldest went by age too: then only the bound holds.
+    if (Date.now() - started < 55_000)
+      assert.equal(remembered, MADE_MAX, `${uploads} uploads within the minute`);
+    else assert.ok(remembered > 0 && remembered <= MADE_MAX, `${remembered} remembered`);
   } finally {
     await srv.close();
   }
