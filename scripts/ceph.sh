@@ -140,11 +140,9 @@ CONF
   # EPERM; its log says 'handle_command on fsid 00000000-… != …'). Seen from `ceph fsid` and from
   # the OSD's first command at boot, which then exits (a CI run failed so). So every step that
   # talks to the monitor is tried again.
-  local theirs=''
-  for _ in $(seq 1 20); do theirs=$(timeout 15 ceph -c "$CONF" fsid 2>/dev/null) && break; sleep 0.5; done
+  local theirs; theirs=$(retry 20 timeout 15 ceph -c "$CONF" fsid 2>/dev/null) || true
   [[ $theirs == "$fsid" ]] || { echo "ceph: the monitor on port $mon_port has fsid '$theirs', not ours ($fsid): another cluster holds it, or ours never answered" >&2; exit 1; }
-  local id=''
-  for _ in $(seq 1 30); do id=$(ceph -c "$CONF" osd create 2>/dev/null) && break; sleep 0.5; done
+  local id; id=$(retry 30 ceph -c "$CONF" osd create 2>/dev/null) || true
   [[ -n $id ]] || { echo "ceph: the monitor never accepted 'osd create'" >&2; exit 1; }
   mkdir -p "$DIR/osd/$id"
   retry 5 ceph-osd -c "$CONF" -i "$id" --mkfs >"$DIR/log/mkfs.out" 2>&1 || { cat "$DIR/log/mkfs.out" >&2; exit 1; }

@@ -7,6 +7,7 @@ import { it } from 'node:test';
 import { DURABILITY_MODES, type DurabilityMode } from '../src/storage/local-disk/durability.js';
 import { WorkerFold } from '../src/storage/local-disk/fold-worker.js';
 import { LocalDiskStorage } from '../src/storage/local-disk/local-disk.js';
+import { Trash } from '../src/storage/local-disk/trash.js';
 import { md5, randomBytesSeeded, sha256 } from './helpers/bytes.js';
 import { tempDir } from './helpers/server.js';
 import { runStorageConformance, runStreamStoreConformance } from './storage-conformance.js';
@@ -88,6 +89,28 @@ it('local disk: a removed upload leaves its folder at once and trash/ after; sta
     await writeFile(join(dir, 'trash', 'left-by-a-crash', 'data'), data);
     await new LocalDiskStorage(dir, { durability }).init();
     assert.deepEqual(await readdir(join(dir, 'trash')), []);
+  }));
+
+it('local disk: trash/ deletes one thing at a time, however many are discarded at once', () =>
+  inStoreDir(async (dir) => {
+    const trash = new Trash(join(dir, 'trash'));
+    await trash.reset();
+    const folders = Array.from({ length: 40 }, (_, i) => join(dir, `upload-${i}`));
+    for (const f of folders) {
+      await mkdir(f);
+      for (let j = 0; j < 20; j++) await writeFile(join(f, `chunk-${j}`), 'x'.repeat(4096));
+    }
+    let most = 0;
+    await Promise.all(
+      folders.map(async (f) => {
+        await trash.discard(f);
+        most = Math.max(most, trash.running);
+      }),
+    );
+    assert.equal(most, 1, 'one deletion ran at a time');
+    await trash.drain();
+    assert.deepEqual(await readdir(join(dir, 'trash')), []);
+    assert.deepEqual((await readdir(dir)).sort(), ['trash']);
   }));
 
 it('local disk: chunks with a place are written into the upload file; a torn regions line is dropped; a chunk bigger than its place is refused', () =>

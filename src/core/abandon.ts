@@ -7,7 +7,7 @@
 import { TransferError } from '../protocol/errors.js';
 import { parseFileKey } from '../protocol/ids.js';
 import type { UploadCore } from './context.js';
-import { removeUnlisted } from './drop-plan.js';
+import { removeSessionPlan } from './drop-plan.js';
 import { sessionOf, usageEntry } from './sessions.js';
 
 export interface AbandonOptions {
@@ -30,20 +30,16 @@ export async function abandonUpload(
     if (plans.length === 0) throw new TransferError('UPLOAD_NOT_FOUND');
     const session = sessionOf(requester);
     const mine = plans.find((p) => p.session === session) ?? plans.find((p) => (p.session ?? null) === null);
-    if (options.admin || (mine && plans.length === 1)) {
+    if (options.admin) {
       await storage.removeUpload(key);
       usage.removeUpload(key);
       return;
     }
     if (!mine) throw new TransferError('FORBIDDEN', 'This upload belongs to another requester.');
     // Other sessions still need their chunks: this session's plan goes, with the chunks no other
-    // plan lists (left, they would stay on disk counted against nobody until the upload expires).
-    await storage.removePlan(key, mine.session ?? null);
-    await removeUnlisted(
-      storage,
-      key,
-      plans.filter((p) => p !== mine),
-    );
-    usage.remove(usageEntry(key, mine.session));
+    // plan lists (left, they would stay on disk counted against nobody until the upload expires);
+    // the upload goes with the last plan.
+    if (await removeSessionPlan(storage, plans, mine, [])) usage.removeUpload(key);
+    else usage.remove(usageEntry(key, mine.session));
   });
 }

@@ -21,34 +21,39 @@ export function planMd5s(plan: Pick<UploadPlan, 'chunkIds'>): string[] {
 
 /** Under the upload's lock. Resolves whether the upload went with it (no plan was left). */
 export function dropPlan(storage: Storage, locks: KeyedMutex, plan: UploadPlan): Promise<boolean> {
-  return locks.run(plan.fileId, async () => {
-    await storage.removeChunks(plan.fileId, planMd5s(plan));
-    await storage.removePlan(plan.fileId, plan.session ?? null);
-    const rest = await storage.listPlans(plan.fileId);
-    if (rest.length > 0) {
-      await removeUnlisted(storage, plan.fileId, rest);
-      return false;
-    }
-    await storage.removeUpload(plan.fileId);
-    return true;
-  });
+  return locks.run(plan.fileId, async () =>
+    removeSessionPlan(storage, await storage.listPlans(plan.fileId), plan, planMd5s(plan)),
+  );
 }
 
 /**
- * Removes the held chunks that none of `plans` (the upload's plans left, after one went) lists:
- * chunks its session sent under an earlier plan it replaced. Nobody needs them, and with the
- * session gone nobody is charged for them: a stranger re-planned, sent junk, failed a one-chunk
- * plan, and did it again within its quota, while the junk counted toward the upload's file-size
- * limit and refused the owner's last chunks (413). A deferred plan without chunk ids takes any
- * chunk at its index (core/deferred.ts): then nothing is unlisted.
+ * Removes `plan` (one of `plans`, the upload's plans as read under the caller's lock of the
+ * upload) with the chunks in `chunks` and the held chunks no other plan lists: chunks its session
+ * sent under an earlier plan it replaced. Nobody needs those, and with the session gone nobody is
+ * charged for them: a stranger re-planned, sent junk, failed a one-chunk plan, and did it again
+ * within its quota, while the junk counted toward the upload's file-size limit and refused the
+ * owner's last chunks (413). A deferred plan without chunk ids takes any chunk at its index
+ * (core/deferred.ts): then nothing is unlisted. The upload goes with its last plan. The chunks go
+ * before the plan: a crash between leaves the plan needing them again, never chunks unlisted.
+ * Resolves whether the upload went.
  */
-export async function removeUnlisted(
+export async function removeSessionPlan(
   storage: Storage,
-  fileId: string,
   plans: readonly UploadPlan[],
-): Promise<void> {
-  if (plans.some((p) => p.deferred && p.chunkIds.length === 0)) return;
-  const listed = new Set(plans.flatMap(planMd5s));
-  const unlisted = [...(await storage.heldChunks(fileId)).keys()].filter((md5) => !listed.has(md5));
-  if (unlisted.length > 0) await storage.removeChunks(fileId, unlisted);
+  plan: UploadPlan,
+  chunks: readonly string[],
+): Promise<boolean> {
+  const session = plan.session ?? null;
+  const rest = plans.filter((p) => (p.session ?? null) !== session);
+  if (rest.length === 0) {
+    await storage.removeUpload(plan.fileId);
+    return true;
+  }
+  const listed = new Set(rest.flatMap(planMd5s));
+  const unlisted = rest.some((p) => p.deferred && p.chunkIds.length === 0)
+    ? []
+    : [...(await storage.heldChunks(plan.fileId)).keys()].filter((md5) => !listed.has(md5));
+  await storage.removeChunks(plan.fileId, [...chunks, ...unlisted]);
+  await storage.removePlan(plan.fileId, session);
+  return false;
 }

@@ -110,14 +110,7 @@ export class InPlaceChunks {
     const evict = [...set.held]
       .filter(([i, md5]) => !placing.some((p) => placesAt(p, i, md5)))
       .map(([i]) => i);
-    if (evict.length > 0) {
-      const fh = await open(set.dataPath, 'r');
-      try {
-        for (const i of evict) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, fileId);
-      } finally {
-        await fh.close();
-      }
-    }
+    await this.copyOut(fileId, set, evict);
     if (placing.length === 0) {
       await set.destroy();
       this.pinned.delete(fileId);
@@ -147,13 +140,19 @@ export class InPlaceChunks {
   async evictDisagreeing(fileId: string, set: RegionSet, md5s: readonly string[]): Promise<void> {
     const evict = [...set.held].filter(([i, md5]) => md5s[i] !== md5).map(([i]) => i);
     if (evict.length === 0) return;
+    await this.copyOut(fileId, set, evict);
+    await set.forget(evict);
+  }
+
+  /** Copies these held regions into plain chunks of the upload (the set still holds them). */
+  private async copyOut(fileId: string, set: RegionSet, indexes: readonly number[]): Promise<void> {
+    if (indexes.length === 0) return;
     const fh = await open(set.dataPath, 'r');
     try {
-      for (const i of evict) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, fileId);
+      for (const i of indexes) await this.keepAsPlainChunk(fh, set, i, set.held.get(i)!, fileId);
     } finally {
       await fh.close();
     }
-    await set.forget(evict);
   }
 
   /** Copies bytes of a region into a plain chunk of the upload (held under its MD5). */

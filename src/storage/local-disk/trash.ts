@@ -10,11 +10,19 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import { errno } from '../../io/fs-util.js';
 
 export class Trash {
-  /** Deletions running (a clean stop waits for them). */
+  /** Deletions not ended yet, running or waiting (a clean stop waits for them). */
   private readonly pending = new Set<Promise<void>>();
+  /**
+   * One deletion at a time: each is a task of libuv's thread pool (4 threads), which every read,
+   * write and fsync of running requests also waits for. Uploads finished at once (any client can
+   * finish many small ones) would otherwise start as many deletions together and hold the pool.
+   * Waiting ones cost a promise each; what they delete is on disk already, bounded by the quotas.
+   */
+  private readonly deleting = pLimit(1);
 
   constructor(private readonly dir: string) {}
 
@@ -35,10 +43,15 @@ export class Trash {
       await rm(path, { recursive: true, force: true });
       return;
     }
-    const job: Promise<void> = rm(to, { recursive: true, force: true })
+    const job: Promise<void> = this.deleting(() => rm(to, { recursive: true, force: true }))
       .catch(() => undefined)
       .finally(() => this.pending.delete(job));
     this.pending.add(job);
+  }
+
+  /** Deletions running now: at most one. */
+  get running(): number {
+    return this.deleting.activeCount;
   }
 
   /** Resolves once every deletion started so far has ended. */

@@ -10,6 +10,7 @@ import {
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
 import { mapS3Error, notFound } from './errors.js';
 import type { KeyLayout } from './keys.js';
@@ -119,6 +120,30 @@ export class Bucket {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
+  }
+
+  /**
+   * Deletes these keys, 16 at a time. One DELETE per key: DeleteObjects needs a Content-MD5 that
+   * not every store version accepts.
+   */
+  async deleteAll(keys: readonly string[]): Promise<void> {
+    const limit = pLimit(16);
+    try {
+      await Promise.all(keys.map((key) => limit(() => this.delete(key))));
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+  }
+
+  /** Deletes every object under a prefix. */
+  async deleteUnder(prefix: string): Promise<void> {
+    const keys: string[] = [];
+    try {
+      for await (const o of this.list(prefix)) if (o.Key) keys.push(o.Key);
+    } catch (err: unknown) {
+      throw mapS3Error(err);
+    }
+    await this.deleteAll(keys);
   }
 
   /** Every object under a prefix, a page (at most 1,000) at a time. */

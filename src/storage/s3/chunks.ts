@@ -11,7 +11,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
 import type { StagedChunk } from '../storage.js';
@@ -168,13 +167,9 @@ export class Chunks {
   /** Deletes these chunk objects of the upload, if held. */
   async remove(fileId: string, md5s: ReadonlySet<string>): Promise<void> {
     const held = await this.held(fileId);
-    const keys = [...md5s].filter((m) => held.has(m)).map((m) => this.bucket.keys.chunk(fileId, m));
-    const limit = pLimit(16);
-    try {
-      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
-    } catch (err: unknown) {
-      throw mapS3Error(err);
-    }
+    await this.bucket.deleteAll(
+      [...md5s].filter((m) => held.has(m)).map((m) => this.bucket.keys.chunk(fileId, m)),
+    );
   }
 
   /** The staged object is nobody's any more: delete it (a failure leaves it to the sweeper). */

@@ -36,7 +36,6 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import pLimit from 'p-limit';
 import { TransferError } from '../../protocol/errors.js';
 import type { PublishedFile } from '../storage.js';
 import {
@@ -226,22 +225,11 @@ export class S3Streams implements StreamStore {
   }
 
   async dropBytes(id: string): Promise<void> {
-    await this.deleteUnder(`${this.base(id)}parts/`);
+    await this.bucket.deleteUnder(`${this.base(id)}parts/`);
   }
 
   async remove(id: string): Promise<void> {
-    await this.deleteUnder(this.base(id));
-  }
-
-  private async deleteUnder(prefix: string): Promise<void> {
-    const keys: string[] = [];
-    try {
-      for await (const o of this.bucket.list(prefix)) if (o.Key) keys.push(o.Key);
-      const limit = pLimit(16);
-      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
-    } catch (err: unknown) {
-      throw mapS3Error(err);
-    }
+    await this.bucket.deleteUnder(this.base(id));
   }
 
   async *list(): AsyncIterable<StreamSummary> {

@@ -1,6 +1,5 @@
 /** An upload's plan, and the upload as a whole: listing and removing everything under it. */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import pLimit from 'p-limit';
 import { isFileKey } from '../../protocol/ids.js';
 import type { UploadPlan, UploadSummary } from '../storage.js';
 import type { Bucket } from './bucket.js';
@@ -65,16 +64,8 @@ export class Uploads {
     }
   }
 
-  async remove(fileId: string): Promise<void> {
-    const keys: string[] = [];
-    try {
-      for await (const o of this.bucket.list(this.bucket.keys.upload(fileId))) if (o.Key) keys.push(o.Key);
-      // One DELETE per key: DeleteObjects needs a Content-MD5 that not every store version accepts.
-      const limit = pLimit(16);
-      await Promise.all(keys.map((key) => limit(() => this.bucket.delete(key))));
-    } catch (err: unknown) {
-      throw mapS3Error(err);
-    }
+  remove(fileId: string): Promise<void> {
+    return this.bucket.deleteUnder(this.bucket.keys.upload(fileId));
   }
 
   /** Every upload with an object under it, and when its newest object was written. */
