@@ -7,6 +7,13 @@
 #   scripts/ceph.sh start    # idempotent: returns at once if our gateway already answers
 #   scripts/ceph.sh stop
 #   scripts/ceph.sh env      # the variables a client needs (eval "$(scripts/ceph.sh env)")
+#   scripts/ceph.sh report   # which daemons run, and every death the watcher saw (CI prints it)
+#
+# A watcher runs beside the daemons: a gateway or monitor that dies is started again as it was; an
+# OSD that dies (its objects were in memory) or a gateway that stops answering for a minute and a
+# half brings a clean restart on the same ports with the same keys, so the clients' settings stay
+# true. Each event goes to $DIR.watch.log with the daemons' last log lines, and `report` prints
+# it: a CI run whose S3 tests all failed at once (stop 25) left no trace of why.
 #
 # Another cluster may be running on this machine where this script cannot see or stop its
 # processes (another checkout, another pid namespace sharing the network: CI runs failed so twice,
@@ -25,6 +32,9 @@ DIR=${RT_CEPH_DIR:-/tmp/rt-ceph-$(printf %s "$CHECKOUT" | md5sum | cut -c1-8)}
 CONF=$DIR/ceph.conf
 STATE=$DIR/endpoint
 KEYS=$DIR/keys
+# Beside $DIR, not in it: a clean restart removes $DIR, and the record must outlive it.
+WATCH_LOG=$DIR.watch.log
+WATCH_PID=$DIR.watch.pid
 # The S3 keys: given, else the pair this script's last start made (random per start, so that a
 # gateway that is not ours cannot take them), else placeholders until a start makes some.
 read -r ACCESS_KEY SECRET_KEY 2>/dev/null <"$KEYS" || true
@@ -76,7 +86,7 @@ ours() {
 }
 
 start() {
-  if ours; then echo "ceph: gateway already answers on $ENDPOINT"; return 0; fi
+  if [[ -z ${RT_CEPH_WATCHER:-} ]] && ours; then echo "ceph: gateway already answers on $ENDPOINT"; return 0; fi
   for bin in ceph-mon ceph-osd radosgw ceph monmaptool ceph-authtool radosgw-admin; do
     command -v "$bin" >/dev/null || { echo "ceph: $bin missing: apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common" >&2; exit 1; }
   done
@@ -93,6 +103,7 @@ start() {
     SECRET_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   fi
   echo "$ACCESS_KEY $SECRET_KEY" >"$KEYS"
+  echo "$mon_port" >"$DIR/mon-port"
   cat >"$CONF" <<CONF
 [global]
 fsid = $fsid
@@ -159,8 +170,88 @@ CONF
   echo "ceph: gateway on $ENDPOINT (data in memory; logs in $DIR/log)"
 }
 
+# The last lines of each daemon's log, for a record of why something failed.
+last_words() {
+  local f; for f in "$DIR"/log/*.log; do [[ -s $f ]] && { echo "--- ${f##*/}"; tail -n "${1:-12}" "$f"; }; done
+  return 0
+}
+
+# alive NAME: the daemon whose pid file is $DIR/run/NAME.pid runs, started with our configuration.
+alive() {
+  local pid; pid=$(cat "$DIR/run/$1.pid" 2>/dev/null) || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-c $CONF "
+}
+
+# The watcher (see the top of this file). Runs until `stop` or until our state is gone.
+watch_loop() {
+  set +e # a failed check is an answer here, not the end of the watcher
+  echo $$ >"$WATCH_PID"
+  local misses=0 osd
+  note() { echo "$(date -u +%FT%TZ) $*"; last_words 20; echo; }
+  while [[ -f $STATE && $(cat "$WATCH_PID" 2>/dev/null) == "$$" ]]; do
+    sleep 2
+    [[ -f $STATE ]] || break
+    osd=$(cd "$DIR/run" 2>/dev/null && ls osd.*.pid 2>/dev/null | head -n 1) || true
+    osd=${osd%.pid}
+    if [[ -n $osd ]] && ! alive "$osd"; then
+      note "ceph watch: $osd died (its objects with it); a clean restart on port $PORT"
+      restart_clean; misses=0; continue
+    fi
+    if ! alive mon.a; then
+      note "ceph watch: the monitor died; started again"
+      ceph-mon -c "$CONF" -i a || true
+    fi
+    if ! alive client.rgw; then
+      note "ceph watch: the gateway died; started again"
+      radosgw -c "$CONF" -n client.rgw || true
+      for _ in $(seq 1 60); do answers && break; sleep 0.5; done
+      misses=0; continue
+    fi
+    if answers; then misses=0; continue; fi
+    misses=$((misses + 1))
+    if ((misses >= 30)); then
+      note "ceph watch: the gateway stopped answering (30 checks over $((misses * 3)) s or more); a clean restart"
+      restart_clean; misses=0
+    fi
+  done
+}
+
+# A clean start on the same gateway and monitor ports with the same keys, as the watcher does it.
+restart_clean() {
+  local mon_port; mon_port=$(cat "$DIR/mon-port" 2>/dev/null || true)
+  local try
+  for try in 1 2 3; do
+    RT_CEPH_WATCHER=1 RT_CEPH_PORT=$PORT RT_CEPH_MON_PORT=$mon_port \
+      RT_CEPH_ACCESS_KEY=$ACCESS_KEY RT_CEPH_SECRET_KEY=$SECRET_KEY \
+      "${BASH_SOURCE[0]}" start-once 2>&1 && { echo "ceph watch: restarted"; return 0; }
+    echo "ceph watch: restart $try failed"
+  done
+}
+
+report() {
+  set +e
+  local name
+  echo "ceph report ($DIR):"
+  for name in mon.a client.rgw $(cd "$DIR/run" 2>/dev/null && ls osd.*.pid 2>/dev/null | sed 's/\.pid$//'); do
+    if alive "$name"; then echo "  $name runs"; else echo "  $name DOES NOT RUN"; fi
+  done
+  if answers; then echo "  the gateway answers on $ENDPOINT"; else echo "  the gateway on $ENDPOINT DOES NOT ANSWER"; fi
+  if [[ -s $WATCH_LOG ]]; then echo "  what the watcher saw:"; cat "$WATCH_LOG"; else echo "  the watcher saw no death"; fi
+  if ! alive client.rgw || ! answers; then last_words 40; fi
+  # The machine's side: memory left, and whether the kernel killed anything for memory.
+  free -m | sed 's/^/  /'
+  dmesg 2>/dev/null | grep -iE 'out of memory|oom-kill|killed process' | tail -n 5 | sed 's/^/  /'
+  return 0
+}
+
 stop() {
   local pids=() f pid
+  # The watcher first, or it would start again what this stops (not when it is the watcher's own
+  # clean restart that stops the old daemons).
+  if [[ -z ${RT_CEPH_WATCHER:-} && -f $WATCH_PID ]]; then
+    pid=$(cat "$WATCH_PID"); rm -f "$WATCH_PID"
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "ceph.sh watch" && kill "$pid" 2>/dev/null || true
+  fi
   for f in "$DIR"/run/*.pid; do
     # Only a live process started with our configuration: a pid file written in another pid
     # namespace holds a number that means some other process here.
@@ -196,7 +287,15 @@ case "${1:-}" in
   start) flock -o "$DIR.lock" "${BASH_SOURCE[0]}" start-locked ;;
   start-locked)
     for try in 1 2 3; do
-      "${BASH_SOURCE[0]}" start-once && exit 0
+      if "${BASH_SOURCE[0]}" start-once; then
+        # The watcher, detached: its output goes to its log (a caller that reads our stderr must
+        # not wait for it), and the lock is not inherited (flock -o).
+        if ! { [[ -f $WATCH_PID ]] && kill -0 "$(cat "$WATCH_PID")" 2>/dev/null; }; then
+          : >"$WATCH_LOG"
+          setsid nohup "${BASH_SOURCE[0]}" watch >>"$WATCH_LOG" 2>&1 </dev/null &
+        fi
+        exit 0
+      fi
       ((try < 3)) && echo "ceph: start $try failed; stopping what it left and trying again with new ports" >&2
     done
     exit 1 ;;
@@ -208,5 +307,7 @@ case "${1:-}" in
     start ;;
   stop) stop ;;
   env) env_vars ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+  watch) watch_loop ;;
+  report) report ;;
+  *) echo "usage: $0 start|stop|env|report" >&2; exit 2 ;;
 esac
