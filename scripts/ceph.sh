@@ -28,7 +28,11 @@ set -euo pipefail
 # One cluster per checkout: a CI clone never adopts a cluster that another checkout started (and
 # may stop at any moment).
 CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-DIR=${RT_CEPH_DIR:-/tmp/rt-ceph-$(printf %s "$CHECKOUT" | md5sum | cut -c1-8)}
+# In memory (/dev/shm) where there is one: the monitor's database fsyncs every commit, and on the
+# disk the tests fill with gigabytes of uploads (and fsync) those commits waited behind them; a
+# disk that fills up (a CI machine had 287 MB free once) would stop the monitor. It holds ~40 MB.
+SHM=/tmp; [[ -d /dev/shm && -w /dev/shm ]] && SHM=/dev/shm
+DIR=${RT_CEPH_DIR:-$SHM/rt-ceph-$(printf %s "$CHECKOUT" | md5sum | cut -c1-8)}
 CONF=$DIR/ceph.conf
 STATE=$DIR/endpoint
 KEYS=$DIR/keys
