@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { planBytes } from '../src/core/usage.js';
 import { cut, md5, randomBytesSeeded } from './helpers/bytes.js';
 import { from } from './helpers/requester.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -114,5 +115,42 @@ describe('in place: one junk chunk of a stranger in a free region', () => {
       ino,
       'copied: the in-place data file was not published',
     );
+  });
+});
+
+describe("counts: a stranger's failing plan takes the owner's chunks it lists", () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer();
+  });
+  after(() => srv.close());
+
+  it('what the server counts for the upload comes down to what it still holds', async () => {
+    const data = randomBytesSeeded(4 * 64 * KiB, 2301);
+    const c = cut(data, 64 * KiB);
+    await owner.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: c.chunkIds });
+    for (const i of [0, 1, 2]) await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+    const chunksDir = join(srv.dataDir, 'uploads', c.fileId, 'chunks');
+    const held = () => readdirSync(chunksDir).reduce((n, f) => n + statSync(join(chunksDir, f)).size, 0);
+    const ownerPlan = planBytes({ chunkIds: c.chunkIds });
+    assert.equal(await heldBytesMetric(srv.url), ownerPlan + 3 * 64 * KiB);
+
+    // The stranger lists two of the owner's chunks (say it has the file) and one junk chunk of
+    // its own: the assembly fails, the plan goes with the three chunks it lists.
+    const junk = randomBytesSeeded(64 * KiB, 2302);
+    const ids = [c.chunkIds[0]!, c.chunkIds[1]!, `${md5(junk)}2`];
+    await stranger.handshake(srv.url, { fileId: c.fileId, ext: '.bin', chunkIds: ids });
+    const failed = await stranger.chunk(srv.url, c.fileId, ids[2]!, junk);
+    assert.equal(failed.body.error, 'FILE_MD5_MISMATCH');
+    assert.equal(held(), 64 * KiB, "only the owner's chunk 2 is left");
+    // Before: the owner's session still counted the two chunks that went (an over-count).
+    assert.equal(await heldBytesMetric(srv.url), ownerPlan + held());
+
+    // The owner sends them again and finishes; nothing is counted any more.
+    for (const i of [0, 1, 3]) {
+      const r = await owner.chunk(srv.url, c.fileId, c.chunkIds[i]!, c.chunks[i]!);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    assert.equal(await heldBytesMetric(srv.url), 0);
   });
 });

@@ -7,6 +7,7 @@ import type { PublishedFile, SpaceInfo, UploadPlan } from '../storage/storage.js
 import type { ResolvedLimits, UploadCore } from './context.js';
 import { dropPlan } from './drop-plan.js';
 import { usageEntry } from './sessions.js';
+import { planBytes } from './usage.js';
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -60,7 +61,7 @@ export async function checkAssembly(
   for (const id of plan.chunkIds) total += held.get(id.slice(0, 32)) ?? 0;
   if (total > core.limits.maxFileSize) {
     // This plan can never finish; other sessions' plans of the upload may (drop-plan.ts).
-    forgetUsage(core, plan, await dropPlan(core.storage, core.locks, plan));
+    await forgetUsage(core, plan, await dropPlan(core.storage, core.locks, plan));
     throw new TransferError(
       'FILE_TOO_LARGE',
       `The file would be ${total} bytes, over ${core.limits.maxFileSize}.`,
@@ -92,13 +93,39 @@ export async function assembleChecked(
     // plan: what went counts no more.
     const plans = await core.storage.listPlans(plan.fileId).catch(() => [plan]);
     const session = plan.session ?? null;
-    if (!plans.some((p) => (p.session ?? null) === session)) forgetUsage(core, plan, plans.length === 0);
+    if (!plans.some((p) => (p.session ?? null) === session))
+      await forgetUsage(core, plan, plans.length === 0);
     throw err;
   }
 }
 
-/** The dropped plan's session counts no more; nor any of the upload's if the upload went. */
-function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boolean): void {
-  if (uploadGone) core.usage.removeUpload(plan.fileId);
-  else core.usage.remove(usageEntry(plan.fileId, plan.session));
+/**
+ * The dropped plan's session counts no more; nor any of the upload's if the upload went. Else the
+ * chunks it listed went too, some perhaps sent by the sessions left: their counts are trimmed to
+ * what the upload still holds (one more read of its plans and chunks, on this rare path only; if
+ * it fails the counts stay high until those sessions end, an over-count, never an under-count).
+ */
+async function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boolean): Promise<void> {
+  if (uploadGone) {
+    core.usage.removeUpload(plan.fileId);
+    return;
+  }
+  core.usage.remove(usageEntry(plan.fileId, plan.session));
+  try {
+    // Under the upload's lock, as chunks are committed and counted: held and counts agree.
+    await core.locks.run(plan.fileId, async () => {
+      const [plans, held] = await Promise.all([
+        core.storage.listPlans(plan.fileId),
+        core.storage.heldChunks(plan.fileId),
+      ]);
+      let bytes = 0;
+      for (const size of held.values()) bytes += size;
+      core.usage.trimTo(
+        plans.map((p) => ({ entry: usageEntry(p.fileId, p.session), planBytes: planBytes(p) })),
+        bytes,
+      );
+    });
+  } catch {
+    // The over-count stays (see above).
+  }
 }

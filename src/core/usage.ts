@@ -152,6 +152,27 @@ export class UploadUsage {
     if (c) c.bytes += delta;
   }
 
+  /**
+   * After chunks of an upload went while the sessions that sent them go on (a failing plan takes
+   * every chunk it lists, drop-plan.ts): its sessions left (`entries`, each with the bytes of its
+   * plan) count no more chunk bytes in all than the upload holds (`held`). Who sent which chunk is
+   * not recorded, so the excess comes off the sessions counting the most chunk bytes first: one
+   * session may still be over-counted, the upload and the total never are.
+   */
+  trimTo(entries: readonly { entry: string; planBytes: number }[], held: number): void {
+    const counted = entries
+      .filter((e) => this.uploads.has(e.entry))
+      .map((e) => ({ entry: e.entry, chunks: Math.max(0, this.bytesOf(e.entry) - e.planBytes) }))
+      .sort((a, b) => b.chunks - a.chunks);
+    let excess = counted.reduce((sum, e) => sum + e.chunks, 0) - held;
+    for (const e of counted) {
+      if (excess <= 0) break;
+      const cut = Math.min(excess, e.chunks);
+      this.grow(e.entry, -cut);
+      excess -= cut;
+    }
+  }
+
   /** The session is gone (abandoned; removeUpload for all of an upload's). */
   remove(entry: string): void {
     const u = this.uploads.get(entry);
