@@ -5,7 +5,7 @@
 import { TransferError } from '../protocol/errors.js';
 import type { PublishedFile, SpaceInfo, UploadPlan } from '../storage/storage.js';
 import type { ResolvedLimits, UploadCore } from './context.js';
-import { dropPlan } from './drop-plan.js';
+import { dropPlan, planMd5s } from './drop-plan.js';
 import { usageEntry } from './sessions.js';
 import { planBytes } from './usage.js';
 
@@ -102,7 +102,7 @@ export async function assembleChecked(
 /**
  * The dropped plan's session counts no more; nor any of the upload's if the upload went. Else the
  * chunks it listed went too, some perhaps sent by the sessions left: their counts are trimmed to
- * what the upload still holds (one more read of its plans and chunks, on this rare path only; if
+ * what the upload still holds (UploadUsage.trimTo) (one more read of its plans and chunks, on this rare path only; if
  * it fails the counts stay high until those sessions end, an over-count, never an under-count).
  */
 async function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boolean): Promise<void> {
@@ -121,7 +121,11 @@ async function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boole
       let bytes = 0;
       for (const size of held.values()) bytes += size;
       core.usage.trimTo(
-        plans.map((p) => ({ entry: usageEntry(p.fileId, p.session), planBytes: planBytes(p) })),
+        plans.map((p) => ({
+          entry: usageEntry(p.fileId, p.session),
+          planBytes: planBytes(p),
+          heldListed: planMd5s(p).reduce((sum, md5) => sum + (held.get(md5) ?? 0), 0),
+        })),
         bytes,
       );
     });

@@ -154,20 +154,25 @@ export class UploadUsage {
 
   /**
    * After chunks of an upload went while the sessions that sent them go on (a failing plan takes
-   * every chunk it lists, drop-plan.ts): its sessions left (`entries`, each with the bytes of its
-   * plan) count no more chunk bytes in all than the upload holds (`held`). Who sent which chunk is
-   * not recorded, so the excess comes off the sessions counting the most chunk bytes first: one
-   * session may still be over-counted, the upload and the total never are.
+   * every chunk it lists, drop-plan.ts): its sessions left (`entries`) count no more chunk bytes in
+   * all than the upload holds (`held`). Who sent which chunk is not recorded, but a session sends
+   * only chunks its plan lists (CHUNK_NOT_IN_PLAN): one may lose at most its count beyond the held
+   * bytes its plan lists (`heldListed`), so no session is cut below what it may still hold; the
+   * excess comes off those that can lose the most first. One session may stay over-counted (it
+   * sent chunks under an earlier plan of its own) until it ends; none is under-counted.
    */
-  trimTo(entries: readonly { entry: string; planBytes: number }[], held: number): void {
+  trimTo(entries: readonly { entry: string; planBytes: number; heldListed: number }[], held: number): void {
     const counted = entries
       .filter((e) => this.uploads.has(e.entry))
-      .map((e) => ({ entry: e.entry, chunks: Math.max(0, this.bytesOf(e.entry) - e.planBytes) }))
-      .sort((a, b) => b.chunks - a.chunks);
+      .map((e) => {
+        const chunks = Math.max(0, this.bytesOf(e.entry) - e.planBytes);
+        return { entry: e.entry, chunks, loss: Math.max(0, chunks - e.heldListed) };
+      })
+      .sort((a, b) => b.loss - a.loss);
     let excess = counted.reduce((sum, e) => sum + e.chunks, 0) - held;
     for (const e of counted) {
       if (excess <= 0) break;
-      const cut = Math.min(excess, e.chunks);
+      const cut = Math.min(excess, e.loss);
       this.grow(e.entry, -cut);
       excess -= cut;
     }
