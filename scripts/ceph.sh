@@ -10,9 +10,9 @@
 #   scripts/ceph.sh report   # which daemons run, and every death the watcher saw (CI prints it)
 #
 # A watcher runs beside the daemons: a gateway or monitor that dies is started again as it was; an
-# OSD that dies (its objects were in memory) or a gateway that stops answering for a minute and a
-# half brings a clean restart on the same ports with the same keys, so the clients' settings stay
-# true. Each event goes to $DIR.watch.log with the daemons' last log lines, and `report` prints
+# OSD that dies (its objects were in memory) or a gateway that does not list our buckets for one
+# to four minutes brings a clean restart on the same ports with the same keys, so the clients'
+# settings stay true. Each event goes to $DIR.watch.log with the daemons' last log lines, and `report` prints
 # it: a CI run whose S3 tests all failed at once (stop 25) left no trace of why.
 #
 # Another cluster may be running on this machine where this script cannot see or stop its
@@ -31,7 +31,9 @@ CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # In memory (/dev/shm) where there is one: the monitor's database fsyncs every commit, and on the
 # disk the tests fill with gigabytes of uploads (and fsync) those commits waited behind them; a
 # disk that fills up (a CI machine had 287 MB free once) would stop the monitor. It holds ~40 MB.
-SHM=/tmp; [[ -d /dev/shm && -w /dev/shm ]] && SHM=/dev/shm
+# Only a roomy one: a container's /dev/shm may be 64 MB, and a full one would stop the monitor.
+SHM=/tmp
+[[ -d /dev/shm && -w /dev/shm ]] && (($(df --output=avail -BM /dev/shm 2>/dev/null | tail -n 1 | tr -dc 0-9) >= 1024)) && SHM=/dev/shm
 DIR=${RT_CEPH_DIR:-$SHM/rt-ceph-$(printf %s "$CHECKOUT" | md5sum | cut -c1-8)}
 CONF=$DIR/ceph.conf
 STATE=$DIR/endpoint
@@ -55,6 +57,12 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # checked for $4 ports in a row (the OSD binds several in its window).
 free_port() {
   local want=$1 lo=$2 span=$3 n=${4:-1} p i
+  # The watcher's restart keeps the port its clients were given: it waits for the old daemon to
+  # let go of it, and fails rather than move.
+  if [[ -n ${RT_CEPH_WATCHER:-} && -n $want ]]; then
+    for _ in $(seq 1 60); do listening "$want" || { echo "$want"; return 0; }; sleep 0.5; done
+    return 1
+  fi
   for _ in $(seq 1 200); do
     p=${want:-$((lo + (RANDOM * 32768 + RANDOM) % span))}
     for ((i = 0; i < n; i++)); do listening $((p + i)) && break; done
@@ -190,45 +198,63 @@ alive() {
 watch_loop() {
   set +e # a failed check is an answer here, not the end of the watcher
   echo $$ >"$WATCH_PID"
-  local misses=0 osd
-  note() { echo "$(date -u +%FT%TZ) $*"; last_words 20; echo; }
+  local misses=0 osd last='' repeats=0
+  # An event with the daemons' last words; the same event again only as a count, every 30th time
+  # (a monitor that cannot start would otherwise write 80 lines every 2 s).
+  note() {
+    if [[ $1 == "$last" ]]; then
+      repeats=$((repeats + 1))
+      ((repeats % 30 == 0)) && echo "$(date -u +%FT%TZ) (the same, $repeats times since)"
+      return 0
+    fi
+    last=$1; repeats=0
+    echo "$(date -u +%FT%TZ) $1"; last_words 20; echo
+  }
   while [[ -f $STATE && $(cat "$WATCH_PID" 2>/dev/null) == "$$" ]]; do
     sleep 2
     [[ -f $STATE ]] || break
-    osd=$(cd "$DIR/run" 2>/dev/null && ls osd.*.pid 2>/dev/null | head -n 1) || true
-    osd=${osd%.pid}
-    if [[ -n $osd ]] && ! alive "$osd"; then
-      note "ceph watch: $osd died (its objects with it); a clean restart on port $PORT"
+    # The OSD by its folder: a daemon that exits removes its own pid file.
+    osd=$(ls "$DIR/osd" 2>/dev/null | head -n 1)
+    if [[ -n $osd ]] && ! alive "osd.$osd"; then
+      note "ceph watch: osd.$osd died (its objects with it); a clean restart on port $PORT"
       restart_clean; misses=0; continue
     fi
     if ! alive mon.a; then
       note "ceph watch: the monitor died; started again"
-      ceph-mon -c "$CONF" -i a || true
+      ceph-mon -c "$CONF" -i a || sleep 10
     fi
     if ! alive client.rgw; then
       note "ceph watch: the gateway died; started again"
-      radosgw -c "$CONF" -n client.rgw || true
+      radosgw -c "$CONF" -n client.rgw || sleep 10
       for _ in $(seq 1 60); do answers && break; sleep 0.5; done
       misses=0; continue
     fi
-    if answers; then misses=0; continue; fi
+    # A signed ListBuckets: it reads the user's buckets from the OSD, where an anonymous GET / is
+    # answered by the gateway alone (a gateway whose storage hangs still answers that).
+    if takes_our_keys; then misses=0; last=''; continue; fi
     misses=$((misses + 1))
     if ((misses >= 30)); then
-      note "ceph watch: the gateway stopped answering (30 checks over $((misses * 3)) s or more); a clean restart"
+      note "ceph watch: the gateway did not list our buckets in 30 checks in a row (1 to 4 minutes); a clean restart"
       restart_clean; misses=0
     fi
   done
 }
 
-# A clean start on the same gateway and monitor ports with the same keys, as the watcher does it.
+# A clean start on the same gateway and monitor ports with the same keys, as the watcher does it;
+# under the start lock, so that it never meets a `start` of someone else in the same folder.
 restart_clean() {
   local mon_port; mon_port=$(cat "$DIR/mon-port" 2>/dev/null || true)
   local try
   for try in 1 2 3; do
-    RT_CEPH_WATCHER=1 RT_CEPH_PORT=$PORT RT_CEPH_MON_PORT=$mon_port \
-      RT_CEPH_ACCESS_KEY=$ACCESS_KEY RT_CEPH_SECRET_KEY=$SECRET_KEY \
-      "${BASH_SOURCE[0]}" start-once 2>&1 && { echo "ceph watch: restarted"; return 0; }
+    [[ $(cat "$WATCH_PID" 2>/dev/null) == "$$" ]] || return 0 # stopped meanwhile
+    if flock -o "$DIR.lock" env RT_CEPH_WATCHER=1 RT_CEPH_PORT="$PORT" RT_CEPH_MON_PORT="$mon_port" \
+      RT_CEPH_ACCESS_KEY="$ACCESS_KEY" RT_CEPH_SECRET_KEY="$SECRET_KEY" \
+      "${BASH_SOURCE[0]}" start-once 2>&1; then
+      echo "ceph watch: restarted"
+      return 0
+    fi
     echo "ceph watch: restart $try failed"
+    sleep 5
   done
 }
 
@@ -240,7 +266,7 @@ report() {
     if alive "$name"; then echo "  $name runs"; else echo "  $name DOES NOT RUN"; fi
   done
   if answers; then echo "  the gateway answers on $ENDPOINT"; else echo "  the gateway on $ENDPOINT DOES NOT ANSWER"; fi
-  if [[ -s $WATCH_LOG ]]; then echo "  what the watcher saw:"; cat "$WATCH_LOG"; else echo "  the watcher saw no death"; fi
+  if [[ -s $WATCH_LOG ]]; then echo "  what the watcher saw (its last 300 lines):"; tail -n 300 "$WATCH_LOG"; else echo "  the watcher saw no death"; fi
   if ! alive client.rgw || ! answers; then last_words 40; fi
   # The machine's side: memory left, and whether the kernel killed anything for memory.
   free -m | sed 's/^/  /'
@@ -253,8 +279,10 @@ stop() {
   # The watcher first, or it would start again what this stops (not when it is the watcher's own
   # clean restart that stops the old daemons).
   if [[ -z ${RT_CEPH_WATCHER:-} && -f $WATCH_PID ]]; then
-    pid=$(cat "$WATCH_PID"); rm -f "$WATCH_PID"
-    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "ceph.sh watch" && kill "$pid" 2>/dev/null || true
+    pid=$(cat "$WATCH_PID" 2>/dev/null || true); rm -f "$WATCH_PID"
+    # Its whole process group (setsid made it the leader): a restart it is running goes with it.
+    [[ -n $pid ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "ceph.sh watch" &&
+      { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }
   fi
   for f in "$DIR"/run/*.pid; do
     # Only a live process started with our configuration: a pid file written in another pid
