@@ -41,6 +41,7 @@ KEYS=$DIR/keys
 # Beside $DIR, not in it: a clean restart removes $DIR, and the record must outlive it.
 WATCH_LOG=$DIR.watch.log
 WATCH_PID=$DIR.watch.pid
+WATCH_BUCKETS=$DIR.buckets.xml
 # The S3 keys: given, else the pair this script's last start made (random per start, so that a
 # gateway that is not ours cannot take them), else placeholders until a start makes some.
 read -r ACCESS_KEY SECRET_KEY 2>/dev/null <"$KEYS" || true
@@ -84,10 +85,21 @@ retry() {
 answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null | grep -q '^200$'; }
 # Our gateway: it takes our keys (a signed ListBuckets answers 200; another gateway answers 403).
 # RGW needs the payload's hash header, which curl's --aws-sigv4 signs but does not add.
+# $1: where to keep the answer (the bucket list), else nowhere.
 takes_our_keys() {
-  curl -s -o /dev/null -m 5 -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
+  curl -s -o "${1:-/dev/null}" -m 5 -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
     -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
     --user "$ACCESS_KEY:$SECRET_KEY" "$ENDPOINT/" 2>/dev/null | grep -q '^200$'
+}
+# Makes (empty) the buckets named in a ListBuckets answer kept by takes_our_keys.
+make_buckets() {
+  local name
+  for name in $(grep -o '<Name>[^<]*</Name>' "$1" 2>/dev/null | sed 's/<[^>]*>//g'); do
+    curl -s -o /dev/null -m 10 -X PUT --aws-sigv4 aws:amz:us-east-1:s3 \
+      -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+      --user "$ACCESS_KEY:$SECRET_KEY" "$ENDPOINT/$name" && echo "ceph watch: bucket $name made again (empty)"
+  done
+  return 0
 }
 # Ours: our monitor answers with the fsid in our configuration, and the gateway on our port takes
 # our keys.
@@ -231,7 +243,11 @@ watch_loop() {
     fi
     # A signed ListBuckets: it reads the user's buckets from the OSD, where an anonymous GET / is
     # answered by the gateway alone (a gateway whose storage hangs still answers that).
-    if takes_our_keys; then misses=0; last=''; continue; fi
+    # Its answer is kept: a clean restart makes the same buckets again, so that a server which made
+    # its bucket at its start finds one (its objects are gone: its clients' uploads start over).
+    if takes_our_keys "$WATCH_BUCKETS.new"; then
+      mv -f "$WATCH_BUCKETS.new" "$WATCH_BUCKETS"; misses=0; last=''; continue
+    fi
     misses=$((misses + 1))
     if ((misses >= 30)); then
       note "ceph watch: the gateway did not list our buckets in 30 checks in a row (1 to 4 minutes); a clean restart"
@@ -251,6 +267,7 @@ restart_clean() {
       RT_CEPH_ACCESS_KEY="$ACCESS_KEY" RT_CEPH_SECRET_KEY="$SECRET_KEY" \
       "${BASH_SOURCE[0]}" start-once 2>&1; then
       echo "ceph watch: restarted"
+      make_buckets "$WATCH_BUCKETS"
       return 0
     fi
     echo "ceph watch: restart $try failed"
