@@ -43,7 +43,8 @@ function find(): S3Endpoint | string {
     return 'no S3 endpoint: set S3_ENDPOINT, or apt-get install -y ceph-mon ceph-osd radosgw ceph-common';
   }
   try {
-    execFileSync(script, ['start'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+    // Up to 5 minutes: a start waits for a cluster its watcher is mending (scripts/ceph.sh).
+    execFileSync(script, ['start'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 420_000 });
   } catch (err: unknown) {
     return `no S3 endpoint: scripts/ceph.sh start failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
   }
