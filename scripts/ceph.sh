@@ -12,8 +12,8 @@
 # A watcher runs beside the daemons: a gateway or monitor that dies is started again as it was; an
 # OSD that dies (its objects were in memory) or a gateway that does not list our buckets for one
 # to four minutes brings a clean restart on the same ports with the same keys, so the clients'
-# settings stay true. Each event goes to $DIR.watch.log with the daemons' last log lines, and `report` prints
-# it: a CI run whose S3 tests all failed at once (stop 25) left no trace of why.
+# settings stay true. Each event goes to $DIR.watch.log with the daemons' last log lines, and
+# `report` prints it: a CI run whose S3 tests all failed at once (stop 25) left no trace of why.
 #
 # Another cluster may be running on this machine where this script cannot see or stop its
 # processes (another checkout, another pid namespace sharing the network: CI runs failed so twice,
@@ -85,21 +85,27 @@ retry() {
 answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null | grep -q '^200$'; }
 # Our gateway: it takes our keys (a signed ListBuckets answers 200; another gateway answers 403).
 # RGW needs the payload's hash header, which curl's --aws-sigv4 signs but does not add.
+signed_curl() {
+  curl -s --aws-sigv4 aws:amz:us-east-1:s3 -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+    --user "$ACCESS_KEY:$SECRET_KEY" "$@"
+}
 # $1: where to keep the answer (the bucket list), else nowhere.
 takes_our_keys() {
-  curl -s -o "${1:-/dev/null}" -m 5 -w '%{http_code}' --aws-sigv4 aws:amz:us-east-1:s3 \
-    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-    --user "$ACCESS_KEY:$SECRET_KEY" "$ENDPOINT/" 2>/dev/null | grep -q '^200$'
+  signed_curl -o "${1:-/dev/null}" -m 5 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null | grep -q '^200$'
 }
 # Makes (empty) the buckets named in a ListBuckets answer kept by takes_our_keys.
 make_buckets() {
   local name
   for name in $(grep -o '<Name>[^<]*</Name>' "$1" 2>/dev/null | sed 's/<[^>]*>//g'); do
-    curl -s -o /dev/null -m 10 -X PUT --aws-sigv4 aws:amz:us-east-1:s3 \
-      -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-      --user "$ACCESS_KEY:$SECRET_KEY" "$ENDPOINT/$name" && echo "ceph watch: bucket $name made again (empty)"
+    signed_curl -o /dev/null -m 10 -X PUT "$ENDPOINT/$name" && echo "ceph watch: bucket $name made again (empty)"
   done
   return 0
+}
+# wait_ours N: ours within N checks, 5 s apart.
+wait_ours() {
+  local i
+  for ((i = 0; i < $1; i++)); do sleep 5; ours && return 0; done
+  return 1
 }
 # Ours: our monitor answers with the fsid in our configuration, and the gateway on our port takes
 # our keys.
@@ -118,10 +124,7 @@ start() {
     # clone's npm test). A minute to answer first. (A cluster whose watcher runs was waited for
     # before the lock: see `start)` below.)
     if [[ -f $STATE ]] && daemons_run; then
-      for _ in $(seq 1 12); do
-        sleep 5
-        if ours; then echo "ceph: gateway answers on $ENDPOINT (slowly)"; return 0; fi
-      done
+      if wait_ours 12; then echo "ceph: gateway answers on $ENDPOINT (slowly)"; return 0; fi
       echo "ceph: our daemons run but did not answer for a minute; starting again from clean" >&2
     fi
   fi
@@ -214,22 +217,21 @@ last_words() {
   return 0
 }
 
+# runs_as PIDFILE TEXT: the process named in PIDFILE lives and its command line holds TEXT (a pid
+# file written in another pid namespace names some other process here).
+runs_as() {
+  local pid; pid=$(cat "$1" 2>/dev/null) || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$2"
+}
 # alive NAME: the daemon whose pid file is $DIR/run/NAME.pid runs, started with our configuration.
-alive() {
-  local pid; pid=$(cat "$DIR/run/$1.pid" 2>/dev/null) || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-c $CONF "
-}
-
-# Our watcher runs.
-watcher_runs() {
-  local pid; pid=$(cat "$WATCH_PID" 2>/dev/null) || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "ceph.sh watch"
-}
+alive() { runs_as "$DIR/run/$1.pid" "-c $CONF "; }
+watcher_runs() { runs_as "$WATCH_PID" "ceph.sh watch"; }
+# Our OSD's name, by its folder: a daemon that exits removes its own pid file.
+osd_name() { local id; id=$(ls "$DIR/osd" 2>/dev/null | head -n 1); [[ -n $id ]] && echo "osd.$id"; }
 
 # Our monitor, OSD and gateway all run.
 daemons_run() {
-  local osd; osd=$(ls "$DIR/osd" 2>/dev/null | head -n 1)
-  [[ -n $osd ]] && alive "osd.$osd" && alive mon.a && alive client.rgw
+  local osd; osd=$(osd_name) && alive "$osd" && alive mon.a && alive client.rgw
 }
 
 # The watcher (see the top of this file). Runs until `stop` or until our state is gone.
@@ -251,10 +253,9 @@ watch_loop() {
   while [[ -f $STATE && $(cat "$WATCH_PID" 2>/dev/null) == "$$" ]]; do
     sleep 2
     [[ -f $STATE ]] || break
-    # The OSD by its folder: a daemon that exits removes its own pid file.
-    osd=$(ls "$DIR/osd" 2>/dev/null | head -n 1)
-    if [[ -n $osd ]] && ! alive "osd.$osd"; then
-      note "ceph watch: osd.$osd died (its objects with it); a clean restart on port $PORT"
+    osd=$(osd_name)
+    if [[ -n $osd ]] && ! alive "$osd"; then
+      note "ceph watch: $osd died (its objects with it); a clean restart on port $PORT"
       restart_clean; misses=0; continue
     fi
     if ! alive mon.a; then
@@ -305,7 +306,7 @@ report() {
   set +e
   local name
   echo "ceph report ($DIR):"
-  for name in mon.a client.rgw $(cd "$DIR/run" 2>/dev/null && ls osd.*.pid 2>/dev/null | sed 's/\.pid$//'); do
+  for name in mon.a client.rgw $(osd_name); do
     if alive "$name"; then echo "  $name runs"; else echo "  $name DOES NOT RUN"; fi
   done
   if answers; then echo "  the gateway answers on $ENDPOINT"; else echo "  the gateway on $ENDPOINT DOES NOT ANSWER"; fi
@@ -322,15 +323,15 @@ stop() {
   # The watcher first, or it would start again what this stops (not when it is the watcher's own
   # clean restart that stops the old daemons).
   if [[ -z ${RT_CEPH_WATCHER:-} && -f $WATCH_PID ]]; then
-    pid=$(cat "$WATCH_PID" 2>/dev/null || true); rm -f "$WATCH_PID"
+    pid=$(cat "$WATCH_PID" 2>/dev/null || true)
     # Its whole process group (setsid made it the leader): a restart it is running goes with it.
-    [[ -n $pid ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "ceph.sh watch" &&
-      { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }
+    watcher_runs && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }
+    rm -f "$WATCH_PID"
   fi
   for f in "$DIR"/run/*.pid; do
     # Only a live process started with our configuration: a pid file written in another pid
     # namespace holds a number that means some other process here.
-    [[ -f $f ]] && pid=$(cat "$f") && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "-c $CONF " && pids+=("$pid")
+    runs_as "$f" "-c $CONF " && pids+=("$(cat "$f")")
   done
   # And a daemon of ours without a pid file (a start that failed before it wrote one), visible
   # here and started with our configuration (whose path names this checkout).
@@ -363,10 +364,7 @@ case "${1:-}" in
   # takes the lock to mend it, on the same port, when it hangs or dies).
   start)
     if [[ -f $STATE ]] && watcher_runs; then
-      for _ in $(seq 1 60); do
-        if ours; then echo "ceph: gateway answers on $ENDPOINT"; exit 0; fi
-        sleep 5
-      done
+      if ours || wait_ours 60; then echo "ceph: gateway answers on $ENDPOINT"; exit 0; fi
       echo "ceph: our cluster did not answer for 5 minutes; starting again from clean" >&2
     fi
     flock -o "$DIR.lock" "${BASH_SOURCE[0]}" start-locked ;;
@@ -375,7 +373,7 @@ case "${1:-}" in
       if "${BASH_SOURCE[0]}" start-once; then
         # The watcher, detached: its output goes to its log (a caller that reads our stderr must
         # not wait for it), and the lock is not inherited (flock -o).
-        if ! { [[ -f $WATCH_PID ]] && kill -0 "$(cat "$WATCH_PID")" 2>/dev/null; }; then
+        if ! watcher_runs; then
           echo "$(date -u +%FT%TZ) ceph watch: started" >>"$WATCH_LOG"
           setsid nohup "${BASH_SOURCE[0]}" watch >>"$WATCH_LOG" 2>&1 </dev/null &
         fi

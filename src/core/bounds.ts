@@ -102,8 +102,8 @@ export async function assembleChecked(
 /**
  * The dropped plan's session counts no more; nor any of the upload's if the upload went. Else the
  * chunks it listed went too, some perhaps sent by the sessions left: their counts are trimmed to
- * what the upload still holds (UploadUsage.trimTo) (one more read of its plans and chunks, on this rare path only; if
- * it fails the counts stay high until those sessions end, an over-count, never an under-count).
+ * what the upload still holds (UploadUsage.trimTo). One more read of its plans and chunks, on this
+ * rare path only; if it fails, the counts stay high until those sessions end (an over-count).
  */
 async function forgetUsage(core: UploadCore, plan: UploadPlan, uploadGone: boolean): Promise<void> {
   if (uploadGone) {
