@@ -111,6 +111,11 @@ describe('S3 part path', { skip: typeof ep === 'string' ? ep : false, timeout: 3
       assert.equal(await s.commitChunk(await stage(1), f.fileId), false);
       // Other bytes under chunk 3's id and place: refused, nothing of them kept.
       await assert.rejects(stage(3, randomBytesSeeded(777_777, 1)), { code: 'CHUNK_MD5_MISMATCH' });
+      // One byte changed, the length right: the store's Content-MD5 check refuses the part (the
+      // backend no longer hashes a part's bytes itself).
+      const flipped = Buffer.from(f.parts[3]!);
+      flipped[12_345] = flipped[12_345]! ^ 1;
+      await assert.rejects(stage(3, flipped), { code: 'CHUNK_MD5_MISMATCH' });
       assert.equal(await s.commitChunk(await stage(3), f.fileId), true);
       const held = await s.heldChunks(f.fileId);
       assert.deepEqual(
