@@ -1,13 +1,246 @@
 /**
- * The fold of a stream upload (tus, IETF): its whole-file MD5 and SHA-256 folded on the process's
- * fold thread (io/hash-fold.ts, which says how and what it cost) while its bytes arrive, the
- * states stored in the upload's record after every append, and read back from it.
+ * The whole-file MD5 of a stream upload (the file's identity, its published name) and its SHA-256,
+ * folded while its bytes arrive, in order, on a worker thread (stream-fold-thread.ts), so the event loop only
+ * receives and writes: hashing on the loop serialized a PATCH's receiving and writing behind it
+ * (hash-wasm's MD5 was the loop's largest cost: 3.8 of 10.7 busy seconds for 1 GiB).
+ *
+ * - The MD5 is one whose state can be saved (io/md5-state.ts: OpenSSL's through native/md5.c, in
+ *   hash-wasm's saved form, or hash-wasm's): it is stored in the upload's record after
+ *   every append, so a restarted process, or another process over the same bucket, continues the
+ *   fold where the last append left it, and neither digest of a finished upload needs a
+ *   second read of its bytes.
+ * - Bytes reach the thread in 1 MiB blocks of shared memory: the loop copies what it receives
+ *   into a block and posts it when it is full; once the thread says it is hashed, the block is
+ *   filled again. At most 4 blocks per fold, and 16 of all folds, wait for the thread: past that,
+ *   update() answers a promise, and the append waits for it before taking more of the body (the
+ *   thread bounds the pace, never the memory: 16 MiB, and 2 MiB per upload being appended to).
+ * - A thread that fails (it should not) fails the folds it held: their appends answer 500 and
+ *   count nothing, the client sends them again, and the next fold starts a new thread.
+ *
+ * The SHA-256 every published file records (links under instant upload 'proof'/'off', the
+ * collision rule of stream-complete.ts) is folded in the same pass, by the OpenSSL inside Node
+ * (native/sha256.c), and saved beside the MD5 state, so completion reads nothing back.
+ * hash-wasm's SHA-256 can be saved too, but hashed 50 MiB/s where OpenSSL's hashed 515–655.
+ * Measured on the bench machine (2 cores, loaded by other work), one thread hashing 1 MiB
+ * blocks: MD5 alone 173–205 MiB/s, MD5 and SHA-256 in one pass 130–148 MiB/s (hash-wasm's MD5 and
+ * SHA-256, in a run where its MD5 alone hashed 117–139: 31–39 MiB/s). In a profile of a 1 GiB tus
+ * upload the thread spent 6.6 s on the MD5 and 2.2 s on the SHA-256, the event loop sat idle 12
+ * of 17 s. One thread keeps ahead of what one upload receives (~100 MiB/s in the tus bench), and
+ * a second one for the SHA-256 would compete for the same two cores with the event loop and the
+ * client: not taken. Where the fold cannot cover every byte (no addon built, a record written
+ * before SHA-256 states were saved, a state that does not load), the fold has no SHA-256 and
+ * completion reads the bytes back once for it (as it did for every upload before).
  */
+import type { Worker } from 'node:worker_threads';
 import { md5State } from '../io/md5-state.js';
 import { nativeSha256, sha256StateBytes } from '../io/native-sha256.js';
+import { startThread, threadModule } from '../io/threads.js';
 import type { StreamRecord } from '../storage/stream-store.js';
+import type { FoldThreadReply, FoldThreadRequest } from './stream-fold-thread.js';
 
-export { type Fold, type FoldResult, StreamFolds } from '../io/hash-fold.js';
+export interface FoldResult {
+  /** The MD5 state after every byte so far (base64), to store in the record. */
+  md5State: string;
+  /** The MD5 of every byte so far. */
+  md5: string;
+  /** The SHA-256 state after every byte so far (base64); undefined when none was folded. */
+  sha256State: string | undefined;
+  /** The SHA-256 of every byte so far; undefined when none was folded. */
+  sha256: string | undefined;
+}
+
+/** One append's fold: fed every byte of the append in order, then finished or dropped. */
+export interface Fold {
+  /** Feeds bytes; a promise when the thread is behind: wait for it before feeding more. */
+  update(buf: Buffer): undefined | Promise<void>;
+  /** The MD5 after every byte fed (the fold is over then). */
+  finish(): Promise<FoldResult>;
+  /** Ends a fold that will not be finished (the append failed). */
+  drop(): void;
+}
+
+const THREAD = threadModule(import.meta.url, 'stream-fold-thread');
+const BLOCK = 1024 * 1024;
+/** Blocks a fold may have waiting for the thread before update() asks the append to wait. */
+const MAX_QUEUED = 4;
+/** Blocks of all folds waiting for the thread past which a fold with one waiting waits too. */
+const MAX_QUEUED_ALL = 16;
+let queuedAll = 0;
+/** Hashed blocks kept for reuse (shared by every fold of the process). */
+const MAX_SPARE = 16;
+
+/**
+ * Blocks are SharedArrayBuffers: posting one shares it (transferring 1 MiB ArrayBuffers cost
+ * ~0.2 ms a message each way, 0.9 s per GiB between the two threads).
+ */
+const spare: SharedArrayBuffer[] = [];
+
+/** The process's fold thread: started at the first fold, again after a failure. */
+class FoldThread {
+  private worker: Worker | undefined;
+  private readonly folds = new Map<number, ThreadFold>();
+  private nextKey = 0;
+
+  begin(md5State: string | null, sha256State: string | null | undefined): ThreadFold {
+    const w = this.get();
+    const fold = new ThreadFold(this, w, ++this.nextKey);
+    this.folds.set(fold.key, fold);
+    // Someone waits for the thread: the process stays alive until the fold ends.
+    w.ref();
+    this.send(w, { op: 'begin', key: fold.key, md5State, sha256State });
+    return fold;
+  }
+
+  send(w: Worker, m: FoldThreadRequest): void {
+    if (w === this.worker) w.postMessage(m);
+  }
+
+  ended(fold: ThreadFold): void {
+    this.folds.delete(fold.key);
+    if (this.folds.size === 0) this.worker?.unref();
+  }
+
+  private get(): Worker {
+    if (this.worker) return this.worker;
+    const w = startThread(THREAD);
+    w.on('message', (m: FoldThreadReply) => {
+      this.folds.get(m.key)?.answer(m);
+    });
+    const fail = (err: unknown) => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      const error = new Error('the stream fold thread stopped', { cause: err });
+      for (const fold of [...this.folds.values()]) fold.fail(error);
+      this.folds.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    // After the listeners (adding one refs the worker again): an idle thread keeps no process alive.
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+}
+
+class ThreadFold implements Fold {
+  private block: Buffer | null = null;
+  /** Blocks sent, not yet hashed, in order (the thread answers in order). */
+  private readonly sent: SharedArrayBuffer[] = [];
+  private filled = 0;
+  private wake: (() => void) | null = null;
+  private result: { resolve(r: FoldResult): void; reject(err: Error): void } | null = null;
+  private failed: Error | null = null;
+  private over = false;
+
+  constructor(
+    private readonly thread: FoldThread,
+    private readonly worker: Worker,
+    readonly key: number,
+  ) {}
+
+  update(buf: Buffer): undefined | Promise<void> {
+    if (this.over || this.failed) return undefined;
+    for (let at = 0; at < buf.length; ) {
+      this.block ??= Buffer.from(spare.pop() ?? new SharedArrayBuffer(BLOCK));
+      const n = buf.copy(this.block, this.filled, at);
+      at += n;
+      this.filled += n;
+      if (this.filled === BLOCK) this.post();
+    }
+    if (!this.behind()) return undefined;
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  finish(): Promise<FoldResult> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.over) return Promise.reject(new Error('the fold is over'));
+    if (this.filled > 0) this.post();
+    this.over = true;
+    return new Promise<FoldResult>((resolve, reject) => {
+      this.result = { resolve, reject };
+      this.thread.send(this.worker, { op: 'finish', key: this.key });
+    });
+  }
+
+  drop(): void {
+    if (this.over) return;
+    this.over = true;
+    this.block = null;
+    // Its blocks still waiting are no longer counted (nor reused): the thread's answers about
+    // them go nowhere.
+    queuedAll -= this.sent.length;
+    this.sent.length = 0;
+    this.thread.send(this.worker, { op: 'drop', key: this.key });
+    this.thread.ended(this);
+  }
+
+  /** A reply of the thread about this fold. */
+  answer(m: FoldThreadReply): void {
+    if (m.op === 'hashed') {
+      const block = this.sent.shift();
+      queuedAll--;
+      if (block && spare.length < MAX_SPARE) spare.push(block);
+      if (!this.behind()) this.release();
+      return;
+    }
+    this.thread.ended(this);
+    if (m.op === 'finished') {
+      const { md5State, md5, sha256State, sha256 } = m;
+      this.result?.resolve({ md5State, md5, sha256State, sha256 });
+    } else this.result?.reject(new Error(`stream fold: ${m.message}`));
+    this.result = null;
+  }
+
+  /** The thread stopped: the append ends with this error. */
+  fail(err: Error): void {
+    queuedAll -= this.sent.length;
+    this.sent.length = 0;
+    this.failed = err;
+    this.release();
+    this.result?.reject(err);
+    this.result = null;
+  }
+
+  private post(): void {
+    const block = this.block;
+    if (!block) return;
+    const shared = block.buffer as SharedArrayBuffer;
+    this.thread.send(this.worker, { op: 'bytes', key: this.key, block: shared, length: this.filled });
+    this.sent.push(shared);
+    queuedAll++;
+    this.block = null;
+    this.filled = 0;
+  }
+
+  /**
+   * Whether to wait before taking more bytes: this fold has MAX_QUEUED blocks waiting, or the
+   * process has MAX_QUEUED_ALL and this fold one or more (it is woken when that one is hashed).
+   */
+  private behind(): boolean {
+    const mine = this.sent.length;
+    return mine >= MAX_QUEUED || (mine > 0 && queuedAll >= MAX_QUEUED_ALL);
+  }
+
+  private release(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+const thread = new FoldThread();
+
+export class StreamFolds {
+  /**
+   * A fold continuing the upload's states: null, nothing folded yet; a SHA-256 state undefined,
+   * the bytes before were not folded into one (this fold folds none either).
+   */
+  begin(md5State: string | null, sha256State: string | null | undefined): Fold {
+    return thread.begin(md5State, sha256State);
+  }
+}
 
 /**
  * The SHA-256 state an upload's next fold continues (StreamRecord.sha256State): null from the

@@ -1,15 +1,19 @@
 /**
  * The whole-file MD5 and SHA-256 of an upload sent as parts (part-uploads.ts), continued from the
- * states parts.json keeps: on the process's fold thread (io/hash-fold.ts) where the SHA-256 addon
- * was built, else on the event loop as before.
+ * states parts.json keeps, on the event loop: a chunk in its turn is folded buffer by buffer as
+ * it streams in; a chunk's kept bytes (sent ahead of its turn) are folded in slices of 1 MiB with
+ * the loop let go between them, where they were folded at once before (an 8 MiB chunk held the
+ * loop ~25 ms, a 64 MiB one ~200 ms, on a machine that hashes MD5 at 460 MB/s).
  *
- * On the loop, the fold was its largest cost: a profile of a 256 MiB upload (CLI → S3 backend,
- * Ceph, 2 cores) had it busy 1.12 s folding the chunks sent ahead of their turn, each 8 MiB
- * chunk at once (~25 ms of blocked loop each), beside 0.85 s of chunk MD5s.
+ * Why not the stream uploads' fold thread (core/stream-fold.ts): tried, it cost more than it
+ * gave. 256 MiB, CLI → S3 backend on the test Ceph, 2 cores, the two in turns, 3 runs each:
+ * on the thread 5.77 s median, server CPU 3.6–3.9 s, peak RSS 209–221 MB; here 5.67 s,
+ * 3.1–3.5 s, 173–199 MB. The copies into the thread's blocks and its isolate cost more than the
+ * hashing it moves, with the client and the store on the same two cores.
  */
-import { type Fold, StreamFolds } from '../../io/hash-fold.js';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import type { HashState } from '../../io/hash-state.js';
 import { md5State } from '../../io/md5-state.js';
-import { nativeSha256 } from '../../io/native-sha256.js';
 import { sha256State } from '../../io/sha256-state.js';
 
 /** Saved states (base64), as parts.json keeps them; both null: from the first byte. */
@@ -18,69 +22,55 @@ export interface FoldStates {
   sha256State: string | null;
 }
 
-/** The fold's end: its states to keep, and the digests of every byte so far. */
-export interface FoldEnd {
-  md5State: string;
-  sha256State: string;
-  md5: string;
-  sha256: string;
-}
+/** The bytes folded between two turns of the loop. */
+const SLICE = 1024 * 1024;
 
-/** A part fold: fed every byte in order, then finished or dropped. */
-export interface PartFold {
-  /** A promise when the thread is behind: wait for it before feeding more. */
-  update(buf: Buffer): undefined | Promise<void>;
-  finish(): Promise<FoldEnd>;
-  drop(): void;
-}
+export class PartFold {
+  private constructor(
+    private readonly md5: HashState,
+    private readonly sha: HashState,
+  ) {}
 
-const folds = new StreamFolds();
-
-/** Continues `s` (from the first byte unless both states are set). */
-export async function partFold(s: FoldStates): Promise<PartFold> {
-  const both = s.md5State !== null && s.sha256State !== null;
-  const md5 = both ? s.md5State : null;
-  const sha = both ? s.sha256State : null;
-  // The thread continues only the addon's SHA-256 form: a state hash-wasm saved (a process
-  // without the addon wrote it) stays on the loop.
-  if (nativeSha256 && (sha === null || loads(sha))) return threaded(folds.begin(md5, sha));
-  return onLoop(md5, sha);
-}
-
-function loads(state: string): boolean {
-  try {
-    nativeSha256?.create(Buffer.from(state, 'base64'));
-    return true;
-  } catch {
-    return false;
+  /** Continues `s` (from the first byte unless both states are set). */
+  static async of(s: FoldStates): Promise<PartFold> {
+    const both = s.md5State && s.sha256State;
+    const md5 = await md5State(both ? Buffer.from(s.md5State ?? '', 'base64') : null);
+    const sha = await sha256State(both ? Buffer.from(s.sha256State ?? '', 'base64') : null);
+    return new PartFold(md5, sha);
   }
-}
 
-function threaded(fold: Fold): PartFold {
-  return {
-    update: (buf) => fold.update(buf),
-    async finish() {
-      const r = await fold.finish();
-      if (r.sha256State === undefined || r.sha256 === undefined) throw new Error('the fold lost its SHA-256');
-      return { md5State: r.md5State, sha256State: r.sha256State, md5: r.md5, sha256: r.sha256 };
-    },
-    drop: () => fold.drop(),
-  };
-}
+  /** A buffer as it streams in (the body's own pace bounds each). */
+  update(buf: Uint8Array): void {
+    this.md5.update(buf);
+    this.sha.update(buf);
+  }
 
-async function onLoop(md5Saved: string | null, shaSaved: string | null): Promise<PartFold> {
-  const md5 = await md5State(md5Saved === null ? null : Buffer.from(md5Saved, 'base64'));
-  const sha = await sha256State(shaSaved === null ? null : Buffer.from(shaSaved, 'base64'));
-  const saved = (h: { save(): Uint8Array }) => Buffer.from(h.save()).toString('base64');
-  return {
-    update(buf) {
-      md5.update(buf);
-      sha.update(buf);
-      return undefined;
-    },
-    async finish() {
-      return { md5State: saved(md5), sha256State: saved(sha), md5: md5.hex(), sha256: sha.hex() };
-    },
-    drop() {},
-  };
+  /** Bytes already in memory or read back, a slice per turn of the loop; resolves with their count. */
+  async feed(bufs: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<number> {
+    let bytes = 0;
+    let sinceYield = 0;
+    for await (const buf of bufs) {
+      for (let at = 0; at < buf.length; at += SLICE) {
+        const slice = buf.subarray(at, at + SLICE);
+        this.update(slice);
+        bytes += slice.length;
+        sinceYield += slice.length;
+        if (sinceYield >= SLICE) {
+          sinceYield = 0;
+          await yieldLoop();
+        }
+      }
+    }
+    return bytes;
+  }
+
+  /** The states to keep (base64) and the digests of every byte so far. */
+  states(): { md5State: string; sha256State: string; md5: string; sha256: string } {
+    return {
+      md5State: Buffer.from(this.md5.save()).toString('base64'),
+      sha256State: Buffer.from(this.sha.save()).toString('base64'),
+      md5: this.md5.hex(),
+      sha256: this.sha.hex(),
+    };
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * The fold thread (started by hash-fold.ts): one running MD5 (io/md5-state.ts) and, where
+ * The stream fold's thread (started by stream-fold.ts): one running MD5 (io/md5-state.ts) and, where
  * it can be continued, one running SHA-256 (native/sha256.c) per fold, both saved into the
  * upload's record, fed blocks of bytes in the order they are sent; each block is hashed by both
  * in one pass while it is in the cache. Blocks are shared memory: the answer that one is hashed
@@ -7,9 +7,9 @@
  * every block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
-import type { HashState } from './hash-state.js';
-import { md5State } from './md5-state.js';
-import { nativeSha256 } from './native-sha256.js';
+import type { HashState } from '../io/hash-state.js';
+import { md5State } from '../io/md5-state.js';
+import { nativeSha256 } from '../io/native-sha256.js';
 
 /**
  * What the main thread sends. `sha256State` at begin: the SHA-256 state to continue (null: from
@@ -35,7 +35,7 @@ export type FoldThreadReply =
   | { op: 'failed'; key: number; message: string };
 
 const port = parentPort;
-if (!port) throw new Error('hash-fold-thread runs only as a worker thread');
+if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
 interface ThreadFold {
   md5: HashState;
