@@ -462,7 +462,7 @@ export class PartUploads {
       return staged ?? this.asChunkObject(kept, md5);
     }
     if (fold) {
-      const { md5State, sha256State } = fold.states();
+      const { md5State, sha256State } = fold.saved();
       // The part is in: the fold moves past it (a duplicate of this chunk may have moved it first).
       await this.update(target.fileId, { state, etag }, state.uploadId, (now) =>
         now.next === index ? { ...now, next: index + 1, md5State, sha256State } : undefined,
@@ -510,7 +510,7 @@ export class PartUploads {
       if (s.next === index) {
         const fold = await PartFold.of(s);
         await fold.feed(kept);
-        const { md5State, sha256State } = fold.states();
+        const { md5State, sha256State } = fold.saved();
         await this.update(fileId, read, uploadId, (now) =>
           now.next === index ? { ...now, next: index + 1, md5State, sha256State } : undefined,
         );
@@ -703,8 +703,7 @@ export class PartUploads {
       const bytes = await fold.feed(this.chunkBytes(fileId, s.md5s[i]!));
       if (bytes !== sizes[i]) throw new TransferError('SIZE_MISMATCH');
     }
-    const { md5, sha256 } = fold.states();
-    const d: Digests = { md5, sha256 };
+    const d: Digests = fold.digests();
     const expected = expectedMd5(fileId, options);
     checkDigests(d, expected, options.sha256 ?? s.sha256);
     const Key = this.bucket.keys.file(s.target);
