@@ -1,10 +1,11 @@
 /**
- * The stream fold's thread (started by stream-fold.ts): one running MD5 (io/md5-state.ts) and, where
- * it can be continued, one running SHA-256 (native/sha256.c) per fold, both saved into the
- * upload's record, fed blocks of bytes in the order they are sent; each block is hashed by both
- * in one pass while it is in the cache. Blocks are shared memory: the answer that one is hashed
- * lets the main thread fill it again. Every request is handled in order, so a finish answers after
- * every block sent before it.
+ * A stream fold thread (started by stream-fold.ts, twice: one for the MD5s, one for the
+ * SHA-256s): per fold, a running MD5 (io/md5-state.ts) and/or, where it can be continued, a
+ * running SHA-256 (native/sha256.c), as the fold's begin asks; their states are saved into the
+ * upload's record. Fed blocks of bytes in the order they are sent. Blocks are shared memory: the
+ * answer that one is hashed lets the main thread fill it again once every thread that hashes it
+ * has answered. Every request is handled in order, so a finish answers after every block sent
+ * before it.
  */
 import { parentPort } from 'node:worker_threads';
 import type { HashState } from '../io/hash-state.js';
@@ -12,23 +13,24 @@ import { md5State } from '../io/md5-state.js';
 import { nativeSha256 } from '../io/native-sha256.js';
 
 /**
- * What the main thread sends. `sha256State` at begin: the SHA-256 state to continue (null: from
- * the first byte), or undefined when the bytes before were not folded into one (no SHA-256 then).
+ * What the main thread sends. At begin, each state is the one to continue (null: from the first
+ * byte), or undefined when this thread folds none: for `sha256State`, also when the bytes before
+ * were not folded into one (no SHA-256 then).
  */
 export type FoldThreadRequest =
-  | { op: 'begin'; key: number; md5State: string | null; sha256State: string | null | undefined }
+  | { op: 'begin'; key: number; md5State: string | null | undefined; sha256State: string | null | undefined }
   | { op: 'bytes'; key: number; block: SharedArrayBuffer; length: number }
   | { op: 'finish'; key: number }
   | { op: 'drop'; key: number };
 
-/** What the thread answers; a finish without `sha256` folded no SHA-256. */
+/** What the thread answers; a finish without `md5` or `sha256` folded none of it. */
 export type FoldThreadReply =
   | { op: 'hashed'; key: number }
   | {
       op: 'finished';
       key: number;
-      md5State: string;
-      md5: string;
+      md5State?: string | undefined;
+      md5?: string | undefined;
       sha256State?: string | undefined;
       sha256?: string | undefined;
     }
@@ -38,7 +40,8 @@ const port = parentPort;
 if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
 interface ThreadFold {
-  md5: HashState;
+  /** The MD5 state, or null when this thread folds none for this fold. */
+  md5: HashState | null;
   /** The SHA-256 state (native/sha256.c), or null when this fold has none. */
   sha: Buffer | null;
 }
@@ -61,7 +64,10 @@ function shaOf(state: string | null | undefined): Buffer | null {
 async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'begin') {
     try {
-      const md5 = await md5State(m.md5State ? Buffer.from(m.md5State, 'base64') : null);
+      const md5 =
+        m.md5State === undefined
+          ? null
+          : await md5State(m.md5State ? Buffer.from(m.md5State, 'base64') : null);
       folds.set(m.key, { md5, sha: shaOf(m.sha256State) });
     } catch (err: unknown) {
       // A state that does not load (a record from elsewhere): the finish says so.
@@ -74,7 +80,7 @@ async function handle(m: FoldThreadRequest): Promise<void> {
     if (fold && !(fold instanceof Error)) {
       try {
         const bytes = new Uint8Array(m.block, 0, m.length);
-        fold.md5.update(bytes);
+        fold.md5?.update(bytes);
         if (fold.sha) nativeSha256?.update(fold.sha, bytes);
       } catch (err: unknown) {
         folds.set(m.key, err instanceof Error ? err : new Error(String(err)));
@@ -90,8 +96,11 @@ async function handle(m: FoldThreadRequest): Promise<void> {
   if (fold === undefined || fold instanceof Error) {
     reply = { op: 'failed', key: m.key, message: fold?.message ?? 'no such fold' };
   } else {
-    const md5State = Buffer.from(fold.md5.save()).toString('base64');
-    reply = { op: 'finished', key: m.key, md5State, md5: fold.md5.hex() };
+    reply = { op: 'finished', key: m.key };
+    if (fold.md5) {
+      reply.md5State = Buffer.from(fold.md5.save()).toString('base64');
+      reply.md5 = fold.md5.hex();
+    }
     if (fold.sha && nativeSha256) {
       reply.sha256State = nativeSha256.save(fold.sha).toString('base64');
       reply.sha256 = nativeSha256.digest(fold.sha).toString('hex');
