@@ -47,6 +47,15 @@ function thread(): Worker | undefined {
 }
 
 /**
+ * Starts the thread now (the storage does when it opens), so that the first writes do not wait
+ * for it: started at the first write, it held the first handshakes of a busy server 80–170 ms
+ * (three probes of 167 in a bench window, its whole p99; the thread answers in under 1 ms after).
+ */
+export function startSmallFilesThread(): void {
+  thread();
+}
+
+/**
  * Creates `dirs` (each if missing), then writes `data` to `tmp` and renames it over `path`;
  * undefined where the thread cannot run.
  */

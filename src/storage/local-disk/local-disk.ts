@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, mapFsError, namesIn } from '../../io/fs-util.js';
+import { startSmallFilesThread } from '../../io/small-files.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isFileKey } from '../../protocol/ids.js';
 import type {
@@ -98,6 +99,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async init(): Promise<void> {
+    startSmallFilesThread();
     await mkdir(this.layout.files, { recursive: true });
     await mkdir(this.layout.uploads, { recursive: true });
     await this.temp.reset();
