@@ -117,3 +117,11 @@ export function hasCommand(name: string): boolean {
 
 export const MB = 1e6;
 export const MiB = 1024 * 1024;
+
+/** CPU seconds every core of the machine spent busy so far (/proc/stat: all but idle and iowait). */
+export async function machineBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / TICKS;
+}

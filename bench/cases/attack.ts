@@ -16,7 +16,7 @@ import { FileHashCache, nodeHasher } from '../../src/client/node/index.js';
 import { type AttackReport, defaultMix, describe } from '../attack/mix.js';
 import { handshakeProbe, type Probed, percentile, rangeProbe, startProbe } from '../attack/probes.js';
 import { CLI, FILE, LIB, log, need, QUICK, RUNS, rows, SIZE, WORK } from '../context.js';
-import { cpuSeconds, MB, MiB, peakRss, type Stat, stat, TICKS } from '../measure.js';
+import { cpuSeconds, MB, MiB, machineBusySeconds, peakRss, type Stat, stat } from '../measure.js';
 import { ROOT, startOurs } from '../servers.js';
 
 /** Goals of the issue. */
@@ -49,14 +49,6 @@ interface Phase {
   attackerCores: number;
   /** Cores of the machine busy (every process) while the legitimate transfers ran. */
   machineCores: number;
-}
-
-/** CPU seconds every core of the machine spent busy so far (/proc/stat: all but idle and iowait). */
-async function machineBusySeconds(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / TICKS;
 }
 
 /**

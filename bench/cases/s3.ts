@@ -14,7 +14,7 @@ import {
   s3Storage,
 } from '../../test/helpers/s3.js';
 import { alone, beside, CLI, compared, FILE, LIB, missing, need, RUNS, SIZE, WORK } from '../context.js';
-import { MB, peakRss, stat, timed } from '../measure.js';
+import { MB, machineBusySeconds, peakRss, stat, timed } from '../measure.js';
 import { ROOT, type Running, startOurs, startPlainProxy, startTusS3 } from '../servers.js';
 
 /**
@@ -41,6 +41,7 @@ export async function s3VsLocal() {
     chunkSize,
     upLocal: [] as number[],
     upS3: [] as number[],
+    cpuS3: [] as number[],
     rssS3: [] as number[],
   }));
   const down = {
@@ -51,19 +52,25 @@ export async function s3VsLocal() {
     plainProxy: [] as number[],
   };
   const tus: number[] = [];
+  const tusCpu: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     for (const v of variants) {
       for (const kind of ['local', 's3'] as const) {
         const r = await ours(ep, kind, v.chunkSize, id, !v.chunkSize);
         (kind === 's3' ? v.upS3 : v.upLocal).push(r.up);
-        if (kind === 's3') v.rssS3.push(r.rss);
+        if (kind === 's3') {
+          v.rssS3.push(r.rss);
+          v.cpuS3.push(r.cpu);
+        }
         if (r.down !== undefined) down[kind].push(r.down);
         if (r.gateway !== undefined) down.gateway.push(r.gateway);
         if (r.redirect !== undefined) down.redirect.push(r.redirect);
         if (r.plainProxy !== undefined) down.plainProxy.push(r.plainProxy);
       }
     }
-    tus.push(await tusS3(ep));
+    const t = await tusS3(ep);
+    tus.push(t.up);
+    tusCpu.push(t.cpu);
   }
   const tusName = 'tus-js-client → @tus/server + @tus/s3-store (8 MiB parts)';
   for (const v of variants) {
@@ -83,6 +90,16 @@ export async function s3VsLocal() {
       '≤ 1.5× local disk',
     );
     alone('#18', `server peak RSS, upload through the S3 backend, ${chunks}`, 'MB', stat(v.rssS3), 200);
+    // Client, server and store share this machine's cores: when they are all busy, the time
+    // follows the CPU the upload costs on the whole machine.
+    beside(
+      '#18',
+      `CPU used on the machine (client, server, store), upload through the S3 backend, ${chunks}`,
+      'cpu s',
+      stat(v.cpuS3),
+      stat(tusCpu),
+      'the tus + @tus/s3-store upload',
+    );
   }
   const s3Down = stat(down.s3);
   const what = 'one-connection download from the S3 backend (curl)';
@@ -116,6 +133,8 @@ export async function s3VsLocal() {
 interface OursRun {
   /** Upload seconds. */
   up: number;
+  /** CPU seconds of the whole machine during the upload. */
+  cpu: number;
   /** The server's peak RSS after the upload, MB. */
   rss: number;
   /** Download MB/s through our server, then (S3) straight from the gateway. */
@@ -144,12 +163,14 @@ async function ours(
     await rm(cache, { recursive: true, force: true });
     const env = { ...process.env, RESUMABLE_CACHE_DIR: cache };
     const chunkArgs = chunkSize ? ['--chunk-size', chunkSize] : [];
+    const busy = await machineBusySeconds();
     const up = await timed(
       process.execPath,
       [CLI, 'upload', '-q', '-s', server.url, ...chunkArgs, FILE],
       env,
     );
-    const r: OursRun = { up: up.ms / 1000, rss: (await peakRss(server.pid)) / MB };
+    const cpu = (await machineBusySeconds()) - busy;
+    const r: OursRun = { up: up.ms / 1000, cpu, rss: (await peakRss(server.pid)) / MB };
     if (!download) return r;
     r.down = await curlMBps(`${server.url}/upload/${id}.bin`);
     if (!store) return r;
@@ -167,18 +188,23 @@ async function ours(
   }
 }
 
-/** tus-js-client uploading the file to @tus/server + @tus/s3-store; seconds. */
-async function tusS3(ep: S3Endpoint): Promise<number> {
+/**
+ * tus-js-client uploading the file to @tus/server + @tus/s3-store: seconds, and CPU seconds of the
+ * whole machine meanwhile (client, server and store).
+ */
+async function tusS3(ep: S3Endpoint): Promise<{ up: number; cpu: number }> {
   const store = s3Storage(ep, `bench-tus-${randomBytes(6).toString('hex')}/`);
   const server = await startTusS3(ep, store.prefix);
   try {
     const client = join(ROOT, 'bench/tus-upload.ts');
+    const busy = await machineBusySeconds();
     const r = await timed(process.execPath, ['--import', 'tsx', client, `${server.url}/files`, FILE]);
+    const cpu = (await machineBusySeconds()) - busy;
     // The file itself (beside its `.info`), whole: a figure for an upload that did not finish
     // would flatter the peer.
     const file = await onlyObject(store, '', (k) => !k.endsWith('.info'));
     if (file.Size !== SIZE) throw new Error(`tus peer: ${file.Key} holds ${file.Size} bytes, not ${SIZE}`);
-    return r.ms / 1000;
+    return { up: r.ms / 1000, cpu };
   } finally {
     await server.stop();
     await clean(store);
