@@ -9,16 +9,17 @@
  *   every append, so a restarted process, or another process over the same bucket, continues the
  *   fold where the last append left it, and neither digest of a finished upload needs a
  *   second read of its bytes.
- * - Bytes reach the thread in 1 MiB blocks of shared memory: the loop copies what it receives
- *   into a block and posts it when it is full; once the thread says it is hashed, the block is
- *   filled again. At most 4 blocks per fold, and 16 of all folds, wait for the thread: past that,
- *   update() answers a promise, and the append waits for it before taking more of the body (the
- *   thread bounds the pace, never the memory: 16 MiB, and 2 MiB per upload being appended to).
+ * - Bytes reach the threads in 1 MiB blocks of shared memory: the loop copies what it receives
+ *   into a block and posts it to the fold's threads when it is full; once every one of them says
+ *   it is hashed, the block is filled again. At most 4 blocks per fold, and 16 of all folds, wait
+ *   for the threads: past that, update() answers a promise, and the append waits for it before
+ *   taking more of the body (the threads bound the pace, never the memory: 16 MiB, and 2 MiB per
+ *   upload being appended to).
  * - A thread that fails (it should not) fails the folds it held: their appends answer 500 and
  *   count nothing, the client sends them again, and the next fold starts a new thread.
  *
  * The SHA-256 every published file records (links under instant upload 'proof'/'off', the
- * collision rule of stream-complete.ts) is folded in the same pass, by the OpenSSL inside Node
+ * collision rule of stream-complete.ts) is folded from the same blocks, by the OpenSSL inside Node
  * (native/sha256.c), and saved beside the MD5 state, so completion reads nothing back.
  * hash-wasm's SHA-256 can be saved too, but hashed 50 MiB/s where OpenSSL's hashed 515–655.
  * Measured on the bench machine (2 cores, loaded by other work), one thread hashing 1 MiB
@@ -60,9 +61,9 @@ export interface Fold {
 
 const THREAD = threadModule(import.meta.url, 'stream-fold-thread');
 const BLOCK = 1024 * 1024;
-/** Blocks a fold may have waiting for the thread before update() asks the append to wait. */
+/** Blocks a fold may have waiting for its threads before update() asks the append to wait. */
 const MAX_QUEUED = 4;
-/** Blocks of all folds waiting for the thread past which a fold with one waiting waits too. */
+/** Blocks of all folds waiting for the threads past which a fold with one waiting waits too. */
 const MAX_QUEUED_ALL = 16;
 let queuedAll = 0;
 /** Hashed blocks kept for reuse (shared by every fold of the process). */
@@ -167,7 +168,13 @@ class ThreadFold implements Fold {
     this.workers.set(md5Thread, md5Thread.begin(this, md5State, undefined));
     // No SHA-256 to fold (the bytes before were not folded into one, or no addon): one thread.
     if (sha256State !== undefined && nativeSha256) {
-      this.workers.set(shaThread, shaThread.begin(this, undefined, sha256State));
+      try {
+        this.workers.set(shaThread, shaThread.begin(this, undefined, sha256State));
+      } catch (err: unknown) {
+        // The second thread cannot start: the first lets this fold go (or it would stay ref'd).
+        this.drop();
+        throw err;
+      }
     }
     for (const thread of this.workers.keys()) this.hashed.set(thread, 0);
   }
@@ -205,6 +212,8 @@ class ThreadFold implements Fold {
     this.forget();
     this.sendAll({ op: 'drop', key: this.key });
     this.endAll();
+    // An append waiting to feed more goes on (and finds the fold over).
+    this.release();
   }
 
   /** A reply of `thread` about this fold. */

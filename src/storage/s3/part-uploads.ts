@@ -31,7 +31,7 @@
  * - next > i: folded already, so it is a part already: the body is only hashed and verified,
  *   and its commit adds i to `held` if it is not there (a duplicate answers "held already").
  * - next < i: its turn has not come (the client sends several chunks at once). A chunk of at
- *   most 16 MiB, while this process keeps under 16 MiB so, is sent ahead: streamed into its part
+ *   most 8 MiB, while this process keeps no other so, is sent ahead: streamed into its part
  *   at once (several parts of an upload go to the store in parallel), its bytes kept in memory
  *   until `next` reaches i, then folded from there, and only then answered. Otherwise it waits,
  *   its body unread, until `next` reaches i. Both wait woken at once within this process, polled
@@ -130,12 +130,15 @@ export const PART_WAIT_MS = 10_000;
 /**
  * Bytes of chunks sent ahead of their turn that one process keeps in memory until the fold
  * reaches them, and the largest such chunk; past either, a chunk waits for its turn unread.
- * 64 MiB kept more than the uploads gained from it: our CLI through the test Ceph (256 MiB,
- * 8 MiB chunks, 4 at once) peaked at 192–199 MB of RSS in 5.95 s with 64 MiB, at 171–179 MB in
- * 5.46–5.77 s with 16 MiB (two chunks kept, the third waits its turn).
+ * One chunk of the backend's preferred 8 MiB: our CLI through the test Ceph (256 MiB, 8 MiB
+ * chunks, 4 at once, 3 runs each), by how many chunks were kept ahead:
+ *   three (64 MiB) 5.95 s, peak RSS 192–199 MB;  two 5.60–5.65 s, 180–195 MB;
+ *   one 5.75–6.06 s, 147–165 MB;  none 5.58–6.13 s, 145–151 MB.
+ * On that one-node store (on the same two cores) sending ahead gained no time; against a store
+ * far away, a part in flight beside the one in turn hides a round trip, so one is kept.
  */
-const AHEAD_BUDGET = 16 * 1024 * 1024;
-const AHEAD_CHUNK_MAX = 16 * 1024 * 1024;
+const AHEAD_BUDGET = 8 * 1024 * 1024;
+const AHEAD_CHUNK_MAX = 8 * 1024 * 1024;
 const POLL_MS = 50;
 /** Uploads whose parts.json this process keeps its last view of (each ≤ 10,000 MD5s). */
 const KNOWN_MAX = 32;
@@ -263,12 +266,18 @@ export class PartUploads {
     };
     body.on('error', abandon);
     body.once('close', onClose);
-    // A chunk small enough, while the budget allows, is sent ahead of its turn (see send).
-    const ahead = target.length <= AHEAD_CHUNK_MAX && this.aheadBytes + target.length <= AHEAD_BUDGET;
-    if (ahead) this.aheadBytes += target.length;
+    // A chunk whose turn has not come, small enough, while the budget allows, is sent ahead of
+    // its turn (see send); only such a chunk counts against the budget.
+    let reserved = 0;
+    const goAhead = () => {
+      if (target.length > AHEAD_CHUNK_MAX || this.aheadBytes + target.length > AHEAD_BUDGET) return false;
+      this.aheadBytes += target.length;
+      reserved = target.length;
+      return true;
+    };
     let mine: string | undefined;
     try {
-      const turn = await this.turn(target, md5s, abandoned.signal, ahead);
+      const turn = await this.turn(target, md5s, abandoned.signal, goAhead);
       if (!turn) return undefined;
       if (turn.state.next <= target.index) {
         mine = slotOf(target.fileId, target.index);
@@ -280,7 +289,7 @@ export class PartUploads {
       this.known.delete(target.fileId);
       throw err;
     } finally {
-      if (ahead) this.aheadBytes -= target.length;
+      this.aheadBytes -= reserved;
       body.off('error', abandon);
       body.off('close', onClose);
       if (mine) {
@@ -292,14 +301,14 @@ export class PartUploads {
   }
 
   /**
-   * Waits until the fold reaches the chunk (at once with `ahead`, unless the fold is blocked);
-   * undefined when it is to be a chunk object instead.
+   * Waits until the fold reaches the chunk, or until `goAhead` (asked while it has not) says it
+   * may be sent ahead, unless the fold is blocked; undefined when it is to be a chunk object instead.
    */
   private async turn(
     target: ChunkTarget,
     md5s: string[],
     signal: AbortSignal,
-    ahead = false,
+    goAhead: () => boolean = () => false,
   ): Promise<ReadState | undefined> {
     const { fileId, index } = target;
     const wait = this.waitFor(fileId);
@@ -322,7 +331,7 @@ export class PartUploads {
       }
       if (s.next >= index) return read;
       if (await wait.stuck(s)) return undefined;
-      if (ahead) return read;
+      if (goAhead()) return read;
       woken = await wait.nap(s);
     }
   }

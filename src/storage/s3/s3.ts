@@ -59,9 +59,10 @@
  *   A chunk that could not take its turn (it waited waitMs while the fold did not move, or the
  *   chunk the fold waits for is a chunk object) costs what the chunk path below costs, then at
  *   assembly one read (it is folded then) and one UploadPartCopy: its bytes in twice, out once,
- *   two copies (one sent ahead of its turn also cost its UploadPart). Chunks ahead of their
- *   turn are streamed into their parts at once and kept in memory (at most 16 MiB a process)
- *   until the fold reaches them; past that budget they wait for their turn, bodies unread.
+ *   two copies (one sent ahead of its turn also cost its UploadPart). A chunk ahead of its turn
+ *   is streamed into its part at once and kept in memory (at most one chunk of up to 8 MiB a
+ *   process) until the fold reaches it; past that budget chunks wait for their turn, bodies
+ *   unread.
  * - Chunk path (everything else: the course client's 1 MiB chunks, MD5-only clients): each chunk
  *   is written once to tmp/ (in + out) and copied to uploads/<key>/chunks/ (one copy); then:
  *   - copy path, when every chunk but the last is at least 5 MiB (S3's minimum part): the chunks
