@@ -1,61 +1,45 @@
 /**
  * A stream fold thread (started by stream-fold.ts, twice: one for the MD5s, one for the
- * SHA-256s): per fold, a running MD5 (io/md5-state.ts) and/or, where it can be continued, a
- * running SHA-256 (native/sha256.c), as the fold's begin asks; their states are saved into the
- * upload's record. Fed blocks of bytes in the order they are sent. Blocks are shared memory: the
- * answer that one is hashed lets the main thread fill it again once every thread that hashes it
- * has answered. Every request is handled in order, so a finish answers after every block sent
- * before it.
+ * SHA-256s): per fold, one running hash whose state can be saved — an MD5 (io/md5-state.ts) or,
+ * where it can be continued, a SHA-256 (native/sha256.c) — fed blocks of bytes in the order they
+ * are sent. Blocks are shared memory: the main thread fills one again once every thread of the
+ * fold has said it is hashed. Every request is handled in order, so a finish answers after every
+ * block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
-import type { HashState } from '../io/hash-state.js';
+import { addonState, type HashState } from '../io/hash-state.js';
 import { md5State } from '../io/md5-state.js';
 import { nativeSha256 } from '../io/native-sha256.js';
 
-/**
- * What the main thread sends. At begin, each state is the one to continue (null: from the first
- * byte), or undefined when this thread folds none: for `sha256State`, also when the bytes before
- * were not folded into one (no SHA-256 then).
- */
+export type FoldHash = 'md5' | 'sha256';
+
+/** What the main thread sends. At begin, the saved state to continue (null: from the first byte). */
 export type FoldThreadRequest =
-  | { op: 'begin'; key: number; md5State: string | null | undefined; sha256State: string | null | undefined }
+  | { op: 'begin'; key: number; hash: FoldHash; state: string | null }
   | { op: 'bytes'; key: number; block: SharedArrayBuffer; length: number }
   | { op: 'finish'; key: number }
   | { op: 'drop'; key: number };
 
-/** What the thread answers; a finish without `md5` or `sha256` folded none of it. */
+/** What the thread answers; a finish without `state` folded nothing (a SHA-256 it cannot continue). */
 export type FoldThreadReply =
   | { op: 'hashed'; key: number }
-  | {
-      op: 'finished';
-      key: number;
-      md5State?: string | undefined;
-      md5?: string | undefined;
-      sha256State?: string | undefined;
-      sha256?: string | undefined;
-    }
+  | { op: 'finished'; key: number; state?: string | undefined; digest?: string | undefined }
   | { op: 'failed'; key: number; message: string };
 
 const port = parentPort;
 if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
 
-interface ThreadFold {
-  /** The MD5 state, or null when this thread folds none for this fold. */
-  md5: HashState | null;
-  /** The SHA-256 state (native/sha256.c), or null when this fold has none. */
-  sha: Buffer | null;
-}
-
-const folds = new Map<number, ThreadFold | Error>();
+/** Per fold: its hash, null when it folds none (a SHA-256 it cannot continue), or what failed. */
+const folds = new Map<number, HashState | null | Error>();
 
 /**
- * The SHA-256 to continue, or null: none before (the record did not fold one), no addon here, or
- * a state that does not load (written elsewhere): the core then reads the bytes back for it.
+ * The SHA-256 to continue, or null: no addon here, or a state that does not load (written
+ * elsewhere): the core then reads the bytes back for it.
  */
-function shaOf(state: string | null | undefined): Buffer | null {
-  if (state === undefined || !nativeSha256) return null;
+function shaOf(saved: Buffer | null): HashState | null {
+  if (!nativeSha256) return null;
   try {
-    return nativeSha256.create(state === null ? null : Buffer.from(state, 'base64'));
+    return addonState(nativeSha256, nativeSha256.create(saved));
   } catch {
     return null;
   }
@@ -63,14 +47,11 @@ function shaOf(state: string | null | undefined): Buffer | null {
 
 async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'begin') {
+    const saved = m.state === null ? null : Buffer.from(m.state, 'base64');
     try {
-      const md5 =
-        m.md5State === undefined
-          ? null
-          : await md5State(m.md5State ? Buffer.from(m.md5State, 'base64') : null);
-      folds.set(m.key, { md5, sha: shaOf(m.sha256State) });
+      folds.set(m.key, m.hash === 'md5' ? await md5State(saved) : shaOf(saved));
     } catch (err: unknown) {
-      // A state that does not load (a record from elsewhere): the finish says so.
+      // An MD5 state that does not load (a record from elsewhere): the finish says so.
       folds.set(m.key, err instanceof Error ? err : new Error(String(err)));
     }
     return;
@@ -79,9 +60,7 @@ async function handle(m: FoldThreadRequest): Promise<void> {
   if (m.op === 'bytes') {
     if (fold && !(fold instanceof Error)) {
       try {
-        const bytes = new Uint8Array(m.block, 0, m.length);
-        fold.md5?.update(bytes);
-        if (fold.sha) nativeSha256?.update(fold.sha, bytes);
+        fold.update(new Uint8Array(m.block, 0, m.length));
       } catch (err: unknown) {
         folds.set(m.key, err instanceof Error ? err : new Error(String(err)));
       }
@@ -95,16 +74,15 @@ async function handle(m: FoldThreadRequest): Promise<void> {
   let reply: FoldThreadReply;
   if (fold === undefined || fold instanceof Error) {
     reply = { op: 'failed', key: m.key, message: fold?.message ?? 'no such fold' };
-  } else {
+  } else if (fold === null) {
     reply = { op: 'finished', key: m.key };
-    if (fold.md5) {
-      reply.md5State = Buffer.from(fold.md5.save()).toString('base64');
-      reply.md5 = fold.md5.hex();
-    }
-    if (fold.sha && nativeSha256) {
-      reply.sha256State = nativeSha256.save(fold.sha).toString('base64');
-      reply.sha256 = nativeSha256.digest(fold.sha).toString('hex');
-    }
+  } else {
+    reply = {
+      op: 'finished',
+      key: m.key,
+      state: Buffer.from(fold.save()).toString('base64'),
+      digest: fold.hex(),
+    };
   }
   port?.postMessage(reply);
 }

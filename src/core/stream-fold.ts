@@ -1,7 +1,7 @@
 /**
  * The whole-file MD5 of a stream upload (the file's identity, its published name) and its SHA-256,
- * folded while its bytes arrive, in order, on two worker threads (stream-fold-thread.ts), so the event loop only
- * receives and writes: hashing on the loop serialized a PATCH's receiving and writing behind it
+ * folded while its bytes arrive, in order, on two worker threads (stream-fold-thread.ts), so the
+ * event loop only receives and writes: hashing on the loop serialized a PATCH's receiving and writing behind it
  * (hash-wasm's MD5 was the loop's largest cost: 3.8 of 10.7 busy seconds for 1 GiB).
  *
  * - The MD5 is one whose state can be saved (io/md5-state.ts: OpenSSL's through native/md5.c, in
@@ -24,19 +24,17 @@
  * hash-wasm's SHA-256 can be saved too, but hashed 50 MiB/s where OpenSSL's hashed 515–655.
  * Measured on the bench machine (2 cores, loaded by other work), one thread hashing 1 MiB
  * blocks: MD5 alone 173–205 MiB/s, MD5 and SHA-256 in one pass 130–148 MiB/s (hash-wasm's MD5 and
- * SHA-256, in a run where its MD5 alone hashed 117–139: 31–39 MiB/s). In a profile of a 1 GiB tus
- * upload the thread spent 6.6 s on the MD5 and 2.2 s on the SHA-256, the event loop sat idle 12
- * of 17 s. The MD5 and the SHA-256 now run on threads of their own (see md5Thread below). Where
- * the fold cannot cover every byte (no addon built, a record written
- * before SHA-256 states were saved, a state that does not load), the fold has no SHA-256 and
- * completion reads the bytes back once for it (as it did for every upload before).
+ * SHA-256, in a run where its MD5 alone hashed 117–139: 31–39 MiB/s). Why the two run on threads
+ * of their own: see md5Thread below. Where the fold cannot cover every byte (no addon built, a
+ * record written before SHA-256 states were saved, a state that does not load), the fold has no
+ * SHA-256 and completion reads the bytes back once for it (as it did for every upload before).
  */
 import type { Worker } from 'node:worker_threads';
 import { md5State } from '../io/md5-state.js';
 import { nativeSha256, sha256StateBytes } from '../io/native-sha256.js';
 import { startThread, threadModule } from '../io/threads.js';
 import type { StreamRecord } from '../storage/stream-store.js';
-import type { FoldThreadReply, FoldThreadRequest } from './stream-fold-thread.js';
+import type { FoldHash, FoldThreadReply, FoldThreadRequest } from './stream-fold-thread.js';
 
 export interface FoldResult {
   /** The MD5 state after every byte so far (base64), to store in the record. */
@@ -80,17 +78,13 @@ class FoldThread {
   private worker: Worker | undefined;
   private readonly folds = new Map<number, ThreadFold>();
 
-  /** Begins `fold` on this thread, with the states this thread is to continue. */
-  begin(
-    fold: ThreadFold,
-    md5State: string | null | undefined,
-    sha256State: string | null | undefined,
-  ): Worker {
+  /** Begins `fold` on this thread: its `hash`, continuing `state` (null: from the first byte). */
+  begin(fold: ThreadFold, hash: FoldHash, state: string | null): Worker {
     const w = this.get();
     this.folds.set(fold.key, fold);
     // Someone waits for the thread: the process stays alive until the fold ends.
     w.ref();
-    this.send(w, { op: 'begin', key: fold.key, md5State, sha256State });
+    this.send(w, { op: 'begin', key: fold.key, hash, state });
     return w;
   }
 
@@ -139,44 +133,43 @@ class FoldThread {
 const md5Thread = new FoldThread();
 const shaThread = new FoldThread();
 
+/** A fold's part on one thread. */
+interface Lane {
+  worker: Worker;
+  /** Of the blocks in `sent`, how many this thread has hashed (it answers in order: the first). */
+  hashed: number;
+  /** Its finish answer, once there. */
+  finished?: { state?: string | undefined; digest?: string | undefined };
+}
+
 class ThreadFold implements Fold {
   private block: Buffer | null = null;
-  /**
-   * Blocks posted, not yet hashed by every thread of the fold, in order; free again (to be
-   * filled again) once every one of them has.
-   */
+  /** Blocks posted, in order, until every thread of the fold has hashed them. */
   private readonly sent: SharedArrayBuffer[] = [];
-  /**
-   * Per thread, how many of the blocks in `sent` it has hashed: each thread answers in order, so
-   * those are the first ones.
-   */
-  private readonly hashed = new Map<FoldThread, number>();
+  /** The MD5 thread's lane, and the SHA-256 thread's when the fold has one. */
+  private readonly lanes = new Map<FoldThread, Lane>();
   private filled = 0;
   private wake: (() => void) | null = null;
   private result: { resolve(r: FoldResult): void; reject(err: Error): void } | null = null;
-  /** The threads' finish answers so far. */
-  private readonly finished: FoldThreadReply[] = [];
   private failed: Error | null = null;
   private over = false;
-  private readonly workers = new Map<FoldThread, Worker>();
 
   constructor(
     readonly key: number,
     md5State: string | null,
     sha256State: string | null | undefined,
   ) {
-    this.workers.set(md5Thread, md5Thread.begin(this, md5State, undefined));
+    this.lanes.set(md5Thread, { worker: md5Thread.begin(this, 'md5', md5State), hashed: 0 });
     // No SHA-256 to fold (the bytes before were not folded into one, or no addon): one thread.
     if (sha256State !== undefined && nativeSha256) {
       try {
-        this.workers.set(shaThread, shaThread.begin(this, undefined, sha256State));
+        this.lanes.set(shaThread, { worker: shaThread.begin(this, 'sha256', sha256State), hashed: 0 });
       } catch (err: unknown) {
         // The second thread cannot start: the first lets this fold go (or it would stay ref'd).
         this.drop();
         throw err;
       }
     }
-    for (const thread of this.workers.keys()) this.hashed.set(thread, 0);
   }
 
   update(buf: Buffer): undefined | Promise<void> {
@@ -218,8 +211,10 @@ class ThreadFold implements Fold {
 
   /** A reply of `thread` about this fold. */
   answer(thread: FoldThread, m: FoldThreadReply): void {
+    const lane = this.lanes.get(thread);
+    if (!lane) return;
     if (m.op === 'hashed') {
-      this.hashed.set(thread, (this.hashed.get(thread) ?? 0) + 1);
+      lane.hashed++;
       this.free();
       if (!this.behind()) this.release();
       return;
@@ -229,14 +224,20 @@ class ThreadFold implements Fold {
       this.fail(new Error(`stream fold: ${m.message}`));
       return;
     }
-    this.finished.push(m);
-    if (this.finished.length < this.workers.size) return;
-    const found = (key: 'md5State' | 'md5' | 'sha256State' | 'sha256') =>
-      this.finished.map((r) => (r.op === 'finished' ? r[key] : undefined)).find((v) => v !== undefined);
-    const md5State = found('md5State');
-    const md5 = found('md5');
-    if (md5State === undefined || md5 === undefined) this.result?.reject(new Error('stream fold: no MD5'));
-    else this.result?.resolve({ md5State, md5, sha256State: found('sha256State'), sha256: found('sha256') });
+    lane.finished = m;
+    const md5 = this.lanes.get(md5Thread)?.finished;
+    const sha = this.lanes.get(shaThread);
+    if (!md5 || (sha && !sha.finished)) return;
+    if (md5.state === undefined || md5.digest === undefined)
+      this.result?.reject(new Error('stream fold: no MD5'));
+    else {
+      this.result?.resolve({
+        md5State: md5.state,
+        md5: md5.digest,
+        sha256State: sha?.finished?.state,
+        sha256: sha?.finished?.digest,
+      });
+    }
     this.result = null;
   }
 
@@ -266,27 +267,32 @@ class ThreadFold implements Fold {
 
   /** Frees the blocks at the head of `sent` that every thread has hashed. */
   private free(): void {
-    while (this.sent.length > 0 && [...this.hashed.values()].every((n) => n > 0)) {
+    while (this.sent.length > 0 && this.everyLaneHashedOne()) {
       const block = this.sent.shift() as SharedArrayBuffer;
       queuedAll--;
       if (spare.length < MAX_SPARE) spare.push(block);
-      for (const [thread, n] of this.hashed) this.hashed.set(thread, n - 1);
+      for (const lane of this.lanes.values()) lane.hashed--;
     }
+  }
+
+  private everyLaneHashedOne(): boolean {
+    for (const lane of this.lanes.values()) if (lane.hashed === 0) return false;
+    return true;
   }
 
   /** Its blocks still waiting are no longer counted (nor reused): answers about them go nowhere. */
   private forget(): void {
     queuedAll -= this.sent.length;
     this.sent.length = 0;
-    for (const thread of this.hashed.keys()) this.hashed.set(thread, 0);
+    for (const lane of this.lanes.values()) lane.hashed = 0;
   }
 
   private sendAll(m: FoldThreadRequest): void {
-    for (const [thread, w] of this.workers) thread.send(w, m);
+    for (const [thread, lane] of this.lanes) thread.send(lane.worker, m);
   }
 
   private endAll(): void {
-    for (const thread of this.workers.keys()) thread.ended(this);
+    for (const thread of this.lanes.keys()) thread.ended(this);
   }
 
   /**

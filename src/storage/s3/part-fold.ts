@@ -1,10 +1,11 @@
 /**
  * The whole-file MD5 and SHA-256 of an upload sent as parts (part-uploads.ts), continued from the
  * states parts.json keeps, on the event loop: a chunk in its turn is folded buffer by buffer as
- * it streams in; a chunk's kept bytes (sent ahead of its turn) are folded in slices of 1 MiB with
- * the loop let go between them, where they were folded at once before: at the bench machine's
- * 458 MB/s of MD5 and 1,064 MB/s of SHA-256, ~26 ms of held loop for an 8 MiB chunk and ~210 ms
- * for a 64 MiB one (computed from those speeds, not timed).
+ * it streams in; bytes already in memory or read back (a chunk kept ahead of its turn, at most
+ * 8 MiB; chunk objects read at assembly, of any size) are folded in slices of 1 MiB with the loop
+ * let go between them, where a kept chunk was folded at once before: at the bench machine's
+ * 458 MB/s of MD5 and 1,064 MB/s of SHA-256, ~26 ms of held loop for an 8 MiB chunk, ~3 ms a
+ * slice (computed from those speeds, not timed).
  *
  * Why not the stream uploads' fold thread (core/stream-fold.ts): tried, it cost more than it
  * gave. 256 MiB, CLI → S3 backend on the test Ceph, 2 cores, the two in turns, 3 runs each:

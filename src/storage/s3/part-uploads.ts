@@ -129,7 +129,7 @@ export function isPartStaged(staged: StagedChunk): staged is PartStaged {
 export const PART_WAIT_MS = 10_000;
 /**
  * Bytes of chunks sent ahead of their turn that one process keeps in memory until the fold
- * reaches them, and the largest such chunk; past either, a chunk waits for its turn unread.
+ * reaches them (so also the largest such chunk); past it, a chunk waits for its turn unread.
  * One chunk of the backend's preferred 8 MiB: our CLI through the test Ceph (256 MiB, 8 MiB
  * chunks, 4 at once, 3 runs each), by how many chunks were kept ahead:
  *   three (64 MiB) 5.95 s, peak RSS 192–199 MB;  two 5.60–5.65 s, 180–195 MB;
@@ -138,7 +138,6 @@ export const PART_WAIT_MS = 10_000;
  * far away, a part in flight beside the one in turn hides a round trip, so one is kept.
  */
 const AHEAD_BUDGET = 8 * 1024 * 1024;
-const AHEAD_CHUNK_MAX = 8 * 1024 * 1024;
 const POLL_MS = 50;
 /** Uploads whose parts.json this process keeps its last view of (each ≤ 10,000 MD5s). */
 const KNOWN_MAX = 32;
@@ -270,7 +269,7 @@ export class PartUploads {
     // its turn (see send); only such a chunk counts against the budget.
     let reserved = 0;
     const goAhead = () => {
-      if (target.length > AHEAD_CHUNK_MAX || this.aheadBytes + target.length > AHEAD_BUDGET) return false;
+      if (this.aheadBytes + target.length > AHEAD_BUDGET) return false;
       this.aheadBytes += target.length;
       reserved = target.length;
       return true;
