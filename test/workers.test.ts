@@ -133,6 +133,54 @@ it('a killed owner is started again; meanwhile the reader still serves downloads
   assert.equal(r.fileId, fileId);
 });
 
+it('a worker killed while new connections arrive leaves none of them waiting forever', async () => {
+  // node:cluster's default hand-off (the primary accepts, then passes the socket) lost a
+  // connection passed to a worker as it died: the primary kept it open, unanswered, for ever.
+  const victim = (await workers()).get('reader')!;
+  const outcomes: string[] = [];
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = get(`${server.url}/api/health`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          outcomes.push(String(res.statusCode));
+          resolve();
+        });
+        res.on('error', () => {
+          outcomes.push('cut');
+          resolve();
+        });
+      });
+      let hung = false;
+      req.setTimeout(5000, () => {
+        hung = true;
+        req.destroy();
+      });
+      req.on('error', () => {
+        outcomes.push(hung ? 'hung' : 'reset');
+        resolve();
+      });
+    });
+  let going = true;
+  const streams = Array.from({ length: 4 }, async () => {
+    while (going) await one();
+  });
+  await sleep(300);
+  process.kill(victim, 'SIGKILL');
+  await sleep(1500);
+  going = false;
+  await Promise.all(streams);
+  assert.ok(outcomes.length > 20, `${outcomes.length} requests`);
+  assert.equal(outcomes.filter((o) => o === 'hung').length, 0, `outcomes: ${[...new Set(outcomes)]}`);
+  // The last ones, well after the death, were all answered.
+  assert.deepEqual(new Set(outcomes.slice(-8)), new Set(['200']));
+  for (let i = 0; i < 50; i++) {
+    const now = await workers();
+    if (now.get('reader') && now.get('reader') !== victim) break;
+    await sleep(200);
+  }
+});
+
 it('when every worker dies at once, the primary stays and starts them all again', async () => {
   const before = await workers();
   assert.equal(before.size, 2);
