@@ -119,6 +119,14 @@ it('(a) a body dripping at 600 B/s is cut with 408 BODY_TOO_SLOW once the grace 
     assert.ok(r.closed, 'the connection is closed');
     // Bounded: cut soon after the grace time (1.5 s), not held open.
     assert.ok(held < 8000, `held ${Math.round(held)} ms`);
+    // The staging of the cut body ended too: its temp file is gone (it used to wait for more
+    // bytes for ever, its descriptor open).
+    let left = await readdir(join(srv.dataDir, 'tmp'));
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await sleep(50);
+      left = await readdir(join(srv.dataDir, 'tmp'));
+    }
+    assert.deepEqual(left, [], 'no temp file left');
   } finally {
     await srv.close();
   }

@@ -49,6 +49,13 @@ export function guardBodyRate(req: IncomingMessage, res: ServerResponse, limit: 
     sendError(req, res, new TransferError('BODY_TOO_SLOW'));
     res.once('finish', () => socket.destroy());
     setTimeout(() => socket.destroy(), 1000).unref();
+    // The handler still reading the body must learn it ends here: once the answer is out,
+    // node:http no longer aborts the request when its socket closes, and a chunk's staging then
+    // waited for more bytes for ever, holding its temp file's descriptor (closed only by the
+    // garbage collector: the warning seen under the bench's slow bodies) and a hash thread's ref.
+    res.once('close', () => {
+      if (!req.complete) req.destroy(new TransferError('BODY_TOO_SLOW'));
+    });
   };
   const timer = setInterval(() => {
     if (req.complete || res.writableEnded) {
