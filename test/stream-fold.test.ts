@@ -1,5 +1,5 @@
 /**
- * The stream MD5 and SHA-256 fold (core/stream-fold.ts): bytes hashed on its worker threads, the
+ * The stream MD5 and SHA-256 fold (io/hash-folds.ts): bytes hashed on its worker threads, the
  * states saved after each append and continued by the next (a SHA-256 only where the one before
  * was folded too), several uploads at once, and the append asked to
  * wait (never to buffer without bound) while the thread is behind.
@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { it } from 'node:test';
-import { type Fold, md5OfState, StreamFolds, sha256OfState } from '../src/core/stream-fold.js';
+import { md5OfState, sha256OfState } from '../src/core/stream-fold.js';
+import { type Fold, HashFolds } from '../src/io/hash-folds.js';
 import { nativeSha256 } from '../src/io/native-sha256.js';
 import type { StreamRecord } from '../src/storage/stream-store.js';
 import { randomBytesSeeded } from './helpers/bytes.js';
@@ -34,7 +35,7 @@ it(
   'three appends, each continuing the saved states of the one before, fold the MD5 and SHA-256 of the whole',
   needSha,
   async () => {
-    const folds = new StreamFolds();
+    const folds = new HashFolds();
     const data = randomBytesSeeded(9 * 1024 * 1024 + 333, 5);
     const cuts = [0, 1_000_001, 6 * 1024 * 1024, data.length];
     let state: string | null = null;
@@ -60,7 +61,7 @@ it(
   'a fold after bytes not folded into a SHA-256 (an older record) folds none; a bad state neither',
   needSha,
   async () => {
-    const folds = new StreamFolds();
+    const folds = new HashFolds();
     const first = folds.begin(null, null);
     await feed(first, Buffer.from('hello '), 6);
     const { md5State } = await first.finish();
@@ -88,7 +89,7 @@ it(
 );
 
 it('uploads folded at once do not mix; a fold dropped half way leaves the others right', async () => {
-  const folds = new StreamFolds();
+  const folds = new HashFolds();
   const files = [1, 2, 3].map((i) => randomBytesSeeded(3 * 1024 * 1024 + i * 1111, 10 + i));
   const dropped = folds.begin(null, null);
   await feed(dropped, randomBytesSeeded(2 * 1024 * 1024, 9), 300_000);
@@ -107,7 +108,7 @@ it('uploads folded at once do not mix; a fold dropped half way leaves the others
 });
 
 it('an append fed faster than the threads hash is asked to wait, and nothing is lost', async () => {
-  const fold = new StreamFolds().begin(null, null);
+  const fold = new HashFolds().begin(null, null);
   const data = randomBytesSeeded(64 * 1024 * 1024, 21);
   // Pieces of 4 MiB posted back to back: the threads cannot hash 64 MiB as fast as they are
   // copied. A block is filled again only once both threads have hashed it: the SHA-256 thread
@@ -120,7 +121,7 @@ it('an append fed faster than the threads hash is asked to wait, and nothing is 
 });
 
 it('an empty append keeps the state: its finish answers the MD5 so far', async () => {
-  const folds = new StreamFolds();
+  const folds = new HashFolds();
   const first = folds.begin(null, null);
   await feed(first, Buffer.from('hello'), 5);
   const { md5State } = await first.finish();

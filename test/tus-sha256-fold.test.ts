@@ -1,6 +1,6 @@
 /**
  * The SHA-256 of a tus upload is folded beside its MD5 as the bytes arrive, its state saved in
- * the upload's record (core/stream-fold.ts), so the SHA-256 every published file records (here
+ * the upload's record (io/hash-folds.ts), so the SHA-256 every published file records (here
  * seen in the capability link `/upload/<md5>-<sha32><ext>` under --instant-upload off) is right
  * after an upload resumed across a restart, across `--workers 2` and across two processes over
  * one bucket, without reading the bytes back: /metrics counts every read-back

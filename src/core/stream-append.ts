@@ -7,13 +7,14 @@
  * checked.
  */
 import { createHash } from 'node:crypto';
+import type { FoldResult } from '../io/hash-folds.js';
 import { TransferError } from '../protocol/errors.js';
 import type { StreamAppend, StreamRecord } from '../storage/stream-store.js';
 import { checkFreeSpace } from './bounds.js';
 import { completeStream } from './stream-complete.js';
 import { type StreamCore, usageKey } from './stream-context.js';
 import { checkLength } from './stream-create.js';
-import { type FoldResult, sha256StateOf } from './stream-fold.js';
+import { sha256StateOf } from './stream-fold.js';
 import type { LockOwner } from './stream-locks.js';
 import { isWhole, liveRecord } from './stream-status.js';
 

@@ -2,7 +2,7 @@
  * A whole stream upload becomes a published file under its MD5 (the same files/<md5> and link the
  * seed protocol publishes, so a later seed handshake for that MD5 answers at once), with its
  * SHA-256 recorded like every published file's (storage/publication.ts): the one folded as the
- * bytes arrived (stream-fold.ts), else, where the fold did not cover every byte, read back once
+ * bytes arrived (io/hash-folds.ts), else, where the fold did not cover every byte, read back once
  * from the store (counted in StreamCore.readBack, /metrics). If that MD5 is published already,
  * the bytes are dropped (deduplication), but only when the SHA-256 agrees too: two different
  * files with one MD5 (a crafted collision) never share a name. Unlike a seed upload, whose twin

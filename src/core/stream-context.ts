@@ -4,9 +4,10 @@
  * them), the per-upload locks and the hash folds. Each step is a function of it in its own
  * stream-*.ts file; stream-service.ts is the facade the protocol adapters call.
  */
+
+import type { HashFolds } from '../io/hash-folds.js';
 import type { StreamStore } from '../storage/stream-store.js';
 import type { UploadCore } from './context.js';
-import type { StreamFolds } from './stream-fold.js';
 import type { StreamLocks } from './stream-locks.js';
 
 export interface StreamLimits {
@@ -38,7 +39,7 @@ export interface StreamCore {
   readonly store: StreamStore;
   readonly limits: StreamLimits;
   readonly locks: StreamLocks;
-  readonly folds: StreamFolds;
+  readonly folds: HashFolds;
   readonly readBack: StreamReadBack;
 }
 

@@ -4,6 +4,8 @@
  * seed core's limits, caps and quotas (UploadService.shared), so an upload counts the same
  * whichever protocol made it, and publishes into the same files/<md5>.
  */
+
+import { HashFolds } from '../io/hash-folds.js';
 import type { StreamRecord } from '../storage/stream-store.js';
 import type { UploadCore } from './context.js';
 import { type AppendRequest, appendStream } from './stream-append.js';
@@ -11,7 +13,6 @@ import { completeStream, dropStream } from './stream-complete.js';
 import { createFinal } from './stream-concat.js';
 import { DEFAULT_STREAM_LIMITS, type StreamCore, type StreamLimits } from './stream-context.js';
 import { createStream, type StreamCreation } from './stream-create.js';
-import { StreamFolds } from './stream-fold.js';
 import { parseStreamId } from './stream-ids.js';
 import { type LockOwner, StreamLocks } from './stream-locks.js';
 import { isWhole, liveRecord } from './stream-status.js';
@@ -29,7 +30,7 @@ export class StreamService {
       store: core.storage.streams,
       limits: resolved,
       locks: new StreamLocks(resolved.lockIdleMs),
-      folds: new StreamFolds(),
+      folds: new HashFolds(),
       readBack: { uploads: 0, bytes: 0 },
     };
   }

@@ -8,10 +8,10 @@
  * data file: its layout is the one of the first session that declared one, and stays while any
  * session's plan has it; a session with another layout sends plain chunks.
  */
-import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { GatherWriter, mapFsError } from '../../io/fs-util.js';
+import { md5Fold } from '../../io/hash-folds.js';
 import { TransferError } from '../../protocol/errors.js';
 import type { ChunkTarget, UploadPlan } from '../storage.js';
 import type { CacheView, SharedCache } from './cache.js';
@@ -233,13 +233,17 @@ export class InPlaceChunks {
     return next;
   }
 
-  /** Writes a body into its claimed region, hashing it; CHUNK_TOO_LARGE past the region or maxBytes. */
+  /**
+   * Writes a body into its claimed region, its MD5 folded on the hash thread (io/hash-folds.ts);
+   * CHUNK_TOO_LARGE past the region or maxBytes.
+   */
   async stage(claim: InPlaceClaim, body: Readable, maxBytes: number): Promise<LocalStagedChunk> {
     const { set, index, fh } = claim;
     const room = Math.min(maxBytes, set.lengthOf(index));
-    const hash = createHash('md5');
+    const hash = md5Fold();
     const out = new GatherWriter(fh, set.offsetOf(index));
     let size = 0;
+    let md5 = '';
     // Assembly stopped waiting for this copy of the chunk (RegionSet.drain): the client retries.
     const cut = () => body.destroy(new TransferError('CHUNK_SUPERSEDED'));
     claim.signal.addEventListener('abort', cut, { once: true });
@@ -255,14 +259,17 @@ export class InPlaceChunks {
               : `Chunk ${index} is ${set.lengthOf(index)} bytes by the plan.`,
           );
         }
-        hash.update(b);
+        const behind = hash.update(b);
         await out.push(b);
+        if (behind) await behind;
         size += b.length;
       }
       await out.flush();
+      md5 = (await hash.finish()).md5;
       await this.durability.wrote(fh, set.dataPath, size);
       claim.written();
     } catch (err: unknown) {
+      hash.drop();
       // Nothing may write into the region once it is given up.
       await out.stop();
       await this.discard(claim);
@@ -270,7 +277,7 @@ export class InPlaceChunks {
     } finally {
       claim.signal.removeEventListener('abort', cut);
     }
-    return { md5: hash.digest('hex'), size, inPlace: claim };
+    return { md5, size, inPlace: claim };
   }
 
   /** Under the upload's lock: the region is held only if it is where a current plan wants it. */

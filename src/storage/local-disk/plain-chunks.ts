@@ -3,10 +3,10 @@
  * (under `--durability group`, the fsyncs join the next group sync: durability.ts).
  * Content-addressed per upload, so a chunk is held whatever the plan says about its place.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { errno, GatherWriter, mapFsError } from '../../io/fs-util.js';
+import { md5Fold } from '../../io/hash-folds.js';
 import { TransferError } from '../../protocol/errors.js';
 import { isMd5Hex } from '../../protocol/ids.js';
 import type { CacheView, SharedCache } from './cache.js';
@@ -57,11 +57,15 @@ export class PlainChunks {
     if (removed) this.index.resize(fileId);
   }
 
-  /** Streams a body into a temp file, hashing it; CHUNK_TOO_LARGE past maxBytes (nothing kept). */
+  /**
+   * Streams a body into a temp file, its MD5 folded on the hash thread (io/hash-folds.ts);
+   * CHUNK_TOO_LARGE past maxBytes (nothing kept).
+   */
   async stage(body: Readable, maxBytes: number): Promise<LocalStagedChunk> {
     const path = this.temp.claim('chunk');
-    const hash = createHash('md5');
+    const hash = md5Fold();
     let size = 0;
+    let md5 = '';
     try {
       // The handle alone owns the descriptor (a write stream on a borrowed fd closes it on error).
       const fh = await this.temp.open(path);
@@ -70,10 +74,12 @@ export class PlainChunks {
         for await (const buf of body) {
           size += (buf as Buffer).length;
           if (size > maxBytes) throw new TransferError('CHUNK_TOO_LARGE');
-          hash.update(buf as Buffer);
+          const behind = hash.update(buf as Buffer);
           await out.push(buf as Buffer);
+          if (behind) await behind;
         }
         await out.flush();
+        md5 = (await hash.finish()).md5;
         // Group mode: synced where commit() renames it to.
         await this.durability.wrote(fh, null, size, true);
       } finally {
@@ -82,10 +88,11 @@ export class PlainChunks {
         await fh.close().catch(() => undefined);
       }
     } catch (err: unknown) {
+      hash.drop();
       await this.temp.release(path);
       throw mapFsError(err);
     }
-    return { md5: hash.digest('hex'), size, path };
+    return { md5, size, path };
   }
 
   /** Moves a staged temp file into chunks/<md5> unless a plain chunk with that MD5 is there. */

@@ -7,7 +7,7 @@
  * 458 MB/s of MD5 and 1,064 MB/s of SHA-256, ~26 ms of held loop for an 8 MiB chunk, ~3 ms a
  * slice (computed from those speeds, not timed).
  *
- * Why not the stream uploads' fold thread (core/stream-fold.ts): tried, it cost more than it
+ * Why not the hash threads of stream uploads and local-disk chunks (io/hash-folds.ts): tried, it cost more than it
  * gave. 256 MiB, CLI → S3 backend on the test Ceph, 2 cores, the two in turns, 3 runs each:
  * on the thread 5.77 s median, server CPU 3.6–3.9 s, peak RSS 209–221 MB; here 5.67 s,
  * 3.1–3.5 s, 173–199 MB. The copies into the thread's blocks and its isolate cost more than the

@@ -1,5 +1,5 @@
 /**
- * A stream fold thread (started by stream-fold.ts, twice: one for the MD5s, one for the
+ * A hash fold thread (started by hash-folds.ts, twice: one for the MD5s, one for the
  * SHA-256s): per fold, one running hash whose state can be saved — an MD5 (io/md5-state.ts) or,
  * where it can be continued, a SHA-256 (native/sha256.c) — fed blocks of bytes in the order they
  * are sent. Blocks are shared memory: the main thread fills one again once every thread of the
@@ -7,9 +7,9 @@
  * block sent before it.
  */
 import { parentPort } from 'node:worker_threads';
-import { addonState, type HashState } from '../io/hash-state.js';
-import { md5State } from '../io/md5-state.js';
-import { nativeSha256 } from '../io/native-sha256.js';
+import { addonState, type HashState } from './hash-state.js';
+import { md5State } from './md5-state.js';
+import { nativeSha256 } from './native-sha256.js';
 
 export type FoldHash = 'md5' | 'sha256';
 
@@ -27,7 +27,7 @@ export type FoldThreadReply =
   | { op: 'failed'; key: number; message: string };
 
 const port = parentPort;
-if (!port) throw new Error('stream-fold-thread runs only as a worker thread');
+if (!port) throw new Error('hash-fold-thread runs only as a worker thread');
 
 /** Per fold: its hash, null when it folds none (a SHA-256 it cannot continue), or what failed. */
 const folds = new Map<number, HashState | null | Error>();
