@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { md5Fold, runningHashThreads } from '../src/io/hash-folds.js';
+import { hashBlocks, md5Fold, runningHashThreads } from '../src/io/hash-folds.js';
 import { handshake, sendRawChunk } from './helpers/api.js';
 import { randomBytesSeeded } from './helpers/bytes.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -36,6 +36,21 @@ it('a fold whose thread stops fails; the next fold runs on a new thread and is r
   await again.update(data);
   assert.equal((await again.finish()).md5, md5(data));
   assert.notEqual(runningHashThreads()[0], thread, 'a new thread');
+});
+
+it('more folds than blocks, each holding part of one: bounded, and every digest right', async () => {
+  // 48 chunks in flight at once, each fed 100 KiB and then its rest later (a slow client).
+  const datas = Array.from({ length: 48 }, (_, i) => randomBytesSeeded(1024 * 1024 + 100 * i, 80 + i));
+  const folds = datas.map(() => md5Fold());
+  await Promise.all(folds.map((f, i) => f.update(datas[i]!.subarray(0, 100 * 1024))));
+  assert.ok(hashBlocks() <= 16, `${hashBlocks()} blocks of 1 MiB`);
+  await Promise.all(folds.map((f, i) => f.update(datas[i]!.subarray(100 * 1024))));
+  const digests = await Promise.all(folds.map((f) => f.finish()));
+  assert.deepEqual(
+    digests.map((d) => d.md5),
+    datas.map((d) => md5(d)),
+  );
+  assert.ok(hashBlocks() <= 16, `${hashBlocks()} blocks of 1 MiB`);
 });
 
 it('a chunk whose hash thread stops mid-body answers 500 and is not kept; sent again, the upload completes', async () => {
