@@ -7,8 +7,9 @@
  * - each chunk's MD5 as the local disk stages it (storage/local-disk/in-place-chunks.ts,
  *   plain-chunks.ts), which the loop used to compute: 1 GiB uploaded by our CLI in 8 MiB chunks
  *   while a 1 GiB download, latency probes and the bench's attack mix ran beside it (`npm run
- *   bench -- --only 'under attack' --size 1GiB --runs 3`, 2 cores): upload 18.5 → 12.1 s under
- *   attack (9.7 s without), legitimate handshake p99 268 → 132 ms, 1 MB range p99 100 → 56 ms.
+ *   bench -- --only 'under attack' --size 1GiB --runs 2`, 2 cores, the two in turns): upload
+ *   22.8 → 18.0 s under attack (12.2 → 11.1 without), legitimate handshake p99 246 → 199 ms,
+ *   1 MB range p99 111 → 78 ms (an earlier pair on a quieter machine: 18.5 → 12.1 s, 268 → 132).
  *   The loop was the one busy thread of an upload; now the MD5 runs beside it. (The threads at a
  *   lower priority, nice 5, made every figure worse: the upload waits for them.)
  *
@@ -17,12 +18,12 @@
  *   every append, so a restarted process, or another process over the same bucket, continues the
  *   fold where the last append left it, and neither digest of a finished upload needs a
  *   second read of its bytes.
- * - Bytes reach the threads in 1 MiB blocks of shared memory: the loop copies what it receives
+ * - Bytes reach the threads in blocks of shared memory (1 MiB): the loop copies what it receives
  *   into a block and posts it to the fold's threads when it is full; once every one of them says
  *   it is hashed, the block is filled again. At most 4 blocks per fold, and 16 of all folds, wait
  *   for the threads: past that, update() answers a promise, and the append waits for it before
- *   taking more of the body (the threads bound the pace, never the memory: 16 MiB, and 2 MiB per
- *   upload being appended to).
+ *   taking more of the body (the threads bound the pace, never the memory). Blocks number 16 in
+ *   all, however many folds are fed at once (MAX_BLOCKS): 16 MiB.
  * - A thread that fails (it should not) fails the folds it held: their appends and chunks answer
  *   500 and count nothing, the client sends them again, and the next fold starts a new thread.
  *
@@ -55,7 +56,10 @@ export interface FoldResult {
 
 /** One append's fold: fed every byte of the append in order, then finished or dropped. */
 export interface Fold {
-  /** Feeds bytes; a promise when the thread is behind: wait for it before feeding more. */
+  /**
+   * Feeds bytes; a promise when the thread is behind or no block is free: wait for it before
+   * feeding more, and leave `buf` as it is until then (its bytes may be copied only then).
+   */
   update(buf: Buffer): undefined | Promise<void>;
   /** The MD5 after every byte fed (the fold is over then). */
   finish(): Promise<FoldResult>;
