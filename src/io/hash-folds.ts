@@ -265,12 +265,7 @@ class ThreadFold implements Fold {
   drop(): void {
     if (this.over) return;
     this.over = true;
-    this.putBack();
-    this.forget();
-    this.sendAll({ op: 'drop', key: this.key });
-    this.endAll();
-    // An append waiting to feed more goes on (and finds the fold over).
-    this.release();
+    this.stop();
   }
 
   /** A reply of `thread` about this fold. */
@@ -309,12 +304,7 @@ class ThreadFold implements Fold {
   fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.putBack();
-    this.forget();
-    // The other thread's part of the fold is of no use now.
-    this.sendAll({ op: 'drop', key: this.key });
-    this.endAll();
-    this.release();
+    this.stop();
     this.result?.reject(err);
     this.result = null;
   }
@@ -329,6 +319,18 @@ class ThreadFold implements Fold {
     this.block = null;
     this.filled = 0;
     holding.delete(this);
+  }
+
+  /**
+   * Ends the fold on its threads (dropped, or failed: the other thread's part is of no use then)
+   * and lets go of its blocks; an append waiting to feed more goes on and finds the fold over.
+   */
+  private stop(): void {
+    this.putBack();
+    this.forget();
+    this.sendAll({ op: 'drop', key: this.key });
+    this.endAll();
+    this.release();
   }
 
   /** The block being filled, never posted, is spare again (a fold that ends or fails). */

@@ -1,8 +1,8 @@
 /**
  * `serve --workers N`: N processes share the port (node:cluster, each worker accepting from the
- * one listening socket: SCHED_NONE, see runWorkers). Downloads, the page and the file list are served by every
- * worker; the upload API is served by ONE of them, the owner, because an upload's locks, region
- * claims and plan caches live in its process (storage/local-disk/, core/). The others, the
+ * one listening socket: SCHED_NONE, see runWorkers). Downloads, the page and the file list are
+ * served by every worker; the upload API is served by ONE of them, the owner, because an upload's
+ * locks, region claims and plan caches live in its process (storage/local-disk/, core/). The others, the
  * readers, forward those requests to the owner over a local socket (http/forward.ts). Over S3
  * storage no upload state lives in a process (see storage/s3/s3.ts), so every worker is a peer that
  * serves everything.
